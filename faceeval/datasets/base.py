@@ -1,0 +1,90 @@
+"""Samples and datasets: the one data path every method, run and table goes through."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from ..io import DataError, IMAGE_SUFFIXES, load_image
+
+
+@dataclass
+class Sample:
+    """One face: its image (a file, or pixels in memory), ground truth and initial box.
+
+    ``id`` is unique within a dataset and stable across runs (e.g. ``"ibug/image_003_1"``);
+    predictions are stored and paired by it. Images with several faces give one sample
+    per face (one ``.pts`` file each).
+    """
+
+    id: str
+    image_path: Path | None
+    ground_truth: np.ndarray | None           # (68, 2) x, y, 0-based; None where unknown
+    box: np.ndarray | None                    # (4,) x0, y0, x1, y1; None where the dataset has none
+    pixels: Callable[[], np.ndarray] | None = field(default=None, repr=False)
+
+    def load_image(self) -> np.ndarray:
+        """uint8 ``(H, W)`` or ``(H, W, 3)``."""
+        if self.pixels is not None:
+            return self.pixels()
+        if self.image_path is None:
+            raise DataError(f"sample {self.id!r} has no image")
+        return load_image(self.image_path)
+
+
+@dataclass
+class Dataset:
+    """An ordered list of samples of one subset of one dataset."""
+
+    name: str                   # "300w", "menpo", "builtin", "folder"
+    subset: str
+    samples: list[Sample]
+    root: Path | None = None
+    notes: str = ""
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __iter__(self) -> Iterator[Sample]:
+        return iter(self.samples)
+
+    @property
+    def ids(self) -> list[str]:
+        return [s.id for s in self.samples]
+
+    @property
+    def ground_truth(self) -> np.ndarray:
+        missing = [s.id for s in self.samples if s.ground_truth is None]
+        if missing:
+            raise DataError(f"{self.name}/{self.subset}: no ground truth for {len(missing)} samples (first: {missing[0]})")
+        return np.stack([s.ground_truth for s in self.samples]) if self.samples else np.zeros((0, 68, 2))
+
+    @property
+    def boxes(self) -> np.ndarray:
+        missing = [s.id for s in self.samples if s.box is None]
+        if missing:
+            raise DataError(f"{self.name}/{self.subset}: no initial box for {len(missing)} samples "
+                            f"(first: {missing[0]}); this dataset needs an --init procedure")
+        return np.stack([s.box for s in self.samples]).astype(np.float64) if self.samples else np.zeros((0, 4))
+
+    def subset_of(self, ids: Sequence[str], subset: str) -> "Dataset":
+        wanted = set(ids)
+        return Dataset(self.name, subset, [s for s in self.samples if s.id in wanted], self.root, self.notes)
+
+
+def find_image(pts_path: Path) -> Path | None:
+    """The image a ``.pts`` file annotates: same stem, any image suffix.
+
+    Some distributions name one file per face (``photo_1.pts``, ``photo_2.pts``) for
+    a single ``photo.jpg``; the stem without its ``_N`` face number is tried next.
+    """
+    for stem in (pts_path.stem, pts_path.stem.rsplit("_", 1)[0] if "_" in pts_path.stem else None):
+        if stem is None:
+            continue
+        for suffix in IMAGE_SUFFIXES + tuple(s.upper() for s in IMAGE_SUFFIXES):
+            candidate = pts_path.with_name(stem + suffix)
+            if candidate.is_file():
+                return candidate
+    return None

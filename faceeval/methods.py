@@ -1,0 +1,99 @@
+"""The method plugin protocol and registry.
+
+A method turns images and initial face boxes into 68-point shapes. Methods live in
+their own packages (``methods/<name>/`` here, or any third-party distribution) and
+are found through the entry-point group ``faceeval.methods``::
+
+    [project.entry-points."faceeval.methods"]
+    mymethod = "my_package.module:MyMethod"
+
+``faceeval`` itself never imports a method package directly.
+"""
+from __future__ import annotations
+
+import abc
+import hashlib
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import ClassVar, Sequence
+
+import click
+import numpy as np
+
+ENTRY_POINT_GROUP = "faceeval.methods"
+
+
+class MissingDependencyError(RuntimeError):
+    """An optional dependency of a method is not installed; the message says what to install."""
+
+
+class MissingWeightsError(RuntimeError):
+    """A method needs trained weights that are not there; the message says how to get them."""
+
+
+class LandmarkMethod(abc.ABC):
+    """Base class of every method plugin.
+
+    Subclasses set ``name``, ``version`` and ``description`` and implement :meth:`predict`.
+    ``weights_hash`` identifies the trained parameters: runs are cached under it, so a
+    retrained model never reuses stale predictions.
+    """
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "0"
+    description: ClassVar[str] = ""
+    #: Preferred number of images per :meth:`predict` call.
+    batch_size: ClassVar[int] = 32
+
+    @classmethod
+    def load(cls, weights: str | Path | None = None, **options) -> "LandmarkMethod":
+        """Build a ready-to-predict instance (load weights); raise a clear error if impossible."""
+        return cls(**options) if weights is None else cls(weights=weights, **options)
+
+    @property
+    def weights_hash(self) -> str:
+        """A short hex digest of the parameters (``"none"`` for parameter-free methods)."""
+        return "none"
+
+    @abc.abstractmethod
+    def predict(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> np.ndarray:
+        """Predict shapes ``(N, 68, 2)`` (x, y, 0-based pixels) for ``images`` (uint8, grey
+        ``(H, W)`` or RGB ``(H, W, 3)``) initialised from ``boxes`` ``(N, 4)`` = x0, y0, x1, y1."""
+
+    @classmethod
+    def train_command(cls) -> click.Command | None:
+        """The click command behind ``faceeval train <name>``, for trainable methods."""
+        return None
+
+    def provenance(self) -> dict:
+        return {"method": self.name, "version": self.version, "weights_hash": self.weights_hash}
+
+
+def file_hash(path: str | Path, length: int = 12) -> str:
+    """SHA-256 of a file, truncated: the weights hash of file-based methods."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:length]
+
+
+def available_methods() -> dict[str, object]:
+    """Registered methods by name (entry points, not yet imported)."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def method_class(name: str) -> type[LandmarkMethod]:
+    eps = available_methods()
+    if name not in eps:
+        known = ", ".join(sorted(eps)) or "none (is faceeval installed with `pip install -e .`?)"
+        raise click.UsageError(f"unknown method {name!r}; registered methods: {known}")
+    cls = eps[name].load()
+    if not (isinstance(cls, type) and issubclass(cls, LandmarkMethod)):
+        raise TypeError(f"entry point {name!r} ({eps[name].value}) is not a LandmarkMethod subclass")
+    return cls
+
+
+def load_method(name: str, weights: str | Path | None = None, **options) -> LandmarkMethod:
+    """Instantiate a registered method by name."""
+    return method_class(name).load(weights=weights, **options)

@@ -1,0 +1,228 @@
+"""The one metrics implementation: normalised point-to-point error, CED, AUC_alpha, failure rate.
+
+All functions are vectorised over shapes ``(N, 68, 2)`` (x, y, 0-based pixels) and follow
+the protocol in ``shared/docs/protocol.md``:
+
+* error = mean Euclidean point distance / a normaliser computed from the ground truth;
+* CED(x) = fraction of images with error <= x;
+* AUC_alpha = Simpson integral of the CED sampled on 0, 1e-4, ..., alpha, divided by alpha;
+* failure rate = fraction with error > alpha (the released DAN code), or >= alpha on request.
+
+Bad input never turns into a silent NaN: it raises :class:`MetricInputError` naming the image.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+from scipy.integrate import simpson
+
+from .landmarks import EYE_A, EYE_B, N_POINTS, OUTER_EYE_CORNERS
+
+#: Normalisations, by the names used on the command line and in tables.
+NORMALISATIONS = ("inter-ocular", "inter-pupil", "bbox-diagonal")
+#: The CED grid step of the protocol.
+GRID_STEP = 1e-4
+#: Shapes per chunk: keeps the temporaries in cache and lets threads share the work.
+_CHUNK = 32768
+
+
+class MetricInputError(ValueError):
+    """Input that cannot be scored (wrong shape, non-finite values, zero normaliser, id mismatch)."""
+
+
+def _name(ids: Sequence[str] | None, i: int) -> str:
+    return f"image {ids[i]!r}" if ids is not None else f"image #{i}"
+
+
+def check_shapes(shapes: np.ndarray, what: str = "shapes", ids: Sequence[str] | None = None) -> np.ndarray:
+    """Return ``shapes`` as float64 ``(N, 68, 2)`` or raise a :class:`MetricInputError`.
+
+    >>> check_shapes(np.zeros((2, 68, 2))).shape
+    (2, 68, 2)
+    """
+    arr = np.asarray(shapes)
+    if arr.ndim == 2 and arr.shape[1] == 2:
+        raise MetricInputError(f"{what}: got a single shape of {arr.shape[0]} points; pass an array (N, {N_POINTS}, 2)")
+    if arr.ndim != 3 or arr.shape[2] != 2:
+        raise MetricInputError(f"{what}: expected an array (N, {N_POINTS}, 2), got shape {arr.shape}")
+    if arr.shape[1] != N_POINTS:
+        raise MetricInputError(f"{what}: expected {N_POINTS} points per shape, got {arr.shape[1]}"
+                               + (f" (first image {ids[0]!r})" if ids is not None and len(ids) else ""))
+    if ids is not None and len(ids) != arr.shape[0]:
+        raise MetricInputError(f"{what}: {arr.shape[0]} shapes but {len(ids)} ids")
+    return arr.astype(np.float64, copy=False)
+
+
+def normalisers(ground_truth: np.ndarray, norm: str = "inter-ocular",
+                ids: Sequence[str] | None = None) -> np.ndarray:
+    """Per-image normalising distance ``(N,)`` computed from the ground truth.
+
+    ``inter-ocular``: outer eye corners (points 36 and 45); ``inter-pupil``: the means of
+    points 36-41 and 42-47; ``bbox-diagonal``: diagonal of the tight box of the 68 points.
+
+    >>> gt = np.zeros((1, 68, 2)); gt[0, 45, 0] = 4.0
+    >>> normalisers(gt, "inter-ocular")
+    array([4.])
+    """
+    gt = check_shapes(ground_truth, "ground truth", ids)
+    if norm == "inter-ocular":
+        a, b = OUTER_EYE_CORNERS
+        d = np.linalg.norm(gt[:, a] - gt[:, b], axis=-1)
+    elif norm == "inter-pupil":
+        d = np.linalg.norm(gt[:, EYE_A].mean(axis=1) - gt[:, EYE_B].mean(axis=1), axis=-1)
+    elif norm == "bbox-diagonal":
+        extent = gt.max(axis=1) - gt.min(axis=1)
+        d = np.hypot(extent[:, 0], extent[:, 1])
+    else:
+        raise MetricInputError(f"unknown normalisation {norm!r}; choose one of {', '.join(NORMALISATIONS)}")
+    bad = ~(np.isfinite(d) & (d > 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise MetricInputError(f"{_name(ids, i)}: {norm} normaliser is {d[i]!r} (ground truth has "
+                               f"{'non-finite points' if not np.isfinite(gt[i]).all() else 'coincident reference points'})"
+                               + (f"; {int(bad.sum())} such images in all" if bad.sum() > 1 else ""))
+    return d
+
+
+def _mean_point_distance_chunk(pred: np.ndarray, gt: np.ndarray, out: np.ndarray) -> None:
+    d = pred - gt
+    sq = np.einsum("npk,npk->np", d, d)
+    np.sqrt(sq, out=sq)
+    np.mean(sq, axis=1, out=out)
+
+
+def mean_point_distance(predictions: np.ndarray, ground_truth: np.ndarray) -> np.ndarray:
+    """Mean Euclidean distance over the 68 points, per image, in pixels ``(N,)``.
+
+    Large inputs are split in chunks that run on all cores (numpy releases the GIL).
+    """
+    n = predictions.shape[0]
+    out = np.empty(n, dtype=np.float64)
+    if n <= _CHUNK:
+        _mean_point_distance_chunk(predictions, ground_truth, out)
+        return out
+    starts = range(0, n, _CHUNK)
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        list(pool.map(lambda s: _mean_point_distance_chunk(
+            predictions[s:s + _CHUNK], ground_truth[s:s + _CHUNK], out[s:s + _CHUNK]), starts))
+    return out
+
+
+def point_to_point_error(predictions: np.ndarray, ground_truth: np.ndarray, norm: str = "inter-ocular",
+                         ids: Sequence[str] | None = None) -> np.ndarray:
+    """Per-image normalised point-to-point error ``(N,)`` (a fraction: 0.05 is 5%).
+
+    >>> gt = np.random.default_rng(0).normal(size=(3, 68, 2)) * 50
+    >>> pred = gt + [3.0, 4.0]          # every point moved by 5 pixels
+    >>> np.allclose(point_to_point_error(pred, gt, "bbox-diagonal") * normalisers(gt, "bbox-diagonal"), 5)
+    True
+    """
+    pred = check_shapes(predictions, "predictions", ids)
+    gt = check_shapes(ground_truth, "ground truth", ids)
+    if pred.shape[0] != gt.shape[0]:
+        raise MetricInputError(f"{pred.shape[0]} predictions but {gt.shape[0]} ground-truth shapes")
+    if pred.shape[0] == 0:
+        raise MetricInputError("no images to evaluate (N = 0)")
+    errors = mean_point_distance(pred, gt) / normalisers(gt, norm, ids)
+    bad = ~np.isfinite(errors)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        which = "prediction" if not np.isfinite(pred[i]).all() else "ground truth"
+        raise MetricInputError(f"{_name(ids, i)}: {which} has non-finite points"
+                               + (f"; {int(bad.sum())} such images in all" if bad.sum() > 1 else ""))
+    return errors
+
+
+def _check_errors(errors: np.ndarray) -> np.ndarray:
+    e = np.asarray(errors, dtype=np.float64).ravel()
+    if e.size == 0:
+        raise MetricInputError("no errors given (N = 0)")
+    if not np.isfinite(e).all():
+        raise MetricInputError(f"errors contain non-finite values at positions {np.flatnonzero(~np.isfinite(e))[:5].tolist()}")
+    return e
+
+
+def ced_grid(alpha: float, step: float = GRID_STEP) -> np.ndarray:
+    """The grid 0, step, ..., alpha (inclusive) on which the CED is sampled."""
+    if not alpha > 0:
+        raise MetricInputError(f"alpha must be positive, got {alpha!r}")
+    return np.linspace(0.0, alpha, int(round(alpha / step)) + 1)
+
+
+def ced(errors: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Cumulative error distribution: fraction of images with error <= each threshold."""
+    e = np.sort(_check_errors(errors))
+    return np.searchsorted(e, np.asarray(thresholds, dtype=np.float64), side="right") / e.size
+
+
+def auc(errors: np.ndarray, alpha: float = 0.08, step: float = GRID_STEP) -> float:
+    """Area under the CED from 0 to ``alpha``, divided by ``alpha`` (0..1), Simpson's rule.
+
+    Errors uniform on [0, 1] give ``alpha / 2``:
+
+    >>> round(auc(np.linspace(0, 1, 100001), alpha=0.1), 4)
+    0.05
+    """
+    grid = ced_grid(alpha, step)
+    return float(simpson(ced(errors, grid), x=grid) / alpha)
+
+
+def failure_rate(errors: np.ndarray, alpha: float = 0.08, inclusive: bool = False) -> float:
+    """Fraction of images whose error is > ``alpha`` (``inclusive=True``: >= ``alpha``)."""
+    e = _check_errors(errors)
+    return float(np.count_nonzero(e >= alpha if inclusive else e > alpha) / e.size)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The numbers a table row needs; errors and rates are fractions, not percentages."""
+
+    n: int
+    mean_error: float
+    median_error: float
+    auc: float
+    failure_rate: float
+    alpha: float
+    norm: str = "inter-ocular"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def summarize(errors: np.ndarray, alpha: float = 0.08, norm: str = "inter-ocular",
+              inclusive_failure: bool = False) -> Summary:
+    """n, mean, median, AUC_alpha and failure rate of a set of per-image errors."""
+    e = _check_errors(errors)
+    return Summary(n=int(e.size), mean_error=float(e.mean()), median_error=float(np.median(e)),
+                   auc=auc(e, alpha), failure_rate=failure_rate(e, alpha, inclusive_failure),
+                   alpha=float(alpha), norm=norm)
+
+
+def align_by_ids(pred_ids: Sequence[str], gt_ids: Sequence[str]) -> np.ndarray:
+    """Index into the predictions that puts them in ground-truth order; ids must match exactly."""
+    pred_pos = {k: i for i, k in enumerate(pred_ids)}
+    if len(pred_pos) != len(pred_ids):
+        dup = sorted({k for k in pred_ids if list(pred_ids).count(k) > 1})
+        raise MetricInputError(f"duplicate prediction ids: {dup[:5]}")
+    missing = [k for k in gt_ids if k not in pred_pos]
+    extra = sorted(set(pred_ids) - set(gt_ids))
+    if missing or extra:
+        parts = []
+        if missing:
+            parts.append(f"no prediction for {len(missing)} images (first: {missing[:3]})")
+        if extra:
+            parts.append(f"{len(extra)} predictions without ground truth (first: {extra[:3]})")
+        raise MetricInputError("prediction/ground-truth id mismatch: " + "; ".join(parts))
+    return np.array([pred_pos[k] for k in gt_ids], dtype=np.intp)
+
+
+def evaluate(predictions: np.ndarray, ground_truth: np.ndarray, norm: str = "inter-ocular",
+             alpha: float = 0.08, ids: Sequence[str] | None = None,
+             inclusive_failure: bool = False) -> tuple[Summary, np.ndarray]:
+    """Score predictions against ground truth: the summary and the per-image errors."""
+    errors = point_to_point_error(predictions, ground_truth, norm, ids)
+    return summarize(errors, alpha, norm, inclusive_failure), errors
