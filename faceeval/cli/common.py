@@ -1,0 +1,38 @@
+"""Helpers shared by the CLI commands: clean errors and summary formatting."""
+from __future__ import annotations
+
+import functools
+from typing import Sequence
+
+import click
+
+from ..io import DataError
+from ..methods import MissingDependencyError, MissingWeightsError
+from ..metrics import MetricInputError, Summary
+
+#: Errors that are the user's input or set-up, reported as one clear line (no traceback).
+USER_ERRORS = (DataError, MetricInputError, MissingDependencyError, MissingWeightsError, FileNotFoundError)
+
+
+def fail_cleanly(fn):
+    """Turn expected user errors into ``click.ClickException`` (exit 1, one message)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except USER_ERRORS as exc:
+            raise click.ClickException(str(exc)) from exc
+
+    return wrapper
+
+
+def format_summary_table(summaries: Sequence[Summary]) -> str:
+    """A small fixed-width table of summaries, errors and rates in percent."""
+    head = f"{'normalisation':15s} {'n':>6s} {'mean %':>8s} {'median %':>9s} {'AUC':>7s} {'failure %':>10s}"
+    rows = [head, "-" * len(head)]
+    for s in summaries:
+        rows.append(f"{s.norm:15s} {s.n:6d} {s.mean_error * 100:8.2f} {s.median_error * 100:9.2f} "
+                    f"{s.auc * 100:7.2f} {s.failure_rate * 100:10.2f}")
+    rows.append(f"(AUC and failure at alpha = {summaries[0].alpha:g}; failure = error > alpha)")
+    return "\n".join(rows)

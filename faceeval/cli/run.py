@@ -1,0 +1,99 @@
+"""``faceeval run``, ``faceeval train`` and ``faceeval methods``."""
+from __future__ import annotations
+
+import click
+
+from ..datasets import DATASETS, load_dataset
+from ..io import DataError
+from ..methods import MissingDependencyError, MissingWeightsError, available_methods, method_class
+from ..metrics import NORMALISATIONS, MetricInputError, evaluate
+from ..runs import INITIALISERS, run_method
+from .common import fail_cleanly, format_summary_table
+
+DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), envvar="FACEEVAL_DATA_ROOT",
+                         help="Folder holding the dataset as distributed (env FACEEVAL_DATA_ROOT).")
+
+
+@click.command("run")
+@click.argument("method")
+@click.option("--dataset", type=click.Choice(DATASETS), default="300w", show_default=True)
+@click.option("--subset", default=None, help="300w: train, common, challenging, full, private; "
+              "menpo: train, test, all; builtin: all. Default: full / test / all.")
+@DATA_ROOT
+@click.option("--weights", type=click.Path(dir_okay=True), default=None, help="Weights file or folder of the method.")
+@click.option("--init", "init", default="boxes", show_default=True,
+              help=f"Initialisation: {', '.join(sorted(INITIALISERS))} (boxes = the dataset's detector boxes).")
+@click.option("--results", type=click.Path(file_okay=False), default=None,
+              help="Results root (default ./results or env FACEEVAL_RESULTS).")
+@click.option("--batch-size", type=int, default=None, help="Images per predict call (method's default).")
+@click.option("--alpha", type=float, default=0.08, show_default=True, help="AUC/failure threshold.")
+@click.option("--force", is_flag=True, help="Recompute even if cached predictions exist.")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@fail_cleanly
+def run_command(method, dataset, subset, data_root, weights, init, results, batch_size, alpha, force, no_progress):
+    """Run METHOD on a dataset subset, store its predictions and print the scores.
+
+    Predictions go to RESULTS/METHOD/WEIGHTS_HASH/DATASET/SUBSET/ as one .pts per face
+    plus predictions.npz and meta.json, written atomically. A killed run resumes where
+    it stopped; a finished one is reused unless --force.
+
+    \b
+    Examples:
+      faceeval run meanshape --dataset builtin
+      faceeval run dan --subset challenging --data-root ~/data/300w
+      faceeval run dan --dataset menpo --init two-step --data-root ~/data/menpo
+    """
+    ds = load_dataset(dataset, subset, data_root)
+    model = method_class(method).load(weights=weights)
+    run = run_method(model, ds, results, init=init, force=force, batch_size=batch_size, progress=not no_progress)
+    click.echo(f"{model.name} on {ds.name}/{ds.subset} ({len(ds)} faces, init {init}) "
+               f"{'reused from' if run.reused else 'saved to'} {run.path}")
+    if run.ground_truth is None:
+        click.echo("no ground truth: nothing to score")
+        return
+    summaries = [evaluate(run.predictions, run.ground_truth, norm, alpha, ids=run.ids)[0] for norm in NORMALISATIONS]
+    click.echo(format_summary_table(summaries))
+
+
+@click.command("train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+                                          "help_option_names": []})
+@click.argument("method", required=False)
+@click.pass_context
+def train_command(ctx, method):
+    """Train METHOD (e.g. `faceeval train dan --help` for its options).
+
+    \b
+    Example:
+      faceeval train dan --data-root ~/data/300w --stages 2
+    """
+    if method is None or method in ("-h", "--help"):
+        trainable = [n for n in sorted(available_methods()) if _trainable(n)]
+        click.echo(ctx.get_help())
+        click.echo(f"\nTrainable methods: {', '.join(trainable) or 'none installed'}")
+        return
+    cmd = method_class(method).train_command()
+    if cmd is None:
+        raise click.UsageError(f"method {method!r} has nothing to train")
+    cmd.main(args=ctx.args, prog_name=f"faceeval train {method}", standalone_mode=True)
+
+
+def _trainable(name: str) -> bool:
+    try:
+        return method_class(name).train_command() is not None
+    except Exception:  # a plugin whose optional dependency is missing is just not listed
+        return False
+
+
+@click.command("methods")
+def methods_command():
+    """List the registered methods (entry-point group faceeval.methods)."""
+    for name, ep in sorted(available_methods().items()):
+        try:
+            cls = method_class(name)
+            click.echo(f"{name:12s} v{cls.version:6s} {cls.description}")
+        except (ImportError, MissingDependencyError) as exc:
+            click.echo(f"{name:12s} (unavailable: {exc})")
+
+
+__all__ = ["run_command", "train_command", "methods_command", "DataError", "MetricInputError",
+           "MissingWeightsError"]

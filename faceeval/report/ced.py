@@ -1,0 +1,64 @@
+"""CED plots: several methods on one axis, legend with AUC and failure rate."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..metrics import auc, ced, ced_grid, failure_rate
+
+
+@dataclass
+class Curve:
+    """A CED curve to draw: measured (from errors) or published (x, fraction)."""
+
+    label: str
+    x: np.ndarray
+    y: np.ndarray
+    auc: float
+    failure: float
+    published: bool = False
+
+
+def curve_from_errors(label: str, errors: np.ndarray, alpha: float, x_max: float | None = None,
+                      inclusive_failure: bool = False) -> Curve:
+    grid = ced_grid(x_max or alpha)
+    return Curve(label, grid, ced(errors, grid), auc(errors, alpha),
+                 failure_rate(errors, alpha, inclusive_failure))
+
+
+def plot_ced(curves: Sequence[Curve], path: str | os.PathLike, alpha: float, norm: str = "inter-ocular",
+             title: str | None = None) -> list[Path]:
+    """Draw the curves and save them to ``path`` (its suffix picks PNG/PDF; ``.png`` also writes a PDF twin
+    when ``path`` has no suffix). Returns the files written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..io import atomic_write
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    for c in curves:
+        ax.plot(c.x * 100, c.y, linestyle="--" if c.published else "-", linewidth=1.6,
+                label=f"{c.label}: AUC {c.auc * 100:.2f}, fail {c.failure * 100:.2f}%")
+    ax.axvline(alpha * 100, color="0.5", linewidth=0.8, linestyle=":")
+    ax.set_xlim(0, max(float(c.x[-1]) for c in curves) * 100 if curves else alpha * 100)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel(f"point-to-point error normalised by {norm} distance (%)")
+    ax.set_ylabel("fraction of images")
+    ax.set_title(title or f"CED ({norm}), AUC and failure at {alpha * 100:g}%")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path = Path(path)
+    targets = [path] if path.suffix else [path.with_suffix(".png"), path.with_suffix(".pdf")]
+    for target in targets:
+        fmt = target.suffix.lstrip(".").lower() or "png"
+        with atomic_write(target, "wb") as fh:
+            fig.savefig(fh, format=fmt)
+    plt.close(fig)
+    return targets
