@@ -67,13 +67,20 @@ def read_pts(path: str | os.PathLike, n_points: int | None = N_POINTS) -> np.nda
     for ln in lines[:start]:
         key, _, value = ln.partition(":")
         if key.strip() == "n_points":
-            declared = int(value)
-    try:
-        pts = np.array([[float(v) for v in ln.split()[:2]] for ln in lines[start + 1:end]], dtype=np.float64)
-    except ValueError as exc:
-        raise DataError(f"{path}: unreadable coordinate ({exc})") from None
-    if pts.ndim != 2 or (pts.size and pts.shape[1] != 2):
-        raise DataError(f"{path}: every point line needs two numbers")
+            try:
+                declared = int(value)
+            except ValueError:
+                raise DataError(f"{path}: unreadable header line {ln!r}") from None
+    rows = []
+    for k, ln in enumerate(lines[start + 1:end], start=1):
+        parts = ln.split()
+        if len(parts) < 2:
+            raise DataError(f"{path}: point {k} needs two numbers (x y), got {ln!r}")
+        try:
+            rows.append((float(parts[0]), float(parts[1])))
+        except ValueError:
+            raise DataError(f"{path}: unreadable coordinate in point {k}: {ln!r}") from None
+    pts = np.array(rows, dtype=np.float64).reshape(-1, 2)
     if declared is not None and declared != len(pts):
         raise DataError(f"{path}: header says n_points {declared} but the file lists {len(pts)}")
     if n_points is not None and len(pts) != n_points:

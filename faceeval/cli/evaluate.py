@@ -58,8 +58,11 @@ def eval_command(pred_dir, gt_dir, norm, alpha, inclusive_failure, fmt):
 @INCLUSIVE
 @click.option("--label", "labels", multiple=True, help="Legend label per PRED_DIR, in order (default: folder path).")
 @click.option("--x-max", type=float, default=None, help="Right end of the x axis (default alpha).")
+@click.option("--reference", "references", multiple=True, type=click.Choice(["300w-challenge"]),
+              help="Also draw published curves (dashed): 300w-challenge = the four 300W challenge winners "
+                   "on the private set (inter-ocular).")
 @fail_cleanly
-def ced_command(pred_dirs, gt_dir, output, norm, alpha, inclusive_failure, labels, x_max):
+def ced_command(pred_dirs, gt_dir, output, norm, alpha, inclusive_failure, labels, x_max, references):
     """Draw the CED curves of several prediction folders on one plot.
 
     The legend gives each method's AUC_alpha and failure rate.
@@ -67,7 +70,7 @@ def ced_command(pred_dirs, gt_dir, output, norm, alpha, inclusive_failure, label
     \b
     Example:
       faceeval ced results/dan/*/300w/private/pts results/meanshape/*/300w/private/pts \\
-          --gt ~/data/300w --label DAN --label "mean shape" -o ced_private.png
+          --gt ~/data/300w --label DAN --label "mean shape" -o ced_private.png --reference 300w-challenge
     """
     from ..report.ced import curve_from_errors, plot_ced
 
@@ -80,6 +83,11 @@ def ced_command(pred_dirs, gt_dir, output, norm, alpha, inclusive_failure, label
         _, errors = evaluate(pred, gt, norm, alpha, ids=ids)
         label = labels[i] if labels else _default_label(pred_dir)
         curves.append(curve_from_errors(label, errors, alpha, x_max, inclusive_failure))
+    if references:
+        from ..report.published import reference_curves
+
+        for name in references:
+            curves += reference_curves(name, alpha, x_max, norm)
     for path in plot_ced(curves, output, alpha, norm):
         click.echo(f"wrote {path}")
 

@@ -86,7 +86,12 @@ def _trainable(name: str) -> bool:
 
 @click.command("methods")
 def methods_command():
-    """List the registered methods (entry-point group faceeval.methods)."""
+    """List the registered methods (entry-point group faceeval.methods).
+
+    \b
+    Example:
+      faceeval methods
+    """
     for name, ep in sorted(available_methods().items()):
         try:
             cls = method_class(name)

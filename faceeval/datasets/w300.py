@@ -66,11 +66,13 @@ def _folder_samples(root: Path, folder: Folder, boxes: dict) -> list[Sample]:
         image = find_image(pts)
         if image is None:
             raise DataError(f"{pts}: no image beside it (looked for {pts.stem}.jpg/.png/...)")
-        box = folder_boxes.get(image.name)
+        # Boxes are keyed per face (``photo_2.jpg``); a photo shared by several faces
+        # (``photo.jpg`` for ``photo_1.pts``, ``photo_2.pts``) must not lend its own box.
+        box = folder_boxes.get(pts.stem + image.suffix)
+        if box is None and not image.with_suffix(".pts").is_file():
+            box = folder_boxes.get(image.name)
         if box is None:
-            box = folder_boxes.get(pts.stem + image.suffix)
-        if box is None:
-            raise DataError(f"{pts}: no detector box for {folder.box_key}/{image.name} in the "
+            raise DataError(f"{pts}: no detector box for {folder.box_key}/{pts.stem + image.suffix} in the "
                             f"shipped 300w_detector_boxes.json")
         samples.append(Sample(id=f"{folder.path}/{pts.stem}", image_path=image,
                               ground_truth=read_pts(pts), box=np.asarray(box, dtype=np.float64)))

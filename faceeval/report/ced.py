@@ -46,6 +46,8 @@ def plot_ced(curves: Sequence[Curve], path: str | os.PathLike, alpha: float, nor
         ax.plot(c.x * 100, c.y, linestyle="--" if c.published else "-", linewidth=1.6,
                 label=f"{c.label}: AUC {c.auc * 100:.2f}, fail {c.failure * 100:.2f}%")
     ax.axvline(alpha * 100, color="0.5", linewidth=0.8, linestyle=":")
+    ax.annotate(f"α = {alpha:g}", xy=(alpha * 100, 0.02), xytext=(-3, 0), textcoords="offset points",
+                ha="right", fontsize=8, color="0.35")
     ax.set_xlim(0, max(float(c.x[-1]) for c in curves) * 100 if curves else alpha * 100)
     ax.set_ylim(0, 1)
     ax.set_xlabel(f"point-to-point error normalised by {norm} distance (%)")

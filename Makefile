@@ -1,0 +1,29 @@
+# faceeval: common tasks. Variables can be overridden: make tables DATA_ROOT=~/data/300w
+VENV_BIN := $(if $(wildcard .venv/bin/python),.venv/bin/,)
+PYTHON ?= $(VENV_BIN)python
+FACEEVAL ?= $(VENV_BIN)faceeval
+RESULTS ?= results
+REPORTS ?= reports
+DATA_ROOT ?=
+DATA_ROOT_OPT = $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
+
+.PHONY: install test tables report bench
+
+# torch comes from its CPU index by default (PyPI's wheel pulls GBs of CUDA); empty it on GPU machines.
+TORCH_INDEX ?= --extra-index-url https://download.pytorch.org/whl/cpu
+
+install:  ## editable install with the peer methods and test tools
+	$(PYTHON) -m pip install -e ".[all]" $(TORCH_INDEX)
+
+test:
+	$(PYTHON) -m pytest -q
+
+tables:  ## the paper's Tables 2-6 and figures from cached runs (seconds)
+	$(FACEEVAL) tables --results $(RESULTS) $(DATA_ROOT_OPT) --out $(REPORTS)
+	$(FACEEVAL) figures --results $(RESULTS) $(DATA_ROOT_OPT) --out $(REPORTS)
+
+report:  ## one self-contained HTML page
+	$(FACEEVAL) report --results $(RESULTS) $(DATA_ROOT_OPT) -o $(REPORTS)/report.html
+
+bench:
+	@set -e; for b in benchmarks/*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(PYTHON) $$b; done

@@ -1,0 +1,73 @@
+"""``faceeval compare``: several methods on one subset, accuracy and speed in one table."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..datasets import DATASETS, load_dataset
+from ..runs import INITIALISERS, results_root
+from .common import fail_cleanly
+from .evaluate import ALPHA, NORM
+from .run import DATA_ROOT
+
+
+def _parse_weights(pairs: tuple[str, ...]) -> dict[str, str]:
+    weights = {}
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name or not path:
+            raise click.BadParameter(f"expected METHOD=PATH, got {pair!r}", param_hint="--weights")
+        weights[name] = path
+    return weights
+
+
+@click.command("compare")
+@click.argument("methods", nargs=-1, required=True)
+@click.option("--dataset", type=click.Choice(DATASETS), default="300w", show_default=True)
+@click.option("--subset", default=None, help="Subset to compare on (300w: common, challenging, full, private; "
+              "builtin: all). Default: the dataset's default.")
+@DATA_ROOT
+@click.option("--init", "init", type=click.Choice(sorted(INITIALISERS)), default="boxes", show_default=True,
+              help="Initialisation of every method (boxes = the dataset's detector boxes).")
+@click.option("--weights", "weight_pairs", multiple=True, metavar="METHOD=PATH",
+              help="Weights of one method (repeatable), e.g. --weights sdm=~/models/sdm.")
+@NORM
+@ALPHA
+@click.option("--timing-images", type=int, default=32, show_default=True,
+              help="Images in the separate speed pass (batch 1, then the method's batch size).")
+@click.option("--results", type=click.Path(file_okay=False), default=None,
+              help="Results root (default ./results or env FACEEVAL_RESULTS); runs are cached there.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Output stem: writes STEM.md, STEM.csv, STEM-ced.png/.pdf "
+                   "(default RESULTS/compare/DATASET-SUBSET).")
+@click.option("--force", is_flag=True, help="Recompute predictions even if cached.")
+@click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@fail_cleanly
+def compare_command(methods, dataset, subset, data_root, init, weight_pairs, norm, alpha, timing_images,
+                    results, output, force, no_progress):
+    """Compare METHODS on one subset: mean error, AUC, failure, images/s (batch 1 and batched).
+
+    Predictions come from the run store (cached, reused unless --force); speeds are
+    measured in a separate pass on preloaded images, all in this one run on this
+    machine, so they are comparable with each other only.
+
+    \b
+    Examples:
+      faceeval compare meanshape ert --dataset builtin
+      faceeval compare dan sdm ert meanshape --subset full --data-root ~/data/300w
+    """
+    from ..compare import compare_methods, comparison_markdown, write_comparison
+
+    if timing_images < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--timing-images")
+    ds = load_dataset(dataset, subset, data_root)
+    rows = compare_methods(list(methods), ds, results, init=init, norm=norm, alpha=alpha,
+                           timing_images=timing_images, weights=_parse_weights(weight_pairs), force=force,
+                           progress=not no_progress)
+    subset_name = ds.subset if init == "boxes" else f"{ds.subset}@{init}"
+    stem = Path(output) if output else results_root(results) / "compare" / f"{ds.name}-{subset_name}"
+    title = f"{ds.name}/{subset_name} ({len(ds)} faces)"
+    written = write_comparison(rows, stem, title)
+    click.echo(comparison_markdown(rows, title))
+    click.echo("wrote " + ", ".join(str(p) for p in written))

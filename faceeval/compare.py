@@ -1,0 +1,193 @@
+"""Methods side by side: accuracy and speed measured in one run on one machine.
+
+:func:`compare_methods` runs every method on the same dataset subset through the run
+store (:func:`faceeval.runs.run_method`, so predictions are cached and reused), scores
+them with :mod:`faceeval.metrics`, and times each method in a separate pass on a
+sample of already-loaded images: one image per ``predict`` call (batch 1) and the
+method's preferred batch size. :func:`write_comparison` writes the table as Markdown
+and CSV plus a joint CED plot.
+
+Example::
+
+    from faceeval.datasets import load_dataset
+    rows = compare_methods(["meanshape", "ert"], load_dataset("builtin"), timing_images=8)
+    write_comparison(rows, "results/compare/builtin-all")   # .md, .csv, -ced.png, -ced.pdf
+"""
+from __future__ import annotations
+
+import csv
+import io
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .datasets import Dataset
+from .io import DataError, atomic_write
+from .methods import LandmarkMethod, load_method
+from .metrics import Summary, evaluate
+from .report.ced import curve_from_errors, plot_ced
+from .runs import Run, run_method
+
+#: Columns of the comparison table, in order.
+COLUMNS = ("method", "weights", "n", "mean error %", "median error %", "AUC", "failure %",
+           "img/s batch 1", "img/s batched", "batch size")
+
+
+@dataclass
+class Throughput:
+    """Images per second of ``predict`` (image loading excluded) at batch 1 and batched."""
+
+    batch1: float
+    batched: float
+    batch_size: int
+    n_images: int
+
+
+@dataclass
+class Comparison:
+    """One method's row: its stored run, scores and measured speed."""
+
+    method: LandmarkMethod
+    run: Run
+    summary: Summary
+    errors: np.ndarray
+    speed: Throughput
+
+    def row(self) -> dict:
+        s = self.summary
+        return {"method": self.method.name, "weights": self.method.weights_hash, "n": s.n,
+                "mean error %": s.mean_error * 100, "median error %": s.median_error * 100,
+                "AUC": s.auc * 100, "failure %": s.failure_rate * 100,
+                "img/s batch 1": self.speed.batch1, "img/s batched": self.speed.batched,
+                "batch size": self.speed.batch_size}
+
+
+def _images_per_second(method: LandmarkMethod, images: Sequence[np.ndarray], boxes: np.ndarray,
+                       batch_size: int) -> float:
+    start = time.perf_counter()
+    for b in range(0, len(images), batch_size):
+        method.predict(images[b:b + batch_size], boxes[b:b + batch_size])
+    return len(images) / max(time.perf_counter() - start, 1e-9)
+
+
+def measure_throughput(method: LandmarkMethod, images: Sequence[np.ndarray], boxes: np.ndarray,
+                       batch_size: int | None = None, warmup: int = 1) -> Throughput:
+    """Time ``method.predict`` on in-memory ``images`` one at a time, then ``batch_size`` at a time.
+
+    ``warmup`` untimed calls come first (lazy initialisation, caches, thread pools).
+    """
+    images = list(images)
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if not images or len(images) != len(boxes):
+        raise ValueError(f"measure_throughput: need as many images as boxes, got {len(images)} and {len(boxes)}")
+    batch_size = max(1, min(batch_size or method.batch_size, len(images)))
+    for _ in range(warmup):
+        method.predict(images[:batch_size], boxes[:batch_size])
+    return Throughput(batch1=_images_per_second(method, images, boxes, 1),
+                      batched=_images_per_second(method, images, boxes, batch_size),
+                      batch_size=batch_size, n_images=len(images))
+
+
+def timing_sample(dataset: Dataset, boxes: np.ndarray, n: int) -> tuple[list[np.ndarray], np.ndarray]:
+    """The first ``n`` images of ``dataset`` (loaded, so loading is not timed) and their boxes;
+    repeated cyclically when the dataset is smaller than ``n``."""
+    if len(dataset) == 0:
+        raise DataError(f"{dataset.name}/{dataset.subset}: no samples to time")
+    take = [i % len(dataset) for i in range(n)]
+    loaded = {i: dataset.samples[i].load_image() for i in sorted(set(take))}
+    return [loaded[i] for i in take], boxes[take]
+
+
+def compare_methods(methods: Sequence[str | LandmarkMethod], dataset: Dataset, results: str | os.PathLike | None = None,
+                    init: str = "boxes", norm: str = "inter-ocular", alpha: float = 0.08,
+                    timing_images: int = 32, weights: Mapping[str, str] | None = None,
+                    force: bool = False, progress: bool = True) -> list[Comparison]:
+    """Run (or reuse), score and time each method on ``dataset``; one :class:`Comparison` per method.
+
+    ``methods`` are registered names (loaded with ``weights[name]`` where given) or
+    ready instances. Timing uses the dataset's boxes (or the tight ground-truth boxes for
+    ``init="gt-box"``); box-less initialisers are not timed separately from the run.
+    """
+    from .geometry import shape_boxes
+
+    weights = dict(weights or {})
+    timing_boxes = shape_boxes(dataset.ground_truth) if init == "gt-box" else dataset.boxes
+    sample_images, sample_boxes = timing_sample(dataset, timing_boxes, timing_images)
+    rows = []
+    for entry in methods:
+        method = load_method(entry, weights.get(entry)) if isinstance(entry, str) else entry
+        run = run_method(method, dataset, results, init=init, force=force, progress=progress)
+        if run.ground_truth is None:
+            raise DataError(f"{dataset.name}/{dataset.subset}: no ground truth, nothing to compare")
+        summary, errors = evaluate(run.predictions, run.ground_truth, norm, alpha, ids=run.ids)
+        speed = measure_throughput(method, sample_images, sample_boxes)
+        rows.append(Comparison(method, run, summary, errors, speed))
+    return rows
+
+
+def machine_description() -> str:
+    """Where the speeds were measured (they are only comparable within one machine)."""
+    threads = ""
+    try:
+        import torch
+
+        threads = f", torch {torch.__version__} with {torch.get_num_threads()} threads"
+    except ImportError:
+        pass
+    return (f"{platform.node() or 'unknown host'}: {platform.machine()} {platform.processor() or ''}".rstrip()
+            + f", {os.cpu_count()} CPUs, Python {platform.python_version()}{threads}")
+
+
+def _format(value) -> str:
+    return f"{value:.2f}" if isinstance(value, float) else str(value)
+
+
+def comparison_markdown(rows: Sequence[Comparison], title: str = "") -> str:
+    """The table as GitHub Markdown, with the protocol and the machine underneath."""
+    lines = [f"## {title}", ""] if title else []
+    lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" if c in ("method", "weights") else "---:"
+                                                               for c in COLUMNS) + "|"]
+    lines += ["| " + " | ".join(_format(r.row()[c]) for c in COLUMNS) + " |" for r in rows]
+    if rows:
+        s = rows[0].summary
+        lines += ["", f"Errors normalised by {s.norm} distance; AUC and failure (error > {s.alpha:g}) at "
+                      f"alpha = {s.alpha:g}. Speeds: `predict` only (images preloaded), "
+                      f"{rows[0].speed.n_images} images, measured in one run on {machine_description()}."]
+        notes = [f"- {r.method.name}: {r.method.description}" for r in rows if r.method.description]
+        lines += ["", *notes] if notes else []
+    return "\n".join(lines) + "\n"
+
+
+def comparison_csv(rows: Sequence[Comparison]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.row().items()})
+    return buffer.getvalue()
+
+
+def write_comparison(rows: Sequence[Comparison], stem: str | os.PathLike, title: str = "") -> list[Path]:
+    """Write ``STEM.md``, ``STEM.csv`` and the joint CED plot ``STEM-ced.png`` (+ ``.pdf``) atomically."""
+    if not rows:
+        raise ValueError("write_comparison: no methods to write")
+    stem = Path(stem)
+    written = []
+    for suffix, text in ((".md", comparison_markdown(rows, title)), (".csv", comparison_csv(rows))):
+        path = stem.with_name(stem.name + suffix)
+        with atomic_write(path) as fh:
+            fh.write(text)
+        written.append(path)
+    alpha, norm = rows[0].summary.alpha, rows[0].summary.norm
+    curves = [curve_from_errors(r.method.name, r.errors, alpha) for r in rows]
+    written += plot_ced(curves, stem.with_name(stem.name + "-ced"), alpha, norm, title=title or None)
+    return written
+
+
+__all__ = ["Comparison", "Throughput", "compare_methods", "measure_throughput", "timing_sample",
+           "comparison_markdown", "comparison_csv", "write_comparison", "machine_description", "COLUMNS"]

@@ -1,0 +1,277 @@
+"""The paper's figures, from stored runs: CED curves (Fig. 6), the worst images of a subset
+(Fig. 4), DAN's internals (Fig. 3) and Menpo results with their initial boxes (Fig. 5).
+
+Every figure is written as PNG and PDF (atomically) at a fixed pixel size, so reports and
+tests can rely on it: a grid of ``c`` columns and ``r`` rows is ``c * PANEL_PX`` by
+``r * PANEL_PX`` pixels. Errors come from :mod:`faceeval.metrics`.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..metrics import evaluate
+from .ced import Curve, curve_from_errors, plot_ced
+
+#: Pixels per panel side of the image grids, and the resolution they are drawn at.
+PANEL_PX = 300
+DPI = 100
+#: Pixel size of a CED plot (plot_ced draws 6.4 x 4.8 inches at 120 dpi).
+CED_PX = (768, 576)
+#: The keys DAN's ``internals`` hook returns, drawn left to right (Fig. 3).
+INTERNALS_KEYS = ("input", "warped", "heatmap", "feature")
+INTERNALS_TITLES = {"input": "input image", "warped": "image normalised by T2",
+                    "heatmap": "landmark heatmap", "feature": "feature image"}
+
+
+class FigureSkipped(RuntimeError):
+    """A figure that cannot be drawn here (no images, no hook); the message says why."""
+
+
+@dataclass
+class Panel:
+    """One face of an image grid: pixels, shapes to draw (optional) and a caption."""
+
+    image: np.ndarray
+    prediction: np.ndarray | None = None
+    ground_truth: np.ndarray | None = None
+    box: np.ndarray | None = None
+    text: str = ""
+    crop: bool = True
+
+
+@dataclass
+class FigureResult:
+    """Files written for one figure and its pixel size (width, height)."""
+
+    kind: str
+    title: str
+    paths: list[Path]
+    size: tuple[int, int]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def png(self) -> Path:
+        return next(p for p in self.paths if p.suffix == ".png")
+
+
+def grid_size(n_panels: int, ncols: int = 4) -> tuple[int, int]:
+    """(columns, rows) of a grid of ``n_panels``."""
+    if n_panels < 1:
+        raise ValueError("a grid needs at least one panel")
+    cols = min(n_panels, ncols)
+    return cols, math.ceil(n_panels / cols)
+
+
+def grid_pixels(n_panels: int, ncols: int = 4) -> tuple[int, int]:
+    """Pixel size (width, height) of the image written for a grid of ``n_panels``."""
+    cols, rows = grid_size(n_panels, ncols)
+    return cols * PANEL_PX, rows * PANEL_PX
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> list[Path]:
+    from ..io import atomic_write
+
+    targets = [path.with_suffix(".png"), path.with_suffix(".pdf")]
+    for target in targets:
+        with atomic_write(target, "wb") as fh:
+            fig.savefig(fh, format=target.suffix[1:], dpi=DPI)
+    return targets
+
+
+def _crop_window(panel: Panel) -> tuple[float, float, float, float]:
+    h, w = panel.image.shape[:2]
+    pts = [s for s in (panel.prediction, panel.ground_truth) if s is not None]
+    if panel.box is not None:
+        b = np.asarray(panel.box, dtype=np.float64)
+        pts.append(np.array([[b[0], b[1]], [b[2], b[3]]]))
+    if not panel.crop or not pts:
+        return 0, w, h, 0
+    allp = np.concatenate(pts)
+    lo, hi = allp.min(axis=0), allp.max(axis=0)
+    centre, half = (lo + hi) / 2, max(hi - lo) * 0.65 + 2
+    x0, x1 = max(centre[0] - half, 0), min(centre[0] + half, w)
+    y0, y1 = max(centre[1] - half, 0), min(centre[1] + half, h)
+    return x0, x1, y1, y0
+
+
+def face_grid(panels: Sequence[Panel], path: str | os.PathLike, title: str = "", ncols: int = 4) -> list[Path]:
+    """Draw faces in a grid (ground truth green, prediction red, box yellow) to PNG + PDF."""
+    plt = _pyplot()
+    cols, rows = grid_size(len(panels), ncols)
+    fig = plt.figure(figsize=(cols * PANEL_PX / DPI, rows * PANEL_PX / DPI), dpi=DPI)
+    top = 1 - 0.28 / (rows * PANEL_PX / DPI) if title else 1
+    for i, p in enumerate(panels):
+        r, c = divmod(i, cols)
+        ax = fig.add_axes([c / cols + 0.005, (rows - 1 - r) / rows * top + 0.005, 1 / cols - 0.01,
+                           top / rows - 0.06 / rows])
+        img = p.image
+        ax.imshow(img, cmap="gray" if img.ndim == 2 else None, interpolation="bilinear")
+        if p.box is not None:
+            x0, y0, x1, y1 = np.asarray(p.box, dtype=np.float64)
+            ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], color="yellow", linewidth=1.2)
+        if p.ground_truth is not None:
+            ax.scatter(p.ground_truth[:, 0], p.ground_truth[:, 1], s=4, c="lime", linewidths=0, label="ground truth")
+        if p.prediction is not None:
+            ax.scatter(p.prediction[:, 0], p.prediction[:, 1], s=4, c="red", linewidths=0, label="prediction")
+        x0, x1, y1, y0 = _crop_window(p)
+        ax.set_xlim(x0, x1)
+        ax.set_ylim(y1, y0)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(p.text, fontsize=7, pad=2)
+    if title:
+        fig.suptitle(title, fontsize=9, y=0.995, va="top")
+    paths = _save(fig, Path(path))
+    plt.close(fig)
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# Fig. 6: CED curves
+
+
+def ced_figure(entries: Sequence[tuple[str, np.ndarray]], path: str | os.PathLike, alpha: float,
+               norm: str = "inter-ocular", references: Sequence[Curve] = (), title: str | None = None,
+               x_max: float | None = None) -> FigureResult:
+    """CED curves of (label, per-image errors) entries, beside published reference curves."""
+    curves = [curve_from_errors(label, errors, alpha, x_max) for label, errors in entries]
+    curves += list(references)
+    if not curves:
+        raise FigureSkipped("no curves to draw")
+    path = Path(path)
+    paths = plot_ced(curves, path.with_suffix(""), alpha, norm, title)
+    return FigureResult("ced", title or f"CED ({norm})", paths, CED_PX)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fig. 4: the k worst images
+
+
+def worst_images(errors: np.ndarray, k: int) -> np.ndarray:
+    """Indices of the ``k`` largest errors, worst first."""
+    order = np.argsort(-np.asarray(errors), kind="stable")
+    return order[:k]
+
+
+def worst_figure(run, samples: dict, path: str | os.PathLike, k: int = 8, norm: str = "inter-ocular",
+                 label: str | None = None, ncols: int = 4) -> FigureResult:
+    """Grid of the ``k`` worst images of a run, prediction and ground truth drawn, error printed.
+
+    ``samples`` maps a sample id to its :class:`~faceeval.datasets.Sample` (for the pixels).
+    """
+    if run.ground_truth is None:
+        raise FigureSkipped(f"{run.path}: no ground truth stored, no errors to rank")
+    _, errors = evaluate(run.predictions, run.ground_truth, norm, ids=run.ids)
+    idx = worst_images(errors, k)
+    missing = [run.ids[i] for i in idx if run.ids[i] not in samples]
+    if missing:
+        raise FigureSkipped(f"images of {len(missing)} faces not found (first {missing[0]!r}); pass --data-root")
+    panels = [Panel(samples[run.ids[i]].load_image(), run.predictions[i], run.ground_truth[i],
+                    text=f"{run.ids[i]}\nerror {errors[i] * 100:.2f}% ({norm})") for i in idx]
+    label = label or run.meta.get("method", "?")
+    title = (f"{label}: {len(idx)} worst of {run.meta.get('dataset')}/{run.meta.get('subset')} ({norm}); "
+             "green ground truth, red prediction")
+    paths = face_grid(panels, path, title, ncols)
+    return FigureResult("worst", title, paths, grid_pixels(len(panels), ncols))
+
+
+# ---------------------------------------------------------------------------------------------
+# Fig. 5: Menpo results with the initial boxes
+
+
+def initial_boxes(run, images: Sequence[np.ndarray]) -> np.ndarray | None:
+    """The boxes a run started from: stored ones, or the centred step-1 boxes of ``two-step``."""
+    if run.boxes is not None and len(run.boxes) == len(run.ids):
+        return run.boxes
+    if run.meta.get("init") == "two-step":
+        from ..twostep import centred_boxes, default_fraction
+
+        fraction = run.meta.get("two_step_fraction") or run.meta.get("box_fraction") or default_fraction()
+        return centred_boxes(images, float(fraction))
+    return None
+
+
+def results_figure(run, samples: dict, path: str | os.PathLike, k: int = 8, norm: str = "bbox-diagonal",
+                   label: str | None = None, ncols: int = 4) -> FigureResult:
+    """Example results (spread over the error range) with their initial boxes drawn (Fig. 5 style)."""
+    n = len(run.ids)
+    if run.ground_truth is not None:
+        _, errors = evaluate(run.predictions, run.ground_truth, norm, ids=run.ids)
+        order = np.argsort(errors, kind="stable")
+        idx = order[np.unique(np.linspace(0, n - 1, min(k, n)).round().astype(int))]
+    else:
+        errors, idx = None, np.arange(min(k, n))
+    missing = [run.ids[i] for i in idx if run.ids[i] not in samples]
+    if missing:
+        raise FigureSkipped(f"images of {len(missing)} faces not found (first {missing[0]!r}); pass --data-root")
+    images = [samples[run.ids[i]].load_image() for i in idx]
+    boxes = initial_boxes(run, images) if run.boxes is None or len(run.boxes) != n else run.boxes[idx]
+    notes = [] if boxes is not None else ["no initial boxes stored with this run"]
+    panels = [Panel(img, run.predictions[i], None, None if boxes is None else boxes[j], crop=False,
+                    text=run.ids[i] + ("" if errors is None else f"\nerror {errors[i] * 100:.2f}% ({norm})"))
+              for j, (i, img) in enumerate(zip(idx, images))]
+    label = label or run.meta.get("method", "?")
+    title = f"{label} on {run.meta.get('dataset')}/{run.meta.get('subset')} (init {run.meta.get('init')}); red prediction, yellow initial box"
+    paths = face_grid(panels, path, title, ncols)
+    return FigureResult("results", title, paths, grid_pixels(len(panels), ncols), notes)
+
+
+# ---------------------------------------------------------------------------------------------
+# Fig. 3: DAN internals
+
+
+def internals_figure(model, images: Sequence[np.ndarray], boxes: np.ndarray, path: str | os.PathLike,
+                     ids: Sequence[str] | None = None) -> FigureResult:
+    """One row per image: input, image normalised by T2, heatmap and feature image (Fig. 3 style).
+
+    ``model`` must provide ``internals(images, boxes) -> dict`` with arrays ``(N, H, W)`` under
+    :data:`INTERNALS_KEYS` (the inputs of DAN's second stage).
+    """
+    hook = getattr(model, "internals", None)
+    if not callable(hook):
+        raise FigureSkipped(f"method {getattr(model, 'name', model)!r} has no internals(images, boxes) hook; "
+                            f"it should return a dict with {', '.join(INTERNALS_KEYS)} arrays (N, H, W)")
+    out = hook(list(images), np.asarray(boxes, dtype=np.float64))
+    absent = [k for k in INTERNALS_KEYS if k not in out]
+    if absent:
+        raise FigureSkipped(f"internals() returned no {', '.join(absent)} (got {', '.join(out)})")
+    arrays = {k: np.asarray(out[k], dtype=np.float64) for k in INTERNALS_KEYS}
+    n = len(images)
+    for k, a in arrays.items():
+        if a.ndim == 4 and a.shape[1] == 1:
+            arrays[k] = a = a[:, 0]
+        if a.ndim != 3 or a.shape[0] != n:
+            raise FigureSkipped(f"internals()[{k!r}] has shape {a.shape}, expected ({n}, H, W)")
+    plt = _pyplot()
+    cols = len(INTERNALS_KEYS)
+    fig = plt.figure(figsize=(cols * PANEL_PX / DPI, n * PANEL_PX / DPI), dpi=DPI)
+    for r in range(n):
+        for c, key in enumerate(INTERNALS_KEYS):
+            ax = fig.add_axes([c / cols + 0.005, (n - 1 - r) / n + 0.005, 1 / cols - 0.01, 1 / n - 0.06 / n])
+            ax.imshow(arrays[key][r], cmap="gray" if key in ("input", "warped") else "viridis")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.set_title(INTERNALS_TITLES[key] + (f" ({ids[r]})" if ids is not None and c == 0 else ""), fontsize=7, pad=2)
+    paths = _save(fig, Path(path))
+    plt.close(fig)
+    return FigureResult("internals", "DAN internals (stage 2 inputs)", paths, (cols * PANEL_PX, n * PANEL_PX))
+
+
+__all__ = ["Panel", "FigureResult", "FigureSkipped", "face_grid", "ced_figure", "worst_figure", "results_figure",
+           "internals_figure", "worst_images", "grid_pixels", "grid_size", "initial_boxes", "PANEL_PX", "DPI",
+           "CED_PX", "INTERNALS_KEYS"]

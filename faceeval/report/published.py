@@ -1,0 +1,105 @@
+"""The paper's published numbers and the 300W challenge winners' published CED curves.
+
+``published_results.csv`` (package data) lists every number of the DAN paper's Tables 2-6
+that faceeval can source, one value per line: table, method, subset, normalisation, metric
+(``mean_error``, ``auc``, ``failure``), alpha and the value in percent as printed.
+
+The challenge curves (``300w_challenge_ced.json``) give each entry's CED on the private set;
+:func:`challenge_curves` reads AUC_0.08 and the failure rate off them (Table 4's "from
+published CED" rows).
+"""
+from __future__ import annotations
+
+import io
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from scipy.integrate import simpson
+
+from ..metrics import MetricInputError, ced_grid
+from ..resources import challenge_ced, data_path
+from .ced import Curve
+
+#: Reference curve sets that ``faceeval ced --reference`` accepts.
+REFERENCES = ("300w-challenge",)
+
+
+@lru_cache(maxsize=None)
+def _published_csv() -> str:
+    return data_path("published_results.csv").read_text()
+
+
+def published_results() -> pd.DataFrame:
+    """Every published number, one per row (values in percent, as the paper prints them).
+
+    >>> df = published_results()
+    >>> float(df.query("table == 4 and method == 'DAN' and metric == 'auc'").value.iloc[0])
+    47.0
+    """
+    return pd.read_csv(io.StringIO(_published_csv()), comment="#")
+
+
+def published_value(table: int, method: str, metric: str, subset: str | None = None,
+                    norm: str | None = None) -> float | None:
+    """One published number (percent), or None where the paper's table has no such cell."""
+    df = published_results()
+    sel = (df.table == table) & (df.method == method) & (df.metric == metric)
+    if subset is not None:
+        sel &= df.subset == subset
+    if norm is not None:
+        sel &= df.norm == norm
+    hits = df[sel]
+    if len(hits) > 1:
+        raise ValueError(f"published_results.csv: {len(hits)} values for table {table} {method} {metric} {subset} {norm}")
+    return float(hits.value.iloc[0]) if len(hits) else None
+
+
+def curve_auc(x: np.ndarray, y: np.ndarray, alpha: float) -> float:
+    """AUC_alpha of a published CED curve with the metrics core's convention.
+
+    The curve is linearly interpolated onto the protocol grid 0, 1e-4, ..., alpha
+    (:func:`faceeval.metrics.ced_grid`), integrated with Simpson's rule and divided by alpha,
+    exactly as :func:`faceeval.metrics.auc` does for a measured CED.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape or x.size < 2:
+        raise MetricInputError(f"a curve needs matching 1-D x and y, got {x.shape} and {y.shape}")
+    if x[-1] < alpha:
+        raise MetricInputError(f"curve ends at {x[-1]:g}, before alpha = {alpha:g}")
+    grid = ced_grid(alpha)
+    return float(simpson(np.interp(grid, x, y), x=grid) / alpha)
+
+
+def curve_failure(x: np.ndarray, y: np.ndarray, alpha: float) -> float:
+    """Failure rate read off a published curve: 1 - CED(alpha), CED linearly interpolated."""
+    return float(1.0 - np.interp(alpha, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)))
+
+
+def challenge_curves(subset: str = "private", alpha: float = 0.08, x_max: float | None = None) -> list[Curve]:
+    """The 300W challenge winners' published curves (inter-ocular) as dashed reference curves.
+
+    ``x_max`` crops the curves (default: alpha); AUC and failure are computed at ``alpha``.
+    """
+    data = challenge_ced()["subsets"]
+    if subset not in data:
+        raise MetricInputError(f"no published challenge curves for subset {subset!r}; have {', '.join(data)}")
+    x = np.asarray(data[subset]["x"], dtype=np.float64)
+    keep = x <= (x_max or alpha) + 1e-12
+    curves = []
+    for label, values in data[subset]["curves"].items():
+        y = np.asarray(values, dtype=np.float64)
+        curves.append(Curve(f"{label} (published)", x[keep], y[keep], curve_auc(x, y, alpha),
+                            curve_failure(x, y, alpha), published=True))
+    return curves
+
+
+def reference_curves(name: str, alpha: float = 0.08, x_max: float | None = None, norm: str = "inter-ocular",
+                     subset: str = "private") -> list[Curve]:
+    """Reference curves by the name ``faceeval ced --reference`` takes."""
+    if name not in REFERENCES:
+        raise MetricInputError(f"unknown reference {name!r}; choose one of {', '.join(REFERENCES)}")
+    if norm != "inter-ocular":
+        raise MetricInputError(f"the 300W challenge curves are normalised by inter-ocular distance, not {norm}")
+    return challenge_curves(subset, alpha, x_max)

@@ -1,0 +1,507 @@
+"""The paper's Tables 2-6, as a pure function of stored runs and the published numbers.
+
+Each table holds the published rows (``published_results.csv``) and one row per model we
+ran (a method and its weights hash), marked ``measured``, with the subset sizes actually
+evaluated. A cell we could not measure says why (no run, no data at the root, no weights)
+and how to fix it; a measured row never borrows a number from the paper. Every number comes
+from :func:`faceeval.metrics.evaluate`.
+
+>>> from faceeval.runs import find_runs
+>>> tables = build_tables(find_runs("no-such-results-folder"), methods=["meanshape"])
+>>> [t.key for t in tables]
+['table2', 'table3', 'table4', 'table5', 'table6']
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..metrics import evaluate
+from ..runs import Run
+from .published import challenge_curves, published_results
+
+W300_TEST_SUBSETS = ("common", "challenging", "full")
+TABLE2_NORMS = ("inter-pupil", "inter-ocular", "bbox-diagonal")
+NORM_SHORT = {"inter-pupil": "IP", "inter-ocular": "IO", "bbox-diagonal": "BD"}
+MEASURED = "measured"
+PUBLISHED = "published (paper)"
+FROM_CED = "from published CED"
+#: What a cell that the paper's table leaves empty shows.
+NOT_PRINTED = "–"
+#: Formatted output writes a reason shared by a whole row once, then this.
+DITTO = "〃"
+
+
+@dataclass
+class Cell:
+    """A table cell: a number in percent, or the reason there is none."""
+
+    value: float | None = None
+    why: str | None = None
+
+    def text(self, digits: int = 2) -> str:
+        return f"{self.value:.{digits}f}" if self.value is not None else (self.why or NOT_PRINTED)
+
+    def raw(self):
+        return self.value if self.value is not None else (self.why or NOT_PRINTED)
+
+
+@dataclass
+class Row:
+    method: str
+    source: str
+    n: str
+    cells: dict[str, Cell]
+    note: str = ""
+
+
+@dataclass
+class Table:
+    key: str
+    title: str
+    caption: str
+    columns: list[str]
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    def frame(self, formatted: bool = False) -> pd.DataFrame:
+        """The table as a DataFrame: numbers (or the why-text) per cell.
+
+        ``formatted``: strings with two decimals, and a reason shared by every cell of a row
+        written once (then :data:`DITTO`), as the Markdown and LaTeX tables show it.
+        """
+        records = []
+        for r in self.rows:
+            rec = {"method": r.method, "source": r.source, "n": r.n}
+            whys = {r.cells.get(c, Cell()).why for c in self.columns}
+            same_why = formatted and len(self.columns) > 1 and len(whys) == 1 and None not in whys
+            for i, c in enumerate(self.columns):
+                cell = r.cells.get(c, Cell())
+                rec[c] = (DITTO if same_why and i else cell.text()) if formatted else cell.raw()
+            rec["note"] = r.note
+            records.append(rec)
+        return pd.DataFrame.from_records(records, columns=["method", "source", "n", *self.columns, "note"])
+
+    def row(self, method: str, source: str | None = None) -> Row:
+        """The row of ``method`` (and ``source``); KeyError if absent."""
+        for r in self.rows:
+            if r.method == method and (source is None or r.source == source):
+                return r
+        raise KeyError(f"{self.key}: no row {method!r} ({source})")
+
+    def to_markdown(self) -> str:
+        df = self.frame(formatted=True)
+        esc = lambda s: str(s).replace("|", "\\|")  # noqa: E731
+        lines = [f"### {self.title}", "", "| " + " | ".join(esc(c) for c in df.columns) + " |",
+                 "|" + "|".join("---" for _ in df.columns) + "|"]
+        lines += ["| " + " | ".join(esc(v) for v in rec) + " |" for rec in df.itertuples(index=False)]
+        lines += ["", self.caption] + [f"- {n}" for n in self.notes]
+        return "\n".join(lines) + "\n"
+
+    def to_latex(self) -> str:
+        df = self.frame(formatted=True)
+        tex = lambda s: _latex_escape(str(s))  # noqa: E731
+        spec = "lll" + "r" * len(self.columns) + "l"
+        lines = ["\\begin{table}[t]", "\\centering", f"\\caption{{{tex(self.title)}. {tex(self.caption)}}}",
+                 f"\\label{{tab:{self.key}}}", f"\\begin{{tabular}}{{{spec}}}", "\\hline",
+                 " & ".join(tex(c) for c in df.columns) + " \\\\", "\\hline"]
+        lines += [" & ".join(tex(v) for v in rec) + " \\\\" for rec in df.itertuples(index=False)]
+        lines += ["\\hline", "\\end{tabular}", "\\end{table}"]
+        return "\n".join(lines) + "\n"
+
+    def to_csv(self) -> str:
+        return self.frame().to_csv(index=False)
+
+
+_LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
+          "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}", "`": "", "–": "--", DITTO: "''"}
+_LATEX_RE = re.compile("|".join(re.escape(k) for k in _LATEX))
+
+
+def _latex_escape(s: str) -> str:
+    """Escape LaTeX's special characters in one pass (so replacements are not escaped again)."""
+    return _LATEX_RE.sub(lambda m: _LATEX[m.group(0)], s)
+
+
+# ---------------------------------------------------------------------------------------------
+# Runs grouped into models
+
+
+@dataclass
+class Model:
+    """All stored runs of one method with one set of weights."""
+
+    method: str
+    weights_hash: str
+    runs: dict[tuple[str, str, str], Run] = field(default_factory=dict)   # (dataset, subset, init) -> run
+
+    @property
+    def meta(self) -> dict:
+        return next(iter(self.runs.values())).meta if self.runs else {}
+
+    @property
+    def label(self) -> str:
+        stages = model_stages(self.meta)
+        extra = f", {stages} stage{'s' if stages != 1 else ''}" if stages else ""
+        return f"{self.method}{extra} [{self.weights_hash[:8]}]"
+
+    def run(self, dataset: str, subset: str, init: str = "boxes") -> Run | None:
+        return self.runs.get((dataset, subset, init))
+
+
+def group_models(runs: Iterable[Run]) -> list[Model]:
+    """Group runs by (method, weights hash); the newest run of each (dataset, subset, init) wins."""
+    models: dict[tuple[str, str], Model] = {}
+    for run in runs:   # find_runs gives oldest first
+        m = run.meta
+        key = (m["method"], m.get("weights_hash", "none"))
+        model = models.setdefault(key, Model(*key))
+        model.runs[(m.get("dataset", "?"), m.get("subset", "?"), m.get("init", "boxes"))] = run
+    return [models[k] for k in sorted(models)]
+
+
+def model_stages(meta: dict) -> int | None:
+    """The number of DAN stages a run's model had, from its meta, if it says so.
+
+    Looks for ``stages`` / ``n_stages`` / ``num_stages`` at the top level or in a ``config``,
+    ``weights_config`` or ``options`` dict, then for "N stage(s)" in the description.
+    """
+    places = [meta] + [meta[k] for k in ("config", "weights_config", "options", "model") if isinstance(meta.get(k), dict)]
+    for place in places:
+        for key in ("stages", "n_stages", "num_stages"):
+            value = place.get(key)
+            if isinstance(value, (int, np.integer)) or (isinstance(value, str) and value.isdigit()):
+                return int(value)
+    m = re.search(r"(\d+)[- ]stages?\b", str(meta.get("description", "")))
+    return int(m.group(1)) if m else None
+
+
+@dataclass
+class Measured:
+    """Per-image errors of a model on one subset, and how they were obtained."""
+
+    errors: np.ndarray
+    ids: list[str]
+    note: str = ""
+
+
+class Evaluator:
+    """Evaluates runs with the metrics core, combining common + challenging into full if needed."""
+
+    def __init__(self):
+        self._cache: dict = {}
+
+    def errors(self, model: Model, dataset: str, subset: str, norm: str, init: str = "boxes") -> Measured | str:
+        """Per-image errors, or a reason string when the run exists but cannot be scored."""
+        key = (model.method, model.weights_hash, dataset, subset, norm, init)
+        if key not in self._cache:
+            self._cache[key] = self._errors(model, dataset, subset, norm, init)
+        return self._cache[key]
+
+    def _errors(self, model, dataset, subset, norm, init):
+        run = model.run(dataset, subset, init)
+        note = ""
+        if run is None and dataset == "300w" and subset == "full":
+            parts = [model.run(dataset, s, init) for s in ("common", "challenging")]
+            if all(p is not None for p in parts):
+                if any(p.ground_truth is None for p in parts):
+                    return "no ground truth stored in the run"
+                ids = parts[0].ids + parts[1].ids
+                pred = np.concatenate([p.predictions for p in parts])
+                gt = np.concatenate([p.ground_truth for p in parts])
+                _, errors = evaluate(pred, gt, norm, ids=ids)
+                return Measured(errors, ids, "full = common + challenging runs combined")
+        if run is None:
+            return None
+        if run.ground_truth is None:
+            return "no ground truth stored in the run"
+        _, errors = evaluate(run.predictions, run.ground_truth, norm, ids=run.ids)
+        return Measured(errors, run.ids, note)
+
+
+def summary_cells(measured: Measured, alpha: float, norm: str) -> dict[str, Cell]:
+    """mean / AUC_alpha / failure cells (percent) of per-image errors, via the metrics core."""
+    from ..metrics import summarize
+
+    s = summarize(measured.errors, alpha=alpha, norm=norm)
+    return {"mean": Cell(s.mean_error * 100), "auc": Cell(s.auc * 100), "failure": Cell(s.failure_rate * 100)}
+
+
+# ---------------------------------------------------------------------------------------------
+# Why a cell is empty
+
+
+@dataclass
+class Context:
+    """What the tables need besides runs: where the data is and which methods are registered."""
+
+    data_root: Path | None = None
+    menpo_root: Path | None = None
+    methods: Sequence[str] = ()
+    #: name -> None if the method loads, else the "why" text (e.g. "no weights: ...").
+    method_status: Callable[[str], str | None] | None = None
+    _w300: dict | None = None
+    _status: dict = field(default_factory=dict)
+
+    def w300_missing(self, subset: str) -> str | None:
+        """Why a 300W subset cannot be run at the data root, or None if its images are there."""
+        if self.data_root is None:
+            return None
+        if self._w300 is None:
+            from ..datasets import check_300w
+
+            self._w300 = {r["name"]: r for r in check_300w(self.data_root) if r["kind"] == "subset"}
+        row = self._w300.get(subset)
+        if row is None or row["with_image"] == 0:
+            return f"no data: 300W {subset} not under {self.data_root} (`faceeval data check {self.data_root}`)"
+        return None
+
+    def status(self, method: str) -> str | None:
+        """Why ``method`` cannot run (asked once per method), or None."""
+        if self.method_status is None:
+            return None
+        if method not in self._status:
+            self._status[method] = self.method_status(method)
+        return self._status[method]
+
+
+def default_method_status(name: str) -> str | None:
+    """Try to load a registered method without weights: None if it loads, else why not."""
+    from ..methods import MissingWeightsError, method_class
+
+    try:
+        cls = method_class(name)
+    except Exception as exc:  # noqa: BLE001 - a broken plugin is reported, not fatal
+        return f"unavailable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    try:
+        cls.load()
+    except MissingWeightsError:
+        trainable = cls.train_command() is not None
+        return (f"no weights: `faceeval train {name} --data-root DIR`" if trainable
+                else f"no weights for {name}")
+    except Exception as exc:  # noqa: BLE001
+        return f"unavailable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
+    return None
+
+
+def _root_text(root: Path | None) -> str:
+    return str(root) if root is not None else "DIR"
+
+
+def why_300w(ctx: Context, method: str, subset: str, model: Model | None = None) -> str:
+    """The "why" text of a missing 300W cell, with the command that fills it."""
+    if model is None:
+        status = ctx.status(method)
+        if status is not None:
+            return status
+    missing = ctx.w300_missing(subset)
+    if missing:
+        return missing
+    stored = model.meta.get("weights") or model.meta.get("weights_path") if model is not None else None
+    weights = f" --weights {stored}" if stored else ""
+    return f"no run: `faceeval run {method}{weights} --subset {subset} --data-root {_root_text(ctx.data_root)}`"
+
+
+def why_menpo(ctx: Context, method: str, model: Model | None = None) -> str:
+    if model is None:
+        status = ctx.status(method)
+        if status is not None:
+            return status
+    if ctx.menpo_root is not None and not Path(ctx.menpo_root).is_dir():
+        return f"no data: {ctx.menpo_root} does not exist"
+    return (f"no run: `faceeval run {method} --dataset menpo --subset test --init two-step "
+            f"--data-root {_root_text(ctx.menpo_root)}`")
+
+
+# ---------------------------------------------------------------------------------------------
+# The tables
+
+
+def _published_rows(table: int, columns: dict[str, tuple[str, str | None, str | None]]) -> list[Row]:
+    """Rows of the paper for ``table``; ``columns`` maps column -> (metric, subset, norm)."""
+    df = published_results()
+    df = df[df.table == table]
+    rows = []
+    for method in dict.fromkeys(df.method):   # keep file order
+        mdf = df[df.method == method]
+        cells = {}
+        for col, (metric, subset, norm) in columns.items():
+            sel = mdf[(mdf.metric == metric) & ((mdf.subset == subset) if subset else True)
+                      & ((mdf.norm == norm) if norm else True)]
+            cells[col] = Cell(float(sel.value.iloc[0])) if len(sel) else Cell(why=NOT_PRINTED)
+        note = "; ".join(sorted(set(mdf.source)))
+        rows.append(Row(method, PUBLISHED, "", cells, note))
+    return rows
+
+
+def _relevant(models: Sequence[Model], predicate) -> list[Model]:
+    return [m for m in models if any(predicate(k) for k in m.runs)]
+
+
+def _method_names(ctx: Context, models: Sequence[Model]) -> list[str]:
+    return sorted(set(ctx.methods) | {m.method for m in models})
+
+
+def table2(models, ctx, ev) -> Table:
+    cols = {f"{NORM_SHORT[n]} {s}": (n, s) for n in TABLE2_NORMS for s in W300_TEST_SUBSETS}
+    t = Table("table2", "Table 2: mean error (%) on the 300W public test set",
+              "Mean point-to-point error normalised by the inter-pupil (IP), inter-ocular (IO) and "
+              "ground-truth box-diagonal (BD) distance, on common (554), challenging (135) and full (689); "
+              "detector-box initialisation. n = faces evaluated (common/challenging/full).", list(cols))
+    t.rows += _published_rows(2, {c: ("mean_error", s, n) for c, (n, s) in cols.items()})
+    is_300w = lambda k: k[0] == "300w" and k[1] in W300_TEST_SUBSETS and k[2] == "boxes"  # noqa: E731
+    for name in _method_names(ctx, models):
+        ms = _relevant([m for m in models if m.method == name], is_300w) or [None]
+        for model in ms:
+            cells, sizes, notes = {}, {}, set()
+            for c, (norm, subset) in cols.items():
+                got = ev.errors(model, "300w", subset, norm) if model else None
+                if isinstance(got, Measured):
+                    cells[c] = summary_cells(got, 0.08, norm)["mean"]
+                    sizes[subset] = len(got.errors)
+                    if got.note:
+                        notes.add(got.note)
+                else:
+                    cells[c] = Cell(why=got or why_300w(ctx, name, subset, model))
+            n = "/".join(str(sizes.get(s, "–")) for s in W300_TEST_SUBSETS)
+            t.rows.append(Row(model.label if model else name, MEASURED, n, cells, "; ".join(sorted(notes))))
+    return t
+
+
+def _three_col_table(key, title, caption, table_no, subset, norm, alpha, models, ctx, ev, dataset="300w",
+                     predicate=None, why=None) -> Table:
+    a = f"{alpha:g}"
+    cols = {"mean error": "mean", f"AUC_{a}": "auc", f"failure @ {a}": "failure"}
+    t = Table(key, title, caption, list(cols))
+    t.rows += _published_rows(table_no, {c: ({"mean": "mean_error"}.get(m, m), None, None) for c, m in cols.items()})
+    for name in _method_names(ctx, models):
+        ms = _relevant([m for m in models if m.method == name], predicate) or [None]
+        for model in ms:
+            inits = sorted({k[2] for k in model.runs if predicate(k)}) if model else ["boxes"]
+            for init in inits:
+                got = ev.errors(model, dataset, subset, norm, init) if model else None
+                label = (model.label if model else name) + (f" (init {init})" if init != "boxes" else "")
+                if isinstance(got, Measured):
+                    sc = summary_cells(got, alpha, norm)
+                    cells = {c: sc[m] for c, m in cols.items()}
+                    t.rows.append(Row(label, MEASURED, str(len(got.errors)), cells, got.note))
+                else:
+                    reason = got or why(ctx, name, model)
+                    t.rows.append(Row(label, MEASURED, "–", {c: Cell(why=reason) for c in cols}))
+    return t
+
+
+def table3(models, ctx, ev) -> Table:
+    t = _three_col_table(
+        "table3", "Table 3: AUC_0.08 and failure rate (%) on the 300W public test set (full)",
+        "Inter-ocular normalisation, full set (common + challenging, 689 faces), failure = error > 0.08.",
+        3, "full", "inter-ocular", 0.08, models, ctx, ev,
+        predicate=lambda k: k[0] == "300w" and k[1] in ("full", "common", "challenging") and k[2] == "boxes",
+        why=lambda ctx, name, model: why_300w(ctx, name, "full", model))
+    # The paper's Table 3 prints AUC and failure only; drop the mean column.
+    t.columns = [c for c in t.columns if c != "mean error"]
+    return t
+
+
+def table4(models, ctx, ev) -> Table:
+    t = _three_col_table(
+        "table4", "Table 4: results on the 300W private test set",
+        "Inter-ocular normalisation, 600 faces (indoor + outdoor), failure = error > 0.08. Rows marked "
+        "'from published CED' are read off the 300W challenge entries' published curves "
+        "(linear interpolation onto the 1e-4 grid, Simpson's rule, as for measured curves).",
+        4, "private", "inter-ocular", 0.08, models, ctx, ev,
+        predicate=lambda k: k[0] == "300w" and k[1] == "private" and k[2] == "boxes",
+        why=lambda ctx, name, model: why_300w(ctx, name, "private", model))
+    for curve in challenge_curves("private", 0.08):
+        cells = {"mean error": Cell(why="not readable from a CED"), "AUC_0.08": Cell(curve.auc * 100),
+                 "failure @ 0.08": Cell(curve.failure * 100)}
+        t.rows.append(Row(curve.label.replace(" (published)", ""), FROM_CED, "600", cells,
+                          "300w_challenge_ced.json (jiankangdeng/MenpoBenchmark)"))
+    return t
+
+
+def table5(models, ctx, ev) -> Table:
+    return _three_col_table(
+        "table5", "Table 5: Menpo 2D semi-frontal, box-diagonal normalisation",
+        "Mean error, AUC_0.03 and failure (error > 0.03), normalised by the ground-truth box diagonal, on "
+        "faceeval's held-out split of the Menpo training set (the challenge test annotations were never "
+        "released). The published row is on the Menpo challenge test set, so it is not the same images.",
+        5, "test", "bbox-diagonal", 0.03, models, ctx, ev, dataset="menpo",
+        predicate=lambda k: k[0] == "menpo" and k[1] == "test",
+        why=lambda ctx, name, model: why_menpo(ctx, name, model))
+
+
+def table6(models, ctx, ev, method: str = "dan") -> Table:
+    cols = {"mean error": "mean", "AUC_0.08": "auc", "failure @ 0.08": "failure"}
+    t = Table("table6", "Table 6: DAN with 1, 2 and 3 stages on the 300W private test set",
+              "Inter-ocular normalisation, 600 faces, failure = error > 0.08. The number of stages of a "
+              "measured model is read from its run's meta ('stages').", list(cols))
+    t.rows += _published_rows(6, {c: ({"mean": "mean_error"}.get(m, m), None, None) for c, m in cols.items()})
+    dan_models = sorted((m for m in models if m.method == method and m.run("300w", "private") is not None),
+                        key=lambda m: (model_stages(m.meta) or 99, m.weights_hash))
+    seen = set()
+    for model in dan_models:
+        got = ev.errors(model, "300w", "private", "inter-ocular")
+        stages = model_stages(model.meta)
+        seen.add(stages)
+        note = "" if stages else "number of stages not stored in the run's meta"
+        if isinstance(got, Measured):
+            sc = summary_cells(got, 0.08, "inter-ocular")
+            t.rows.append(Row(model.label, MEASURED, str(len(got.errors)), {c: sc[m] for c, m in cols.items()}, note))
+        else:
+            t.rows.append(Row(model.label, MEASURED, "–", {c: Cell(why=got) for c in cols}, note))
+    status = ctx.status(method)
+    for k in (1, 2, 3):
+        if k in seen:
+            continue
+        reason = ctx.w300_missing("private") or (
+            status if status and not status.startswith("no weights") else
+            f"no weights: `faceeval train {method} --stages {k} --data-root {_root_text(ctx.data_root)}`, then "
+            f"`faceeval run {method} --weights W --subset private --data-root {_root_text(ctx.data_root)}`")
+        t.rows.append(Row(f"{method}, {k} stage{'s' if k > 1 else ''}", MEASURED, "–", {c: Cell(why=reason) for c in cols}))
+    return t
+
+
+def build_tables(runs: Iterable[Run], data_root: str | os.PathLike | None = None,
+                 menpo_root: str | os.PathLike | None = None, methods: Sequence[str] | None = None,
+                 method_status: Callable[[str], str | None] | None = default_method_status) -> list[Table]:
+    """Tables 2-6 from stored runs (a pure function of the runs, the published file and the data root).
+
+    ``methods``: registered method names that get a row even without runs (default: every
+    registered method); ``method_status(name)`` says why a method without runs cannot run.
+    """
+    if methods is None:
+        from ..methods import available_methods
+
+        methods = sorted(available_methods())
+    ctx = Context(Path(data_root).expanduser() if data_root else None,
+                  Path(menpo_root).expanduser() if menpo_root else None, list(methods), method_status)
+    models = group_models(runs)
+    ev = Evaluator()
+    return [table2(models, ctx, ev), table3(models, ctx, ev), table4(models, ctx, ev), table5(models, ctx, ev),
+            table6(models, ctx, ev)]
+
+
+def write_tables(tables: Sequence[Table], out: str | os.PathLike) -> list[Path]:
+    """Write each table as Markdown, LaTeX and CSV into ``out``, plus ``tables.md`` with all of them."""
+    from ..io import atomic_write
+
+    out = Path(out)
+    written = []
+    for t in tables:
+        for suffix, text in ((".md", t.to_markdown()), (".tex", t.to_latex()), (".csv", t.to_csv())):
+            path = out / f"{t.key}{suffix}"
+            with atomic_write(path) as fh:
+                fh.write(text)
+            written.append(path)
+    path = out / "tables.md"
+    with atomic_write(path) as fh:
+        fh.write("\n".join(t.to_markdown() for t in tables))
+    written.append(path)
+    return written

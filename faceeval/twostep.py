@@ -1,0 +1,160 @@
+"""The boxless two-step initialisation used for Menpo (no detector boxes).
+
+Step 1 runs a method from a square box centred in the image whose side is a
+fraction of the image height (the DAN paper found 46% best on Menpo, choosing it
+with a learned error estimator). Step 2 removes the pose that step 1 found: the
+image is warped so that step 1's landmarks match the canonical shape (the DAN mean
+shape) in rotation and position (the scale is kept at 1, so is the resolution), the
+method runs again from the tight box of the warped landmarks (the protocol's
+``gt-box``-style box of an upright face), and its answer is mapped back with the
+inverse transform.
+
+The fraction defaults to :data:`DEFAULT_FRACTION`, or ``$FACEEVAL_TWO_STEP_FRACTION``
+when set (that is how ``faceeval run --init two-step`` picks up another value).
+
+This module works with any :class:`~faceeval.methods.LandmarkMethod` and never
+imports a method package.
+"""
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+from .geometry import apply_affine, estimate_similarity, invert_affine, shape_boxes
+from .resources import dan_mean_shape
+
+#: The box fraction of the paper's Menpo entry.
+DEFAULT_FRACTION = 0.46
+FRACTION_ENV = "FACEEVAL_TWO_STEP_FRACTION"
+#: Side of the step-2 canvas, in units of the larger side of the canonical shape's box.
+CANVAS_FACTOR = 2.0
+
+
+def default_fraction() -> float:
+    """``$FACEEVAL_TWO_STEP_FRACTION`` if set, else :data:`DEFAULT_FRACTION` (0.46)."""
+    value = os.environ.get(FRACTION_ENV)
+    if value is None or not value.strip():
+        return DEFAULT_FRACTION
+    try:
+        fraction = float(value)
+    except ValueError:
+        raise ValueError(f"${FRACTION_ENV}={value!r} is not a number (e.g. 0.46)") from None
+    _check_fraction(fraction)
+    return fraction
+
+
+def _check_fraction(fraction: float) -> None:
+    if not (np.isfinite(fraction) and 0 < fraction <= 2):
+        raise ValueError(f"box fraction must be in (0, 2], got {fraction!r}")
+
+
+def centred_boxes(images: Sequence[np.ndarray], fraction: float) -> np.ndarray:
+    """Square boxes ``(N, 4)`` centred in each image, side = ``fraction`` × image height.
+
+    >>> centred_boxes([np.zeros((100, 200))], 0.5).tolist()
+    [[74.5, 24.5, 124.5, 74.5]]
+    """
+    _check_fraction(fraction)
+    out = np.empty((len(images), 4))
+    for i, image in enumerate(images):
+        h, w = np.asarray(image).shape[:2]
+        cx, cy, half = (w - 1) / 2, (h - 1) / 2, fraction * h / 2
+        out[i] = cx - half, cy - half, cx + half, cy + half
+    return out
+
+
+def warp_image(image: np.ndarray, matrix: np.ndarray, shape: tuple[int, int], order: int = 1) -> np.ndarray:
+    """Resample ``image`` on an output grid of ``shape`` (H, W) through an affine map.
+
+    ``matrix`` ``(2, 3)`` maps output pixel coordinates (x, y) to input coordinates,
+    i.e. ``out(p) = image(matrix @ [p, 1])``; outside the image the output is 0.
+    Grey ``(H, W)`` and RGB ``(H, W, 3)`` uint8 images keep their dtype.
+
+    >>> img = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    >>> shift = np.array([[1., 0., 1.], [0., 1., 0.]])          # out(x, y) = img(x + 1, y)
+    >>> warp_image(img, shift, (3, 3)).tolist()
+    [[1, 2, 3], [5, 6, 7], [9, 10, 11]]
+    """
+    img = np.asarray(image)
+    m = np.asarray(matrix, dtype=np.float64).reshape(2, 3)
+    # scipy works in (row, col) = (y, x): swap both axes of the linear part and the offset.
+    lin = m[::-1, :2][:, ::-1]
+    offset = m[::-1, 2]
+    channels = [img] if img.ndim == 2 else [img[..., c] for c in range(img.shape[2])]
+    warped = [ndimage.affine_transform(ch.astype(np.float32), lin, offset=offset, output_shape=tuple(shape),
+                                       order=order, mode="constant", cval=0.0) for ch in channels]
+    out = warped[0] if img.ndim == 2 else np.stack(warped, axis=-1)
+    if np.issubdtype(img.dtype, np.integer):
+        info = np.iinfo(img.dtype)
+        out = np.clip(np.rint(out), info.min, info.max)
+    return out.astype(img.dtype, copy=False)
+
+
+def canonical_frames(shapes: np.ndarray, template: np.ndarray | None = None,
+                     canvas_factor: float = CANVAS_FACTOR) -> tuple[np.ndarray, np.ndarray]:
+    """Rigid maps ``(N, 2, 3)`` (image -> upright frame) and square canvas sides ``(N,)``.
+
+    The rotation is that of the least-squares similarity from each shape onto
+    ``template`` (default: the DAN mean shape); the scale is left at 1, so the warp
+    removes rotation and position but keeps the resolution. The shape's centroid goes
+    to the centre of a canvas of side ``canvas_factor`` × the larger side of its box.
+    """
+    s = np.asarray(shapes, dtype=np.float64)
+    t = dan_mean_shape() if template is None else np.asarray(template, dtype=np.float64)
+    fit = estimate_similarity(s, t - t.mean(axis=0))
+    rotation = fit[:, :, :2] / np.sqrt(np.abs(np.linalg.det(fit[:, :, :2])))[:, None, None]
+    centroid = s.mean(axis=1)
+    rotated = np.einsum("nij,npj->npi", rotation, s - centroid[:, None])
+    extent = (rotated.max(axis=1) - rotated.min(axis=1)).max(axis=1)
+    sides = np.maximum(np.ceil(canvas_factor * extent), 8).astype(int)
+    frames = np.concatenate([rotation, ((sides - 1) / 2)[:, None, None]
+                             - np.einsum("nij,nj->ni", rotation, centroid)[:, :, None]], axis=2)
+    return frames, sides
+
+
+def two_step_predict(method, images: Sequence[np.ndarray], fraction: float | None = None,
+                     return_first: bool = False):
+    """Landmarks ``(N, 68, 2)`` for faces with no box: centred box, then an upright re-run.
+
+    Parameters
+    ----------
+    method : LandmarkMethod
+        Any method; it is called twice with ``predict(images, boxes)``.
+    images : sequence of uint8 arrays
+        Grey ``(H, W)`` or RGB ``(H, W, 3)``.
+    fraction : float, optional
+        Side of the centred step-1 box as a fraction of the image height; default
+        :func:`default_fraction` (0.46 unless ``$FACEEVAL_TWO_STEP_FRACTION`` is set).
+    return_first : bool
+        Also return step 1's shapes (to measure what step 2 adds).
+
+    Examples
+    --------
+    >>> from faceeval.methods import load_method
+    >>> shapes = two_step_predict(load_method("meanshape"), [np.zeros((200, 300), np.uint8)], 0.5)
+    >>> shapes.shape
+    (1, 68, 2)
+    """
+    fraction = default_fraction() if fraction is None else float(fraction)
+    images = list(images)
+    if not images:
+        empty = np.zeros((0, 68, 2))
+        return (empty, empty) if return_first else empty
+    first = np.asarray(method.predict(images, centred_boxes(images, fraction)), dtype=np.float64)
+    if first.shape != (len(images), 68, 2):
+        raise ValueError(f"method {getattr(method, 'name', method)!r} returned shape {first.shape} "
+                         f"for {len(images)} images")
+    to_frame, sides = canonical_frames(first)
+    from_frame = invert_affine(to_frame)
+    warped = [warp_image(img, m, (side, side)) for img, m, side in zip(images, from_frame, sides)]
+    boxes = shape_boxes(apply_affine(first, to_frame))
+    second = np.asarray(method.predict(warped, boxes), dtype=np.float64)
+    result = apply_affine(second, from_frame)
+    return (result, first) if return_first else result
+
+
+__all__ = ["DEFAULT_FRACTION", "FRACTION_ENV", "default_fraction", "centred_boxes", "warp_image",
+           "canonical_frames", "two_step_predict"]

@@ -1,0 +1,97 @@
+"""Deep Alignment Network (Kowalski, Naruniec, Trzcinski, CVPR-W 2017) as a faceeval plugin.
+
+``faceeval train dan --data-root DIR --stages 2`` trains it (see :mod:`methods.dan.train`);
+``faceeval run dan ...`` loads ``$FACEEVAL_HOME/weights/dan/dan.safetensors`` (or
+``--weights PATH``) and predicts in batches.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from faceeval import geometry as G
+from faceeval.methods import LandmarkMethod, MissingWeightsError, file_hash
+
+from .augment import box_initialisation, frame_transforms, warp_to_frames
+from .config import DANConfig
+from .model import DANModel
+from .train import resolve_device, use_bf16
+from .weights import default_weights_dir, load_weights, save_weights, weights_paths
+
+__all__ = ["DAN", "DANConfig", "DANModel", "load_weights", "save_weights"]
+
+
+class DAN(LandmarkMethod):
+    """DAN inference: box-initialised mean shape -> 112x112 frame -> 1-3 stages -> image pixels.
+
+    Options (``DAN.load(weights, **options)``): ``device`` ("auto", "cpu", "cuda", ...),
+    ``precision`` ("auto": bf16 where the hardware has it, "fp32", "bf16"),
+    ``channels_last`` (default True), ``compile`` (``torch.compile`` the model, default False),
+    ``stages`` (use only the first k stages).
+    """
+
+    name = "dan"
+    version = "1"
+    description = "Deep Alignment Network (Kowalski et al., CVPR-W 2017), PyTorch, stage-wise trained."
+    batch_size = 256
+
+    def __init__(self, model: DANModel, weights_path: str | Path | None = None, device: str = "auto",
+                 precision: str = "auto", channels_last: bool = True, compile: bool = False,
+                 stages: int | None = None):
+        self.device = resolve_device(device)
+        self.bf16 = use_bf16(precision, self.device)
+        self.model = model.to(self.device).eval()
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.channels_last = channels_last
+        self.stages = stages or model.cfg.stages
+        if not 1 <= self.stages <= model.cfg.stages:
+            raise ValueError(f"stages must be 1..{model.cfg.stages}, got {stages}")
+        self._forward = torch.compile(self.model, dynamic=True) if compile else self.model
+        self._frame_shape = self.model.mean_shape.double().cpu().numpy()
+        self._hash = file_hash(weights_path) if weights_path is not None else "unsaved"
+
+    @classmethod
+    def load(cls, weights: str | Path | None = None, **options) -> "DAN":
+        tensors, config = weights_paths(weights)
+        if not tensors.is_file() or not config.is_file():
+            where = f"at {weights}" if weights is not None else f"in {default_weights_dir()}"
+            raise MissingWeightsError(
+                f"no DAN weights {where} (looked for {tensors.name} and {config.name}). Train them with\n"
+                f"    faceeval train dan --data-root /path/to/300W --stages 2"
+                + (f" --out {tensors.parent}" if weights is not None else "")
+                + "\nor pass --weights PATH to a trained dan.safetensors.")
+        return cls(load_weights(tensors), weights_path=tensors, **options)
+
+    @property
+    def weights_hash(self) -> str:
+        return self._hash
+
+    @torch.inference_mode()
+    def predict_frames(self, frames: torch.Tensor) -> torch.Tensor:
+        """Shapes ``(N, 68, 2)`` in frame pixels for frames ``(N, 1, S, S)`` (0..255)."""
+        frames = frames.to(self.device)
+        if self.channels_last:
+            frames = frames.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            return self._forward(frames, self.stages)[-1].float()
+
+    def predict(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> np.ndarray:
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        if len(images) != len(boxes):
+            raise ValueError(f"predict: {len(images)} images but {len(boxes)} boxes")
+        if len(images) == 0:
+            return np.zeros((0, 68, 2))
+        m = frame_transforms(box_initialisation(boxes), self._frame_shape)
+        frames = warp_to_frames(images, m, self.model.cfg.image_size, self.device)
+        shapes = self.predict_frames(frames).double().cpu().numpy()
+        return G.apply_affine(shapes, G.invert_affine(m))
+
+    @classmethod
+    def train_command(cls):
+        from .train import train_command
+
+        return train_command

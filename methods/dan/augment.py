@@ -1,0 +1,161 @@
+"""Getting faces into DAN's frame, and the protocol's training augmentation, batched in torch.
+
+* :func:`warp_to_frames` crops variable-size uint8 images into fixed frames with one
+  ``grid_sample`` call (the per-image Python work is only slicing the region each face
+  needs, with an integer box-filter when the frame is much smaller than the face).
+* Training images are first put on *canvases*: ``(2 S) x (2 S)`` crops at frame
+  resolution around the ground-truth-box initialisation, held in memory as uint8 on
+  the training device. Mirroring and the 10 similarity perturbations per image
+  (translation ``N(0, 0.2 x mean-shape width/height)``, rotation ``N(0, 20 deg)``, scale
+  ``N(1, 0.25)``) are then applied to whole batches on the device.
+"""
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from faceeval import geometry as G
+from faceeval.geometry_torch import apply_affine, estimate_similarity, similarity_matrix, warp_affine
+from faceeval.io import to_gray
+from faceeval.landmarks import MIRROR_PERMUTATION
+from faceeval.resources import dan_mean_shape
+
+Tensor = torch.Tensor
+
+#: Protocol perturbation sizes (translation is a fraction of the mean shape's width/height).
+TRANSLATION_SIGMA = 0.2
+ROTATION_SIGMA_DEG = 20.0
+SCALE_SIGMA = 0.25
+
+
+def frame_transforms(init_shapes: np.ndarray, frame_shape: np.ndarray) -> np.ndarray:
+    """Similarities ``(N, 2, 3)`` (image -> frame) taking each initial shape onto the frame's mean shape."""
+    return G.estimate_similarity(np.asarray(init_shapes, dtype=np.float64), frame_shape)
+
+
+def box_initialisation(boxes: np.ndarray) -> np.ndarray:
+    """The protocol's initial shapes ``(N, 68, 2)``: the DAN mean shape fitted to each box."""
+    return G.fit_shape_to_boxes(dan_mean_shape(), np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+
+
+def warp_to_frames(images: Sequence[np.ndarray], matrices: np.ndarray, size: int,
+                   device: str | torch.device = "cpu") -> Tensor:
+    """Grey frames ``(N, 1, size, size)`` float32 (0..255) of ``images`` warped by ``matrices``
+    (``(N, 2, 3)``, image pixels -> frame pixels), bilinear, zeros outside the image.
+
+    Each image contributes only the region its frame covers; where a frame pixel spans
+    ``k >= 2`` image pixels, that region is first box-filtered by ``k`` (exact bookkeeping
+    of pixel centres), which bounds memory and avoids aliasing.
+    """
+    m = np.asarray(matrices, dtype=np.float64).reshape(-1, 2, 3)
+    n = len(images)
+    if m.shape[0] != n:
+        raise ValueError(f"{n} images but {m.shape[0]} transforms")
+    if n == 0:
+        return torch.zeros(0, 1, size, size, device=device)
+    inv = G.invert_affine(m)
+    corners = np.array([[0, 0], [size - 1, 0], [0, size - 1], [size - 1, size - 1]], dtype=np.float64)
+    pre = G.apply_affine(np.broadcast_to(corners, (n, 4, 2)), inv)
+    k = np.maximum(1, np.floor(np.sqrt(np.abs(np.linalg.det(inv[:, :, :2]))))).astype(int)
+    lo = np.floor(pre.min(axis=1)).astype(int) - 2 * k[:, None]
+    hi = np.ceil(pre.max(axis=1)).astype(int) + 2 * k[:, None]
+    crops, to_crop = [], np.zeros((n, 2, 3))
+    for i, img in enumerate(images):
+        h, w = img.shape[:2]
+        x0, y0 = max(lo[i, 0], 0), max(lo[i, 1], 0)
+        x1, y1 = min(hi[i, 0], w), min(hi[i, 1], h)
+        ki = int(k[i])
+        if x1 - x0 < ki or y1 - y0 < ki:          # the frame lies outside the image
+            crop = np.zeros((1, 1), np.float32)
+            x0 = y0 = -10 ** 6
+        else:
+            x1, y1 = x0 + (x1 - x0) // ki * ki, y0 + (y1 - y0) // ki * ki
+            crop = to_gray(img[y0:y1, x0:x1])
+            if ki > 1:
+                crop = crop.reshape(crop.shape[0] // ki, ki, crop.shape[1] // ki, ki).mean(axis=(1, 3))
+        crops.append(crop)
+        # crop pixel (u, v) has its centre at image pixel (k u + (k - 1)/2 + x0, ...)
+        off = (ki - 1) / 2
+        crop_to_img = np.array([[ki, 0, x0 + off], [0, ki, y0 + off]], dtype=np.float64)
+        to_crop[i] = np.concatenate([m[i, :, :2] @ crop_to_img[:, :2],
+                                     (m[i, :, :2] @ crop_to_img[:, 2] + m[i, :, 2])[:, None]], axis=1)
+    hmax = max(c.shape[0] for c in crops)
+    wmax = max(c.shape[1] for c in crops)
+    batch = np.zeros((n, 1, hmax, wmax), np.float32)
+    for i, c in enumerate(crops):
+        batch[i, 0, :c.shape[0], :c.shape[1]] = c
+    return warp_affine(torch.from_numpy(batch).to(device), torch.from_numpy(to_crop).float().to(device), size)
+
+
+def mirror_batch(images: Tensor, shapes: Tensor) -> tuple[Tensor, Tensor]:
+    """Mirror images ``(N, C, H, W)`` and their shapes ``(N, 68, 2)`` horizontally.
+
+    ``x -> W - 1 - x`` and landmarks re-indexed by :data:`faceeval.landmarks.MIRROR_PERMUTATION`,
+    so each keeps its anatomical label; an involution.
+    """
+    perm = torch.as_tensor(np.array(MIRROR_PERMUTATION), device=shapes.device)
+    out = shapes[:, perm].clone()
+    out[..., 0] = (images.shape[-1] - 1) - out[..., 0]
+    return images.flip(-1), out
+
+
+def sample_perturbations(n: int, generator: torch.Generator, frame_shape: np.ndarray,
+                         translation: float = TRANSLATION_SIGMA, rotation_deg: float = ROTATION_SIGMA_DEG,
+                         scale: float = SCALE_SIGMA) -> Tensor:
+    """``(n, 4)`` = (dx, dy, angle rad, scale) drawn as the protocol (scale clipped to >= 0.2)."""
+    size = np.ptp(frame_shape, axis=0)
+    z = torch.randn(n, 4, generator=generator, dtype=torch.float64)
+    out = torch.empty(n, 4, dtype=torch.float64)
+    out[:, 0] = z[:, 0] * translation * size[0]
+    out[:, 1] = z[:, 1] * translation * size[1]
+    out[:, 2] = z[:, 2] * math.radians(rotation_deg)
+    out[:, 3] = (1 + z[:, 3] * scale).clamp(min=0.2)
+    return out.float()
+
+
+class Canvases:
+    """Training faces held in memory on the device, ready for batched augmentation.
+
+    ``images`` uint8 ``(M, 1, C, C)``, ``shapes`` ``(M, 68, 2)`` ground truth in canvas
+    pixels; the initial (gt-box) shape of every face sits on ``canvas_shape`` =
+    the frame's mean shape centred in the canvas, at frame resolution.
+    """
+
+    def __init__(self, images: Sequence[np.ndarray], ground_truth: np.ndarray, frame_shape: np.ndarray,
+                 frame_size: int, device: str | torch.device = "cpu", zoom: int = 2, chunk: int = 256):
+        self.frame_size, self.size = frame_size, zoom * frame_size
+        self.frame_shape = np.asarray(frame_shape, dtype=np.float64)
+        self.canvas_shape = self.frame_shape - (frame_size - 1) / 2 + (self.size - 1) / 2
+        gt = np.asarray(ground_truth, dtype=np.float64)
+        init = box_initialisation(G.shape_boxes(gt))
+        m = frame_transforms(init, self.canvas_shape)
+        parts = [warp_to_frames(images[i:i + chunk], m[i:i + chunk], self.size).round_().clamp_(0, 255)
+                 .to(torch.uint8) for i in range(0, len(images), chunk)]
+        self.device = torch.device(device)
+        self.images = torch.cat(parts).to(self.device)
+        self.shapes = torch.as_tensor(G.apply_affine(gt, m), dtype=torch.float32, device=self.device)
+        self._canvas_shape_t = torch.as_tensor(self.canvas_shape, dtype=torch.float32, device=self.device)
+        self._frame_shape_t = torch.as_tensor(self.frame_shape, dtype=torch.float32, device=self.device)
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def batch(self, index: Tensor, mirror: Tensor, perturb: Tensor) -> tuple[Tensor, Tensor]:
+        """Frames ``(B, 1, S, S)`` float32 and ground truth ``(B, 68, 2)`` in frame pixels for
+        faces ``index``, mirrored where ``mirror``, initial shape perturbed by ``perturb`` (B, 4)."""
+        dev = self.device
+        index, mirror, perturb = index.to(dev), mirror.to(dev), perturb.to(dev)
+        img = self.images[index].float()
+        gt = self.shapes[index]
+        if bool(mirror.any()):
+            mi, ms = mirror_batch(img, gt)
+            img = torch.where(mirror[:, None, None, None], mi, img)
+            gt = torch.where(mirror[:, None, None], ms, gt)
+        c = self._canvas_shape_t.mean(0)
+        p = similarity_matrix(perturb[:, 3], perturb[:, 2], c[0] + perturb[:, 0], c[1] + perturb[:, 1])
+        init = apply_affine(self._canvas_shape_t - c, p)                        # perturbed initial shapes
+        t = estimate_similarity(init, self._frame_shape_t)                       # canvas -> frame
+        return warp_affine(img, t, self.frame_size), apply_affine(gt, t)

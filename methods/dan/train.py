@@ -1,0 +1,538 @@
+"""Stage-wise DAN training: ``faceeval train dan --data-root DIR --stages 2``.
+
+Stage 1 trains until the validation error stops improving (``patience`` epochs), then
+the connection layers + stage 2 are added and trained with stage 1 frozen, and so on;
+optionally all stages are fine-tuned end to end afterwards. Adam, lr 1e-3, batch 64.
+Validation = the first ``val_count`` (100) training images, box-initialised.
+
+Reproducibility and resuming: every random draw comes from a generator seeded by
+``(seed, phase, epoch[, step])``, so a run resumed from a checkpoint (written atomically
+each epoch and every ``checkpoint_every`` steps) takes exactly the steps the
+uninterrupted run would have. Run under ``torchrun`` for DistributedDataParallel
+(gloo on CPU, nccl on GPU): each global batch is split across the processes.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import click
+import numpy as np
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file
+
+from faceeval import geometry as G
+from faceeval.io import atomic_write, write_json
+from faceeval.metrics import point_to_point_error
+
+from .augment import Canvases, box_initialisation, frame_transforms, sample_perturbations, warp_to_frames
+from .config import DANConfig
+from .model import DANModel, alignment_loss
+from .weights import default_weights_dir, model_tensors, save_tensors, save_weights
+
+
+class TrainingInterrupted(RuntimeError):
+    """Raised by the ``interrupt_after`` test hook, standing in for a killed process."""
+
+
+@dataclass
+class TrainOptions:
+    stages: int = 2
+    batch_size: int = 64
+    lr: float = 1e-3
+    max_epochs: int = 100
+    patience: int = 5
+    finetune_epochs: int = 0
+    finetune_lr: float = 1e-4
+    perturbations: int = 10
+    mirror: bool = True
+    augment: str = "fixed"            # "fixed": generated once (released code); "fresh": new every epoch
+    val_count: int = 100              # 0: validate on the training images themselves (demo / tests)
+    seed: int = 0
+    checkpoint_every: int = 0         # steps; 0: at the end of every epoch only
+    device: str = "auto"
+    precision: str = "auto"           # auto | fp32 | bf16
+    channels_last: bool = True
+    heatmap: str = "square"
+    widths: tuple = (64, 128, 256, 512)
+    norm_samples: int = 10000
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.augment not in ("fixed", "fresh"):
+            raise ValueError(f"augment must be 'fixed' or 'fresh', got {self.augment!r}")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if self.batch_size < 2 or self.perturbations < 1:
+            raise ValueError("batch_size must be >= 2 and perturbations >= 1")
+        self.widths = tuple(int(w) for w in self.widths)
+
+
+# --- devices and precision ----------------------------------------------------------------
+
+def cpu_has_bf16() -> bool:
+    """True when this CPU has native bf16 (AVX512-BF16 or AMX), where bf16 autocast pays off."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_device(device: str = "auto") -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    if precision == "auto":
+        return torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_bf16()
+    return precision == "bf16"
+
+
+def _seed(*parts: int) -> int:
+    return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(1)[0])
+
+
+def _generator(*parts: int) -> torch.Generator:
+    return torch.Generator().manual_seed(_seed(*parts))
+
+
+# --- data -----------------------------------------------------------------------------------
+
+class _LazyImages:
+    """Images of samples, loaded when sliced (chunks of canvases are built one at a time)."""
+
+    def __init__(self, samples):
+        self.samples = samples
+
+    def __len__(self):
+        return len(self.samples)
+
+    def __getitem__(self, item):
+        if isinstance(item, slice):
+            return _LazyImages(self.samples[item])
+        return self.samples[item].load_image()
+
+    def __iter__(self):
+        return (s.load_image() for s in self.samples)
+
+
+@dataclass
+class TrainData:
+    canvases: Canvases
+    val_frames: torch.Tensor      # (V, 1, S, S) float32
+    val_gt: torch.Tensor          # (V, 68, 2) frame pixels
+    n_train_images: int
+
+
+def prepare_data(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: np.ndarray,
+                 opts: TrainOptions, model: DANModel, device: torch.device) -> TrainData:
+    """Canvases of the training faces (on ``device``) and box-initialised validation frames."""
+    n = len(images)
+    gt = np.asarray(ground_truth, dtype=np.float64)
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    if opts.val_count > 0:
+        if n <= opts.val_count:
+            raise click.UsageError(f"{n} training images: need more than --val-count {opts.val_count} "
+                                   "(or --val-count 0 to validate on the training images)")
+        val = slice(0, opts.val_count)
+        train = slice(opts.val_count, n)
+    else:
+        val = train = slice(0, n)
+    frame_shape = model.mean_shape.double().cpu().numpy()
+    size = model.cfg.image_size
+    canvases = Canvases(images[train], gt[train], frame_shape, size, device)
+    vm = frame_transforms(box_initialisation(boxes[val]), frame_shape)
+    val_frames = torch.cat([warp_to_frames(images[i:i + 256], vm[i:i + 256], size)
+                            for i in range(0, len(vm), 256)]).to(device)
+    val_gt = torch.as_tensor(G.apply_affine(gt[val], vm), dtype=torch.float32, device=device)
+    return TrainData(canvases, val_frames, val_gt, len(canvases))
+
+
+def epoch_plan(opts: TrainOptions, n_faces: int, phase: int, epoch: int) -> tuple[torch.Tensor, ...]:
+    """(face index, mirror flag, perturbation) of every sample of an epoch, in training order."""
+    reps = opts.perturbations * (2 if opts.mirror else 1)
+    face = torch.arange(n_faces).repeat_interleave(reps)
+    mirror = (torch.arange(reps) >= opts.perturbations).repeat(n_faces) if opts.mirror \
+        else torch.zeros(len(face), dtype=torch.bool)
+    pert_gen = _generator(opts.seed, 0) if opts.augment == "fixed" else _generator(opts.seed, 1, phase, epoch)
+    perturb = sample_perturbations(len(face), pert_gen, _FRAME_SHAPE_CACHE["shape"])
+    order = torch.randperm(len(face), generator=_generator(opts.seed, 2, phase, epoch))
+    return face[order], mirror[order], perturb[order]
+
+
+_FRAME_SHAPE_CACHE: dict = {}
+
+
+def normalisation_stats(data: TrainData, opts: TrainOptions, chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-pixel mean and std (clamped >= 1 grey level) over up to ``norm_samples`` training frames."""
+    face, mirror, perturb = epoch_plan(opts, len(data.canvases), 0, 0)
+    n = min(len(face), opts.norm_samples)
+    s1 = s2 = 0.0
+    for i in range(0, n, chunk):
+        frames, _ = data.canvases.batch(face[i:i + chunk], mirror[i:i + chunk], perturb[i:i + chunk])
+        f = frames.double()
+        s1 = s1 + f.sum(0)
+        s2 = s2 + (f * f).sum(0)
+    mean = s1 / n
+    std = (s2 / n - mean * mean).clamp(min=0).sqrt().clamp(min=1.0)
+    return mean.float(), std.float()
+
+
+# --- distributed ----------------------------------------------------------------------------
+
+def _dist_info() -> tuple[int, int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0))
+    return 0, 1, 0
+
+
+def init_distributed(device: str) -> bool:
+    """Join the process group when launched by ``torchrun`` (``WORLD_SIZE > 1``)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or dist.is_initialized():
+        return False
+    use_cuda = resolve_device(device).type == "cuda"
+    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    if use_cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    else:
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
+    return True
+
+
+# --- checkpoints ----------------------------------------------------------------------------
+
+CHECKPOINT = "checkpoint"
+BEST = "best"
+
+
+def _save_checkpoint(out: Path, model: DANModel, opt: torch.optim.Optimizer | None, state: dict) -> None:
+    """Model + optimizer tensors as safetensors, counters as JSON (``opt=None``: a phase boundary)."""
+    tensors = {f"model.{k}": v for k, v in model_tensors(model).items()}
+    groups = None
+    if opt is not None:
+        osd = opt.state_dict()
+        for i, st in osd["state"].items():
+            for k, v in st.items():
+                tensors[f"opt.{i}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
+        groups = osd["param_groups"]
+    save_tensors(out / f"{CHECKPOINT}.safetensors", tensors)
+    write_json(out / f"{CHECKPOINT}.json", state | {"param_groups": groups})
+
+
+def _load_checkpoint(out: Path, model: DANModel) -> tuple[dict, dict]:
+    with open(out / f"{CHECKPOINT}.json") as fh:
+        state = json.load(fh)
+    tensors = load_file(str(out / f"{CHECKPOINT}.safetensors"))
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    opt_state: dict = {}
+    for k, v in tensors.items():
+        if k.startswith("opt."):
+            _, i, name = k.split(".", 2)
+            opt_state.setdefault(int(i), {})[name] = v
+    groups = state.pop("param_groups", None)
+    return state, (None if groups is None else {"state": opt_state, "param_groups": groups})
+
+
+def _write_log(out: Path, history: list[dict]) -> None:
+    buf = io.StringIO()
+    if history:
+        w = csv.DictWriter(buf, fieldnames=list(history[0]))
+        w.writeheader()
+        w.writerows(history)
+    with atomic_write(out / "log.csv") as fh:
+        fh.write(buf.getvalue())
+
+
+# --- the loop -------------------------------------------------------------------------------
+
+def _phases(opts: TrainOptions) -> list[dict]:
+    ph = [{"name": f"stage{t}", "stage": t, "n_stages": t, "frozen": t - 1, "lr": opts.lr,
+           "max_epochs": opts.max_epochs} for t in range(1, opts.stages + 1)]
+    if opts.finetune_epochs > 0:
+        ph.append({"name": "finetune", "stage": 0, "n_stages": opts.stages, "frozen": 0,
+                   "lr": opts.finetune_lr, "max_epochs": opts.finetune_epochs})
+    return ph
+
+
+@torch.inference_mode()
+def validate(model: DANModel, frames: torch.Tensor, gt: torch.Tensor, n_stages: int, bf16: bool,
+             batch: int = 256) -> tuple[float, float]:
+    """Mean (inter-pupil, inter-ocular) error of the box-initialised validation frames."""
+    was = model.training
+    model.eval()
+    preds = []
+    for i in range(0, frames.shape[0], batch):
+        with torch.autocast(frames.device.type, dtype=torch.bfloat16, enabled=bf16):
+            preds.append(model(frames[i:i + batch], n_stages)[-1].float())
+    model.train(was)
+    p = torch.cat(preds).double().cpu().numpy()
+    g = gt.double().cpu().numpy()
+    return (float(point_to_point_error(p, g, "inter-pupil").mean()),
+            float(point_to_point_error(p, g, "inter-ocular").mean()))
+
+
+def _set_trainable(model: DANModel, phase: dict) -> list[torch.nn.Parameter]:
+    for p in model.parameters():
+        p.requires_grad_(False)
+    params = list(model.parameters()) if phase["stage"] == 0 else model.stage_parameters(phase["stage"])
+    for p in params:
+        p.requires_grad_(True)
+    return params
+
+
+def _set_modes(model: DANModel, phase: dict) -> None:
+    model.train()
+    for t in range(phase["frozen"]):
+        model.stages[t].eval()
+
+
+def train(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: np.ndarray, out: str | os.PathLike,
+          opts: TrainOptions | None = None, resume: bool = False, interrupt_after: int | None = None,
+          log=print) -> Path:
+    """Train DAN on in-memory (or lazily loaded) ``images``; returns the output directory.
+
+    ``out`` receives ``checkpoint.{safetensors,json}`` (every epoch), ``best.*`` (best
+    validation so far), ``log.csv`` and, when done, the weights ``dan.{safetensors,json}``.
+    ``interrupt_after`` (tests) raises :class:`TrainingInterrupted` after that many
+    optimizer steps of this call, as if the process had been killed.
+    """
+    opts = opts or TrainOptions()
+    out = Path(out)
+    rank, world, local_rank = _dist_info()
+    device = resolve_device(opts.device)
+    if device.type == "cuda" and world > 1:
+        device = torch.device("cuda", local_rank)
+    bf16 = use_bf16(opts.precision, device)
+    if opts.batch_size % world:
+        raise click.UsageError(f"--batch-size {opts.batch_size} is not divisible by {world} processes")
+    local_batch = opts.batch_size // world
+
+    torch.manual_seed(_seed(opts.seed, 3))
+    cfg = DANConfig(stages=opts.stages, heatmap=opts.heatmap, widths=opts.widths)
+    model = DANModel(cfg).to(device)
+    if opts.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    _FRAME_SHAPE_CACHE["shape"] = model.mean_shape.double().cpu().numpy()
+    data = prepare_data(images, ground_truth, boxes, opts, model, device)
+    phases = _phases(opts)
+
+    ckpt = out / f"{CHECKPOINT}.json"
+    if ckpt.exists() and not resume:
+        raise click.UsageError(f"{out} already holds a training checkpoint: pass --resume to continue it, "
+                               "or choose another --out")
+    state: dict
+    opt_sd = None
+    if resume and ckpt.exists():
+        state, opt_sd = _load_checkpoint(out, model)
+        if state.get("options", {}).get("seed") != opts.seed or state.get("world_size") != world:
+            log(f"note: resuming with seed/world size {opts.seed}/{world}; checkpoint has "
+                f"{state.get('options', {}).get('seed')}/{state.get('world_size')}")
+        if state.get("done"):
+            log(f"training in {out} is already complete")
+            return out
+        log(f"resuming {phases[state['phase']]['name']} epoch {state['epoch'] + 1} step {state['step']} "
+            f"(global step {state['global_step']})")
+    else:
+        mean, std = normalisation_stats(data, opts)
+        model.norm_mean.copy_(mean.to(device))
+        model.norm_std.copy_(std.to(device))
+        state = {"phase": 0, "epoch": 0, "step": 0, "global_step": 0, "best": None, "bad_epochs": 0,
+                 "loss_sum": 0.0, "loss_count": 0, "history": [], "done": False,
+                 "options": asdict(opts) | {"widths": list(opts.widths)}, "world_size": world}
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+
+    steps_taken = 0
+    n_faces = len(data.canvases)
+    total = n_faces * opts.perturbations * (2 if opts.mirror else 1)
+    steps_per_epoch = max(1, total // opts.batch_size)
+    while state["phase"] < len(phases):
+        phase = phases[state["phase"]]
+        params = _set_trainable(model, phase)
+        opt = torch.optim.Adam(params, lr=phase["lr"])
+        if opt_sd is not None:
+            opt.load_state_dict(opt_sd)
+            opt_sd = None
+        net = model
+        if world > 1:
+            net = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None)
+        best_path = out / f"{BEST}.safetensors"
+        while state["epoch"] < phase["max_epochs"]:
+            _set_modes(model, phase)
+            face, mirror, perturb = epoch_plan(opts, n_faces, state["phase"], state["epoch"])
+            t0 = time.perf_counter()
+            bar = None
+            if opts.progress and rank == 0:
+                from tqdm import tqdm
+                bar = tqdm(total=steps_per_epoch, initial=state["step"], leave=False, dynamic_ncols=True,
+                           desc=f"{phase['name']} epoch {state['epoch'] + 1}")
+            start_step = state["step"]
+            while state["step"] < steps_per_epoch:
+                s = state["step"]
+                g = slice(s * opts.batch_size, (s + 1) * opts.batch_size)
+                sel = slice(rank * local_batch, (rank + 1) * local_batch)
+                idx, mir, per = face[g][sel], mirror[g][sel], perturb[g][sel]
+                torch.manual_seed(_seed(opts.seed, 4, state["phase"], state["epoch"], s))
+                with torch.no_grad():
+                    frames, gt = data.canvases.batch(idx, mir, per)
+                if opts.channels_last:
+                    frames = frames.contiguous(memory_format=torch.channels_last)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                    shapes = net(frames, phase["n_stages"], phase["frozen"])
+                loss = alignment_loss(shapes[-1], gt)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                lv = float(loss.detach())
+                if world > 1:
+                    t = torch.tensor([lv], device=device)
+                    dist.all_reduce(t)
+                    lv = float(t) / world
+                state["loss_sum"] += lv
+                state["loss_count"] += 1
+                state["step"] += 1
+                state["global_step"] += 1
+                steps_taken += 1
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{lv:.4f}", val=f"{state['best'] or float('nan'):.4f}")
+                if interrupt_after is not None and steps_taken >= interrupt_after:
+                    raise TrainingInterrupted(f"interrupted after {steps_taken} steps")
+                if opts.checkpoint_every and state["step"] % opts.checkpoint_every == 0 \
+                        and state["step"] < steps_per_epoch and rank == 0:
+                    _save_checkpoint(out, model, opt, state)
+            if bar is not None:
+                bar.close()
+            seconds = time.perf_counter() - t0
+            val_ip, val_io = validate(model, data.val_frames, data.val_gt, phase["n_stages"], bf16)
+            if world > 1:                      # decide early stopping on rank 0's numbers everywhere
+                t = torch.tensor([val_ip, val_io], dtype=torch.float64, device=device)
+                dist.broadcast(t, 0)
+                val_ip, val_io = float(t[0]), float(t[1])
+            improved = state["best"] is None or val_ip < state["best"]
+            if improved:
+                state["best"], state["bad_epochs"] = val_ip, 0
+                if rank == 0:
+                    save_weights(model, best_path, {"phase": phase["name"], "val_inter_pupil": val_ip})
+            else:
+                state["bad_epochs"] += 1
+            row = {"phase": phase["name"], "epoch": state["epoch"] + 1, "global_step": state["global_step"],
+                   "train_loss": round(state["loss_sum"] / max(state["loss_count"], 1), 6),
+                   "val_inter_pupil": round(val_ip, 6), "val_inter_ocular": round(val_io, 6),
+                   "best_val": round(state["best"], 6),
+                   "img_per_s": round((state["step"] - start_step) * opts.batch_size / max(seconds, 1e-9), 2)}
+            state["history"].append(row)
+            state.update(epoch=state["epoch"] + 1, step=0, loss_sum=0.0, loss_count=0)
+            stop = state["bad_epochs"] >= opts.patience
+            if stop:
+                state["epoch"] = phase["max_epochs"]
+            phase_over = state["epoch"] >= phase["max_epochs"]
+            if phase_over:               # the next phase starts from this phase's best weights
+                state.update(phase=state["phase"] + 1, epoch=0, best=None, bad_epochs=0)
+                if world > 1:
+                    dist.barrier()
+                model.load_state_dict(load_file(str(best_path), device=str(device)))
+            if rank == 0:
+                log(f"{phase['name']} epoch {row['epoch']}: loss {row['train_loss']:.4f} "
+                    f"val {val_ip:.4f} (inter-pupil) {val_io:.4f} (inter-ocular) "
+                    f"{row['img_per_s']:.1f} img/s" + ("  *" if improved else ""))
+                _save_checkpoint(out, model, None if phase_over else opt, state)
+                _write_log(out, state["history"])
+            if phase_over:
+                break
+    state["done"] = True
+    if rank == 0:
+        final = save_weights(model, out, {"training": {"history": state["history"], "options": state["options"],
+                                                       "world_size": world}})
+        _save_checkpoint(out, model, None, state)
+        log(f"weights: {final[0]}")
+    if world > 1:
+        dist.barrier()
+    return out
+
+
+# --- command line ---------------------------------------------------------------------------
+
+def _load_training_set(dataset: str, data_root: str | None, subset: str | None):
+    from faceeval.datasets import load_dataset
+
+    ds = load_dataset(dataset, subset or ("train" if dataset in ("300w", "menpo") else None), data_root)
+    return ds
+
+
+@click.command("dan", help="Train the Deep Alignment Network stage by stage (add --resume to continue a run). "
+                           "Launch with `torchrun --nproc-per-node K -m methods.dan ...` for several processes.")
+@click.option("--dataset", type=click.Choice(["300w", "menpo", "folder", "builtin"]), default=None,
+              help="Training data (default: 300w with --data-root, builtin without).")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Folder that holds the dataset.")
+@click.option("--subset", default=None, help="Subset to train on (default: train).")
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default: $FACEEVAL_HOME/weights/dan).")
+@click.option("--stages", type=click.IntRange(1, 3), default=2, show_default=True)
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--lr", type=float, default=1e-3, show_default=True)
+@click.option("--max-epochs", type=int, default=100, show_default=True, help="Per stage.")
+@click.option("--patience", type=int, default=5, show_default=True,
+              help="Epochs without validation improvement before the next stage.")
+@click.option("--finetune-epochs", type=int, default=0, show_default=True,
+              help="End-to-end fine-tuning of all stages afterwards (0: off).")
+@click.option("--finetune-lr", type=float, default=1e-4, show_default=True)
+@click.option("--perturbations", type=int, default=10, show_default=True, help="Perturbed samples per image.")
+@click.option("--mirror/--no-mirror", default=True, show_default=True)
+@click.option("--augment", type=click.Choice(["fixed", "fresh"]), default="fixed", show_default=True,
+              help="fixed: samples drawn once (released code); fresh: new perturbations each epoch.")
+@click.option("--val-count", type=int, default=100, show_default=True,
+              help="First N images validate; 0 validates on the training images (demo).")
+@click.option("--heatmap", type=click.Choice(["square", "circle"]), default="square", show_default=True,
+              help="square: released implementation (17x17); circle: paper text (radius 16).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--checkpoint-every", type=int, default=0, show_default=True,
+              help="Also checkpoint every N steps within an epoch.")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
+@click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True)
+@click.option("--channels-last/--no-channels-last", default=True, show_default=True)
+@click.option("--widths", default="64,128,256,512", hidden=True, help="Conv widths (tests use narrower).")
+@click.option("--resume", is_flag=True, help="Continue the checkpoint in --out from its step.")
+@click.option("--progress/--no-progress", default=True)
+def train_command(dataset, data_root, subset, out, stages, batch_size, lr, max_epochs, patience, finetune_epochs,
+                  finetune_lr, perturbations, mirror, augment, val_count, heatmap, seed, checkpoint_every, device,
+                  precision, channels_last, widths, resume, progress):
+    dataset = dataset or ("300w" if data_root else "builtin")
+    opts = TrainOptions(stages=stages, batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience,
+                        finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, perturbations=perturbations,
+                        mirror=mirror, augment=augment, val_count=val_count, seed=seed,
+                        checkpoint_every=checkpoint_every, device=device, precision=precision,
+                        channels_last=channels_last, heatmap=heatmap,
+                        widths=tuple(int(w) for w in widths.split(",")), progress=progress)
+    distributed = init_distributed(device)
+    try:
+        ds = _load_training_set(dataset, data_root, subset)
+        gt = ds.ground_truth
+        boxes = ds.boxes
+        click.echo(f"training DAN ({stages} stages) on {ds.name}/{ds.subset}: {len(ds)} images", err=True)
+        train(_LazyImages(ds.samples), gt, boxes, out or default_weights_dir(), opts, resume=resume,
+              log=lambda m: click.echo(m, err=True))
+    finally:
+        if distributed:
+            dist.destroy_process_group()
+
+
+def main(argv=None):  # ``python -m methods.dan`` (torchrun entry)
+    train_command.main(args=argv, prog_name="faceeval train dan")
+
+
+if __name__ == "__main__":
+    main()

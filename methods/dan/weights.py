@@ -1,0 +1,81 @@
+"""DAN weights on disk: ``<name>.safetensors`` (tensors) + ``<name>.json`` (config, mean shape,
+normalisation). Loading never unpickles. Checkpoints use the same two-file format."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save
+
+from faceeval.io import atomic_write, write_json
+
+from .config import DANConfig
+from .model import DANModel
+
+WEIGHTS_NAME = "dan"
+
+
+def faceeval_home() -> Path:
+    return Path(os.environ.get("FACEEVAL_HOME", Path.home() / ".cache" / "faceeval"))
+
+
+def default_weights_dir() -> Path:
+    """``$FACEEVAL_HOME/weights/dan`` (``FACEEVAL_HOME`` defaults to ``~/.cache/faceeval``)."""
+    return faceeval_home() / "weights" / "dan"
+
+
+def weights_paths(path: str | os.PathLike | None = None) -> tuple[Path, Path]:
+    """``(tensors, config)`` paths for a weights directory, a ``.safetensors`` file or the default."""
+    p = Path(path) if path is not None else default_weights_dir()
+    if p.suffix == ".safetensors":
+        return p, p.with_suffix(".json")
+    if p.suffix == ".json":
+        return p.with_suffix(".safetensors"), p
+    return p / f"{WEIGHTS_NAME}.safetensors", p / f"{WEIGHTS_NAME}.json"
+
+
+def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor]) -> None:
+    """Atomic safetensors write (contiguous CPU copies)."""
+    data = save({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()})
+    with atomic_write(path, "wb") as fh:
+        fh.write(data)
+
+
+def model_tensors(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    m = getattr(model, "module", model)
+    return {k: v.contiguous(memory_format=torch.contiguous_format) for k, v in m.state_dict().items()}
+
+
+def save_weights(model: DANModel, path: str | os.PathLike, extra: dict | None = None) -> tuple[Path, Path]:
+    """Write ``model`` as safetensors + JSON config; returns both paths."""
+    m = getattr(model, "module", model)
+    tensors_path, config_path = weights_paths(path)
+    save_tensors(tensors_path, model_tensors(m))
+    meta = {"format": "faceeval-dan", "config": m.cfg.to_dict(),
+            "mean_shape": np.round(m.mean_shape.cpu().double().numpy(), 6).tolist(),
+            "normalisation": "per-pixel: (frame - norm_mean) / norm_std, tensors in the safetensors file",
+            "tensors": tensors_path.name}
+    meta.update(extra or {})
+    write_json(config_path, meta)
+    return tensors_path, config_path
+
+
+def read_config(path: str | os.PathLike) -> dict:
+    with open(path) as fh:
+        meta = json.load(fh)
+    if meta.get("format") != "faceeval-dan":
+        raise ValueError(f"{path}: not a faceeval DAN config (format={meta.get('format')!r})")
+    return meta
+
+
+def load_weights(path: str | os.PathLike | None = None, map_location: str | torch.device = "cpu") -> DANModel:
+    """Build a :class:`DANModel` from ``path`` (file or directory; default location if None)."""
+    tensors_path, config_path = weights_paths(path)
+    meta = read_config(config_path)
+    model = DANModel(DANConfig.from_dict(meta["config"]))
+    state = load_file(str(tensors_path), device=str(map_location))
+    model.load_state_dict(state, strict=True)
+    return model.to(map_location)

@@ -1,0 +1,116 @@
+"""dlib's 68-point ensemble of regression trees (Kazemi & Sullivan, CVPR 2014) as a faceeval method.
+
+The predictor is the ``shape_predictor_68_face_landmarks.dat`` model that dlib
+distributes (also packaged by ``face-recognition-models`` and Debian's
+``libdlib-data``). That model was trained on the iBUG 300-W data, so its numbers on
+the 300W test sets are not a clean comparison with methods trained only on the 300W
+training split.
+
+The predictor expects boxes in the style of dlib's HOG face detector; our boxes are
+mapped to that style first (see :mod:`methods.ert.box_style` for the numbers and how
+they were measured). Pass ``box_style="dlib"`` when the boxes already come from dlib's
+detector.
+"""
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from faceeval.methods import LandmarkMethod, MissingDependencyError, MissingWeightsError, file_hash
+
+from .box_style import to_dlib_boxes
+
+MODEL_NAME = "shape_predictor_68_face_landmarks.dat"
+#: Where Debian/Ubuntu's ``libdlib-data`` installs the model.
+DEBIAN_MODEL = Path("/usr/share/dlib") / MODEL_NAME
+INSTALL_HINT = "pip install dlib-bin face-recognition-models (or pip install 'faceeval[peers]')"
+BOX_STYLES = ("tight", "dlib")
+#: Context kept around the dlib-style box (fraction of its side): the 68 points never reach past it.
+CROP_MARGIN = 0.5
+
+
+def _import_dlib():
+    try:
+        import dlib
+    except ImportError as exc:
+        raise MissingDependencyError(f"method 'ert' needs dlib: {INSTALL_HINT}") from exc
+    return dlib
+
+
+def find_model() -> Path | None:
+    """The 68-point model file, found without importing ``face_recognition_models``.
+
+    That package's ``__init__`` imports ``pkg_resources``, which recent setuptools no
+    longer ships, so only its location is asked for. Then Debian's ``libdlib-data``.
+    """
+    try:
+        spec = importlib.util.find_spec("face_recognition_models")
+    except (ImportError, ValueError):
+        spec = None
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(folder) / "models" / MODEL_NAME
+        if candidate.is_file():
+            return candidate
+    return DEBIAN_MODEL if DEBIAN_MODEL.is_file() else None
+
+
+class ERT(LandmarkMethod):
+    name = "ert"
+    version = "1"
+    description = ("dlib 68-point ensemble of regression trees (Kazemi & Sullivan 2014), dlib's released model; "
+                   "trained on iBUG 300-W data, so 300W test numbers are not a clean comparison. "
+                   "Boxes mapped to dlib's HOG-detector box style.")
+    batch_size = 64
+
+    def __init__(self, weights: str | os.PathLike | None = None, box_style: str = "tight"):
+        if box_style not in BOX_STYLES:
+            raise ValueError(f"box_style must be one of {', '.join(BOX_STYLES)}; got {box_style!r}")
+        dlib = _import_dlib()
+        path = Path(weights).expanduser() if weights is not None else find_model()
+        if path is None:
+            raise MissingWeightsError(f"dlib's {MODEL_NAME} was not found: {INSTALL_HINT}, "
+                                      f"or apt-get install libdlib-data, or pass --weights PATH")
+        if path.is_dir():
+            path = path / MODEL_NAME
+        if not path.is_file():
+            raise MissingWeightsError(f"{path}: no such model file (expected dlib's {MODEL_NAME})")
+        try:
+            self._predictor = dlib.shape_predictor(str(path))
+        except RuntimeError as exc:
+            raise MissingWeightsError(f"{path}: not a dlib shape predictor model ({exc})") from exc
+        n_parts = self._predictor(np.zeros((32, 32), np.uint8), dlib.rectangle(4, 4, 28, 28)).num_parts
+        if n_parts != 68:
+            raise MissingWeightsError(f"{path}: a {n_parts}-point model; ert needs the 68-point one")
+        self._dlib = dlib
+        self.model_path = path
+        self.box_style = box_style
+        self._hash = file_hash(path)
+
+    @property
+    def weights_hash(self) -> str:
+        """The model file's hash; the box style is part of it when not the default (runs differ)."""
+        return self._hash if self.box_style == "tight" else f"{self._hash}-{self.box_style}box"
+
+    def predict(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> np.ndarray:
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        if len(images) != len(boxes):
+            raise ValueError(f"ert: {len(images)} images but {len(boxes)} boxes")
+        if self.box_style == "tight":
+            boxes = to_dlib_boxes(boxes)
+        out = np.empty((len(boxes), 68, 2))
+        for i, (image, box) in enumerate(zip(images, boxes)):
+            # dlib copies the whole image into its own format: hand it only the face's surroundings
+            side = box[2] - box[0]
+            x0, y0 = (max(int(np.floor(v - CROP_MARGIN * side)), 0) for v in box[:2])
+            x1, y1 = (int(np.ceil(v + CROP_MARGIN * side)) for v in box[2:])
+            crop = np.ascontiguousarray(image[y0:y1, x0:x1], dtype=np.uint8)
+            rect = self._dlib.rectangle(*(int(round(v)) for v in box - [x0, y0, x0, y0]))
+            out[i] = [(p.x + x0, p.y + y0) for p in self._predictor(crop, rect).parts()]
+        return out
+
+    def provenance(self) -> dict:
+        return {**super().provenance(), "model_file": str(self.model_path), "box_style": self.box_style}

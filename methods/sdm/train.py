@@ -1,0 +1,99 @@
+"""``faceeval train sdm``: fit menpofit's regularised SDM on a faceeval dataset and save it safely."""
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import fields
+from pathlib import Path
+
+import click
+import numpy as np
+
+from faceeval.datasets import DATASETS, load_dataset
+
+from .data import to_menpo_training_image, warped_faces
+from .features import PATCH_FEATURES
+from .model import SDMConfig, SDMModel, save_model, train_model
+
+
+def training_images(images, shapes, config: SDMConfig, progress: bool = False) -> list:
+    """Menpo training images (face crops scaled to the model's diagonal) from images and shapes."""
+    from tqdm.auto import tqdm
+
+    return [to_menpo_training_image(img, shape, config.diagonal)
+            for img, shape in tqdm(list(zip(images, shapes)), desc="preparing faces", unit="img",
+                                   leave=False, disable=not progress)]
+
+
+def train_sdm(dataset, config: SDMConfig, augment: int = 0, output: str | Path | None = None,
+              progress: bool = False) -> SDMModel:
+    """Train on every face of ``dataset`` (or ``augment`` similarity warps of each) and save to ``output``."""
+    samples = list(dataset)
+    images = (s.load_image() for s in samples)
+    shapes = dataset.ground_truth
+    if augment:
+        images, shapes = warped_faces(list(images), shapes, augment, seed=config.seed)
+    menpo_images = training_images(images, shapes, config, progress)
+    info = {"dataset": dataset.name, "subset": dataset.subset, "n_faces": len(samples),
+            "n_training_images": len(menpo_images), "augment": augment,
+            "trained": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    model = train_model(menpo_images, config, verbose=progress, info=info)
+    if output is not None:
+        save_model(model, output)
+    return model
+
+
+_DEFAULTS = {f.name: f.default for f in fields(SDMConfig)}
+
+
+@click.command("sdm")
+@click.option("--dataset", type=click.Choice(DATASETS), default="300w", show_default=True)
+@click.option("--subset", default="train", show_default=True, help="Subset to train on (builtin: all).")
+@click.option("--data-root", type=click.Path(file_okay=False), envvar="FACEEVAL_DATA_ROOT",
+              help="Folder holding the dataset as distributed (env FACEEVAL_DATA_ROOT).")
+@click.option("--output", type=click.Path(file_okay=False), default=None,
+              help="Model folder (default $FACEEVAL_HOME/weights/sdm, i.e. ~/.cache/faceeval/weights/sdm).")
+@click.option("--feature", type=click.Choice(sorted(PATCH_FEATURES)), default=_DEFAULTS["feature"], show_default=True,
+              help="Patch descriptor: hog = 2x2-cell orientation histograms, pixels = standardised grey patch.")
+@click.option("--patch-size", type=int, default=_DEFAULTS["patch_size"], show_default=True)
+@click.option("--scales", default="0.5,1.0", show_default=True, help="Comma-separated image scales, low to high.")
+@click.option("--iterations", type=int, default=_DEFAULTS["n_iterations"], show_default=True,
+              help="Cascade steps over all scales.")
+@click.option("--perturbations", type=int, default=_DEFAULTS["n_perturbations"], show_default=True,
+              help="Perturbed initialisations per training face.")
+@click.option("--diagonal", type=float, default=_DEFAULTS["diagonal"], show_default=True,
+              help="Face box diagonal (pixels) the images are scaled to.")
+@click.option("--alpha", type=float, default=_DEFAULTS["alpha"], show_default=True, help="Ridge regularisation.")
+@click.option("--augment", type=int, default=0, show_default=True,
+              help="Train on this many random similarity warps of each face instead of the faces "
+                   "(for tiny sets such as builtin).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--no-progress", is_flag=True)
+def train_sdm_command(dataset, subset, data_root, output, feature, patch_size, scales, iterations, perturbations,
+                      diagonal, alpha, augment, seed, no_progress):
+    """Train the Supervised Descent Method (menpofit RegularizedSDM) and save it as npz + json.
+
+    \b
+    Examples:
+      faceeval train sdm --data-root ~/data/300w
+      faceeval train sdm --dataset builtin --subset all --augment 10 --output /tmp/sdm-tiny \\
+          --scales 1 --iterations 3 --perturbations 5 --patch-size 16 --diagonal 80
+      faceeval run sdm --weights /tmp/sdm-tiny --dataset builtin
+    """
+    from faceeval.cli.common import fail_cleanly
+
+    from . import default_model_dir
+
+    @fail_cleanly
+    def _train():
+        try:
+            scale_list = tuple(float(s) for s in scales.split(","))
+            config = SDMConfig(feature=feature, patch_size=patch_size, scales=scale_list, n_iterations=iterations,
+                               n_perturbations=perturbations, diagonal=diagonal, alpha=alpha, seed=seed)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from exc
+        ds = load_dataset(dataset, subset, data_root)
+        folder = Path(output).expanduser() if output else default_model_dir()
+        model = train_sdm(ds, config, augment=augment, output=folder, progress=not no_progress)
+        click.echo(f"trained SDM on {model.info['n_training_images']} faces of {ds.name}/{ds.subset}; saved to {folder}")
+
+    _train()

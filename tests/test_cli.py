@@ -1,0 +1,154 @@
+"""The command line through click's CliRunner: run, eval, ced, data check, clean errors."""
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from faceeval.cli import main
+from faceeval.datasets import load_dataset
+from faceeval.io import read_pts_tree, write_pts
+from faceeval.metrics import NORMALISATIONS, evaluate
+from conftest import face_shapes
+
+
+def invoke(*args, ok=True):
+    result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=True)
+    if ok:
+        assert result.exit_code == 0, result.output
+    return result
+
+
+def assert_clean_failure(result, *fragments):
+    """Exit 1 with one clear message: no traceback, no unexpected exception."""
+    assert result.exit_code != 0
+    assert isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in result.output, result.output
+
+
+@pytest.fixture
+def pred_and_gt(tmp_path):
+    """Two folders of .pts: ground truth and noisy predictions, 5 faces paired by name."""
+    gt = face_shapes(5, seed=1)
+    pred = gt + np.random.default_rng(2).normal(0, 2.5, gt.shape)
+    for k in range(5):
+        write_pts(tmp_path / "gt" / "ibug" / f"image_{k:03d}.pts", gt[k])
+        write_pts(tmp_path / "pred" / "ibug" / f"image_{k:03d}.pts", pred[k])
+    return tmp_path / "pred", tmp_path / "gt"
+
+
+def test_help_everywhere_has_an_example():
+    for cmd in (["run"], ["eval"], ["ced"], ["data"], ["data", "check"], ["data", "download"], ["methods"],
+                ["train"]):
+        out = invoke(*cmd, "--help").output
+        assert "Example" in out and "faceeval " in out, cmd
+    assert "faceeval run meanshape --dataset builtin" in invoke("--help").output
+
+
+def test_run_meanshape_on_builtin_prints_the_three_normalisations(tmp_path):
+    result = invoke("run", "meanshape", "--dataset", "builtin", "--results", tmp_path, "--no-progress")
+    assert "meanshape on builtin/all (4 faces, init boxes) saved to" in result.output
+    run_dirs = list(tmp_path.glob("meanshape/*/builtin/all"))
+    assert len(run_dirs) == 1 and (run_dirs[0] / "meta.json").is_file()
+    preds = read_pts_tree(run_dirs[0] / "pts")
+    ds = load_dataset("builtin")
+    pred = np.stack([preds[i] for i in ds.ids])
+    for norm in NORMALISATIONS:
+        s, _ = evaluate(pred, ds.ground_truth, norm, 0.08)
+        row = next(line for line in result.output.splitlines() if line.startswith(norm))
+        assert row.split()[1:] == [str(s.n), f"{s.mean_error * 100:.2f}", f"{s.median_error * 100:.2f}",
+                                   f"{s.auc * 100:.2f}", f"{s.failure_rate * 100:.2f}"]
+    again = invoke("run", "meanshape", "--dataset", "builtin", "--results", tmp_path, "--no-progress")
+    assert "reused from" in again.output
+    forced = invoke("run", "meanshape", "--dataset", "builtin", "--results", tmp_path, "--no-progress", "--force")
+    assert "saved to" in forced.output
+
+
+@pytest.mark.parametrize("norm, alpha, extra", [("inter-ocular", 0.08, []), ("bbox-diagonal", 0.03, []),
+                                                ("inter-pupil", 0.1, ["--inclusive-failure"])])
+def test_eval_json_equals_the_metrics_core(pred_and_gt, norm, alpha, extra):
+    pred_dir, gt_dir = pred_and_gt
+    result = invoke("eval", pred_dir, "--gt", gt_dir, "--norm", norm, "--alpha", alpha, "--format", "json", *extra)
+    got = json.loads(result.output)
+    pred, gt = read_pts_tree(pred_dir), read_pts_tree(gt_dir)
+    ids = sorted(pred)
+    summary, _ = evaluate(np.stack([pred[i] for i in ids]), np.stack([gt[i] for i in ids]), norm, alpha,
+                          inclusive_failure=bool(extra))
+    assert list(got) == ["n", "mean_error", "median_error", "auc", "failure_rate"]
+    assert got == {k: getattr(summary, k) for k in got}
+    assert got["n"] == 5 and 0 < got["mean_error"] < 1
+
+
+def test_eval_table_and_partial_ground_truth(pred_and_gt):
+    pred_dir, gt_dir = pred_and_gt
+    (pred_dir / "ibug" / "image_004.pts").unlink()
+    result = CliRunner().invoke(main, ["eval", str(pred_dir), "--gt", str(gt_dir)])
+    assert result.exit_code == 0
+    assert "1 ground-truth files" in result.output and "scored the 4 that do" in result.output
+    assert "inter-ocular" in result.output and "failure" in result.output
+
+
+def test_eval_pairs_by_file_name_when_folders_differ(tmp_path):
+    gt = face_shapes(2, seed=3)
+    for k in range(2):
+        write_pts(tmp_path / "gt" / "lfpw" / "testset" / f"image_{k:04d}.pts", gt[k])
+        write_pts(tmp_path / "pred" / f"image_{k:04d}.pts", gt[k] + 1.0)
+    got = json.loads(invoke("eval", tmp_path / "pred", "--gt", tmp_path / "gt", "--format", "json").output)
+    assert got["n"] == 2 and got["mean_error"] > 0
+
+
+def test_ced_writes_a_png(pred_and_gt, tmp_path):
+    pred_dir, gt_dir = pred_and_gt
+    out = tmp_path / "figs" / "ced.png"
+    result = invoke("ced", pred_dir, gt_dir, "--gt", gt_dir, "--label", "noisy", "--label", "perfect", "-o", out)
+    assert f"wrote {out}" in result.output
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    bad = invoke("ced", pred_dir, "--gt", gt_dir, "--label", "a", "--label", "b", "-o", out, ok=False)
+    assert_clean_failure(bad, "2 --label values for 1 folders")
+
+
+def test_data_check_output(fake_300w):
+    tree = fake_300w({"ibug": 2, "lfpw/testset": 1})
+    out = invoke("data", "check", tree.root).output
+    lines = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
+    assert lines["ibug"] == ["135", "2", "133", "short"]
+    assert lines["afw"] == ["337", "0", "missing", "folder"]
+    assert lines["challenging"] == ["135", "2", "incomplete"]
+    assert lines["full"] == ["689", "3", "incomplete"]
+    assert "faceeval data download 300w" in out
+
+
+def test_bad_input_gives_clean_errors(pred_and_gt, tmp_path, fake_300w):
+    pred_dir, gt_dir = pred_and_gt
+    (pred_dir / "ibug" / "image_001.pts").write_text("version: 1\nn_points: 67\n{\n" + "1 1\n" * 67 + "}\n")
+    assert_clean_failure(invoke("eval", pred_dir, "--gt", gt_dir, ok=False),
+                         "image_001.pts: expected 68 points, found 67")
+    (pred_dir / "ibug" / "image_001.pts").unlink()
+    write_pts(pred_dir / "ibug" / "stray.pts", face_shapes(1)[0])
+    assert_clean_failure(invoke("eval", pred_dir, "--gt", gt_dir, ok=False), "id mismatch", "stray")
+    (pred_dir / "ibug" / "stray.pts").unlink()
+    gt = read_pts_tree(gt_dir)["ibug/image_002"]
+    gt[45] = gt[36]
+    write_pts(gt_dir / "ibug" / "image_002.pts", gt)
+    assert_clean_failure(invoke("eval", pred_dir, "--gt", gt_dir, ok=False),
+                         "image 'ibug/image_002': inter-ocular normaliser is 0.0")
+    assert_clean_failure(invoke("eval", tmp_path / "nowhere", "--gt", gt_dir, ok=False), "does not exist")
+    assert_clean_failure(invoke("run", "meanshape", "--subset", "full", ok=False), "needs --data-root")
+    tree = fake_300w({"ibug": 1})
+    assert_clean_failure(invoke("run", "meanshape", "--subset", "common", "--data-root", tree.root,
+                                "--results", tmp_path / "r", "--no-progress", ok=False),
+                         "lfpw/testset: folder missing")
+    assert_clean_failure(invoke("run", "nosuchmethod", "--dataset", "builtin", ok=False),
+                         "unknown method 'nosuchmethod'")
+
+
+def test_run_on_a_fake_300w_tree(fake_300w, tmp_path):
+    tree = fake_300w({"ibug": 2})
+    result = invoke("run", "meanshape", "--subset", "challenging", "--data-root", tree.root,
+                    "--results", tmp_path / "r", "--no-progress")
+    assert "meanshape on 300w/challenging (2 faces, init boxes)" in result.output
+    pts = sorted(p.relative_to(tmp_path / "r").as_posix() for p in (tmp_path / "r").rglob("*.pts"))
+    assert len(pts) == 2 and all("/300w/challenging/pts/ibug/image_" in p for p in pts)

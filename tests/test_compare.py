@@ -1,0 +1,87 @@
+"""faceeval compare: one table of accuracy and speed, a joint CED plot."""
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from faceeval.cli import main
+from faceeval.compare import COLUMNS, compare_methods, measure_throughput, timing_sample, write_comparison
+from faceeval.datasets import load_dataset
+from faceeval.methods import MissingDependencyError, MissingWeightsError, load_method
+from faceeval.metrics import evaluate
+
+
+@pytest.fixture(scope="module")
+def builtin():
+    return load_dataset("builtin")
+
+
+@pytest.fixture(scope="module")
+def compared(builtin, tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    methods = ["meanshape"]
+    try:
+        load_method("ert")
+        methods.append("ert")
+    except (MissingDependencyError, MissingWeightsError):   # dlib or its model missing: compare the rest
+        pass
+    return results, compare_methods(methods, builtin, results, timing_images=6, progress=False)
+
+
+def test_scores_are_the_metrics_of_the_stored_runs(builtin, compared):
+    _, rows = compared
+    for row in rows:
+        expected, errors = evaluate(row.run.predictions, builtin.ground_truth, "inter-ocular", 0.08, ids=builtin.ids)
+        assert row.summary == expected
+        np.testing.assert_array_equal(row.errors, errors)
+        assert row.run.path.joinpath("meta.json").is_file()
+        assert row.speed.batch1 > 0 and row.speed.batched > 0 and row.speed.n_images == 6
+
+
+def test_second_comparison_reuses_cached_runs(builtin, compared):
+    results, rows = compared
+    again = compare_methods([rows[0].method], builtin, results, timing_images=1, progress=False)
+    assert again[0].run.reused
+    np.testing.assert_array_equal(again[0].run.predictions, rows[0].run.predictions)
+
+
+def test_writes_markdown_csv_and_joint_ced(compared, tmp_path):
+    _, rows = compared
+    written = write_comparison(rows, tmp_path / "cmp", title="builtin")
+    assert sorted(p.name for p in written) == ["cmp-ced.pdf", "cmp-ced.png", "cmp.csv", "cmp.md"]
+    with open(tmp_path / "cmp.csv") as fh:
+        table = list(csv.DictReader(fh))
+    assert [r["method"] for r in table] == [r.method.name for r in rows]
+    assert list(table[0]) == list(COLUMNS)
+    for line, row in zip(table, rows):
+        assert float(line["mean error %"]) == pytest.approx(row.summary.mean_error * 100, rel=1e-5)
+        assert float(line["img/s batched"]) == pytest.approx(row.speed.batched, rel=1e-5)
+    markdown = (tmp_path / "cmp.md").read_text()
+    assert all(f"| {r.method.name} |" in markdown for r in rows) and "img/s batch 1" in markdown
+    assert (tmp_path / "cmp-ced.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_timing_sample_cycles_small_datasets(builtin):
+    images, boxes = timing_sample(builtin, builtin.boxes, 6)
+    assert len(images) == 6
+    np.testing.assert_array_equal(boxes[4], builtin.boxes[0])
+    with pytest.raises(ValueError, match="as many images as boxes"):
+        measure_throughput(load_method("meanshape"), images, boxes[:3])
+
+
+def test_command_writes_the_table(tmp_path):
+    out = CliRunner().invoke(main, ["compare", "meanshape", "--dataset", "builtin", "--results", str(tmp_path),
+                                    "--timing-images", "2", "--no-progress"])
+    assert out.exit_code == 0, out.output
+    assert "| meanshape |" in out.output
+    assert (tmp_path / "compare" / "builtin-all.csv").is_file()
+    assert (tmp_path / "compare" / "builtin-all-ced.png").is_file()
+
+
+def test_command_rejects_malformed_weights(tmp_path):
+    out = CliRunner().invoke(main, ["compare", "meanshape", "--dataset", "builtin", "--results", str(tmp_path),
+                                    "--weights", "meanshape"])
+    assert out.exit_code == 2 and "METHOD=PATH" in out.output

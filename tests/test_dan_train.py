@@ -1,0 +1,130 @@
+"""DAN training on the builtin faces: learning, exact resume, reproducibility, DDP (gloo), CLI.
+
+Narrow conv widths keep every run to seconds on 2 CPU cores; the architecture and the
+training loop are the real ones.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from safetensors.torch import load_file
+
+from faceeval.datasets import load_dataset
+from faceeval.metrics import point_to_point_error
+from methods.dan import DAN
+from methods.dan.train import TrainingInterrupted, TrainOptions, train, train_command
+from methods.meanshape import MeanShape
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def builtin():
+    ds = load_dataset("builtin")
+    return [s.load_image() for s in ds.samples], ds.ground_truth, ds.boxes
+
+
+@pytest.fixture(scope="module")
+def trained(builtin, tmp_path_factory):
+    """A 2-stage narrow DAN trained briefly on the 4 builtin faces with heavy augmentation."""
+    images, gt, boxes = builtin
+    out = tmp_path_factory.mktemp("dan_trained")
+    opts = TrainOptions(stages=2, batch_size=32, perturbations=100, augment="fresh", val_count=0, max_epochs=3,
+                        patience=3, widths=(8, 16, 32, 64), progress=False, seed=0)
+    train(images, gt, boxes, out, opts, log=lambda m: None)
+    return out
+
+
+def test_tiny_training_beats_the_meanshape_baseline(builtin, trained):
+    images, gt, boxes = builtin
+    base = point_to_point_error(MeanShape().predict(images, boxes), gt, "inter-ocular")
+    dan = DAN.load(trained, precision="fp32")
+    err = point_to_point_error(dan.predict(images, boxes), gt, "inter-ocular")
+    assert err.mean() < 0.6 * base.mean(), (err, base)
+    # the log records every epoch of both stages, with stage 2 not worse than where stage 1 ended
+    with open(trained / "log.csv") as fh:
+        rows = fh.read().splitlines()
+    assert rows[0].startswith("phase,epoch") and len(rows) == 1 + 6
+    log = [r.split(",") for r in rows[1:]]
+    assert [r[0] for r in log] == ["stage1"] * 3 + ["stage2"] * 3
+    assert float(log[-1][6]) <= float(log[2][6]) + 1e-9
+    meta = json.loads((trained / "dan.json").read_text())
+    assert meta["config"]["stages"] == 2 and len(meta["mean_shape"]) == 68
+    assert meta["training"]["history"][-1]["phase"] == "stage2"
+
+
+def _weights(path):
+    return load_file(str(Path(path) / "dan.safetensors"))
+
+
+def test_resume_after_kill_continues_from_the_same_step(builtin, tmp_path):
+    images, gt, boxes = builtin
+    opts = TrainOptions(stages=2, batch_size=16, perturbations=16, max_epochs=2, patience=5, val_count=0,
+                        widths=(4, 8, 8, 16), checkpoint_every=3, progress=False, seed=7)
+    quiet = dict(log=lambda m: None)
+    train(images, gt, boxes, tmp_path / "a", opts, **quiet)              # 8 steps/epoch, 32 steps in all
+    with pytest.raises(TrainingInterrupted):
+        train(images, gt, boxes, tmp_path / "b", opts, interrupt_after=13, **quiet)   # "killed" at step 13
+    state = json.loads((tmp_path / "b" / "checkpoint.json").read_text())
+    assert (state["phase"], state["epoch"], state["step"], state["global_step"]) == (0, 1, 3, 11)
+    assert not (tmp_path / "b" / "dan.safetensors").exists()
+    with pytest.raises(Exception, match="--resume"):
+        train(images, gt, boxes, tmp_path / "b", opts, **quiet)
+    logs = []
+    train(images, gt, boxes, tmp_path / "b", opts, resume=True, log=logs.append)
+    assert any("epoch 2 step 3 (global step 11)" in m for m in logs)
+    wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert wa.keys() == wb.keys()
+    assert all((wa[k] == wb[k]).all() for k in wa), "resumed run diverged from the uninterrupted one"
+    assert (tmp_path / "a" / "log.csv").read_text() == (tmp_path / "b" / "log.csv").read_text().replace(
+        *_last_speed_columns(tmp_path))
+    # a different seed gives different weights (the comparison above can fail)
+    train(images, gt, boxes, tmp_path / "c", TrainOptions(**{**opts.__dict__, "seed": 8}), **quiet)
+    wc = _weights(tmp_path / "c")
+    assert any(not (wa[k] == wc[k]).all() for k in wa)
+
+
+def _last_speed_columns(tmp_path):
+    """log.csv rows differ only in the measured img/s; align b's to a's for the comparison."""
+    a = (tmp_path / "a" / "log.csv").read_text().splitlines()
+    b = (tmp_path / "b" / "log.csv").read_text().splitlines()
+    strip = lambda rows: [r.rsplit(",", 1)[0] for r in rows]
+    assert strip(a) == strip(b)
+    return "\n".join(b), "\n".join(a)
+
+
+def test_ddp_two_process_gloo_run_trains(tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "0",
+           "-m", "methods.dan", "--dataset", "builtin", "--out", str(out), "--stages", "1", "--max-epochs", "3",
+           "--perturbations", "32", "--batch-size", "16", "--widths", "4,8,8,16", "--val-count", "0",
+           "--no-progress", "--augment", "fresh"]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    meta = json.loads((out / "dan.json").read_text())
+    assert meta["training"]["world_size"] == 2
+    hist = meta["training"]["history"]
+    assert len(hist) == 3 and hist[-1]["global_step"] == 3 * (4 * 2 * 32 // 16)
+    assert hist[-1]["best_val"] < hist[0]["val_inter_pupil"] - 0.003, hist     # it learned something
+    assert min(h["best_val"] for h in hist) < 0.40                              # meanshape: ~0.404 inter-pupil
+
+
+def test_cli_trains_builtin_and_plugin_loads_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEEVAL_HOME", str(tmp_path / "home"))
+    res = CliRunner().invoke(train_command, ["--dataset", "builtin", "--stages", "1", "--max-epochs", "1",
+                                             "--perturbations", "4", "--batch-size", "8", "--widths", "4,8,8,16",
+                                             "--val-count", "0", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    default = tmp_path / "home" / "weights" / "dan"
+    assert (default / "dan.safetensors").is_file() and (default / "log.csv").is_file()
+    dan = DAN.load()                        # the default location under $FACEEVAL_HOME
+    ds = load_dataset("builtin")
+    pred = dan.predict([s.load_image() for s in ds.samples], ds.boxes)
+    assert pred.shape == (4, 68, 2) and np.isfinite(pred).all()
+    assert DAN.train_command() is train_command

@@ -1,0 +1,135 @@
+"""Figures: every file written, non-empty, at the documented pixel size; the right faces drawn."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from faceeval.cli import main
+from faceeval.datasets import load_dataset
+from faceeval.metrics import evaluate
+from faceeval.report.figures import (CED_PX, INTERNALS_KEYS, FigureSkipped, ced_figure, grid_pixels,
+                                     internals_figure, results_figure, worst_figure, worst_images)
+from faceeval.report.published import challenge_curves
+from faceeval.runs import find_runs, run_method
+
+from test_report_tables import NoisyMeanShape, build_store, datasets
+
+
+def _check(result, size):
+    assert {p.suffix for p in result.paths} == {".png", ".pdf"}
+    for p in result.paths:
+        assert p.stat().st_size > 1000, p
+    assert Image.open(result.png).size == size == result.size
+    assert result.paths[1].read_bytes().startswith(b"%PDF")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    results = tmp_path_factory.mktemp("figs") / "results"
+    return results, build_store(results)
+
+
+def test_ced_figure_with_reference_curves(tmp_path, store):
+    _, runs = store
+    run = runs[("noisy1", "private")]
+    _, errors = evaluate(run.predictions, run.ground_truth, "inter-ocular")
+    res = ced_figure([("noisy", errors)], tmp_path / "ced", 0.08, references=challenge_curves())
+    _check(res, CED_PX)
+
+
+def test_worst_images_are_the_largest_errors_worst_first():
+    errors = np.array([0.1, 0.5, 0.3, 0.9, 0.2])
+    assert worst_images(errors, 3).tolist() == [3, 1, 2]
+
+
+@pytest.mark.parametrize("k", [3, 5])
+def test_worst_figure_grid_size(tmp_path, store, k):
+    _, runs = store
+    run = runs[("noisy1", "common")]
+    samples = {s.id: s for s in datasets()["common"].samples}
+    res = worst_figure(run, samples, tmp_path / f"worst{k}", k=k)
+    _check(res, grid_pixels(k))
+    assert grid_pixels(5) == (1200, 600) and grid_pixels(3) == (900, 300)
+
+
+def test_worst_figure_without_images_is_skipped_with_the_reason(tmp_path, store):
+    _, runs = store
+    with pytest.raises(FigureSkipped, match="data-root"):
+        worst_figure(runs[("noisy1", "common")], {}, tmp_path / "w")
+
+
+def test_results_figure_draws_two_step_boxes(tmp_path, store):
+    _, runs = store
+    from dataclasses import replace
+
+    original = runs[("noisy1", "private")]
+    run = replace(original, meta={**original.meta, "init": "two-step"}, boxes=None)
+    samples = {s.id: s for s in datasets()["private"].samples}
+    res = results_figure(run, samples, tmp_path / "menpo", k=4)
+    _check(res, grid_pixels(4))
+    assert res.notes == []
+
+
+class _Internals:
+    name = "dan"
+
+    def internals(self, images, boxes):
+        n = len(images)
+        ramp = np.linspace(0, 1, 112 * 112).reshape(112, 112)
+        return {k: np.stack([ramp * (i + 1) for i in range(n)]) for k in INTERNALS_KEYS}
+
+
+def test_internals_figure_one_row_per_image(tmp_path):
+    images = [np.zeros((50, 60), np.uint8)] * 2
+    res = internals_figure(_Internals(), images, np.zeros((2, 4)), tmp_path / "fig3", ids=["a", "b"])
+    _check(res, (len(INTERNALS_KEYS) * 300, 2 * 300))
+
+
+def test_internals_figure_without_the_hook_says_what_it_needs(tmp_path):
+    with pytest.raises(FigureSkipped, match=r"internals\(images, boxes\)"):
+        internals_figure(NoisyMeanShape(), [np.zeros((5, 5), np.uint8)], np.zeros((1, 4)), tmp_path / "x")
+
+
+def test_figures_command_on_a_builtin_run(tmp_path):
+    results = tmp_path / "results"
+    run_method(NoisyMeanShape(1.0), load_dataset("builtin"), results, progress=False)
+    out = tmp_path / "reports"
+    res = CliRunner().invoke(main, ["figures", "--results", str(results), "--out", str(out), "-k", "3"])
+    assert res.exit_code == 0, res.output
+    assert Image.open(out / "fig6_ced_builtin_all_inter-ocular.png").size == CED_PX
+    assert Image.open(out / "fig6_ced_300w_private_inter-ocular.png").size == CED_PX   # published curves
+    assert Image.open(out / "fig4_worst_noisy_sigma1_builtin_all.png").size == grid_pixels(3)
+    for name in ("fig6_ced_builtin_all_inter-ocular", "fig4_worst_noisy_sigma1_builtin_all"):
+        assert (out / f"{name}.pdf").stat().st_size > 1000
+    assert "skipped fig3" in res.output and "--dan-weights" in res.output
+    assert len(find_runs(results)) == 1      # figures never add runs
+
+
+def test_menpo_run_gives_table5_row_and_fig5_with_boxes(tmp_path, make_faces, write_face_files):
+    """A boxless Menpo-like folder, run with two-step: Table 5 measures it, Fig. 5 draws its boxes."""
+    from faceeval.datasets import menpo_heldout
+
+    root = tmp_path / "menpo"
+    names = [f"aflw__face{i:03d}" for i in range(400) if menpo_heldout(f"aflw__face{i:03d}")][:3]
+    for i, (name, shape) in enumerate(zip(names, make_faces(3, seed=5, size=16, centre=(16, 12)))):
+        write_face_files(root / f"{name}.pts", shape, ".png", seed=i)
+    results = tmp_path / "results"
+    ds = load_dataset("menpo", "test", root)
+    assert len(ds) == 3
+    run = run_method(NoisyMeanShape(0.3), ds, results, init="two-step", progress=False)
+    out = tmp_path / "reports"
+    res = CliRunner().invoke(main, ["tables", "--results", str(results), "--out", str(out), "--measured-only"])
+    assert res.exit_code == 0, res.output
+    import pandas as pd
+
+    t5 = pd.read_csv(out / "table5.csv")
+    row = t5[t5.method == "noisy [sigma0p3] (init two-step)"].iloc[0]
+    summary = evaluate(run.predictions, run.ground_truth, "bbox-diagonal", 0.03)[0]
+    assert (row["n"], float(row["AUC_0.03"])) == (3, summary.auc * 100)
+    res = CliRunner().invoke(main, ["figures", "--results", str(results), "--out", str(out), "-k", "2",
+                                    "--menpo-root", str(root)])
+    assert res.exit_code == 0, res.output
+    assert Image.open(out / "fig5_results_noisy_sigma0p3_menpo_test@two-step.png").size == grid_pixels(2)
+    assert Image.open(out / "fig6_ced_menpo_test@two-step_bbox-diagonal.png").size == CED_PX

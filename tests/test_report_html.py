@@ -1,0 +1,115 @@
+"""The HTML report: one self-contained file with every table, the figures inline and a
+sortable per-image table; loaded in a real headless Chromium when one is installed."""
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+from html.parser import HTMLParser
+from io import BytesIO
+
+import pytest
+from click.testing import CliRunner
+from PIL import Image
+
+from faceeval.cli import main
+from faceeval.metrics import evaluate
+
+from test_report_tables import SIZES, build_store
+
+TABLE_IDS = [f"table{k}" for k in range(2, 7)]
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                  "--enable-logging=stderr", "--v=0"]
+
+
+class _Page(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.ids, self.images, self.external, self.per_image_rows = [], [], [], 0
+        self._in_per_image = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if "id" in a:
+            self.ids.append(a["id"])
+        if tag == "table":
+            self._in_per_image = a.get("id") == "per-image"
+        if tag == "tr" and self._in_per_image:
+            self.per_image_rows += 1
+        if tag == "img":
+            self.images.append(a["src"])
+        for key in ("src", "href"):
+            if tag in ("img", "script", "link") and key in a and not a[key].startswith("data:"):
+                self.external.append(a[key])
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    root = tmp_path_factory.mktemp("html")
+    runs = build_store(root / "results")
+    out = root / "report.html"
+    res = CliRunner().invoke(main, ["report", "--results", str(root / "results"), "-o", str(out),
+                                    "--measured-only", "-k", "3"])
+    assert res.exit_code == 0, res.output
+    return out, runs
+
+
+def test_report_is_one_self_contained_file(report):
+    path, runs = report
+    page = _Page()
+    page.feed(path.read_text())
+    assert set(TABLE_IDS) <= set(page.ids)
+    assert page.external == []
+    assert len(page.images) >= 2              # CED plots (measured + published curves)
+    for src in page.images:
+        assert src.startswith("data:image/png;base64,")
+        Image.open(BytesIO(base64.b64decode(src.split(",", 1)[1]))).verify()
+    # one row per face of every run, plus the header row
+    faces = sum(len(r.ids) for r in runs.values())
+    assert page.per_image_rows == faces + 1
+
+
+def _chromium():
+    found = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if found is None:
+        pytest.skip("no chromium on PATH (Debian: apt-get install -y chromium chromium-driver)")
+    return found
+
+
+def _dump_dom(path, tmp_path):
+    """Load ``path`` in headless Chromium: (DOM after scripts ran, console lines)."""
+    proc = subprocess.run([_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom",
+                           path.as_uri()], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout, [line for line in proc.stderr.splitlines() if ":CONSOLE" in line]
+
+
+def test_report_loads_in_headless_chromium_without_console_errors(report, tmp_path):
+    path, _ = report
+    dom, console = _dump_dom(path, tmp_path)
+    assert console == [], console
+    assert 'data-ready="1"' in dom                  # the page's script ran to the end
+    for table_id in TABLE_IDS + ["per-image"]:
+        assert f'id="{table_id}"' in dom, table_id
+    assert dom.count("<tr") >= sum(SIZES.values()) + 5
+
+
+def test_per_image_table_sorts_when_a_header_is_clicked(report, tmp_path):
+    path, runs = report
+    errors = {}
+    for run in runs.values():
+        _, e = evaluate(run.predictions, run.ground_truth, "inter-ocular", ids=run.ids)
+        errors.update({(run.path, i): (err, sid) for i, (sid, err) in enumerate(zip(run.ids, e))})
+    lowest, highest = min(errors.values())[1], max(errors.values())[1]
+    clicker = """<script>
+      var th = document.querySelector('#per-image thead th:nth-child(4)');
+      var first = function() { return document.querySelector('#per-image tbody tr td:nth-child(3)').textContent; };
+      th.click(); document.body.setAttribute('data-asc', first());
+      th.click(); document.body.setAttribute('data-desc', first());
+    </script></body>"""
+    probe = tmp_path / "probe.html"
+    probe.write_text(path.read_text().replace("</body>", clicker))
+    dom, console = _dump_dom(probe, tmp_path)
+    assert console == []
+    assert f'data-asc="{lowest}"' in dom and f'data-desc="{highest}"' in dom

@@ -1,0 +1,282 @@
+"""Tables 2-6 from a tiny results store of real runs (written by ``run_method``).
+
+The faces live in memory (no 300W needed); a small method predicts the mean shape in the
+face's box plus seeded noise. The store helpers here are shared by the figure and HTML tests.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from faceeval.cli import main
+from faceeval.datasets import Dataset, Sample
+from faceeval.geometry import fit_shape_to_boxes, shape_boxes
+from faceeval.methods import LandmarkMethod
+from faceeval.metrics import evaluate
+from faceeval.report.published import challenge_curves, curve_auc
+from faceeval.report.tables import FROM_CED, MEASURED, NORM_SHORT, PUBLISHED, build_tables
+from faceeval.resources import challenge_ced, dan_mean_shape
+from faceeval.runs import find_runs, run_method
+
+from conftest import face_shapes
+
+SIZES = {"common": 6, "challenging": 3, "private": 5}
+
+
+class NoisyMeanShape(LandmarkMethod):
+    """Mean shape in the box plus Gaussian noise of ``sigma`` pixels (seeded by sigma)."""
+
+    name = "noisy"
+    version = "1"
+    batch_size = 4
+
+    def __init__(self, sigma: float = 1.0, stages: int | None = None):
+        self.sigma, self.stages = sigma, stages
+        self._rng = np.random.default_rng(int(sigma * 1000))
+
+    @property
+    def weights_hash(self) -> str:
+        return f"sigma{self.sigma:g}".replace(".", "p")
+
+    def predict(self, images, boxes):
+        base = fit_shape_to_boxes(dan_mean_shape(), np.asarray(boxes, dtype=np.float64))
+        return base + self._rng.normal(0, self.sigma, base.shape)
+
+    def provenance(self) -> dict:
+        meta = super().provenance()
+        if self.stages is not None:
+            meta["stages"] = self.stages
+        return meta
+
+
+class FakeDAN(NoisyMeanShape):
+    name = "dan"
+
+
+def _image(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).integers(0, 256, (100, 100, 3), dtype=np.uint8)
+
+
+def memory_dataset(name: str, subset: str, n: int, seed: int) -> Dataset:
+    """``n`` faces of about 40 px in 100 x 100 images, boxes = tight ground-truth boxes."""
+    shapes = face_shapes(n, seed=seed, size=40, centre=(50, 50))
+    samples = [Sample(f"{subset}/face_{i:02d}", None, s, shape_boxes(s[None])[0], pixels=lambda i=i: _image(i))
+               for i, s in enumerate(shapes)]
+    return Dataset(name, subset, samples, None)
+
+
+def datasets() -> dict[str, Dataset]:
+    return {s: memory_dataset("300w", s, n, seed=k) for k, (s, n) in enumerate(SIZES.items())}
+
+
+def build_store(results: Path) -> dict:
+    """Runs: noisy(1) on common + challenging + private (no 'full': tables combine it),
+    noisy(3) on common only, dan 1 and 2 stages on private, a dan without stage info on private."""
+    ds = datasets()
+    runs = {}
+    for subset in ("common", "challenging", "private"):
+        runs[("noisy1", subset)] = run_method(NoisyMeanShape(1.0), ds[subset], results, progress=False)
+    runs[("noisy3", "common")] = run_method(NoisyMeanShape(3.0), ds["common"], results, progress=False)
+    runs[("dan1", "private")] = run_method(FakeDAN(2.0, stages=1), ds["private"], results, progress=False)
+    runs[("dan2", "private")] = run_method(FakeDAN(0.5, stages=2), ds["private"], results, progress=False)
+    runs[("dan?", "private")] = run_method(FakeDAN(0.7), ds["private"], results, progress=False)
+    return runs
+
+
+# --- tests -------------------------------------------------------------------------------
+
+PROTOCOL = Path(__file__).resolve().parents[1].parent / "shared" / "docs" / "protocol.md"
+NO_WEIGHTS = "no weights: `faceeval train other --data-root DIR`"
+
+
+def status_stub(name):
+    return NO_WEIGHTS if name == "other" else None
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    results = tmp_path_factory.mktemp("report") / "results"
+    runs = build_store(results)
+    tables = {t.key: t for t in build_tables(find_runs(results), methods=["noisy", "other"], method_status=status_stub)}
+    return results, runs, tables
+
+
+def _summary(runs, norm, alpha=0.08):
+    pred = np.concatenate([r.predictions for r in runs])
+    gt = np.concatenate([r.ground_truth for r in runs])
+    return evaluate(pred, gt, norm, alpha)[0]
+
+
+def test_table2_measured_cells_are_the_metrics_core_numbers(store):
+    _, runs, tables = store
+    row = tables["table2"].row("noisy [sigma1]", MEASURED)
+    assert row.n == f"{SIZES['common']}/{SIZES['challenging']}/{SIZES['common'] + SIZES['challenging']}"
+    for norm in ("inter-pupil", "inter-ocular", "bbox-diagonal"):
+        for subset in ("common", "challenging"):
+            expected = evaluate(runs[("noisy1", subset)].predictions, runs[("noisy1", subset)].ground_truth, norm)[0]
+            assert row.cells[f"{NORM_SHORT[norm]} {subset}"].value == pytest.approx(expected.mean_error * 100, rel=1e-12)
+        # no 'full' run: common + challenging combined, said in the note
+        full = _summary([runs[("noisy1", "common")], runs[("noisy1", "challenging")]], norm)
+        assert row.cells[f"{NORM_SHORT[norm]} full"].value == pytest.approx(full.mean_error * 100, rel=1e-12)
+    assert "combined" in row.note
+
+
+def test_tables_3_and_4_use_auc_and_failure_of_the_metrics_core(store):
+    _, runs, tables = store
+    full = _summary([runs[("noisy1", "common")], runs[("noisy1", "challenging")]], "inter-ocular")
+    t3 = tables["table3"].row("noisy [sigma1]", MEASURED)
+    assert t3.cells["AUC_0.08"].value == pytest.approx(full.auc * 100, rel=1e-12)
+    assert t3.cells["failure @ 0.08"].value == pytest.approx(full.failure_rate * 100, rel=1e-12)
+    private = _summary([runs[("noisy1", "private")]], "inter-ocular")
+    t4 = tables["table4"].row("noisy [sigma1]", MEASURED)
+    assert t4.n == str(SIZES["private"])
+    assert [t4.cells[c].value for c in ("mean error", "AUC_0.08", "failure @ 0.08")] == pytest.approx(
+        [private.mean_error * 100, private.auc * 100, private.failure_rate * 100], rel=1e-12)
+
+
+def _protocol_numbers():
+    """The paper's DAN numbers from the protocol's table: {(table, key): [values]}."""
+    if not PROTOCOL.is_file():
+        pytest.skip(f"{PROTOCOL} not found (the shared folder beside the checkout)")
+    text = PROTOCOL.read_text()
+    rows = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0].isdigit():
+            nums = lambda s: [float(v) for v in re.findall(r"\d+\.\d+", s)]  # noqa: E731
+            rows[(int(cells[0]), cells[2])] = (nums(cells[3]), nums(cells[4]), nums(cells[5]))
+    menpo = text[text.index("DAN-Menpo"):].split("Speed")[0]
+    return rows, [float(v) for v in re.findall(r"(?<![_\d.])\d+\.\d+", menpo)]
+
+
+def test_published_rows_are_the_papers_numbers_from_the_protocol(store):
+    _, _, tables = store
+    rows, menpo = _protocol_numbers()
+    dan2 = tables["table2"].row("DAN", PUBLISHED)
+    for norm in ("inter-pupil", "inter-ocular", "box diagonal"):
+        short = {"box diagonal": "BD"}.get(norm) or NORM_SHORT[norm]
+        means, _, _ = rows[(2, norm)]
+        assert [dan2.cells[f"{short} {s}"].value for s in ("common", "challenging", "full")] == means
+    _, auc3, fail3 = rows[(3, "inter-ocular")]
+    t3 = tables["table3"].row("DAN", PUBLISHED)
+    assert [t3.cells["AUC_0.08"].value, t3.cells["failure @ 0.08"].value] == auc3 + fail3
+    mean4, auc4, fail4 = rows[(4, "inter-ocular")]
+    t4 = tables["table4"].row("DAN", PUBLISHED)
+    assert [t4.cells[c].value for c in ("mean error", "AUC_0.08", "failure @ 0.08")] == mean4 + auc4 + fail4
+    mean6, auc6, fail6 = rows[(6, "inter-ocular")]
+    for k, label in enumerate(("DAN 1 stage", "DAN 2 stages", "DAN 3 stages")):
+        r = tables["table6"].row(label, PUBLISHED)
+        assert [r.cells[c].value for c in ("mean error", "AUC_0.08", "failure @ 0.08")] == [mean6[k], auc6[k], fail6[k]]
+    # DAN-Menpo: full 3.44 IOD, AUC, failure; private mean/AUC/failure; Menpo test mean/AUC_0.03/failure
+    assert tables["table2"].row("DAN-Menpo").cells["IO full"].value == menpo[0]
+    assert [tables["table3"].row("DAN-Menpo").cells[c].value for c in ("AUC_0.08", "failure @ 0.08")] == menpo[1:3]
+    assert [tables["table4"].row("DAN-Menpo").cells[c].value
+            for c in ("mean error", "AUC_0.08", "failure @ 0.08")] == menpo[3:6]
+    assert [tables["table5"].row("DAN-Menpo").cells[c].value
+            for c in ("mean error", "AUC_0.03", "failure @ 0.03")] == menpo[6:9]
+
+
+def test_a_missing_subset_says_why_and_how_to_fill_it(store, fake_300w):
+    results, _, _ = store
+    t2 = {t.key: t for t in build_tables(find_runs(results), methods=["noisy"], method_status=status_stub)}["table2"]
+    row = t2.row("noisy [sigma3]", MEASURED)          # ran on common only
+    assert row.n == "6/–/–"
+    assert row.cells["IO common"].value is not None
+    assert row.cells["IO challenging"].value is None
+    assert row.cells["IO challenging"].why == "no run: `faceeval run noisy --subset challenging --data-root DIR`"
+    # with a data root: present subsets say "no run" with the root, absent ones "no data"
+    tree = fake_300w(counts={"lfpw/testset": 1, "helen/testset": 1, "ibug": 1})
+    by_key = {t.key: t for t in build_tables(find_runs(results), data_root=tree.root, methods=["noisy"],
+                                             method_status=status_stub)}
+    row = by_key["table2"].row("noisy [sigma3]", MEASURED)
+    assert row.cells["BD challenging"].why == f"no run: `faceeval run noisy --subset challenging --data-root {tree.root}`"
+    t6 = by_key["table6"].row("dan, 3 stages", MEASURED)
+    assert t6.cells["mean error"].why.startswith(f"no data: 300W private not under {tree.root}")
+
+
+def test_a_method_without_runs_or_weights_gets_a_row_that_says_so(store):
+    _, _, tables = store
+    for key in ("table2", "table3", "table4", "table5"):
+        row = tables[key].row("other", MEASURED)
+        assert row.n in ("–", "–/–/–")
+        assert {c.why for c in row.cells.values()} == {NO_WEIGHTS}
+        assert all(c.value is None for c in row.cells.values())
+
+
+def test_table6_tells_dan_models_apart_by_stages(store):
+    _, runs, tables = store
+    t6 = tables["table6"]
+    measured = [r for r in t6.rows if r.source == MEASURED]
+    assert [r.method for r in measured] == ["dan, 1 stage [sigma2]", "dan, 2 stages [sigma0p5]", "dan [sigma0p7]",
+                                            "dan, 3 stages"]
+    for key, row in (("dan1", measured[0]), ("dan2", measured[1]), ("dan?", measured[2])):
+        s = _summary([runs[(key, "private")]], "inter-ocular")
+        assert row.cells["AUC_0.08"].value == pytest.approx(s.auc * 100, rel=1e-12)
+    assert "stages not stored" in measured[2].note
+    assert measured[3].cells["AUC_0.08"].why.startswith("no weights: `faceeval train dan --stages 3")
+
+
+def test_table4_reads_the_challenge_entries_off_their_published_curves(store):
+    _, _, tables = store
+    data = challenge_ced()["subsets"]["private"]
+    rows = [r for r in tables["table4"].rows if r.source == FROM_CED]
+    assert [r.method for r in rows] == list(data["curves"])
+    for r in rows:
+        y = np.asarray(data["curves"][r.method])
+        assert r.cells["AUC_0.08"].value == pytest.approx(curve_auc(np.asarray(data["x"]), y, 0.08) * 100)
+        assert r.cells["failure @ 0.08"].value == pytest.approx((1 - y[np.isclose(data["x"], 0.08)][0]) * 100)
+        assert r.cells["mean error"].value is None
+
+
+def test_curve_auc_on_the_protocol_grid_is_the_metrics_auc():
+    from faceeval.metrics import auc, ced, ced_grid, failure_rate
+    from faceeval.report.published import curve_failure
+
+    errors = np.random.default_rng(3).gamma(2.0, 0.02, 500)
+    grid = ced_grid(0.08)
+    assert curve_auc(grid, ced(errors, grid), 0.08) == pytest.approx(auc(errors, 0.08), abs=1e-12)
+    assert curve_failure(grid, ced(errors, grid), 0.08) == pytest.approx(failure_rate(errors, 0.08), abs=1e-12)
+    # the published curves' coarser 5e-4 grid, interpolated, stays within half a step's worth
+    coarse = np.linspace(0, 0.35, 701)
+    assert curve_auc(coarse, ced(errors, coarse), 0.08) == pytest.approx(auc(errors, 0.08), abs=5e-3)
+    assert len(challenge_curves()) == 4
+
+
+def test_tables_command_writes_markdown_latex_csv_and_prints_markdown(store, tmp_path):
+    results, runs, _ = store
+    out = tmp_path / "reports"
+    res = CliRunner().invoke(main, ["tables", "--results", str(results), "--out", str(out), "--measured-only"])
+    assert res.exit_code == 0, res.output
+    assert "### Table 2" in res.output and "### Table 6" in res.output
+    for k in range(2, 7):
+        for suffix in (".md", ".tex", ".csv"):
+            assert (out / f"table{k}{suffix}").stat().st_size > 100
+    assert "\\begin{tabular}" in (out / "table4.tex").read_text()
+    df = pd.read_csv(out / "table4.csv")
+    cell = df[(df.method == "noisy [sigma1]") & (df.source == MEASURED)]["AUC_0.08"].iloc[0]
+    assert float(cell) == _summary([runs[("noisy1", "private")]], "inter-ocular").auc * 100
+    md = (out / "table2.md").read_text()
+    assert "| noisy [sigma3] | measured | 6/–/– |" in md
+    assert "no run: `faceeval run noisy --subset challenging --data-root DIR`" in md
+
+
+def test_ced_command_draws_the_challenge_reference_curves(tmp_path, make_faces):
+    from faceeval.io import write_pts
+    from PIL import Image
+
+    gt = make_faces(5, seed=1)
+    for i, s in enumerate(gt):
+        write_pts(tmp_path / "gt" / f"f{i}.pts", s)
+        write_pts(tmp_path / "pred" / f"f{i}.pts", s + 0.5)
+    out = tmp_path / "ced.png"
+    args = ["ced", str(tmp_path / "pred"), "--gt", str(tmp_path / "gt"), "-o", str(out), "--reference", "300w-challenge"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    assert Image.open(out).size == (768, 576)
+    res = CliRunner().invoke(main, args + ["--norm", "bbox-diagonal"])
+    assert res.exit_code == 1 and "inter-ocular" in res.output

@@ -1,0 +1,128 @@
+"""menpofit SDM trained by faceeval: tiny training on warps of the builtin faces."""
+from __future__ import annotations
+
+import json
+import sys
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+pytest.importorskip("menpofit")
+
+from faceeval.cli import main  # noqa: E402
+from faceeval.datasets import load_dataset  # noqa: E402
+from faceeval.geometry import shape_boxes  # noqa: E402
+from faceeval.io import DataError  # noqa: E402
+from faceeval.methods import MissingDependencyError, MissingWeightsError, load_method  # noqa: E402
+from faceeval.metrics import point_to_point_error  # noqa: E402
+from methods.sdm import SDM  # noqa: E402
+from methods.sdm.data import similarity_warps, warped_faces  # noqa: E402
+from methods.sdm.features import orientation_histograms, standardised_pixels  # noqa: E402
+from methods.sdm.model import SDMConfig  # noqa: E402
+from methods.sdm.train import train_sdm  # noqa: E402
+
+TINY = SDMConfig(feature="hog", patch_size=16, scales=(1.0,), n_iterations=3, n_perturbations=5,
+                 diagonal=80.0, alpha=1.0, seed=0)
+
+
+@pytest.fixture(scope="module")
+def builtin():
+    return load_dataset("builtin")
+
+
+@pytest.fixture(scope="module")
+def trained(builtin, tmp_path_factory):
+    """A model trained on 8 similarity warps of each builtin face (seed 0), saved and reloaded."""
+    folder = tmp_path_factory.mktemp("sdm")
+    in_memory = train_sdm(builtin, TINY, augment=8, output=folder)
+    return folder, in_memory
+
+
+@pytest.fixture(scope="module")
+def held_out(builtin):
+    """Different warps of the same faces (another seed): never seen in training."""
+    images, shapes = warped_faces([s.load_image() for s in builtin], builtin.ground_truth, 3, seed=12345)
+    return images, shapes, shape_boxes(shapes)
+
+
+def test_beats_meanshape_on_held_out_warps(trained, held_out):
+    images, shapes, boxes = held_out
+    sdm_error = point_to_point_error(SDM(weights=trained[0]).predict(images, boxes), shapes)
+    mean_error = point_to_point_error(load_method("meanshape").predict(images, boxes), shapes)
+    assert sdm_error.mean() < 0.5 * mean_error.mean()
+    assert np.median(sdm_error) < 0.08
+
+
+def test_saved_model_predicts_like_the_trained_one(trained, held_out):
+    folder, in_memory = trained
+    images, _, boxes = held_out
+    loaded = SDM(weights=folder)
+    np.testing.assert_array_equal(loaded.predict(images[:3], boxes[:3]), SDM(model=in_memory).predict(images[:3], boxes[:3]))
+    meta = json.loads((folder / "sdm.json").read_text())
+    assert meta["format"] == "faceeval-sdm" and meta["config"]["feature"] == "hog"
+    with np.load(folder / "sdm.npz", allow_pickle=False) as z:       # plain arrays only
+        assert sorted(z.files) == ["W_0_0", "W_0_1", "W_0_2", "reference_shape"]
+    assert len(loaded.weights_hash) == 12 and loaded.weights_hash == SDM(weights=folder / "sdm.npz").weights_hash
+
+
+def test_tampered_model_is_refused_with_its_path(trained, tmp_path):
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for name in ("sdm.json", "sdm.npz"):
+        (folder / name).write_bytes((trained[0] / name).read_bytes())
+    meta = json.loads((folder / "sdm.json").read_text())
+    meta["steps_per_scale"] = [4]                                     # one regressor more than stored
+    (folder / "sdm.json").write_text(json.dumps(meta))
+    with pytest.raises(DataError, match="sdm.npz"):
+        SDM(weights=folder)
+
+
+def test_missing_model_says_how_to_train(tmp_path):
+    with pytest.raises(MissingWeightsError, match="faceeval train sdm"):
+        SDM(weights=tmp_path)
+
+
+def test_missing_menpofit_says_what_to_install(trained, monkeypatch):
+    for name in [m for m in sys.modules if m == "menpofit" or m.startswith("menpofit.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "menpofit", None)
+    with pytest.raises(MissingDependencyError, match="pip install menpofit"):
+        SDM(weights=trained[0])
+
+
+def test_warps_move_image_and_shape_together():
+    image = np.zeros((120, 100), np.uint8)
+    shape = np.random.default_rng(1).uniform(20, 80, (68, 2))
+    spot = np.rint(shape[30]).astype(int)
+    image[spot[1] - 2:spot[1] + 3, spot[0] - 2:spot[0] + 3] = 255
+    shape[30] = spot                                                    # the spot's exact centre
+    warped, warped_shape = next(similarity_warps(image, shape, 1, np.random.default_rng(0), size=96))
+    ys, xs = np.nonzero(warped)
+    weights = warped[ys, xs].astype(float)
+    centre = np.array([xs @ weights, ys @ weights]) / weights.sum()     # the warped spot's centre
+    assert np.linalg.norm(centre - warped_shape[30]) < 0.5
+
+
+def test_patch_features_are_invariant_to_brightness():
+    patch = np.random.default_rng(0).uniform(0, 1, (1, 16, 16))
+    for feature in (orientation_histograms, standardised_pixels):
+        np.testing.assert_allclose(feature(patch), feature(patch * 3 + 0.5), atol=1e-4)
+    vertical_edges = np.tile(np.arange(16.0), (16, 1))[None]           # gradient along x only
+    assert orientation_histograms(vertical_edges).reshape(4, 8).argmax(axis=1).tolist() == [0, 0, 0, 0]
+
+
+def test_train_and_run_from_the_command_line(tmp_path):
+    runner = CliRunner()
+    out = runner.invoke(main, ["train", "sdm", "--dataset", "builtin", "--subset", "all", "--augment", "2",
+                               "--scales", "1", "--iterations", "1", "--perturbations", "2", "--patch-size", "8",
+                               "--diagonal", "60", "--output", str(tmp_path / "model"), "--no-progress"])
+    assert out.exit_code == 0, out.output
+    assert (tmp_path / "model" / "sdm.npz").is_file()
+    out = runner.invoke(main, ["run", "sdm", "--dataset", "builtin", "--weights", str(tmp_path / "model"),
+                               "--results", str(tmp_path / "results"), "--no-progress"])
+    assert out.exit_code == 0, out.output
+    assert "inter-ocular" in out.output
+    bad = runner.invoke(main, ["train", "sdm", "--dataset", "builtin", "--scales", "1,2", "--iterations", "1",
+                               "--output", str(tmp_path / "x")])
+    assert bad.exit_code != 0 and "invalid SDM config" in bad.output
