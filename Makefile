@@ -9,8 +9,9 @@ DATA_ROOT_OPT = $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
 .PHONY: install test tables report bench
 
-# torch comes from its CPU index by default (PyPI's wheel pulls GBs of CUDA); empty it on GPU machines.
-TORCH_INDEX ?= --extra-index-url https://download.pytorch.org/whl/cpu
+# As the README installs. For torch's CPU-only wheel (no CUDA download):
+#   make install TORCH_INDEX="--extra-index-url https://download.pytorch.org/whl/cpu"
+TORCH_INDEX ?=
 
 install:  ## editable install with the peer methods and test tools
 	$(PYTHON) -m pip install -e ".[all]" $(TORCH_INDEX)

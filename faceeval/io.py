@@ -18,6 +18,15 @@ import numpy as np
 from .landmarks import N_POINTS
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 class DataError(ValueError):
     """A data file that cannot be used; the message names the file and the problem."""
 
@@ -33,6 +42,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w") -> Iterator:
             yield fh
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)      # mkstemp creates 0600; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

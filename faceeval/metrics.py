@@ -163,7 +163,31 @@ def _ced_sorted(sorted_errors: np.ndarray, thresholds: np.ndarray) -> np.ndarray
 
 def _auc_sorted(sorted_errors: np.ndarray, alpha: float, step: float = GRID_STEP) -> float:
     grid = ced_grid(alpha, step)
-    return float(simpson(_ced_sorted(sorted_errors, grid), x=grid) / alpha)
+    return _area_over_alpha(_ced_sorted(sorted_errors, grid), grid, alpha)
+
+
+def _area_over_alpha(ced_values: np.ndarray, grid: np.ndarray, alpha: float) -> float:
+    """The protocol's integral: Simpson's rule over the grid, divided by alpha."""
+    return float(simpson(ced_values, x=grid) / alpha)
+
+
+def auc_of_curve(x: np.ndarray, y: np.ndarray, alpha: float = 0.08, step: float = GRID_STEP) -> float:
+    """AUC_alpha of a CED given as a curve (e.g. a published one) rather than as errors.
+
+    The curve is linearly interpolated onto the protocol grid and integrated exactly as
+    :func:`auc` integrates a measured CED, so published and measured rows compare.
+
+    >>> round(auc_of_curve([0.0, 1.0], [0.0, 1.0], alpha=0.1), 4)
+    0.05
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    if x.ndim != 1 or x.shape != y.shape or x.size < 2:
+        raise MetricInputError(f"a curve needs matching 1-D x and y, got {x.shape} and {y.shape}")
+    if x[-1] < alpha:
+        raise MetricInputError(f"curve ends at {x[-1]:g}, before alpha = {alpha:g}")
+    grid = ced_grid(alpha, step)
+    return _area_over_alpha(np.interp(grid, x, y), grid, alpha)
 
 
 def _failure_sorted(sorted_errors: np.ndarray, alpha: float, inclusive: bool) -> float:

@@ -27,7 +27,7 @@ from .datasets import Dataset
 from .io import atomic_write, save_npz, write_json, write_pts
 from .methods import LandmarkMethod
 
-#: Initialisation procedures: name -> fn(method, images, boxes or None) -> (N, 68, 2).
+#: Initialisation procedures: name -> fn(method, images, boxes or None, **init_options) -> (N, 68, 2).
 Initialiser = Callable[[LandmarkMethod, Sequence[np.ndarray], np.ndarray], np.ndarray]
 INITIALISERS: dict[str, Initialiser] = {}
 #: Initialisers that need no dataset box (they find the face themselves).
@@ -45,10 +45,10 @@ register_initialiser("boxes", lambda method, images, boxes: method.predict(image
 register_initialiser("gt-box", lambda method, images, boxes: method.predict(images, boxes))
 
 
-def _two_step(method, images, boxes):
+def _two_step(method, images, boxes, fraction: float | None = None):
     from .twostep import two_step_predict
 
-    return two_step_predict(method, images)
+    return two_step_predict(method, images, fraction=fraction)
 
 
 register_initialiser("two-step", _two_step, needs_boxes=False)
@@ -60,7 +60,7 @@ def results_root(path: str | os.PathLike | None = None) -> Path:
 
 
 def _safe(part: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_.@" else "-" for c in part)
+    return "".join(c if c.isalnum() or c in "-_.@,=" else "-" for c in part)
 
 
 @dataclass
@@ -80,8 +80,17 @@ class Run:
         return self.meta.get("label") or self.meta["method"]
 
 
-def run_dir(root: Path, method: LandmarkMethod, dataset: Dataset, init: str = "boxes") -> Path:
-    subset = dataset.subset if init == "boxes" else f"{dataset.subset}@{init}"
+def _init_tag(init: str, init_options: dict | None) -> str:
+    """``two-step`` or ``two-step,fraction=0.4``: options that change predictions are in the path."""
+    opts = ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
+                    for k, v in sorted((init_options or {}).items()) if v is not None)
+    return f"{init},{opts}" if opts else init
+
+
+def run_dir(root: Path, method: LandmarkMethod, dataset: Dataset, init: str = "boxes",
+            init_options: dict | None = None) -> Path:
+    tag = _init_tag(init, init_options)
+    subset = dataset.subset if tag == "boxes" else f"{dataset.subset}@{tag}"
     return root / _safe(method.name) / _safe(method.weights_hash) / _safe(dataset.name) / _safe(subset)
 
 
@@ -115,14 +124,17 @@ def _initial_boxes(dataset: Dataset, init: str) -> np.ndarray | None:
 def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathLike | None = None,
                init: str = "boxes", force: bool = False, batch_size: int | None = None,
                chunk_size: int | None = None, progress: bool = True, write_pts_files: bool = True,
-               stop_after_chunks: int | None = None) -> Run:
+               stop_after_chunks: int | None = None, init_options: dict | None = None) -> Run:
     """Run ``method`` on every sample of ``dataset`` and store the predictions (or reuse them).
 
+    ``init_options`` are passed to the initialiser (e.g. ``{"fraction": 0.4}`` for two-step)
+    and recorded in the run's folder name and meta.
     ``stop_after_chunks`` stops early after that many new chunks (to simulate a kill in tests).
     """
     if init not in INITIALISERS:
         raise ValueError(f"unknown --init {init!r}; choose one of {', '.join(sorted(INITIALISERS))}")
-    out = run_dir(results_root(results), method, dataset, init)
+    init_options = {k: v for k, v in (init_options or {}).items() if v is not None}
+    out = run_dir(results_root(results), method, dataset, init, init_options)
     if (out / "meta.json").is_file() and not force:
         run = load_run(out)
         if run.ids == dataset.ids:
@@ -162,7 +174,7 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
             t0 = time.perf_counter()
             images = [s.load_image() for s in dataset.samples[b:e]]
             t1 = time.perf_counter()
-            pred = INITIALISERS[init](method, images, None if boxes is None else boxes[b:e])
+            pred = INITIALISERS[init](method, images, None if boxes is None else boxes[b:e], **init_options)
             t2 = time.perf_counter()
             pred = np.asarray(pred, dtype=np.float64)
             if pred.shape != (e - b, 68, 2):
@@ -178,7 +190,7 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
     bar.close()
     gt = dataset.ground_truth if all(s.ground_truth is not None for s in dataset.samples) else np.zeros((0, 68, 2))
     meta = {**method.provenance(), "description": method.description, "dataset": dataset.name,
-            "subset": dataset.subset, "init": init, "n": n, "data_root": str(dataset.root) if dataset.root else None,
+            "subset": dataset.subset, "init": init, "init_options": init_options, "n": n, "data_root": str(dataset.root) if dataset.root else None,
             "dataset_notes": dataset.notes, "batch_size": batch_size, **timings,
             "images_per_second": n / timings["predict_seconds"] if timings["predict_seconds"] > 0 else None,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}

@@ -147,6 +147,11 @@ def two_step_predict(method, images: Sequence[np.ndarray], fraction: float | Non
     if first.shape != (len(images), 68, 2):
         raise ValueError(f"method {getattr(method, 'name', method)!r} returned shape {first.shape} "
                          f"for {len(images)} images")
+    spread = first.std(axis=1).sum(axis=-1)
+    bad = ~(np.isfinite(first).all(axis=(1, 2)) & (spread > 0))
+    if bad.any():
+        raise ValueError(f"two-step: step 1 of method {getattr(method, 'name', method)!r} gave a non-finite or "
+                         f"collapsed shape for image #{int(np.flatnonzero(bad)[0])} ({int(bad.sum())} in all)")
     to_frame, sides = canonical_frames(first)
     from_frame = invert_affine(to_frame)
     warped = [warp_image(img, m, (side, side)) for img, m, side in zip(images, from_frame, sides)]

@@ -85,3 +85,17 @@ def test_command_rejects_malformed_weights(tmp_path):
     out = CliRunner().invoke(main, ["compare", "meanshape", "--dataset", "builtin", "--results", str(tmp_path),
                                     "--weights", "meanshape"])
     assert out.exit_code == 2 and "METHOD=PATH" in out.output
+
+
+def test_boxless_initialisation_is_timed_through_its_procedure(builtin, tmp_path):
+    from dataclasses import replace
+
+    from faceeval.datasets import Dataset
+    from faceeval.io import DataError
+
+    no_boxes = Dataset("builtin", "all", [replace(s, box=None) for s in builtin], None)
+    with pytest.raises(DataError, match="no initial box"):
+        compare_methods(["meanshape"], no_boxes, tmp_path, timing_images=1, progress=False)
+    rows = compare_methods(["meanshape"], no_boxes, tmp_path, init="two-step", timing_images=1, progress=False)
+    assert rows[0].run.path.name == "all@two-step"
+    assert rows[0].speed.batch1 > 0 and rows[0].summary.n == 4

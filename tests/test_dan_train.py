@@ -34,8 +34,8 @@ def trained(builtin, tmp_path_factory):
     """A 2-stage narrow DAN trained briefly on the 4 builtin faces with heavy augmentation."""
     images, gt, boxes = builtin
     out = tmp_path_factory.mktemp("dan_trained")
-    opts = TrainOptions(stages=2, batch_size=32, perturbations=100, augment="fresh", val_count=0, max_epochs=3,
-                        patience=3, widths=(8, 16, 32, 64), progress=False, seed=0)
+    opts = TrainOptions(stages=2, batch_size=16, lr=3e-3, perturbations=50, val_count=0, max_epochs=3,
+                        patience=3, widths=(4, 8, 8, 16), progress=False, seed=0)
     train(images, gt, boxes, out, opts, log=lambda m: None)
     return out
 
@@ -64,20 +64,20 @@ def _weights(path):
 
 def test_resume_after_kill_continues_from_the_same_step(builtin, tmp_path):
     images, gt, boxes = builtin
-    opts = TrainOptions(stages=2, batch_size=16, perturbations=16, max_epochs=2, patience=5, val_count=0,
+    opts = TrainOptions(stages=2, batch_size=16, perturbations=8, max_epochs=2, patience=5, val_count=0,
                         widths=(4, 8, 8, 16), checkpoint_every=3, progress=False, seed=7)
     quiet = dict(log=lambda m: None)
-    train(images, gt, boxes, tmp_path / "a", opts, **quiet)              # 8 steps/epoch, 32 steps in all
-    with pytest.raises(TrainingInterrupted):
-        train(images, gt, boxes, tmp_path / "b", opts, interrupt_after=13, **quiet)   # "killed" at step 13
+    train(images, gt, boxes, tmp_path / "a", opts, **quiet)              # 4 steps/epoch, 16 steps in all
+    with pytest.raises(TrainingInterrupted):       # "killed" after global step 8; last checkpoint: step 7
+        train(images, gt, boxes, tmp_path / "b", opts, interrupt_after=8, **quiet)
     state = json.loads((tmp_path / "b" / "checkpoint.json").read_text())
-    assert (state["phase"], state["epoch"], state["step"], state["global_step"]) == (0, 1, 3, 11)
+    assert (state["phase"], state["epoch"], state["step"], state["global_step"]) == (0, 1, 3, 7)
     assert not (tmp_path / "b" / "dan.safetensors").exists()
     with pytest.raises(Exception, match="--resume"):
         train(images, gt, boxes, tmp_path / "b", opts, **quiet)
     logs = []
     train(images, gt, boxes, tmp_path / "b", opts, resume=True, log=logs.append)
-    assert any("epoch 2 step 3 (global step 11)" in m for m in logs)
+    assert any("stage1 epoch 2 step 3 (global step 7)" in m for m in logs)
     wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")
     assert wa.keys() == wb.keys()
     assert all((wa[k] == wb[k]).all() for k in wa), "resumed run diverged from the uninterrupted one"
@@ -98,21 +98,22 @@ def _last_speed_columns(tmp_path):
     return "\n".join(b), "\n".join(a)
 
 
-def test_ddp_two_process_gloo_run_trains(tmp_path):
+def test_ddp_two_process_gloo_run_trains(builtin, tmp_path):
+    images, gt, boxes = builtin
+    base = point_to_point_error(MeanShape().predict(images, boxes), gt, "inter-pupil").mean()
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "0",
            "-m", "methods.dan", "--dataset", "builtin", "--out", str(out), "--stages", "1", "--max-epochs", "3",
-           "--perturbations", "32", "--batch-size", "16", "--widths", "4,8,8,16", "--val-count", "0",
-           "--no-progress", "--augment", "fresh"]
+           "--perturbations", "16", "--batch-size", "16", "--widths", "4,8,8,16", "--val-count", "0",
+           "--no-progress", "--lr", "3e-3"]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta = json.loads((out / "dan.json").read_text())
     assert meta["training"]["world_size"] == 2
     hist = meta["training"]["history"]
-    assert len(hist) == 3 and hist[-1]["global_step"] == 3 * (4 * 2 * 32 // 16)
-    assert hist[-1]["best_val"] < hist[0]["val_inter_pupil"] - 0.003, hist     # it learned something
-    assert min(h["best_val"] for h in hist) < 0.40                              # meanshape: ~0.404 inter-pupil
+    assert len(hist) == 3 and hist[-1]["global_step"] == 3 * (4 * 2 * 16 // 16)
+    assert hist[-1]["best_val"] < 0.97 * base, (hist, base)        # it learned: below the mean-shape error
 
 
 def test_cli_trains_builtin_and_plugin_loads_it(tmp_path, monkeypatch):

@@ -106,3 +106,8 @@ def test_five_point_model_is_rejected():
         pytest.skip("no 5-point model next to the 68-point one")
     with pytest.raises(MissingWeightsError, match="5-point"):
         ERT(weights=five)
+
+
+def test_box_outside_the_image_is_a_clear_error(ert):
+    with pytest.raises(ValueError, match="outside image #0 of size 50x40"):
+        ert.predict([np.zeros((40, 50), np.uint8)], np.array([[500.0, 500.0, 600.0, 600.0]]))

@@ -58,7 +58,8 @@ def test_saved_model_predicts_like_the_trained_one(trained, held_out):
     folder, in_memory = trained
     images, _, boxes = held_out
     loaded = SDM(weights=folder)
-    np.testing.assert_array_equal(loaded.predict(images[:3], boxes[:3]), SDM(model=in_memory).predict(images[:3], boxes[:3]))
+    np.testing.assert_array_equal(loaded.predict(images[:3], boxes[:3]),
+                                  SDM(model=in_memory).predict(images[:3], boxes[:3]))
     meta = json.loads((folder / "sdm.json").read_text())
     assert meta["format"] == "faceeval-sdm" and meta["config"]["feature"] == "hog"
     with np.load(folder / "sdm.npz", allow_pickle=False) as z:       # plain arrays only
@@ -66,15 +67,19 @@ def test_saved_model_predicts_like_the_trained_one(trained, held_out):
     assert len(loaded.weights_hash) == 12 and loaded.weights_hash == SDM(weights=folder / "sdm.npz").weights_hash
 
 
-def test_tampered_model_is_refused_with_its_path(trained, tmp_path):
+@pytest.mark.parametrize("change, message", [
+    ({"steps_per_scale": [4]}, "sdm.npz: incomplete"),                      # one regressor more than stored
+    ({"feature_version": 0}, "version 0 of the 'hog' feature"),             # feature computed differently now
+    ({"config": {**TINY.__dict__, "feature": "pixels"}}, "W_0_0 has shape"),   # settings that do not fit W
+])
+def test_tampered_model_is_refused_with_its_path(trained, tmp_path, change, message):
     folder = tmp_path / "bad"
     folder.mkdir()
     for name in ("sdm.json", "sdm.npz"):
         (folder / name).write_bytes((trained[0] / name).read_bytes())
     meta = json.loads((folder / "sdm.json").read_text())
-    meta["steps_per_scale"] = [4]                                     # one regressor more than stored
-    (folder / "sdm.json").write_text(json.dumps(meta))
-    with pytest.raises(DataError, match="sdm.npz"):
+    (folder / "sdm.json").write_text(json.dumps({**meta, **change}))
+    with pytest.raises(DataError, match=message):
         SDM(weights=folder)
 
 
@@ -89,6 +94,15 @@ def test_missing_menpofit_says_what_to_install(trained, monkeypatch):
     monkeypatch.setitem(sys.modules, "menpofit", None)
     with pytest.raises(MissingDependencyError, match="pip install menpofit"):
         SDM(weights=trained[0])
+
+
+def test_training_without_menpofit_is_one_clear_message(monkeypatch, tmp_path):
+    for name in [m for m in sys.modules if m == "menpofit" or m.startswith("menpofit.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "menpofit", None)
+    out = CliRunner().invoke(main, ["train", "sdm", "--dataset", "builtin", "--augment", "1",
+                                    "--output", str(tmp_path / "m"), "--no-progress"])
+    assert out.exit_code == 1 and "pip install menpofit==0.7.1" in out.output and "Traceback" not in out.output
 
 
 def test_warps_move_image_and_shape_together():
@@ -112,17 +126,43 @@ def test_patch_features_are_invariant_to_brightness():
     assert orientation_histograms(vertical_edges).reshape(4, 8).argmax(axis=1).tolist() == [0, 0, 0, 0]
 
 
-def test_train_and_run_from_the_command_line(tmp_path):
+@pytest.fixture()
+def fake_300w_train(builtin, tmp_path):
+    """A 300W root holding only a training set: 3 warped builtin faces per training folder,
+    named like real 300W files (so the shipped detector boxes exist for them)."""
+    from PIL import Image
+
+    from faceeval.io import write_pts
+    from faceeval.resources import detector_boxes
+
+    images, shapes = warped_faces([s.load_image() for s in builtin], builtin.ground_truth, 3, seed=7)
+    boxes = detector_boxes()
+    k = 0
+    for folder in ("afw", "lfpw/trainset", "helen/trainset"):
+        (tmp_path / "300w" / folder).mkdir(parents=True)
+        for name in list(boxes[folder])[:3]:
+            Image.fromarray(images[k]).save(tmp_path / "300w" / folder / name)
+            write_pts(tmp_path / "300w" / folder / (name.rsplit(".", 1)[0] + ".pts"), shapes[k])
+            k += 1
+    return tmp_path / "300w"
+
+
+def test_train_on_300w_layout_and_run_from_the_command_line(fake_300w_train, tmp_path):
     runner = CliRunner()
-    out = runner.invoke(main, ["train", "sdm", "--dataset", "builtin", "--subset", "all", "--augment", "2",
-                               "--scales", "1", "--iterations", "1", "--perturbations", "2", "--patch-size", "8",
+    out = runner.invoke(main, ["train", "sdm", "--data-root", str(fake_300w_train), "--scales", "1",
+                               "--iterations", "1", "--perturbations", "2", "--patch-size", "8",
                                "--diagonal", "60", "--output", str(tmp_path / "model"), "--no-progress"])
     assert out.exit_code == 0, out.output
-    assert (tmp_path / "model" / "sdm.npz").is_file()
+    assert "trained SDM on 9 faces of 300w/train" in out.output
+    assert json.loads((tmp_path / "model" / "sdm.json").read_text())["info"]["n_faces"] == 9
     out = runner.invoke(main, ["run", "sdm", "--dataset", "builtin", "--weights", str(tmp_path / "model"),
                                "--results", str(tmp_path / "results"), "--no-progress"])
     assert out.exit_code == 0, out.output
     assert "inter-ocular" in out.output
-    bad = runner.invoke(main, ["train", "sdm", "--dataset", "builtin", "--scales", "1,2", "--iterations", "1",
-                               "--output", str(tmp_path / "x")])
+
+
+def test_bad_training_options_are_refused(tmp_path):
+    bad = CliRunner().invoke(main, ["train", "sdm", "--dataset", "builtin", "--subset", "all", "--scales", "1,2",
+                                    "--iterations", "1", "--output", str(tmp_path / "x")])
     assert bad.exit_code != 0 and "invalid SDM config" in bad.output
+    assert not (tmp_path / "x").exists()

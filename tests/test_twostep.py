@@ -117,6 +117,17 @@ def test_two_step_with_an_image_blind_method_returns_step_one():
     np.testing.assert_allclose(first, method.predict(images, centred_boxes(images, 0.4)))
 
 
+def test_two_step_rejects_a_collapsed_first_step():
+    class Collapsed(LandmarkMethod):
+        name = "collapsed"
+
+        def predict(self, images, boxes):
+            return np.zeros((len(images), 68, 2))
+
+    with pytest.raises(ValueError, match="image #0"):
+        two_step_predict(Collapsed(), [np.zeros((50, 50), np.uint8)], 0.5)
+
+
 def test_fraction_comes_from_the_environment(monkeypatch):
     monkeypatch.delenv(FRACTION_ENV, raising=False)
     assert default_fraction() == DEFAULT_FRACTION == 0.46
@@ -176,7 +187,8 @@ def test_run_init_two_step_on_a_boxless_menpo_folder(fake_menpo, tmp_path, monke
                                     "--data-root", str(fake_menpo), "--results", str(results), "--no-progress"])
     assert out.exit_code == 0, out.output
     assert "init two-step" in out.output and "inter-ocular" in out.output
-    run = load_run(next(results.glob("meanshape/*/menpo/all@two-step")))
+    run = load_run(next(results.glob("meanshape/*/menpo/all@two-step,fraction=0.46")))
+    assert run.meta["init_options"] == {"fraction": 0.46}
     ds = load_dataset("menpo", "all", fake_menpo)
     assert run.ids == ds.ids and run.meta["init"] == "two-step"
     expected = two_step_predict(load_method("meanshape"), [s.load_image() for s in ds.samples], DEFAULT_FRACTION)

@@ -35,7 +35,8 @@ def _parse_weights(pairs: tuple[str, ...]) -> dict[str, str]:
 @NORM
 @ALPHA
 @click.option("--timing-images", type=int, default=32, show_default=True,
-              help="Images in the separate speed pass (batch 1, then the method's batch size).")
+              help="Images in the separate speed pass: batch 1, then batches of min(the method's "
+                   "batch size, this); raise it to time large batches (e.g. 256 for DAN).")
 @click.option("--results", type=click.Path(file_okay=False), default=None,
               help="Results root (default ./results or env FACEEVAL_RESULTS); runs are cached there.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,

@@ -23,6 +23,9 @@ DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), envvar
 @click.option("--weights", type=click.Path(dir_okay=True), default=None, help="Weights file or folder of the method.")
 @click.option("--init", "init", default="boxes", show_default=True,
               help=f"Initialisation: {', '.join(sorted(INITIALISERS))} (boxes = the dataset's detector boxes).")
+@click.option("--box-fraction", type=float, default=None,
+              help="--init two-step: side of the centred square box as a fraction of the image height "
+                   "(default 0.46, the paper's choice; `faceeval menpo-boxsize` picks one).")
 @click.option("--results", type=click.Path(file_okay=False), default=None,
               help="Results root (default ./results or env FACEEVAL_RESULTS).")
 @click.option("--batch-size", type=int, default=None, help="Images per predict call (method's default).")
@@ -30,7 +33,8 @@ DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), envvar
 @click.option("--force", is_flag=True, help="Recompute even if cached predictions exist.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @fail_cleanly
-def run_command(method, dataset, subset, data_root, weights, init, results, batch_size, alpha, force, no_progress):
+def run_command(method, dataset, subset, data_root, weights, init, box_fraction, results, batch_size, alpha, force,
+                no_progress):
     """Run METHOD on a dataset subset, store its predictions and print the scores.
 
     Predictions go to RESULTS/METHOD/WEIGHTS_HASH/DATASET/SUBSET/ as one .pts per face
@@ -45,7 +49,14 @@ def run_command(method, dataset, subset, data_root, weights, init, results, batc
     """
     ds = load_dataset(dataset, subset, data_root)
     model = method_class(method).load(weights=weights)
-    run = run_method(model, ds, results, init=init, force=force, batch_size=batch_size, progress=not no_progress)
+    if box_fraction is not None and init != "two-step":
+        raise click.UsageError("--box-fraction applies to --init two-step only")
+    if box_fraction is None and init == "two-step":
+        from ..twostep import default_fraction
+
+        box_fraction = default_fraction()
+    run = run_method(model, ds, results, init=init, force=force, batch_size=batch_size, progress=not no_progress,
+                     init_options={"fraction": box_fraction} if init == "two-step" else None)
     click.echo(f"{model.name} on {ds.name}/{ds.subset} ({len(ds)} faces, init {init}) "
                f"{'reused from' if run.reused else 'saved to'} {run.path}")
     if run.ground_truth is None:

@@ -201,7 +201,7 @@ def initial_boxes(run, images: Sequence[np.ndarray]) -> np.ndarray | None:
     if run.meta.get("init") == "two-step":
         from ..twostep import centred_boxes, default_fraction
 
-        fraction = run.meta.get("two_step_fraction") or run.meta.get("box_fraction") or default_fraction()
+        fraction = (run.meta.get("init_options") or {}).get("fraction") or default_fraction()
         return centred_boxes(images, float(fraction))
     return None
 

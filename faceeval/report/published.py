@@ -15,9 +15,8 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from scipy.integrate import simpson
 
-from ..metrics import MetricInputError, ced_grid
+from ..metrics import MetricInputError, auc_of_curve, ced_grid
 from ..resources import challenge_ced, data_path
 from .ced import Curve
 
@@ -56,20 +55,8 @@ def published_value(table: int, method: str, metric: str, subset: str | None = N
 
 
 def curve_auc(x: np.ndarray, y: np.ndarray, alpha: float) -> float:
-    """AUC_alpha of a published CED curve with the metrics core's convention.
-
-    The curve is linearly interpolated onto the protocol grid 0, 1e-4, ..., alpha
-    (:func:`faceeval.metrics.ced_grid`), integrated with Simpson's rule and divided by alpha,
-    exactly as :func:`faceeval.metrics.auc` does for a measured CED.
-    """
-    x = np.asarray(x, dtype=np.float64)
-    y = np.asarray(y, dtype=np.float64)
-    if x.ndim != 1 or x.shape != y.shape or x.size < 2:
-        raise MetricInputError(f"a curve needs matching 1-D x and y, got {x.shape} and {y.shape}")
-    if x[-1] < alpha:
-        raise MetricInputError(f"curve ends at {x[-1]:g}, before alpha = {alpha:g}")
-    grid = ced_grid(alpha)
-    return float(simpson(np.interp(grid, x, y), x=grid) / alpha)
+    """AUC_alpha of a published CED curve, by the metrics core's convention (see :func:`auc_of_curve`)."""
+    return auc_of_curve(x, y, alpha)
 
 
 def curve_failure(x: np.ndarray, y: np.ndarray, alpha: float) -> float:

@@ -344,6 +344,13 @@ def _relevant(models: Sequence[Model], predicate) -> list[Model]:
     return [m for m in models if any(predicate(k) for k in m.runs)]
 
 
+def _rows_models(models: Sequence[Model], name: str, predicate) -> list[Model | None]:
+    """The models of ``name`` that get a row: those with runs for the table, else every model
+    of the method (their cells say which run is missing), else None (a method never run)."""
+    own = [m for m in models if m.method == name]
+    return _relevant(own, predicate) or own or [None]
+
+
 def _method_names(ctx: Context, models: Sequence[Model]) -> list[str]:
     return sorted(set(ctx.methods) | {m.method for m in models})
 
@@ -357,7 +364,7 @@ def table2(models, ctx, ev) -> Table:
     t.rows += _published_rows(2, {c: ("mean_error", s, n) for c, (n, s) in cols.items()})
     is_300w = lambda k: k[0] == "300w" and k[1] in W300_TEST_SUBSETS and k[2] == "boxes"  # noqa: E731
     for name in _method_names(ctx, models):
-        ms = _relevant([m for m in models if m.method == name], is_300w) or [None]
+        ms = _rows_models(models, name, is_300w)
         for model in ms:
             cells, sizes, notes = {}, {}, set()
             for c, (norm, subset) in cols.items():
@@ -381,9 +388,9 @@ def _three_col_table(key, title, caption, table_no, subset, norm, alpha, models,
     t = Table(key, title, caption, list(cols))
     t.rows += _published_rows(table_no, {c: ({"mean": "mean_error"}.get(m, m), None, None) for c, m in cols.items()})
     for name in _method_names(ctx, models):
-        ms = _relevant([m for m in models if m.method == name], predicate) or [None]
+        ms = _rows_models(models, name, predicate)
         for model in ms:
-            inits = sorted({k[2] for k in model.runs if predicate(k)}) if model else ["boxes"]
+            inits = (sorted({k[2] for k in model.runs if predicate(k)}) if model else []) or ["boxes"]
             for init in inits:
                 got = ev.errors(model, dataset, subset, norm, init) if model else None
                 label = (model.label if model else name) + (f" (init {init})" if init != "boxes" else "")
@@ -456,12 +463,10 @@ def table6(models, ctx, ev, method: str = "dan") -> Table:
             t.rows.append(Row(model.label, MEASURED, str(len(got.errors)), {c: sc[m] for c, m in cols.items()}, note))
         else:
             t.rows.append(Row(model.label, MEASURED, "–", {c: Cell(why=got) for c in cols}, note))
-    status = ctx.status(method)
     for k in (1, 2, 3):
         if k in seen:
             continue
         reason = ctx.w300_missing("private") or (
-            status if status and not status.startswith("no weights") else
             f"no weights: `faceeval train {method} --stages {k} --data-root {_root_text(ctx.data_root)}`, then "
             f"`faceeval run {method} --weights W --subset private --data-root {_root_text(ctx.data_root)}`")
         t.rows.append(Row(f"{method}, {k} stage{'s' if k > 1 else ''}", MEASURED, "–", {c: Cell(why=reason) for c in cols}))

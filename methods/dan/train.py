@@ -245,12 +245,16 @@ def _load_checkpoint(out: Path, model: DANModel) -> tuple[dict, dict]:
     return state, (None if groups is None else {"state": opt_state, "param_groups": groups})
 
 
+LOG_FIELDS = ("phase", "epoch", "global_step", "train_loss", "val_inter_pupil", "val_inter_ocular", "best_val",
+              "img_per_s")
+
+
 def _write_log(out: Path, history: list[dict]) -> None:
+    """``log.csv``: one row per epoch, rewritten atomically from the checkpointed history."""
     buf = io.StringIO()
-    if history:
-        w = csv.DictWriter(buf, fieldnames=list(history[0]))
-        w.writeheader()
-        w.writerows(history)
+    w = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
+    w.writeheader()
+    w.writerows(history)
     with atomic_write(out / "log.csv") as fh:
         fh.write(buf.getvalue())
 

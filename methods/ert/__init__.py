@@ -108,9 +108,12 @@ class ERT(LandmarkMethod):
             x0, y0 = (max(int(np.floor(v - CROP_MARGIN * side)), 0) for v in box[:2])
             x1, y1 = (int(np.ceil(v + CROP_MARGIN * side)) for v in box[2:])
             crop = np.ascontiguousarray(image[y0:y1, x0:x1], dtype=np.uint8)
+            if crop.shape[0] < 2 or crop.shape[1] < 2:
+                raise ValueError(f"ert: (dlib-style) box {np.round(boxes[i], 1).tolist()} lies outside image #{i} "
+                                 f"of size {image.shape[1]}x{image.shape[0]}")
             rect = self._dlib.rectangle(*(int(round(v)) for v in box - [x0, y0, x0, y0]))
             out[i] = [(p.x + x0, p.y + y0) for p in self._predictor(crop, rect).parts()]
-        return out
+        return out        # dlib returns whole pixels: predictions are integers
 
     def provenance(self) -> dict:
         return {**super().provenance(), "model_file": str(self.model_path), "box_style": self.box_style}

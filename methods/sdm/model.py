@@ -21,7 +21,7 @@ import numpy as np
 from faceeval.io import DataError, save_npz, write_json
 from faceeval.methods import MissingDependencyError
 
-from .features import patch_feature
+from .features import FEATURE_VERSIONS, patch_feature
 
 FORMAT = "faceeval-sdm"
 FORMAT_VERSION = 1
@@ -37,7 +37,7 @@ class SDMConfig:
     patch_size: int = 24                     # square patch side, pixels of the scaled face
     scales: tuple[float, ...] = (0.5, 1.0)
     n_iterations: int = 6                    # cascade steps over all scales
-    n_perturbations: int = 20                # initialisations per training image
+    n_perturbations: int = 10                # initialisations per training image (DAN uses 10 too)
     diagonal: float = 150.0                  # reference-shape box diagonal at scale 1 (pixels)
     alpha: float = 1e-2                      # ridge regularisation of each regressor
     seed: int = 0
@@ -106,6 +106,7 @@ def save_model(model: SDMModel, folder: str | Path) -> Path:
     save_npz(folder / NPZ_NAME, **arrays)
     write_json(folder / JSON_NAME, {"format": FORMAT, "format_version": FORMAT_VERSION,
                                     "config": asdict(model.config), "steps_per_scale": n_steps,
+                                    "feature_version": FEATURE_VERSIONS[model.config.feature],
                                     "bias": True, "info": model.info})
     return folder
 
@@ -131,8 +132,14 @@ def load_model(folder: str | Path) -> SDMModel:
         raise DataError(f"{json_path}: not valid JSON ({exc})") from exc
     if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
         raise DataError(f"{json_path}: not a {FORMAT} v{FORMAT_VERSION} model file")
-    config = SDMConfig(**{**meta["config"], "scales": tuple(meta["config"]["scales"])})
-    steps = meta["steps_per_scale"]
+    try:
+        config = SDMConfig(**{**meta["config"], "scales": tuple(meta["config"]["scales"])})
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"{json_path}: invalid SDM settings ({exc})") from exc
+    if meta.get("feature_version") != FEATURE_VERSIONS[config.feature]:
+        raise DataError(f"{json_path}: trained with version {meta.get('feature_version')} of the {config.feature!r} "
+                        f"feature, this faceeval computes version {FEATURE_VERSIONS[config.feature]}; retrain it")
+    steps = meta.get("steps_per_scale", [])
     try:
         with np.load(npz_path, allow_pickle=False) as z:
             reference = z["reference_shape"]
@@ -141,7 +148,15 @@ def load_model(folder: str | Path) -> SDMModel:
         raise DataError(f"{npz_path}: incomplete or unreadable SDM model ({exc})") from exc
     if reference.shape != (68, 2) or len(steps) != len(config.scales):
         raise DataError(f"{npz_path}: reference shape {reference.shape} / {len(steps)} scales do not match {json_path}")
-    return SDMModel(_rebuild_fitter(config, reference, weights, bias=meta.get("bias", True)), config,
+    bias = bool(meta.get("bias", True))
+    feature_length = patch_feature(config.feature)(np.zeros((1, config.patch_size, config.patch_size))).size
+    expected = (68 * feature_length + bias, 136)
+    for j, scale_weights in enumerate(weights):
+        for k, w in enumerate(scale_weights):
+            if w.shape != expected:
+                raise DataError(f"{npz_path}: regressor W_{j}_{k} has shape {w.shape}, expected {expected} "
+                                f"for the settings in {json_path}")
+    return SDMModel(_rebuild_fitter(config, reference, weights, bias=bias), config,
                     meta.get("info", {}))
 
 

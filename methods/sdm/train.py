@@ -6,7 +6,6 @@ from dataclasses import fields
 from pathlib import Path
 
 import click
-import numpy as np
 
 from faceeval.datasets import DATASETS, load_dataset
 
@@ -19,8 +18,9 @@ def training_images(images, shapes, config: SDMConfig, progress: bool = False) -
     """Menpo training images (face crops scaled to the model's diagonal) from images and shapes."""
     from tqdm.auto import tqdm
 
+    # one full image in memory at a time: only the scaled face crops are kept
     return [to_menpo_training_image(img, shape, config.diagonal)
-            for img, shape in tqdm(list(zip(images, shapes)), desc="preparing faces", unit="img",
+            for img, shape in tqdm(zip(images, shapes), total=len(shapes), desc="preparing faces", unit="img",
                                    leave=False, disable=not progress)]
 
 
@@ -47,7 +47,7 @@ _DEFAULTS = {f.name: f.default for f in fields(SDMConfig)}
 
 @click.command("sdm")
 @click.option("--dataset", type=click.Choice(DATASETS), default="300w", show_default=True)
-@click.option("--subset", default="train", show_default=True, help="Subset to train on (builtin: all).")
+@click.option("--subset", default=None, help="Subset to train on (default: train; builtin: all).")
 @click.option("--data-root", type=click.Path(file_okay=False), envvar="FACEEVAL_DATA_ROOT",
               help="Folder holding the dataset as distributed (env FACEEVAL_DATA_ROOT).")
 @click.option("--output", type=click.Path(file_okay=False), default=None,
@@ -75,7 +75,7 @@ def train_sdm_command(dataset, subset, data_root, output, feature, patch_size, s
     \b
     Examples:
       faceeval train sdm --data-root ~/data/300w
-      faceeval train sdm --dataset builtin --subset all --augment 10 --output /tmp/sdm-tiny \\
+      faceeval train sdm --dataset builtin --augment 10 --output /tmp/sdm-tiny \\
           --scales 1 --iterations 3 --perturbations 5 --patch-size 16 --diagonal 80
       faceeval run sdm --weights /tmp/sdm-tiny --dataset builtin
     """
@@ -91,9 +91,10 @@ def train_sdm_command(dataset, subset, data_root, output, feature, patch_size, s
                                n_perturbations=perturbations, diagonal=diagonal, alpha=alpha, seed=seed)
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from exc
-        ds = load_dataset(dataset, subset, data_root)
+        ds = load_dataset(dataset, subset or ("train" if dataset in ("300w", "menpo") else None), data_root)
         folder = Path(output).expanduser() if output else default_model_dir()
         model = train_sdm(ds, config, augment=augment, output=folder, progress=not no_progress)
-        click.echo(f"trained SDM on {model.info['n_training_images']} faces of {ds.name}/{ds.subset}; saved to {folder}")
+        click.echo(f"trained SDM on {model.info['n_training_images']} faces of {ds.name}/{ds.subset}; "
+                   f"saved to {folder}")
 
     _train()
