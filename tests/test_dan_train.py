@@ -103,17 +103,17 @@ def test_ddp_two_process_gloo_run_trains(builtin, tmp_path):
     base = point_to_point_error(MeanShape().predict(images, boxes), gt, "inter-pupil").mean()
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "0",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
            "-m", "methods.dan", "--dataset", "builtin", "--out", str(out), "--stages", "1", "--max-epochs", "3",
-           "--perturbations", "16", "--batch-size", "16", "--widths", "4,8,8,16", "--val-count", "0",
+           "--perturbations", "50", "--batch-size", "16", "--widths", "4,8,8,16", "--val-count", "0",
            "--no-progress", "--lr", "3e-3"]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta = json.loads((out / "dan.json").read_text())
     assert meta["training"]["world_size"] == 2
     hist = meta["training"]["history"]
-    assert len(hist) == 3 and hist[-1]["global_step"] == 3 * (4 * 2 * 16 // 16)
-    assert hist[-1]["best_val"] < 0.97 * base, (hist, base)        # it learned: below the mean-shape error
+    assert len(hist) == 3 and hist[-1]["global_step"] == 3 * (4 * 2 * 50 // 16)
+    assert hist[-1]["best_val"] < 0.8 * base, (hist, base)         # it learned: well below the mean-shape error
 
 
 def test_cli_trains_builtin_and_plugin_loads_it(tmp_path, monkeypatch):

@@ -1,0 +1,107 @@
+"""The DAN plugin: weights files (no pickle), missing weights, batched predict, bf16 vs fp32."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from faceeval.datasets import load_dataset
+from faceeval.methods import MissingWeightsError, method_class
+from methods.dan import DAN, DANConfig, DANModel, load_weights, save_weights
+from methods.dan.augment import box_initialisation, frame_transforms, warp_to_frames
+
+
+def _random_model(stages=2, seed=0):
+    """A narrow model whose every layer matters (fc2 not zero, BN statistics non-trivial)."""
+    torch.manual_seed(seed)
+    m = DANModel(DANConfig(stages=stages, widths=(4, 8, 8, 16)))
+    for st in m.stages:
+        torch.nn.init.normal_(st.fc2.weight, std=0.2)
+        for mod in st.modules():
+            if isinstance(mod, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+                mod.running_mean.uniform_(-0.1, 0.1)
+                mod.running_var.uniform_(0.5, 2.0)
+    m.norm_mean.fill_(100.0)
+    m.norm_std.fill_(50.0)
+    return m.eval()
+
+
+@pytest.fixture(scope="module")
+def faces():
+    ds = load_dataset("builtin")
+    return [s.load_image() for s in ds.samples], ds.boxes, ds.ground_truth
+
+
+def test_registered_and_missing_weights_message(tmp_path, monkeypatch):
+    assert method_class("dan") is DAN
+    monkeypatch.setenv("FACEEVAL_HOME", str(tmp_path))
+    with pytest.raises(MissingWeightsError, match=r"faceeval train dan --data-root .* --stages 2") as exc:
+        DAN.load()
+    assert str(tmp_path / "weights" / "dan") in str(exc.value)
+    with pytest.raises(MissingWeightsError, match="--out"):
+        DAN.load(tmp_path / "elsewhere")
+
+
+def test_weights_roundtrip_is_exact_and_never_unpickles(tmp_path):
+    m = _random_model()
+    tensors, config = save_weights(m, tmp_path / "w")
+    assert tensors.name == "dan.safetensors" and config.name == "dan.json"
+    meta = json.loads(config.read_text())
+    assert meta["config"]["stages"] == 2 and np.allclose(meta["mean_shape"], m.mean_shape.numpy(), atol=1e-5)
+    m2 = load_weights(tmp_path / "w")
+    for k, v in m.state_dict().items():
+        assert torch.equal(v, m2.state_dict()[k]), k
+    x = torch.rand(3, 1, 112, 112) * 255
+    with torch.inference_mode():
+        assert torch.equal(m(x)[-1], m2.eval()(x)[-1])
+    # a pickle under the weights name is refused, not executed
+    torch.save(m.state_dict(), tensors)
+    with pytest.raises(Exception):
+        load_weights(tmp_path / "w")
+
+
+def test_predict_is_batched_consistent_and_handles_grey_rgb(tmp_path, faces):
+    images, boxes, gt = faces
+    save_weights(_random_model(), tmp_path)
+    dan = DAN.load(tmp_path, precision="fp32")
+    assert len(dan.weights_hash) == 12 and dan.provenance()["method"] == "dan"
+    pred = dan.predict(images, boxes)
+    assert pred.shape == (4, 68, 2) and pred.dtype == np.float64 and np.isfinite(pred).all()
+    one = np.concatenate([dan.predict([im], b[None]) for im, b in zip(images, boxes)])
+    np.testing.assert_allclose(pred, one, atol=1e-3)
+    # a grey image and its RGB copy give the same shape; predictions sit near the face box
+    grey = images[1] if images[1].ndim == 2 else images[1][..., 0]
+    rgb = np.stack([grey] * 3, -1)
+    np.testing.assert_allclose(dan.predict([grey], boxes[1:2]), dan.predict([rgb], boxes[1:2]), atol=1e-2)
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2
+    assert (np.abs(pred.mean(1) - centre) < (boxes[:, 2:] - boxes[:, :2]) * 0.5).all()
+    assert dan.predict([], np.zeros((0, 4))).shape == (0, 68, 2)
+    with pytest.raises(ValueError, match="images but"):
+        dan.predict(images[:2], boxes)
+    # fewer stages on request
+    assert DAN.load(tmp_path, precision="fp32", stages=1).predict(images, boxes).shape == (4, 68, 2)
+
+
+def test_bf16_predictions_stay_close_to_fp32(tmp_path, faces):
+    images, boxes, gt = faces
+    save_weights(_random_model(seed=3), tmp_path)
+    p32 = DAN.load(tmp_path, precision="fp32").predict(images, boxes)
+    p16 = DAN.load(tmp_path, precision="bf16").predict(images, boxes)
+    init = box_initialisation(boxes)
+    moved = np.linalg.norm(p32 - init, axis=-1).mean()
+    assert moved > 1.0                                       # the model does move the shape
+    diff = np.linalg.norm(p16 - p32, axis=-1).mean()
+    assert diff < 0.05 * moved, (diff, moved)
+
+
+def test_frame_cropping_matches_the_model_frame(faces):
+    images, boxes, gt = faces
+    m = DANModel(DANConfig(stages=1, widths=(4, 8, 8, 16)))
+    frame = m.mean_shape.double().numpy()
+    tr = frame_transforms(box_initialisation(boxes), frame)
+    frames = warp_to_frames(images, tr, 112)
+    assert frames.shape == (4, 1, 112, 112) and 0 <= float(frames.min()) and float(frames.max()) <= 255
+    # the box-initialised shape lands exactly on the frame's mean shape
+    from faceeval.geometry import apply_affine
+    np.testing.assert_allclose(apply_affine(box_initialisation(boxes), tr), np.broadcast_to(frame, (4, 68, 2)),
+                               atol=1e-6)
