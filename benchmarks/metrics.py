@@ -21,7 +21,7 @@ import time
 
 import numpy as np
 
-from faceeval.metrics import auc, ced, ced_grid, failure_rate, point_to_point_error, summarize
+from faceeval.metrics import ced, ced_grid, point_to_point_error, summarize
 
 
 def make_shapes(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

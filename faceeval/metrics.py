@@ -105,9 +105,11 @@ def mean_point_distance(predictions: np.ndarray, ground_truth: np.ndarray) -> np
     n = predictions.shape[0]
     out = np.empty(n, dtype=np.float64)
     starts = range(0, n, _CHUNK)
-    work = lambda s: _mean_point_distance_chunk(   # noqa: E731
-        predictions[s:s + _CHUNK], ground_truth[s:s + _CHUNK], out[s:s + _CHUNK])
-    if n <= 4 * _CHUNK:
+
+    def work(s: int) -> None:
+        _mean_point_distance_chunk(predictions[s:s + _CHUNK], ground_truth[s:s + _CHUNK], out[s:s + _CHUNK])
+
+    if n <= 4 * _CHUNK:                 # small inputs: threads would cost more than they save
         for s in starts:
             work(s)
         return out

@@ -12,6 +12,12 @@ from faceeval.metrics import NORMALISATIONS, evaluate
 from conftest import face_shapes
 
 
+@pytest.fixture(autouse=True)
+def _no_user_environment(monkeypatch):
+    for var in ("FACEEVAL_DATA_ROOT", "FACEEVAL_RESULTS", "FACEEVAL_300W_URL"):
+        monkeypatch.delenv(var, raising=False)
+
+
 def invoke(*args, ok=True):
     result = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=True)
     if ok:

@@ -23,6 +23,11 @@ LAYOUT = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _no_base_url_override(monkeypatch):
+    monkeypatch.delenv("FACEEVAL_300W_URL", raising=False)
+
+
 def _zip_folders(root, folders, top):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
@@ -52,11 +57,6 @@ def fake_archives(tmp_path_factory):
         else:
             files[f"{name}.zip"] = data
     return tree, files
-
-
-def _serve(file_server, files):
-    file_server.files.update(files)
-    return file_server.url + "/annotations/"
 
 
 def test_manifest_lists_the_official_archives():
@@ -164,8 +164,13 @@ def test_sha256_mismatch_and_missing_file(fake_archives, file_server, tmp_path):
 
 
 def test_unreachable_server_is_a_clear_error(tmp_path):
-    with pytest.raises(DataError, match=r"afw\.zip: cannot reach http://127\.0\.0\.1:9/afw\.zip"):
-        download_300w(tmp_path, base_url="http://127.0.0.1:9", only=["afw"], progress=False)
+    import socket
+
+    with socket.socket() as s:                               # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(DataError, match=rf"afw\.zip: cannot reach http://127\.0\.0\.1:{port}/afw\.zip"):
+        download_300w(tmp_path, base_url=f"http://127.0.0.1:{port}", only=["afw"], progress=False)
 
 
 def test_archive_without_the_expected_folders(file_server, tmp_path):

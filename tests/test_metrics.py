@@ -52,6 +52,17 @@ def test_errors_are_translation_invariant_and_scale_with_the_face(make_faces):
     np.testing.assert_allclose(point_to_point_error(pred * 3, gt * 3), e, rtol=1e-12)
 
 
+@pytest.mark.parametrize("norm", M.NORMALISATIONS[:2])
+def test_eye_normalised_errors_are_invariant_to_rotating_the_image(make_faces, norm):
+    from faceeval.geometry import apply_affine, similarity_matrix
+
+    gt = make_faces(5, seed=9)
+    pred = gt + np.random.default_rng(10).normal(0, 2, gt.shape)
+    m = similarity_matrix(1.7, 0.6, 30.0, -12.0)[0]
+    np.testing.assert_allclose(point_to_point_error(apply_affine(pred, m), apply_affine(gt, m), norm),
+                               point_to_point_error(pred, gt, norm), rtol=1e-10)
+
+
 def reference_errors(pred, gt):
     """The obvious per-image loop, for the inter-ocular normaliser."""
     out = []

@@ -115,3 +115,31 @@ def pupil_distance(shapes: Tensor) -> Tensor:
 def alignment_loss(pred: Tensor, gt: Tensor) -> Tensor:
     """DAN's loss: mean point error / inter-pupil distance of the ground truth, averaged over the batch."""
     return ((pred.float() - gt.float()).norm(dim=-1).mean(dim=1) / pupil_distance(gt.float())).mean()
+
+
+def fold_batchnorm(model: DANModel) -> DANModel:
+    """Fold every eval-mode BatchNorm into the conv/linear layer before it (inference only).
+
+    Exact up to float rounding; saves a full pass over every activation map, which is
+    memory-bound on CPUs. Returns the same model, modified in place.
+    """
+    for stage in model.stages:
+        layers = list(stage.features)
+        for i, layer in enumerate(layers):
+            if isinstance(layer, nn.BatchNorm2d):
+                _fold(layers[i - 1], layer)
+                stage.features[i] = nn.Identity()
+        if isinstance(stage.bn1, nn.BatchNorm1d):
+            _fold(stage.fc1, stage.bn1)
+            stage.bn1 = nn.Identity()
+    return model
+
+
+@torch.no_grad()
+def _fold(layer: nn.Module, bn: nn.modules.batchnorm._BatchNorm) -> None:
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+    shape = (-1,) + (1,) * (layer.weight.dim() - 1)
+    layer.weight.mul_(scale.view(shape))
+    bias = layer.bias if layer.bias is not None else torch.zeros_like(bn.running_mean)
+    new_bias = (bias - bn.running_mean) * scale + bn.bias
+    layer.bias = nn.Parameter(new_bias)

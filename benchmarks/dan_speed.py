@@ -1,0 +1,213 @@
+"""DAN speed on the machine it runs on: inference (batch 256 and batch 1) and training, fp32 vs bf16.
+
+    python benchmarks/dan_speed.py [--weights PATH] [--stages 2] [--device auto] [--compile]
+
+Inputs are the builtin faces with the protocol's training perturbations (so the numbers
+need no dataset). Inference is timed on frames already in the 112x112 crop (the model),
+and once end to end through ``DAN.predict`` (cropping included). Training is timed on
+the last stage's phase of stage-wise training (earlier stages frozen, the way a
+``--stages N`` run spends most of its time), batch 64, sample generation on the device
+included. bf16 is accepted when the mean error of its predictions is within 1% (relative)
+of fp32's on the same inputs. The last lines are ``key=value`` figures.
+
+Without trained weights the model is randomly initialised (its last layers made non-zero
+so every layer affects the output): the speed is the same, the error check then only
+compares two random models' numerics.
+"""
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from faceeval.datasets import load_dataset  # noqa: E402
+from faceeval.metrics import point_to_point_error  # noqa: E402
+from methods.dan import DAN, DANConfig, DANModel  # noqa: E402
+from methods.dan.augment import Canvases, sample_perturbations  # noqa: E402
+from methods.dan.model import alignment_loss  # noqa: E402
+from methods.dan.train import cpu_has_bf16, resolve_device  # noqa: E402
+from methods.dan.weights import weights_paths  # noqa: E402
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = platform.processor() or "cpu"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    flags = [f for f in ("avx512_bf16", "amx_bf16") if f in Path("/proc/cpuinfo").read_text()] \
+        if Path("/proc/cpuinfo").exists() else []
+    return f"{name}, {torch.get_num_threads()} threads, {'+'.join(flags) or 'no bf16 ISA'}"
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def timed(fn, device, repeat: int) -> float:
+    """Median seconds of ``repeat`` calls after one warm-up call."""
+    fn()
+    sync(device)
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        sync(device)
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def make_model(args, device) -> tuple[DANModel, str]:
+    tensors, _ = weights_paths(args.weights)
+    if tensors.is_file():
+        from methods.dan.weights import load_weights
+        return load_weights(tensors), f"trained weights {tensors}"
+    torch.manual_seed(0)
+    m = DANModel(DANConfig(stages=args.stages))
+    for st in m.stages:
+        torch.nn.init.normal_(st.fc2.weight, std=0.01)
+    m.norm_mean.fill_(110.0)
+    m.norm_std.fill_(60.0)
+    return m, "random initialisation (no weights found)"
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--weights", default=None, help="dan.safetensors or its folder (default location if present)")
+    ap.add_argument("--stages", type=int, default=2, help="stages of the random model when there are no weights")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--batch", type=int, default=256)
+    ap.add_argument("--train-batch", type=int, default=64)
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--compile", action="store_true", help="also time torch.compile'd inference")
+    ap.add_argument("--no-channels-last", action="store_true")
+    args = ap.parse_args(argv)
+
+    device = resolve_device(args.device)
+    cl = not args.no_channels_last
+    model, origin = make_model(args, device)
+    stages = model.cfg.stages
+    print(f"device: {device_name(device)}  torch {torch.__version__}")
+    print(f"model: DAN {stages} stages, {origin}; channels_last={cl}")
+
+    ds = load_dataset("builtin")
+    images = [s.load_image() for s in ds.samples]
+    frame_shape = model.mean_shape.double().numpy()
+    canv = Canvases(images, ds.ground_truth, frame_shape, model.cfg.image_size, device)
+    n = args.batch
+    gen = torch.Generator().manual_seed(0)
+    idx = torch.arange(n) % len(canv)
+    mirror = torch.arange(n) % 2 == 1
+    frames, gt = canv.batch(idx, mirror, sample_perturbations(n, gen, frame_shape))
+
+    precisions = ["fp32", "bf16"] if (device.type == "cuda" or cpu_has_bf16()) else ["fp32"]
+    res: dict = {}
+    preds = {}
+    for prec in precisions:
+        dan = DAN(model, device=str(device), precision=prec, channels_last=cl)
+        with torch.inference_mode():
+            preds[prec] = dan.predict_frames(frames).double().cpu().numpy()
+        t = timed(lambda: dan.predict_frames(frames), device, args.repeat)
+        res[f"{prec}_infer_batched_img_s"] = n / t
+        one = frames[:1]
+        t1 = timed(lambda: dan.predict_frames(one), device, max(10, 3 * args.repeat))
+        res[f"{prec}_infer_batch1_ms"] = 1000 * t1
+        print(f"{prec}: inference batch {n}: {n / t:9.1f} img/s   batch 1: {1000 * t1:8.2f} ms", flush=True)
+        if args.compile:
+            dc = DAN(model, device=str(device), precision=prec, channels_last=cl, compile=True)
+            t0 = time.perf_counter()
+            dc.predict_frames(frames)
+            print(f"{prec}: torch.compile warm-up {time.perf_counter() - t0:.0f} s", flush=True)
+            t = timed(lambda: dc.predict_frames(frames), device, args.repeat)
+            res[f"{prec}_compiled_infer_batched_img_s"] = n / t
+            print(f"{prec}: compiled inference batch {n}: {n / t:9.1f} img/s", flush=True)
+
+    gt_np = gt.double().cpu().numpy()
+    err = {p: float(point_to_point_error(preds[p], gt_np, "inter-pupil").mean()) for p in preds}
+    res["err_fp32"] = err["fp32"]
+    bf16_ok = False
+    if "bf16" in preds:
+        res["err_bf16"] = err["bf16"]
+        res["bf16_rel_err_diff"] = abs(err["bf16"] - err["fp32"]) / err["fp32"]
+        ipd = np.linalg.norm(gt_np[:, 36:42].mean(1) - gt_np[:, 42:48].mean(1), axis=-1)
+        res["bf16_vs_fp32_shape_diff"] = float((np.linalg.norm(preds["bf16"] - preds["fp32"], axis=-1).mean(1)
+                                                / ipd).mean())
+        bf16_ok = res["bf16_rel_err_diff"] <= 0.01
+        print(f"error (inter-pupil, perturbed builtin frames): fp32 {err['fp32']:.5f}  bf16 {err['bf16']:.5f}  "
+              f"relative difference {100 * res['bf16_rel_err_diff']:.3f}% ({'ok' if bf16_ok else 'over 1%'})")
+
+    # end to end through the plugin (cropping from the original images included), best precision
+    best = "bf16" if bf16_ok and res["bf16_infer_batched_img_s"] > res["fp32_infer_batched_img_s"] else "fp32"
+    dan = DAN(model, device=str(device), precision=best, channels_last=cl)
+    imgs = [images[i % len(images)] for i in range(n)]
+    boxes = np.stack([ds.boxes[i % len(images)] for i in range(n)])
+    t = timed(lambda: dan.predict(imgs, boxes), device, max(1, args.repeat - 1))
+    res["e2e_predict_img_s"] = n / t
+    print(f"{best}: end-to-end DAN.predict batch {n} (crop + model): {n / t:9.1f} img/s", flush=True)
+
+    # training: the last stage's phase (earlier stages frozen), sample generation included
+    tb = args.train_batch
+    for prec in precisions:
+        torch.manual_seed(0)
+        m = DANModel(model.cfg).to(device)
+        m.load_state_dict(model.state_dict())
+        if cl:
+            m = m.to(memory_format=torch.channels_last)
+        m.train()
+        for s in m.stages[:stages - 1]:
+            s.eval()
+        params = m.stage_parameters(stages)
+        opt = torch.optim.Adam(params, lr=1e-3)
+        for p in m.parameters():
+            p.requires_grad_(False)
+        for p in params:
+            p.requires_grad_(True)
+        g = torch.Generator().manual_seed(1)
+
+        def step():
+            i = torch.randint(len(canv), (tb,), generator=g)
+            with torch.no_grad():
+                f, y = canv.batch(i, torch.rand(tb, generator=g) < 0.5, sample_perturbations(tb, g, frame_shape))
+            if cl:
+                f = f.contiguous(memory_format=torch.channels_last)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=prec == "bf16"):
+                out = m(f, stages, stages - 1)
+            loss = alignment_loss(out[-1], y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+        t = timed(step, device, args.repeat)
+        res[f"{prec}_train_img_s"] = tb / t
+        print(f"{prec}: training (stage {stages} phase, batch {tb}): {tb / t:9.1f} img/s", flush=True)
+
+    train_best = max(precisions, key=lambda p: res[f"{p}_train_img_s"] if p == "fp32" or bf16_ok else -1)
+    res.update(device=device_name(device).replace(" ", "_"), stages=stages, precision=best,
+               infer_batched_img_s=res[f"{best}_infer_batched_img_s"],
+               infer_batch1_ms=res[f"{best}_infer_batch1_ms"],
+               train_precision=train_best, train_img_s=res[f"{train_best}_train_img_s"],
+               bf16_within_1pct=bf16_ok if "bf16" in preds else "n/a")
+    for k in ("device", "stages", "precision", "train_precision", "err_fp32", "err_bf16", "bf16_rel_err_diff",
+              "bf16_within_1pct", "e2e_predict_img_s", "infer_batched_img_s", "infer_batch1_ms", "train_img_s"):
+        if k in res:
+            v = res[k]
+            print(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}")
+    return res
+
+
+if __name__ == "__main__":
+    main()
