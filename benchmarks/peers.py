@@ -27,7 +27,6 @@ import tempfile
 import warnings
 from pathlib import Path
 
-import numpy as np
 
 from faceeval.compare import machine_description, measure_throughput, timing_sample
 from faceeval.datasets import load_dataset

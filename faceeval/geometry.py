@@ -7,6 +7,7 @@ against these functions.
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import affine_transform
 
 
 def shape_boxes(shapes: np.ndarray) -> np.ndarray:
@@ -79,3 +80,32 @@ def similarity_matrix(scale, angle, tx, ty) -> np.ndarray:
                                                  for v in (scale, angle, tx, ty)))
     c, s = scale * np.cos(angle), scale * np.sin(angle)
     return np.stack([np.stack([c, -s, tx], -1), np.stack([s, c, ty], -1)], -2)
+
+
+def warp_image(image: np.ndarray, matrix: np.ndarray, shape: tuple[int, int], order: int = 1,
+               mode: str = "constant") -> np.ndarray:
+    """Resample ``image`` on an output grid of ``shape`` (H, W) through an affine map.
+
+    ``matrix`` ``(2, 3)`` maps output pixel coordinates (x, y) to input coordinates,
+    i.e. ``out(p) = image(matrix @ [p, 1])``; outside the image the output is 0 (``mode="constant"``)
+    or the nearest edge pixel (``mode="nearest"``).
+    Grey ``(H, W)`` and RGB ``(H, W, 3)`` uint8 images keep their dtype.
+
+    >>> img = np.arange(12, dtype=np.uint8).reshape(3, 4)
+    >>> shift = np.array([[1., 0., 1.], [0., 1., 0.]])          # out(x, y) = img(x + 1, y)
+    >>> warp_image(img, shift, (3, 3)).tolist()
+    [[1, 2, 3], [5, 6, 7], [9, 10, 11]]
+    """
+    img = np.asarray(image)
+    m = np.asarray(matrix, dtype=np.float64).reshape(2, 3)
+    # scipy works in (row, col) = (y, x): swap both axes of the linear part and the offset.
+    lin = m[::-1, :2][:, ::-1]
+    offset = m[::-1, 2]
+    channels = [img] if img.ndim == 2 else [img[..., c] for c in range(img.shape[2])]
+    warped = [affine_transform(ch.astype(np.float32), lin, offset=offset, output_shape=tuple(shape),
+                                       order=order, mode=mode, cval=0.0) for ch in channels]
+    out = warped[0] if img.ndim == 2 else np.stack(warped, axis=-1)
+    if np.issubdtype(img.dtype, np.integer):
+        info = np.iinfo(img.dtype)
+        out = np.clip(np.rint(out), info.min, info.max)
+    return out.astype(img.dtype, copy=False)

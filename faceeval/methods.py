@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import hashlib
+import os
 from importlib.metadata import entry_points
 from pathlib import Path
 from typing import ClassVar, Sequence
@@ -67,6 +68,16 @@ class LandmarkMethod(abc.ABC):
 
     def provenance(self) -> dict:
         return {"method": self.name, "version": self.version, "weights_hash": self.weights_hash}
+
+
+def faceeval_home() -> Path:
+    """``$FACEEVAL_HOME``, else ``~/.cache/faceeval``: where trained weights are kept."""
+    return Path(os.environ.get("FACEEVAL_HOME") or Path.home() / ".cache" / "faceeval").expanduser()
+
+
+def default_weights_dir(method_name: str) -> Path:
+    """``$FACEEVAL_HOME/weights/<method>``: where ``faceeval train`` saves and ``run`` looks."""
+    return faceeval_home() / "weights" / method_name
 
 
 def file_hash(path: str | Path, length: int = 12) -> str:

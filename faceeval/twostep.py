@@ -21,9 +21,8 @@ import os
 from typing import Sequence
 
 import numpy as np
-from scipy import ndimage
 
-from .geometry import apply_affine, estimate_similarity, invert_affine, shape_boxes
+from .geometry import apply_affine, estimate_similarity, invert_affine, shape_boxes, warp_image
 from .resources import dan_mean_shape
 
 #: The box fraction of the paper's Menpo entry.
@@ -64,33 +63,6 @@ def centred_boxes(images: Sequence[np.ndarray], fraction: float) -> np.ndarray:
         cx, cy, half = (w - 1) / 2, (h - 1) / 2, fraction * h / 2
         out[i] = cx - half, cy - half, cx + half, cy + half
     return out
-
-
-def warp_image(image: np.ndarray, matrix: np.ndarray, shape: tuple[int, int], order: int = 1) -> np.ndarray:
-    """Resample ``image`` on an output grid of ``shape`` (H, W) through an affine map.
-
-    ``matrix`` ``(2, 3)`` maps output pixel coordinates (x, y) to input coordinates,
-    i.e. ``out(p) = image(matrix @ [p, 1])``; outside the image the output is 0.
-    Grey ``(H, W)`` and RGB ``(H, W, 3)`` uint8 images keep their dtype.
-
-    >>> img = np.arange(12, dtype=np.uint8).reshape(3, 4)
-    >>> shift = np.array([[1., 0., 1.], [0., 1., 0.]])          # out(x, y) = img(x + 1, y)
-    >>> warp_image(img, shift, (3, 3)).tolist()
-    [[1, 2, 3], [5, 6, 7], [9, 10, 11]]
-    """
-    img = np.asarray(image)
-    m = np.asarray(matrix, dtype=np.float64).reshape(2, 3)
-    # scipy works in (row, col) = (y, x): swap both axes of the linear part and the offset.
-    lin = m[::-1, :2][:, ::-1]
-    offset = m[::-1, 2]
-    channels = [img] if img.ndim == 2 else [img[..., c] for c in range(img.shape[2])]
-    warped = [ndimage.affine_transform(ch.astype(np.float32), lin, offset=offset, output_shape=tuple(shape),
-                                       order=order, mode="constant", cval=0.0) for ch in channels]
-    out = warped[0] if img.ndim == 2 else np.stack(warped, axis=-1)
-    if np.issubdtype(img.dtype, np.integer):
-        info = np.iinfo(img.dtype)
-        out = np.clip(np.rint(out), info.min, info.max)
-    return out.astype(img.dtype, copy=False)
 
 
 def canonical_frames(shapes: np.ndarray, template: np.ndarray | None = None,
@@ -161,5 +133,5 @@ def two_step_predict(method, images: Sequence[np.ndarray], fraction: float | Non
     return (result, first) if return_first else result
 
 
-__all__ = ["DEFAULT_FRACTION", "FRACTION_ENV", "default_fraction", "centred_boxes", "warp_image",
+__all__ = ["DEFAULT_FRACTION", "FRACTION_ENV", "default_fraction", "centred_boxes",
            "canonical_frames", "two_step_predict"]

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from faceeval.datasets import load_dataset
-from faceeval.geometry import apply_affine, shape_boxes, similarity_matrix
+from faceeval.geometry import apply_affine, shape_boxes, similarity_matrix, warp_image
 from faceeval.methods import LandmarkMethod, load_method
 from faceeval.metrics import point_to_point_error
 from faceeval.twostep import (DEFAULT_FRACTION, FRACTION_ENV, canonical_frames, centred_boxes, default_fraction,
-                              two_step_predict, warp_image)
+                              two_step_predict)
 
 
 def _dlib_model_path():

@@ -16,7 +16,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from ..metrics import MetricInputError, auc_of_curve, ced_grid
+from ..metrics import MetricInputError, auc_of_curve
 from ..resources import challenge_ced, data_path
 from .ced import Curve
 

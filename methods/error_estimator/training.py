@@ -25,7 +25,7 @@ from faceeval.geometry import apply_affine, fit_shape_to_boxes, shape_boxes
 from faceeval.io import save_npz
 from faceeval.metrics import point_to_point_error
 from faceeval.resources import dan_mean_shape
-from faceeval.twostep import warp_image
+from faceeval.geometry import warp_image
 
 from .features import HogConfig, landmark_hog
 from .model import DEFAULT_ALPHAS, ErrorEstimator, fit_ridge, quality

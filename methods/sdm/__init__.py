@@ -19,7 +19,7 @@ import numpy as np
 
 from faceeval.geometry import fit_shape_to_boxes
 from faceeval.io import shape_to_menpo
-from faceeval.methods import LandmarkMethod, MissingWeightsError
+from faceeval.methods import LandmarkMethod, MissingWeightsError, default_weights_dir
 
 from .data import crop_around_box
 from .model import SDMConfig, SDMModel, import_menpofit, load_model, model_hash
@@ -27,8 +27,7 @@ from .model import SDMConfig, SDMModel, import_menpofit, load_model, model_hash
 
 def default_model_dir() -> Path:
     """Where ``faceeval train sdm`` saves and ``faceeval run sdm`` looks by default."""
-    home = os.environ.get("FACEEVAL_HOME") or Path.home() / ".cache" / "faceeval"
-    return Path(home).expanduser() / "weights" / "sdm"
+    return default_weights_dir("sdm")
 
 
 class SDM(LandmarkMethod):

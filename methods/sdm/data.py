@@ -5,7 +5,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from faceeval.geometry import apply_affine, invert_affine, shape_boxes, similarity_matrix
+from faceeval.geometry import apply_affine, invert_affine, shape_boxes, similarity_matrix, warp_image
 from faceeval.io import shape_to_menpo, to_gray
 
 #: Context kept around a face box when cropping (fraction of the box's larger side, each way).
@@ -48,7 +48,6 @@ def similarity_warps(image: np.ndarray, shape: np.ndarray, n: int, rng: np.rando
     then rotation ~ N(0, rotation_deg), scale ~ N(1, scale_sd) and shift ~ N(0, shift_sd
     * size) are drawn per warp. Used to train and test SDM on the few builtin faces.
     """
-    from scipy.ndimage import affine_transform
 
     grey = to_gray(image)
     box = shape_boxes(shape[None])[0]
@@ -62,9 +61,7 @@ def similarity_warps(image: np.ndarray, shape: np.ndarray, n: int, rng: np.rando
         t = shift - np.array([[c, -s], [s, c]]) @ centre
         forward = similarity_matrix(scale, angle, t[0], t[1])[0]       # image -> warp
         inverse = invert_affine(forward)                                # warp -> image, (x, y)
-        # scipy indexes (row, col) = (y, x): swap both axes of the linear part and the offset
-        warped = affine_transform(grey, inverse[::-1, 1::-1], offset=inverse[::-1, 2], output_shape=(size, size),
-                                  order=1, mode="nearest")
+        warped = warp_image(grey, inverse, (size, size), order=1, mode="nearest")
         yield np.clip(np.rint(warped), 0, 255).astype(np.uint8), apply_affine(shape, forward)
 
 
