@@ -191,7 +191,7 @@ def menpo_boxsize(estimator_path, method, weights, fractions, dataset, subset, d
     height, then an upright re-run) runs on --limit images; the estimator scores the
     shapes without ground truth and the lowest mean wins. Where ground truth exists
     the true error per f is printed beside it, to check the choice (the paper: 0.46).
-    Use the result with FACEEVAL_TWO_STEP_FRACTION=<best> faceeval run ... --init two-step.
+    Use the result with `faceeval run ... --init two-step --box-fraction <best>`.
 
     \b
     Example:
