@@ -105,3 +105,21 @@ def test_frame_cropping_matches_the_model_frame(faces):
     from faceeval.geometry import apply_affine
     np.testing.assert_allclose(apply_affine(box_initialisation(boxes), tr), np.broadcast_to(frame, (4, 68, 2)),
                                atol=1e-6)
+
+
+def test_folded_batchnorm_gives_the_same_predictions(tmp_path, faces):
+    images, boxes, gt = faces
+    m = _random_model(seed=5)
+    for st in m.stages:                      # non-trivial affine BN parameters too
+        for mod in st.modules():
+            if isinstance(mod, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+                mod.weight.data.uniform_(0.5, 1.5)
+                mod.bias.data.uniform_(-0.2, 0.2)
+    save_weights(m, tmp_path)
+    folded = DAN.load(tmp_path, precision="fp32")
+    plain = DAN.load(tmp_path, precision="fp32", fold_bn=False)
+    assert not any(isinstance(x, torch.nn.BatchNorm2d) for x in folded.model.modules())
+    assert any(isinstance(x, torch.nn.BatchNorm2d) for x in plain.model.modules())
+    a, b = folded.predict(images, boxes), plain.predict(images, boxes)
+    assert np.abs(b - box_initialisation(boxes)).mean() > 1.0
+    np.testing.assert_allclose(a, b, atol=2e-3)

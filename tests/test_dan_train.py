@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
@@ -89,6 +90,20 @@ def test_resume_after_kill_continues_from_the_same_step(builtin, tmp_path):
     assert any(not (wa[k] == wc[k]).all() for k in wa)
 
 
+def test_cached_frozen_stages_train_like_running_them(builtin, tmp_path):
+    images, gt, boxes = builtin
+    opts = dict(stages=2, batch_size=16, perturbations=8, max_epochs=1, val_count=0, widths=(4, 8, 8, 16),
+                progress=False, precision="fp32", seed=3)
+    logs = []
+    train(images, gt, boxes, tmp_path / "cached", TrainOptions(**opts), log=logs.append)
+    assert any("cached the frozen stages' outputs for 64 samples" in m for m in logs)
+    train(images, gt, boxes, tmp_path / "plain", TrainOptions(**opts, cache_frozen=False), log=lambda m: None)
+    wa, wb = _weights(tmp_path / "cached"), _weights(tmp_path / "plain")
+    for k in wa:
+        assert torch.allclose(wa[k], wb[k], rtol=1e-3, atol=1e-4), k
+    assert float(wa["stages.1.fc2.weight"].abs().sum()) > 0      # stage 2 did train (fc2 starts at zero)
+
+
 def _last_speed_columns(tmp_path):
     """log.csv rows differ only in the measured img/s; align b's to a's for the comparison."""
     a = (tmp_path / "a" / "log.csv").read_text().splitlines()
@@ -118,12 +133,19 @@ def test_ddp_two_process_gloo_run_trains(builtin, tmp_path):
 
 def test_cli_trains_builtin_and_plugin_loads_it(tmp_path, monkeypatch):
     monkeypatch.setenv("FACEEVAL_HOME", str(tmp_path / "home"))
-    res = CliRunner().invoke(train_command, ["--dataset", "builtin", "--stages", "1", "--max-epochs", "1",
-                                             "--perturbations", "4", "--batch-size", "8", "--widths", "4,8,8,16",
-                                             "--val-count", "0", "--no-progress"])
+    res = CliRunner().invoke(train_command, ["--dataset", "builtin", "--stages", "2", "--max-epochs", "1",
+                                             "--finetune-epochs", "1", "--perturbations", "4", "--batch-size", "8",
+                                             "--widths", "4,8,8,16", "--val-count", "0", "--no-progress"])
     assert res.exit_code == 0, res.output
     default = tmp_path / "home" / "weights" / "dan"
     assert (default / "dan.safetensors").is_file() and (default / "log.csv").is_file()
+    log = (default / "log.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in log[1:]] == ["stage1", "stage2", "finetune"]
+    # running it again without --resume refuses to overwrite; with --resume it says it is done
+    again = CliRunner().invoke(train_command, ["--dataset", "builtin", "--stages", "2", "--no-progress"])
+    assert again.exit_code != 0 and "--resume" in again.output
+    done = CliRunner().invoke(train_command, ["--dataset", "builtin", "--resume", "--no-progress"])
+    assert done.exit_code == 0 and "already complete" in done.output
     dan = DAN.load()                        # the default location under $FACEEVAL_HOME
     ds = load_dataset("builtin")
     pred = dan.predict([s.load_image() for s in ds.samples], ds.boxes)

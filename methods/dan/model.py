@@ -7,6 +7,8 @@ onto the mean shape. Stage 1 sees the (normalised) input frame; stage ``t > 1`` 
 """
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -75,18 +77,16 @@ class DANModel(nn.Module):
     def normalise(self, frames: Tensor) -> Tensor:
         return (frames - self.norm_mean) / self.norm_std
 
-    def forward(self, frames: Tensor, n_stages: int | None = None, frozen: int = 0) -> list[Tensor]:
-        """Shapes ``(N, 68, 2)`` after stages ``1..n_stages`` (default all).
-
-        The first ``frozen`` stages run without autograd (stage-wise training).
-        """
-        n_stages = n_stages or self.cfg.stages
+    def _image(self, frames: Tensor) -> Tensor:
         image = self.normalise(frames.float())
-        if image.is_contiguous(memory_format=torch.channels_last) or \
-                next(self.parameters()).is_contiguous(memory_format=torch.channels_last):
+        w = self.stages[0].features[3].weight                  # the 64x64 conv: its layout is unambiguous
+        if w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous():
             image = image.contiguous(memory_format=torch.channels_last)
-        shapes, shape, fc1 = [], None, None
-        for t in range(n_stages):
+        return image
+
+    def _stages(self, image: Tensor, first: int, last: int, frozen: int, shape, fc1):
+        """Yield ``(shape, fc1)`` after each stage ``first..last-1`` (0-based)."""
+        for t in range(first, last):
             with torch.set_grad_enabled(torch.is_grad_enabled() and t >= frozen):
                 if t == 0:
                     delta, fc1 = self.stages[0](image)
@@ -94,10 +94,32 @@ class DANModel(nn.Module):
                 else:
                     x, tr, moved = self.connections[t - 1](image, shape, fc1, self.mean_shape)
                     delta, fc1 = self.stages[t](x)
-                    with torch.autocast(frames.device.type, enabled=False):
+                    with torch.autocast(image.device.type, enabled=False):
                         shape = untransform(moved + delta, tr)
-            shapes.append(shape)
-        return shapes
+            yield shape, fc1
+
+    def forward(self, frames: Tensor, n_stages: int | None = None, frozen: int = 0,
+                start: tuple[Tensor, Tensor] | None = None) -> list[Tensor]:
+        """Shapes ``(N, 68, 2)`` after stages ``1..n_stages`` (default all).
+
+        The first ``frozen`` stages run without autograd (stage-wise training). With
+        ``start = (shape, fc1)``, the outputs of stage ``frozen`` computed earlier (see
+        :meth:`frozen_outputs`), the frozen stages are skipped and their entries are ``None``.
+        """
+        n_stages = n_stages or self.cfg.stages
+        image = self._image(frames)
+        if start is None:
+            return [s for s, _ in self._stages(image, 0, n_stages, frozen, None, None)]
+        if frozen < 1:
+            raise ValueError("start= needs frozen >= 1 (it replaces the frozen stages)")
+        return [None] * frozen + [s for s, _ in self._stages(image, frozen, n_stages, frozen, *start)]
+
+    def frozen_outputs(self, frames: Tensor, k: int) -> tuple[Tensor, Tensor]:
+        """``(shape, fc1)`` after the first ``k`` stages: what a cache of frozen stages holds."""
+        out = None
+        for out in self._stages(self._image(frames), 0, k, k, None, None):
+            pass
+        return out
 
     def stage_parameters(self, t: int) -> list[nn.Parameter]:
         """Parameters trained when stage ``t`` (1-based) is added: the stage and its connection."""
@@ -117,12 +139,14 @@ def alignment_loss(pred: Tensor, gt: Tensor) -> Tensor:
     return ((pred.float() - gt.float()).norm(dim=-1).mean(dim=1) / pupil_distance(gt.float())).mean()
 
 
-def fold_batchnorm(model: DANModel) -> DANModel:
-    """Fold every eval-mode BatchNorm into the conv/linear layer before it (inference only).
 
-    Exact up to float rounding; saves a full pass over every activation map, which is
-    memory-bound on CPUs. Returns the same model, modified in place.
+def fold_batchnorm(model: DANModel) -> DANModel:
+    """A copy of ``model`` for inference with every BatchNorm folded into the conv/linear before it.
+
+    Exact up to float rounding (uses the running statistics, i.e. eval mode); saves a pass
+    over every activation map (about 10% of a CPU forward). The copy cannot be trained.
     """
+    model = copy.deepcopy(model).eval()
     for stage in model.stages:
         layers = list(stage.features)
         for i, layer in enumerate(layers):
@@ -138,8 +162,6 @@ def fold_batchnorm(model: DANModel) -> DANModel:
 @torch.no_grad()
 def _fold(layer: nn.Module, bn: nn.modules.batchnorm._BatchNorm) -> None:
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    shape = (-1,) + (1,) * (layer.weight.dim() - 1)
-    layer.weight.mul_(scale.view(shape))
+    layer.weight.mul_(scale.view((-1,) + (1,) * (layer.weight.dim() - 1)))
     bias = layer.bias if layer.bias is not None else torch.zeros_like(bn.running_mean)
-    new_bias = (bias - bn.running_mean) * scale + bn.bias
-    layer.bias = nn.Parameter(new_bias)
+    layer.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias, requires_grad=False)

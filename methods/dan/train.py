@@ -30,7 +30,7 @@ import torch.distributed as dist
 from safetensors.torch import load_file
 
 from faceeval import geometry as G
-from faceeval.io import atomic_write, write_json
+from faceeval.io import DataError, atomic_write, write_json
 from faceeval.metrics import point_to_point_error
 
 from .augment import Canvases, box_initialisation, frame_transforms, sample_perturbations, warp_to_frames
@@ -64,6 +64,7 @@ class TrainOptions:
     heatmap: str = "square"
     widths: tuple = (64, 128, 256, 512)
     norm_samples: int = 10000
+    cache_frozen: bool = True         # with fixed samples: run the frozen stages once per phase, not every step
     progress: bool = True
 
     def __post_init__(self):
@@ -153,30 +154,57 @@ def prepare_data(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: 
     size = model.cfg.image_size
     canvases = Canvases(images[train], gt[train], frame_shape, size, device)
     vm = frame_transforms(box_initialisation(boxes[val]), frame_shape)
-    val_frames = torch.cat([warp_to_frames(images[i:i + 256], vm[i:i + 256], size)
+    val_images = images[val]
+    val_frames = torch.cat([warp_to_frames(val_images[i:i + 256], vm[i:i + 256], size)
                             for i in range(0, len(vm), 256)]).to(device)
     val_gt = torch.as_tensor(G.apply_affine(gt[val], vm), dtype=torch.float32, device=device)
     return TrainData(canvases, val_frames, val_gt, len(canvases))
 
 
-def epoch_plan(opts: TrainOptions, n_faces: int, phase: int, epoch: int) -> tuple[torch.Tensor, ...]:
-    """(face index, mirror flag, perturbation) of every sample of an epoch, in training order."""
+def sample_set(opts: TrainOptions, n_faces: int, phase: int, epoch: int,
+               frame_shape: np.ndarray) -> tuple[torch.Tensor, ...]:
+    """(face index, mirror flag, perturbation) of the samples of an epoch, in canonical order.
+
+    ``augment="fixed"``: the same samples every epoch (the released code generated them once);
+    ``"fresh"``: new perturbations each epoch.
+    """
     reps = opts.perturbations * (2 if opts.mirror else 1)
     face = torch.arange(n_faces).repeat_interleave(reps)
     mirror = (torch.arange(reps) >= opts.perturbations).repeat(n_faces) if opts.mirror \
         else torch.zeros(len(face), dtype=torch.bool)
     pert_gen = _generator(opts.seed, 0) if opts.augment == "fixed" else _generator(opts.seed, 1, phase, epoch)
-    perturb = sample_perturbations(len(face), pert_gen, _FRAME_SHAPE_CACHE["shape"])
+    return face, mirror, sample_perturbations(len(face), pert_gen, frame_shape)
+
+
+def epoch_plan(opts: TrainOptions, n_faces: int, phase: int, epoch: int,
+               frame_shape: np.ndarray) -> tuple[torch.Tensor, ...]:
+    """The samples of :func:`sample_set` shuffled for the epoch, plus their canonical indices."""
+    face, mirror, perturb = sample_set(opts, n_faces, phase, epoch, frame_shape)
     order = torch.randperm(len(face), generator=_generator(opts.seed, 2, phase, epoch))
-    return face[order], mirror[order], perturb[order]
+    return face[order], mirror[order], perturb[order], order
 
 
-_FRAME_SHAPE_CACHE: dict = {}
+@torch.no_grad()
+def frozen_cache(model: DANModel, data: TrainData, opts: TrainOptions, phase: int, k: int, bf16: bool,
+                 chunk: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(shape, fc1)`` of the first ``k`` (frozen) stages for every fixed sample, canonical order."""
+    face, mirror, perturb = sample_set(opts, len(data.canvases), phase, 0, data.canvases.frame_shape)
+    was = model.training
+    model.eval()
+    shapes, fc1s = [], []
+    for i in range(0, len(face), chunk):
+        frames, _ = data.canvases.batch(face[i:i + chunk], mirror[i:i + chunk], perturb[i:i + chunk])
+        with torch.autocast(frames.device.type, dtype=torch.bfloat16, enabled=bf16):
+            s, f = model.frozen_outputs(frames, k)
+        shapes.append(s.float())
+        fc1s.append(f.float())
+    model.train(was)
+    return torch.cat(shapes), torch.cat(fc1s)
 
 
 def normalisation_stats(data: TrainData, opts: TrainOptions, chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-pixel mean and std (clamped >= 1 grey level) over up to ``norm_samples`` training frames."""
-    face, mirror, perturb = epoch_plan(opts, len(data.canvases), 0, 0)
+    face, mirror, perturb, _ = epoch_plan(opts, len(data.canvases), 0, 0, data.canvases.frame_shape)
     n = min(len(face), opts.norm_samples)
     s1 = s2 = 0.0
     for i in range(0, n, chunk):
@@ -314,6 +342,18 @@ def train(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: np.ndar
     """
     opts = opts or TrainOptions()
     out = Path(out)
+    ckpt = out / f"{CHECKPOINT}.json"
+    if ckpt.exists() and not resume:
+        raise click.UsageError(f"{out} already holds a training checkpoint: pass --resume to continue it, "
+                               "or choose another --out")
+    if resume and ckpt.exists():     # a resumed run keeps its own options; only where/how it runs may change
+        saved_state = json.loads(ckpt.read_text())
+        if saved_state.get("done"):
+            log(f"training in {out} is already complete")
+            return out
+        saved = saved_state["options"]
+        keep = ("device", "precision", "progress", "checkpoint_every")
+        opts = TrainOptions(**{**saved, **{k: getattr(opts, k) for k in keep}})
     rank, world, local_rank = _dist_info()
     device = resolve_device(opts.device)
     if device.type == "cuda" and world > 1:
@@ -328,14 +368,9 @@ def train(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: np.ndar
     model = DANModel(cfg).to(device)
     if opts.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    _FRAME_SHAPE_CACHE["shape"] = model.mean_shape.double().cpu().numpy()
     data = prepare_data(images, ground_truth, boxes, opts, model, device)
     phases = _phases(opts)
 
-    ckpt = out / f"{CHECKPOINT}.json"
-    if ckpt.exists() and not resume:
-        raise click.UsageError(f"{out} already holds a training checkpoint: pass --resume to continue it, "
-                               "or choose another --out")
     state: dict
     opt_sd = None
     if resume and ckpt.exists():
@@ -343,9 +378,6 @@ def train(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: np.ndar
         if state.get("options", {}).get("seed") != opts.seed or state.get("world_size") != world:
             log(f"note: resuming with seed/world size {opts.seed}/{world}; checkpoint has "
                 f"{state.get('options', {}).get('seed')}/{state.get('world_size')}")
-        if state.get("done"):
-            log(f"training in {out} is already complete")
-            return out
         log(f"resuming {phases[state['phase']]['name']} epoch {state['epoch'] + 1} step {state['step']} "
             f"(global step {state['global_step']})")
     else:
@@ -374,9 +406,17 @@ def train(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: np.ndar
             net = torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None)
         best_path = out / f"{BEST}.safetensors"
+        cache = None
+        if opts.cache_frozen and opts.augment == "fixed" and phase["stage"] > 1:
+            t0 = time.perf_counter()
+            cache = frozen_cache(model, data, opts, state["phase"], phase["frozen"], bf16)
+            if rank == 0:
+                log(f"{phase['name']}: cached the frozen stages' outputs for {len(cache[0])} samples "
+                    f"in {time.perf_counter() - t0:.0f} s")
         while state["epoch"] < phase["max_epochs"]:
             _set_modes(model, phase)
-            face, mirror, perturb = epoch_plan(opts, n_faces, state["phase"], state["epoch"])
+            face, mirror, perturb, sample_id = epoch_plan(opts, n_faces, state["phase"], state["epoch"],
+                                                          data.canvases.frame_shape)
             t0 = time.perf_counter()
             bar = None
             if opts.progress and rank == 0:
@@ -394,8 +434,12 @@ def train(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: np.ndar
                     frames, gt = data.canvases.batch(idx, mir, per)
                 if opts.channels_last:
                     frames = frames.contiguous(memory_format=torch.channels_last)
+                start = None
+                if cache is not None:
+                    sid = sample_id[g][sel].to(device)
+                    start = (cache[0][sid], cache[1][sid])
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                    shapes = net(frames, phase["n_stages"], phase["frozen"])
+                    shapes = net(frames, phase["n_stages"], phase["frozen"], start)
                 loss = alignment_loss(shapes[-1], gt)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
@@ -509,23 +553,31 @@ def _load_training_set(dataset: str, data_root: str | None, subset: str | None):
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True)
 @click.option("--channels-last/--no-channels-last", default=True, show_default=True)
 @click.option("--widths", default="64,128,256,512", hidden=True, help="Conv widths (tests use narrower).")
-@click.option("--resume", is_flag=True, help="Continue the checkpoint in --out from its step.")
+@click.option("--cache-frozen/--no-cache-frozen", default=True, show_default=True,
+              help="With --augment fixed, compute the frozen stages once per stage, not every step.")
+@click.option("--resume", is_flag=True,
+              help="Continue the checkpoint in --out from its step, with the options it was started with.")
 @click.option("--progress/--no-progress", default=True)
 def train_command(dataset, data_root, subset, out, stages, batch_size, lr, max_epochs, patience, finetune_epochs,
                   finetune_lr, perturbations, mirror, augment, val_count, heatmap, seed, checkpoint_every, device,
-                  precision, channels_last, widths, resume, progress):
+                  precision, channels_last, widths, cache_frozen, resume, progress):
     dataset = dataset or ("300w" if data_root else "builtin")
     opts = TrainOptions(stages=stages, batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience,
                         finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, perturbations=perturbations,
                         mirror=mirror, augment=augment, val_count=val_count, seed=seed,
                         checkpoint_every=checkpoint_every, device=device, precision=precision,
                         channels_last=channels_last, heatmap=heatmap,
-                        widths=tuple(int(w) for w in widths.split(",")), progress=progress)
+                        widths=tuple(int(w) for w in widths.split(",")), cache_frozen=cache_frozen,
+                        progress=progress)
     distributed = init_distributed(device)
     try:
         ds = _load_training_set(dataset, data_root, subset)
         gt = ds.ground_truth
-        boxes = ds.boxes
+        try:
+            boxes = ds.boxes
+        except DataError:        # no detector boxes (Menpo, folders): validate from the ground-truth boxes
+            boxes = G.shape_boxes(gt)
+            click.echo("note: no initial boxes in this dataset; validation uses tight ground-truth boxes", err=True)
         click.echo(f"training DAN ({stages} stages) on {ds.name}/{ds.subset}: {len(ds)} images", err=True)
         train(_LazyImages(ds.samples), gt, boxes, out or default_weights_dir(), opts, resume=resume,
               log=lambda m: click.echo(m, err=True))
