@@ -9,12 +9,8 @@ DATA_ROOT_OPT = $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
 .PHONY: install test tables report bench
 
-# As the README installs. For torch's CPU-only wheel (no CUDA download):
-#   make install TORCH_INDEX="--extra-index-url https://download.pytorch.org/whl/cpu"
-TORCH_INDEX ?=
-
-install:  ## editable install with the peer methods and test tools
-	$(PYTHON) -m pip install -e ".[all]" $(TORCH_INDEX)
+install:  ## editable install with the peer methods and test tools, as the README does
+	$(PYTHON) -m pip install -e ".[all]"
 
 test:
 	$(PYTHON) -m pytest -q

@@ -80,3 +80,15 @@ def test_warp_affine_integer_shift_and_landmark_consistency():
     expect = GT.apply_affine(torch.tensor([[[7.0, 3.0]]]), m)[0, 0]
     yx = divmod(int(out[0, 0].argmax()), 48)
     assert (yx[1], yx[0]) == (round(float(expect[0])), round(float(expect[1])))
+
+
+def test_warp_affine_matches_numpy_warp_image_inside():
+    img = RNG.uniform(0, 255, (60, 80)).astype(np.float32)
+    m = G.similarity_matrix([0.8], [0.35], [10.0], [-5.0])[0]        # input -> output pixels
+    ref = G.warp_image(img, G.invert_affine(m), (50, 70))              # numpy takes output -> input
+    got = GT.warp_affine(torch.from_numpy(img)[None, None], torch.tensor(m[None]), (50, 70))[0, 0].numpy()
+    ys, xs = np.mgrid[0:50, 0:70]
+    pre = G.apply_affine(np.stack([xs, ys], -1).reshape(1, -1, 2).astype(np.float64), G.invert_affine(m))[0]
+    inside = ((pre[:, 0] > 1) & (pre[:, 0] < 78) & (pre[:, 1] > 1) & (pre[:, 1] < 58)).reshape(50, 70)
+    assert inside.sum() > 1500
+    np.testing.assert_allclose(got[inside], ref[inside], atol=1e-2)   # float32 grids

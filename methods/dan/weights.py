@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import load_file, save
 
 from faceeval.io import atomic_write, write_json
+from faceeval.methods import default_weights_dir as methods_weights_dir
 
 from .config import DANConfig
 from .model import DANModel
@@ -18,13 +19,9 @@ from .model import DANModel
 WEIGHTS_NAME = "dan"
 
 
-def faceeval_home() -> Path:
-    return Path(os.environ.get("FACEEVAL_HOME", Path.home() / ".cache" / "faceeval"))
-
-
 def default_weights_dir() -> Path:
     """``$FACEEVAL_HOME/weights/dan`` (``FACEEVAL_HOME`` defaults to ``~/.cache/faceeval``)."""
-    return faceeval_home() / "weights" / "dan"
+    return methods_weights_dir("dan")
 
 
 def weights_paths(path: str | os.PathLike | None = None) -> tuple[Path, Path]:
