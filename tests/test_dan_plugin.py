@@ -123,3 +123,30 @@ def test_folded_batchnorm_gives_the_same_predictions(tmp_path, faces):
     a, b = folded.predict(images, boxes), plain.predict(images, boxes)
     assert np.abs(b - box_initialisation(boxes)).mean() > 1.0
     np.testing.assert_allclose(a, b, atol=2e-3)
+
+
+def test_internals_are_the_second_stage_inputs(faces, tmp_path):
+    """Fig. 3's hook: the frame, the T2-normalised image, the heatmap of T2(S1) and the feature image."""
+    from methods.dan.layers import landmark_heatmap
+
+    images, boxes, _ = faces
+    save_weights(_random_model(), tmp_path / "w")
+    dan = DAN.load(tmp_path / "w", precision="fp32")
+    out = dan.internals(images, boxes)
+    assert set(out) == {"input", "warped", "heatmap", "feature"}
+    assert all(v.shape == (4, 112, 112) for v in out.values())
+    frames = warp_to_frames(images, frame_transforms(box_initialisation(boxes), dan._frame_shape), 112, dan.device)
+    np.testing.assert_allclose(out["input"], frames[:, 0].numpy())
+    # the heatmap is the one of the stage-1 shape moved onto the mean shape: peaks of 1 at landmark pixels
+    assert out["heatmap"].max() <= 1.0 and (out["heatmap"] == 0).mean() > 0.5
+    with torch.inference_mode():
+        image = dan.model._image(frames)
+        delta, fc1 = dan.model.stages[0](image)
+        _, _, moved = dan.model.connections[0](image, dan.model.mean_shape + delta, fc1, dan.model.mean_shape)
+    np.testing.assert_allclose(out["heatmap"], landmark_heatmap(moved)[:, 0].numpy(), atol=1e-6)
+    assert out["feature"].min() >= 0 and out["feature"].std() > 0       # ReLU'd, not blank
+    one_stage = DAN.load(tmp_path / "w", stages=1)
+    with pytest.raises(ValueError, match="at least 2 stages"):
+        DAN(DANModel(DANConfig(stages=1, widths=(4, 8, 8, 16)))).internals(images, boxes)
+    assert one_stage.weights_hash == f"{dan.weights_hash}-s1"
+    assert one_stage.provenance()["stages"] == 1 and dan.provenance()["stages"] == 2

@@ -36,3 +36,28 @@ def format_summary_table(summaries: Sequence[Summary]) -> str:
                     f"{s.auc * 100:7.2f} {s.failure_rate * 100:10.2f}")
     rows.append(f"(AUC and failure at alpha = {summaries[0].alpha:g}; failure = error > alpha)")
     return "\n".join(rows)
+
+
+def parse_options(pairs: Sequence[str]) -> dict:
+    """``["stages=1", "compile=true"]`` -> ``{"stages": 1, "compile": True}`` (int, float, bool or str).
+
+    >>> parse_options(["stages=1", "box_style=dlib", "compile=false"])
+    {'stages': 1, 'box_style': 'dlib', 'compile': False}
+    """
+    out = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise click.UsageError(f"method option {pair!r} is not KEY=VALUE")
+        value: object = raw
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        else:
+            for kind in (int, float):
+                try:
+                    value = kind(raw)
+                    break
+                except ValueError:
+                    pass
+        out[key.strip().replace("-", "_")] = value
+    return out

@@ -8,7 +8,7 @@ from ..io import DataError
 from ..methods import MissingDependencyError, MissingWeightsError, available_methods, method_class
 from ..metrics import NORMALISATIONS, MetricInputError, evaluate
 from ..runs import INITIALISERS, run_method
-from .common import fail_cleanly, format_summary_table
+from .common import fail_cleanly, format_summary_table, parse_options
 
 DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), envvar="FACEEVAL_DATA_ROOT",
                          help="Folder holding the dataset as distributed (env FACEEVAL_DATA_ROOT).")
@@ -21,6 +21,9 @@ DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), envvar
               "menpo: train, test, all; builtin: all. Default: full / test / all.")
 @DATA_ROOT
 @click.option("--weights", type=click.Path(dir_okay=True), default=None, help="Weights file or folder of the method.")
+@click.option("-O", "--option", "options", multiple=True, metavar="KEY=VALUE",
+              help="Method option, repeatable (e.g. -O stages=1 for DAN's first stage only, "
+                   "-O box_style=dlib for ERT, -O precision=fp32).")
 @click.option("--init", "init", default="boxes", show_default=True,
               help=f"Initialisation: {', '.join(sorted(INITIALISERS))} (boxes = the dataset's detector boxes).")
 @click.option("--box-fraction", type=float, default=None,
@@ -33,7 +36,7 @@ DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), envvar
 @click.option("--force", is_flag=True, help="Recompute even if cached predictions exist.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @fail_cleanly
-def run_command(method, dataset, subset, data_root, weights, init, box_fraction, results, batch_size, alpha, force,
+def run_command(method, dataset, subset, data_root, weights, options, init, box_fraction, results, batch_size, alpha, force,
                 no_progress):
     """Run METHOD on a dataset subset, store its predictions and print the scores.
 
@@ -46,9 +49,16 @@ def run_command(method, dataset, subset, data_root, weights, init, box_fraction,
       faceeval run meanshape --dataset builtin
       faceeval run dan --subset challenging --data-root ~/data/300w
       faceeval run dan --dataset menpo --init two-step --data-root ~/data/menpo
+      faceeval run dan -O stages=1 --subset private --data-root ~/data/300w
     """
     ds = load_dataset(dataset, subset, data_root)
-    model = method_class(method).load(weights=weights)
+    method_options = parse_options(options)
+    try:
+        model = method_class(method).load(weights=weights, **method_options)
+    except TypeError as exc:
+        if not method_options:
+            raise
+        raise click.UsageError(f"method {method!r} does not accept the options {sorted(method_options)}: {exc}")
     if box_fraction is not None and init != "two-step":
         raise click.UsageError("--box-fraction applies to --init two-step only")
     if box_fraction is None and init == "two-step":

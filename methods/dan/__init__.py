@@ -53,6 +53,7 @@ class DAN(LandmarkMethod):
             raise ValueError(f"stages must be 1..{model.cfg.stages}, got {stages}")
         self._forward = torch.compile(self.model, dynamic=True) if compile else self.model
         self._frame_shape = self.model.mean_shape.double().cpu().numpy()
+        self.weights_path = None if weights_path is None else Path(weights_path)
         self._hash = file_hash(weights_path) if weights_path is not None else "unsaved"
 
     @classmethod
@@ -69,7 +70,13 @@ class DAN(LandmarkMethod):
 
     @property
     def weights_hash(self) -> str:
-        return self._hash
+        """The weights file's hash; ``-s<k>`` marks a run that uses only the first k stages."""
+        return self._hash if self.stages == self.model.cfg.stages else f"{self._hash}-s{self.stages}"
+
+    def provenance(self) -> dict:
+        return {**super().provenance(), "stages": self.stages, "trained_stages": self.model.cfg.stages,
+                "weights": None if self.weights_path is None else str(self.weights_path),
+                "precision": "bf16" if self.bf16 else "fp32"}
 
     @torch.inference_mode()
     def predict_frames(self, frames: torch.Tensor) -> torch.Tensor:
@@ -93,6 +100,27 @@ class DAN(LandmarkMethod):
                                     self.model.cfg.image_size, self.device)
             shapes.append(self.predict_frames(frames).double().cpu().numpy())
         return G.apply_affine(np.concatenate(shapes), G.invert_affine(m))
+
+    @torch.inference_mode()
+    def internals(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> dict[str, np.ndarray]:
+        """What stage 2 sees (the paper's Fig. 3), float32 ``(N, S, S)`` each.
+
+        ``input``: the stage-1 frame (grey, 0..255); ``warped``: that frame normalised by
+        T2 (in per-pixel normalised units); ``heatmap``: the landmark heatmap of T2(S1);
+        ``feature``: the upscaled feature image from stage 1's fc1.
+        """
+        if self.model.cfg.stages < 2:
+            raise ValueError("internals() needs a model with at least 2 stages")
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        m = frame_transforms(box_initialisation(boxes), self._frame_shape)
+        frames = warp_to_frames(list(images), m, self.model.cfg.image_size, self.device)
+        image = self.model._image(frames.float())
+        delta, fc1 = self.model.stages[0](image)
+        x, _, _ = self.model.connections[0](image, self.model.mean_shape + delta.float(), fc1.float(),
+                                            self.model.mean_shape)
+        x = x.float().cpu().numpy()
+        return {"input": frames[:, 0].float().cpu().numpy(), "warped": x[:, 0], "heatmap": x[:, 1],
+                "feature": x[:, 2]}
 
     @classmethod
     def train_command(cls):
