@@ -113,6 +113,19 @@ def _last_speed_columns(tmp_path):
     return "\n".join(b), "\n".join(a)
 
 
+def _kill_processes_mentioning(marker: str) -> None:
+    """SIGKILL every process whose command line contains ``marker`` (a unique tmp path)."""
+    import signal
+    from pathlib import Path
+
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if marker in cmdline.read_bytes().decode(errors="replace"):
+                os.kill(int(cmdline.parent.name), signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+
+
 def test_ddp_two_process_gloo_run_trains(builtin, tmp_path):
     images, gt, boxes = builtin
     base = point_to_point_error(MeanShape().predict(images, boxes), gt, "inter-pupil").mean()
@@ -122,7 +135,10 @@ def test_ddp_two_process_gloo_run_trains(builtin, tmp_path):
            "-m", "methods.dan", "--dataset", "builtin", "--out", str(out), "--stages", "1", "--max-epochs", "3",
            "--perturbations", "50", "--batch-size", "16", "--widths", "4,8,8,16", "--val-count", "0",
            "--no-progress", "--lr", "3e-3"]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    finally:
+        _kill_processes_mentioning(str(out))     # torchrun's workers outlive it if it is killed on timeout
     assert proc.returncode == 0, proc.stderr[-3000:]
     meta = json.loads((out / "dan.json").read_text())
     assert meta["training"]["world_size"] == 2
