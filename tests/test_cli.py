@@ -45,11 +45,30 @@ def pred_and_gt(tmp_path):
     return tmp_path / "pred", tmp_path / "gt"
 
 
+def _command_paths(group, ctx, prefix=()):
+    """Every command below the main group, as argument lists (plugin commands included)."""
+    import click
+
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        yield [*prefix, name]
+        if isinstance(cmd, click.Group):
+            yield from _command_paths(cmd, ctx, (*prefix, name))
+
+
 def test_help_everywhere_has_an_example():
-    for cmd in (["run"], ["eval"], ["ced"], ["data"], ["data", "check"], ["data", "download"], ["methods"],
-                ["train"]):
+    import click
+
+    from faceeval.methods import available_methods, method_class
+
+    paths = list(_command_paths(main, click.Context(main)))
+    assert {"run", "eval", "ced", "data", "train", "methods", "tables", "figures", "report", "compare",
+            "estimator", "menpo-boxsize"} <= {p[0] for p in paths}
+    paths += [["train", m] for m in available_methods() if method_class(m).train_command() is not None]
+    assert ["train", "dan"] in paths and ["train", "sdm"] in paths
+    for cmd in paths:
         out = invoke(*cmd, "--help").output
-        assert "Example" in out and "faceeval " in out, cmd
+        assert "Example" in out and "faceeval " in out, (cmd, out)
     assert "faceeval run meanshape --dataset builtin" in invoke("--help").output
 
 

@@ -521,8 +521,19 @@ def _load_training_set(dataset: str, data_root: str | None, subset: str | None):
     return ds
 
 
-@click.command("dan", help="Train the Deep Alignment Network stage by stage (add --resume to continue a run). "
-                           "Launch with `torchrun --nproc-per-node K -m methods.dan ...` for several processes.")
+@click.command("dan", help="""Train the Deep Alignment Network stage by stage (add --resume to continue a run).
+
+Stage 1 trains until the validation error (the first --val-count training images) stops
+improving for --patience epochs; then the connection layers and stage 2 are added, and
+so on. Checkpoints are written atomically every epoch. Launch with
+`torchrun --nproc-per-node K -m methods.dan ...` for several processes or machines.
+
+\b
+Examples:
+  faceeval train dan --data-root ~/data/300w --stages 2
+  faceeval train dan --data-root ~/data/300w --stages 3 --finetune-epochs 5 --resume
+  faceeval train dan --dataset builtin --stages 2 --max-epochs 3 --val-count 0   # a demo
+""")
 @click.option("--dataset", type=click.Choice(["300w", "menpo", "folder", "builtin"]), default=None,
               help="Training data (default: 300w with --data-root, builtin without).")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Folder that holds the dataset.")
