@@ -23,7 +23,7 @@ DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), envvar
 @click.option("--weights", type=click.Path(dir_okay=True), default=None, help="Weights file or folder of the method.")
 @click.option("-O", "--option", "options", multiple=True, metavar="KEY=VALUE",
               help="Method option, repeatable (e.g. -O stages=1 for DAN's first stage only, "
-                   "-O box_style=dlib for ERT, -O precision=fp32).")
+                   "-O precision=fp32; ERT: -O box_style=dlib when the boxes already come from dlib's detector).")
 @click.option("--init", "init", default="boxes", show_default=True,
               help=f"Initialisation: {', '.join(sorted(INITIALISERS))} (boxes = the dataset's detector boxes).")
 @click.option("--box-fraction", type=float, default=None,
