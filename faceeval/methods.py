@@ -66,8 +66,14 @@ class LandmarkMethod(abc.ABC):
         """The click command behind ``faceeval train <name>``, for trainable methods."""
         return None
 
+    def options(self) -> dict:
+        """Load options of this instance that change its predictions, as ``faceeval run -O KEY=VALUE``
+        would give them (e.g. DAN's ``stages``); stored with every run so tables can say how to rerun it."""
+        return {}
+
     def provenance(self) -> dict:
-        return {"method": self.name, "version": self.version, "weights_hash": self.weights_hash}
+        return {"method": self.name, "version": self.version, "weights_hash": self.weights_hash,
+                "options": self.options()}
 
 
 def faceeval_home() -> Path:

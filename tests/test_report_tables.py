@@ -280,3 +280,34 @@ def test_ced_command_draws_the_challenge_reference_curves(tmp_path, make_faces):
     assert Image.open(out).size == (768, 576)
     res = CliRunner().invoke(main, args + ["--norm", "bbox-diagonal"])
     assert res.exit_code == 1 and "inter-ocular" in res.output
+
+
+class OptionedMeanShape(NoisyMeanShape):
+    """A method whose load option changes its predictions, as DAN's stages or ERT's box_style do."""
+
+    name = "optioned"
+
+    def __init__(self, sigma: float = 1.0, flavour: str = "plain"):
+        super().__init__(sigma)
+        self.flavour = flavour
+
+    @property
+    def weights_hash(self) -> str:
+        return super().weights_hash + ("" if self.flavour == "plain" else f"-{self.flavour}")
+
+    def options(self) -> dict:
+        return {} if self.flavour == "plain" else {"flavour": self.flavour}
+
+
+def test_method_options_label_rows_and_rerun_hints(tmp_path):
+    ds = datasets()
+    for flavour in ("plain", "odd"):
+        run_method(OptionedMeanShape(2.0, flavour), ds["common"], tmp_path, progress=False)
+    runs = find_runs(tmp_path)
+    assert sorted(r.meta["options"].get("flavour", "plain") for r in runs) == ["odd", "plain"]
+    t2 = next(t for t in build_tables(runs, data_root=None, menpo_root=None, methods=[]) if t.key == "table2")
+    rows = {r.method: r for r in t2.rows}
+    assert "optioned [sigma2]" in rows and "optioned, flavour=odd [sigma2-o]" in rows
+    plain, odd = rows["optioned [sigma2]"], rows["optioned, flavour=odd [sigma2-o]"]
+    assert any("-O flavour=odd --subset challenging" in str(c) for c in odd.cells.values())
+    assert not any("-O flavour" in str(c) for c in plain.cells.values())

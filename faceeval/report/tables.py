@@ -146,9 +146,16 @@ class Model:
         return next(iter(self.runs.values())).meta if self.runs else {}
 
     @property
+    def options(self) -> dict:
+        """The method's load options that changed its predictions (``-O KEY=VALUE``)."""
+        return dict(self.meta.get("options") or {})
+
+    @property
     def label(self) -> str:
         stages = model_stages(self.meta)
         extra = f", {stages} stage{'s' if stages != 1 else ''}" if stages else ""
+        others = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items()) if k != "stages")
+        extra += f", {others}" if others else ""
         return f"{self.method}{extra} [{self.weights_hash[:8]}]"
 
     def run(self, dataset: str, subset: str, init: str = "boxes") -> Run | None:
@@ -294,6 +301,15 @@ def _root_text(root: Path | None) -> str:
     return str(root) if root is not None else "DIR"
 
 
+def _rerun_flags(model: Model | None) -> str:
+    """``--weights W -O k=v`` that make ``faceeval run`` reproduce this model's runs."""
+    if model is None:
+        return ""
+    stored = model.meta.get("weights") or model.meta.get("weights_path")
+    flags = f" --weights {stored}" if stored else ""
+    return flags + "".join(f" -O {k}={v}" for k, v in sorted(model.options.items()))
+
+
 def why_300w(ctx: Context, method: str, subset: str, model: Model | None = None) -> str:
     """The "why" text of a missing 300W cell, with the command that fills it."""
     if model is None:
@@ -303,9 +319,7 @@ def why_300w(ctx: Context, method: str, subset: str, model: Model | None = None)
     missing = ctx.w300_missing(subset)
     if missing:
         return missing
-    stored = model.meta.get("weights") or model.meta.get("weights_path") if model is not None else None
-    weights = f" --weights {stored}" if stored else ""
-    return f"no run: `faceeval run {method}{weights} --subset {subset} --data-root {_root_text(ctx.data_root)}`"
+    return f"no run: `faceeval run {method}{_rerun_flags(model)} --subset {subset} --data-root {_root_text(ctx.data_root)}`"
 
 
 def why_menpo(ctx: Context, method: str, model: Model | None = None) -> str:
@@ -315,7 +329,7 @@ def why_menpo(ctx: Context, method: str, model: Model | None = None) -> str:
             return status
     if ctx.menpo_root is not None and not Path(ctx.menpo_root).is_dir():
         return f"no data: {ctx.menpo_root} does not exist"
-    return (f"no run: `faceeval run {method} --dataset menpo --subset test --init two-step "
+    return (f"no run: `faceeval run {method}{_rerun_flags(model)} --dataset menpo --subset test --init two-step "
             f"--data-root {_root_text(ctx.menpo_root)}`")
 
 

@@ -73,6 +73,9 @@ class DAN(LandmarkMethod):
         """The weights file's hash; ``-s<k>`` marks a run that uses only the first k stages."""
         return self._hash if self.stages == self.model.cfg.stages else f"{self._hash}-s{self.stages}"
 
+    def options(self) -> dict:
+        return {} if self.stages == self.model.cfg.stages else {"stages": self.stages}
+
     def provenance(self) -> dict:
         return {**super().provenance(), "stages": self.stages, "trained_stages": self.model.cfg.stages,
                 "weights": None if self.weights_path is None else str(self.weights_path),

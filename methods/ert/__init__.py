@@ -115,5 +115,8 @@ class ERT(LandmarkMethod):
             out[i] = [(p.x + x0, p.y + y0) for p in self._predictor(crop, rect).parts()]
         return out        # dlib returns whole pixels: predictions are integers
 
+    def options(self) -> dict:
+        return {} if self.box_style == "tight" else {"box_style": self.box_style}
+
     def provenance(self) -> dict:
         return {**super().provenance(), "model_file": str(self.model_path), "box_style": self.box_style}
