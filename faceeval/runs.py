@@ -169,10 +169,11 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
             bar.close()
             raise KeyboardInterrupt(f"stopped after {new_chunks} chunks (simulated kill)")
         load_s = pred_s = 0.0
-        for b in range(start, stop, batch_size):
-            e = min(b + batch_size, stop)
+        b = start
+        while b < stop:
             t0 = time.perf_counter()
-            images = [s.load_image() for s in dataset.samples[b:e]]
+            images = _load_batch(dataset.samples[b:min(b + batch_size, stop)], BATCH_PIXEL_BYTES)
+            e = b + len(images)
             t1 = time.perf_counter()
             pred = INITIALISERS[init](method, images, None if boxes is None else boxes[b:e], **init_options)
             t2 = time.perf_counter()
@@ -182,6 +183,7 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
             predictions[b:e] = pred
             load_s, pred_s = load_s + t1 - t0, pred_s + t2 - t1
             bar.update(e - b)
+            b = e
         save_npz(chunk_file, ids=np.array(ids[start:stop]), predictions=predictions[start:stop],
                  predict_seconds=pred_s, load_seconds=load_s)
         timings["predict_seconds"] += pred_s
@@ -202,6 +204,23 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
     write_json(out / "meta.json", meta)      # last: its presence marks the run finished
     shutil.rmtree(partial, ignore_errors=True)
     return Run(out, meta, ids, predictions, gt if gt.size else None, boxes)
+
+
+#: Pixel bytes one predict call may hold: a batch stops early when its images reach it
+#: (300W images reach 5000 x 3000 px, so 256 of them could take gigabytes).
+BATCH_PIXEL_BYTES = 1 << 30
+
+
+def _load_batch(samples: Sequence, max_bytes: int) -> list[np.ndarray]:
+    """Images of ``samples`` in order, stopping once they hold ``max_bytes`` (at least one image)."""
+    images, total = [], 0
+    for sample in samples:
+        image = sample.load_image()
+        images.append(image)
+        total += image.nbytes
+        if total >= max_bytes:
+            break
+    return images
 
 
 class _NullBar:

@@ -17,9 +17,11 @@ class CountingMeanShape(MeanShape):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.seen = 0
+        self.calls = []
 
     def predict(self, images, boxes):
         self.seen += len(images)
+        self.calls.append(len(images))
         return super().predict(images, boxes)
 
 
@@ -134,3 +136,19 @@ def test_results_root(monkeypatch, tmp_path):
     assert results_root(tmp_path / "arg") == tmp_path / "arg"
     monkeypatch.delenv("FACEEVAL_RESULTS")
     assert str(results_root()) == "results"
+
+
+def test_large_images_split_a_batch_without_changing_predictions(tmp_path, builtin, monkeypatch):
+    import faceeval.runs as runs
+
+    whole = CountingMeanShape()
+    reference = run_method(whole, builtin, tmp_path / "a", progress=False, batch_size=4)
+    assert whole.calls == [4]
+    # a budget the first two images exceed: breakingbad (6.2 MB) alone, then einstein + takeo, then lenna
+    sizes = [s.load_image().nbytes for s in builtin.samples]
+    assert sizes[0] > sizes[1] + sizes[2]
+    monkeypatch.setattr(runs, "BATCH_PIXEL_BYTES", sizes[1] + sizes[2])
+    split = CountingMeanShape()
+    again = run_method(split, builtin, tmp_path / "b", progress=False, batch_size=4)
+    assert split.calls == [1, 2, 1]
+    np.testing.assert_array_equal(again.predictions, reference.predictions)
