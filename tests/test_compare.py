@@ -9,14 +9,8 @@ from click.testing import CliRunner
 
 from faceeval.cli import main
 from faceeval.compare import COLUMNS, compare_methods, measure_throughput, timing_sample, write_comparison
-from faceeval.datasets import load_dataset
 from faceeval.methods import MissingDependencyError, MissingWeightsError, load_method
 from faceeval.metrics import evaluate
-
-
-@pytest.fixture(scope="module")
-def builtin():
-    return load_dataset("builtin")
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ import pytest
 
 pytest.importorskip("dlib")
 
-from faceeval.datasets import load_dataset  # noqa: E402
 from faceeval.methods import MissingDependencyError, MissingWeightsError, file_hash, load_method  # noqa: E402
 from faceeval.metrics import point_to_point_error  # noqa: E402
 from faceeval.runs import run_method  # noqa: E402
@@ -18,11 +17,6 @@ from methods.ert.box_style import (OFFSET_X, OFFSET_Y, SCALE, derive_box_mapping
                                    matching_detection, to_dlib_boxes)
 
 pytestmark = pytest.mark.skipif(find_model() is None, reason="dlib's 68-point model file is not installed")
-
-
-@pytest.fixture(scope="module")
-def builtin():
-    return load_dataset("builtin")
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ import json
 import numpy as np
 import pytest
 
-from faceeval.datasets import load_dataset
 from faceeval.geometry import fit_shape_to_boxes, shape_boxes
 from faceeval.resources import dan_mean_shape
 from faceeval.runs import find_runs, load_run, results_root, run_dir, run_method
@@ -23,11 +22,6 @@ class CountingMeanShape(MeanShape):
         self.seen += len(images)
         self.calls.append(len(images))
         return super().predict(images, boxes)
-
-
-@pytest.fixture
-def builtin():
-    return load_dataset("builtin")
 
 
 def _files(root):

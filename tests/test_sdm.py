@@ -11,7 +11,6 @@ from click.testing import CliRunner
 pytest.importorskip("menpofit")
 
 from faceeval.cli import main  # noqa: E402
-from faceeval.datasets import load_dataset  # noqa: E402
 from faceeval.geometry import shape_boxes  # noqa: E402
 from faceeval.io import DataError  # noqa: E402
 from faceeval.methods import MissingDependencyError, MissingWeightsError, load_method  # noqa: E402
@@ -24,11 +23,6 @@ from methods.sdm.train import train_sdm  # noqa: E402
 
 TINY = SDMConfig(feature="hog", patch_size=16, scales=(1.0,), n_iterations=3, n_perturbations=5,
                  diagonal=80.0, alpha=1.0, seed=0)
-
-
-@pytest.fixture(scope="module")
-def builtin():
-    return load_dataset("builtin")
 
 
 @pytest.fixture(scope="module")
