@@ -10,6 +10,13 @@ import numpy as np
 from scipy.ndimage import affine_transform
 
 
+#: The protocol's training perturbations of the initial shape (DAN release): translation
+#: ~ N(0, sigma x mean-shape width/height), rotation ~ N(0, sigma degrees), scale ~ N(1, sigma).
+TRAIN_TRANSLATION_SIGMA = 0.2
+TRAIN_ROTATION_SIGMA_DEG = 20.0
+TRAIN_SCALE_SIGMA = 0.25
+
+
 def shape_boxes(shapes: np.ndarray) -> np.ndarray:
     """Tight boxes ``[x_min, y_min, x_max, y_max]`` ``(N, 4)`` around each shape."""
     s = np.asarray(shapes, dtype=np.float64)

@@ -10,6 +10,12 @@ from ..io import DataError
 from ..methods import MissingDependencyError, MissingWeightsError
 from ..metrics import MetricInputError, Summary
 
+#: Options several commands share (plugin commands use them too).
+DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), envvar="FACEEVAL_DATA_ROOT",
+                         help="Folder holding the dataset as distributed (env FACEEVAL_DATA_ROOT).")
+RESULTS = click.option("--results", type=click.Path(file_okay=False), default=None,
+                       help="Results root holding the runs (default ./results or env FACEEVAL_RESULTS).")
+
 #: Errors that are the user's input or set-up, reported as one clear line (no traceback).
 USER_ERRORS = (DataError, MetricInputError, MissingDependencyError, MissingWeightsError, FileNotFoundError)
 

@@ -7,9 +7,8 @@ import click
 
 from ..datasets import DATASETS, load_dataset
 from ..runs import INITIALISERS, results_root
-from .common import fail_cleanly
+from .common import DATA_ROOT, RESULTS, fail_cleanly
 from .evaluate import ALPHA, NORM
-from .run import DATA_ROOT
 
 
 def _parse_weights(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -37,8 +36,7 @@ def _parse_weights(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--timing-images", type=int, default=32, show_default=True,
               help="Images in the separate speed pass: batch 1, then batches of min(the method's "
                    "batch size, this); raise it to time large batches (e.g. 256 for DAN).")
-@click.option("--results", type=click.Path(file_okay=False), default=None,
-              help="Results root (default ./results or env FACEEVAL_RESULTS); runs are cached there.")
+@RESULTS
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Output stem: writes STEM.md, STEM.csv, STEM-ced.png/.pdf "
                    "(default RESULTS/compare/DATASET-SUBSET).")

@@ -7,10 +7,7 @@ from pathlib import Path
 import click
 
 from ..metrics import NORMALISATIONS
-from .common import fail_cleanly
-
-RESULTS = click.option("--results", type=click.Path(file_okay=False), default=None,
-                       help="Results root holding the runs (default ./results or env FACEEVAL_RESULTS).")
+from .common import RESULTS, fail_cleanly
 DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), envvar="FACEEVAL_DATA_ROOT",
                          help="300W root as distributed (env FACEEVAL_DATA_ROOT): says which subsets could be "
                               "run and gives figures their images.")

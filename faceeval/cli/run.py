@@ -8,10 +8,7 @@ from ..io import DataError
 from ..methods import MissingDependencyError, MissingWeightsError, available_methods, method_class
 from ..metrics import NORMALISATIONS, MetricInputError, evaluate
 from ..runs import INITIALISERS, run_method
-from .common import fail_cleanly, format_summary_table, parse_options
-
-DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), envvar="FACEEVAL_DATA_ROOT",
-                         help="Folder holding the dataset as distributed (env FACEEVAL_DATA_ROOT).")
+from .common import DATA_ROOT, RESULTS, fail_cleanly, format_summary_table, parse_options
 
 
 @click.command("run")
@@ -29,8 +26,7 @@ DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), envvar
 @click.option("--box-fraction", type=float, default=None,
               help="--init two-step: side of the centred square box as a fraction of the image height "
                    "(default 0.46, the paper's choice; `faceeval menpo-boxsize` picks one).")
-@click.option("--results", type=click.Path(file_okay=False), default=None,
-              help="Results root (default ./results or env FACEEVAL_RESULTS).")
+@RESULTS
 @click.option("--batch-size", type=int, default=None, help="Images per predict call (method's default).")
 @click.option("--alpha", type=float, default=0.08, show_default=True, help="AUC/failure threshold.")
 @click.option("--force", is_flag=True, help="Recompute even if cached predictions exist.")

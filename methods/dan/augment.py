@@ -26,9 +26,9 @@ from faceeval.resources import dan_mean_shape
 Tensor = torch.Tensor
 
 #: Protocol perturbation sizes (translation is a fraction of the mean shape's width/height).
-TRANSLATION_SIGMA = 0.2
-ROTATION_SIGMA_DEG = 20.0
-SCALE_SIGMA = 0.25
+TRANSLATION_SIGMA = G.TRAIN_TRANSLATION_SIGMA
+ROTATION_SIGMA_DEG = G.TRAIN_ROTATION_SIGMA_DEG
+SCALE_SIGMA = G.TRAIN_SCALE_SIGMA
 
 
 def frame_transforms(init_shapes: np.ndarray, frame_shape: np.ndarray) -> np.ndarray:

@@ -10,13 +10,11 @@ from pathlib import Path
 import click
 import numpy as np
 
-from faceeval.cli.common import fail_cleanly
+from faceeval.cli.common import DATA_ROOT, fail_cleanly
 from faceeval.datasets import DATASETS, Dataset, load_dataset
 from faceeval.io import DataError, atomic_write
 from faceeval.methods import method_class
 
-DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), envvar="FACEEVAL_DATA_ROOT",
-                         help="Folder holding the dataset as distributed (env FACEEVAL_DATA_ROOT).")
 METHOD = click.option("--method", default="dan", show_default=True, help="Registered method whose shapes are scored.")
 WEIGHTS = click.option("--weights", type=click.Path(), default=None, help="Weights file or folder of the method.")
 NO_PROGRESS = click.option("--no-progress", is_flag=True, help="Hide progress bars.")

@@ -21,19 +21,19 @@ from typing import Sequence
 import numpy as np
 
 from faceeval.datasets import Dataset
-from faceeval.geometry import apply_affine, fit_shape_to_boxes, shape_boxes
+from faceeval.geometry import (TRAIN_ROTATION_SIGMA_DEG, TRAIN_SCALE_SIGMA, TRAIN_TRANSLATION_SIGMA, apply_affine,
+                               fit_shape_to_boxes, shape_boxes, similarity_matrix, warp_image)
 from faceeval.io import save_npz
 from faceeval.metrics import point_to_point_error
 from faceeval.resources import dan_mean_shape
-from faceeval.geometry import warp_image
 
 from .features import HogConfig, landmark_hog
 from .model import DEFAULT_ALPHAS, ErrorEstimator, fit_ridge, quality
 
 #: The protocol's training perturbations (DAN release).
-TRANSLATION_STD = 0.2
-ROTATION_STD_DEG = 20.0
-SCALE_STD = 0.25
+TRANSLATION_STD = TRAIN_TRANSLATION_SIGMA
+ROTATION_STD_DEG = TRAIN_ROTATION_SIGMA_DEG
+SCALE_STD = TRAIN_SCALE_SIGMA
 #: Scales below this are clipped (a Gaussian of std 0.25 can reach 0 and below).
 MIN_SCALE = 0.4
 #: Side of the canvas a perturbed face is resampled into, in units of its box side.
@@ -51,9 +51,7 @@ def perturbations(init_shape: np.ndarray, k: int, rng: np.random.Generator) -> n
     shift = rng.normal(0.0, TRANSLATION_STD, size=(k, 2)) * size
     angle = np.deg2rad(rng.normal(0.0, ROTATION_STD_DEG, size=k))
     scale = np.maximum(rng.normal(1.0, SCALE_STD, size=k), MIN_SCALE)
-    c, s = scale * np.cos(angle), scale * np.sin(angle)
-    m = np.empty((k, 2, 3))
-    m[:, 0, 0], m[:, 0, 1], m[:, 1, 0], m[:, 1, 1] = c, -s, s, c
+    m = similarity_matrix(scale, angle, 0.0, 0.0)
     m[:, :, 2] = centre + shift - np.einsum("kij,j->ki", m[:, :, :2], centre)
     return m
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from faceeval.cli.common import DATA_ROOT
 from faceeval.datasets import DATASETS, load_dataset
 
 from .data import to_menpo_training_image, warped_faces
@@ -48,8 +49,7 @@ _DEFAULTS = {f.name: f.default for f in fields(SDMConfig)}
 @click.command("sdm")
 @click.option("--dataset", type=click.Choice(DATASETS), default="300w", show_default=True)
 @click.option("--subset", default=None, help="Subset to train on (default: train; builtin: all).")
-@click.option("--data-root", type=click.Path(file_okay=False), envvar="FACEEVAL_DATA_ROOT",
-              help="Folder holding the dataset as distributed (env FACEEVAL_DATA_ROOT).")
+@DATA_ROOT
 @click.option("--output", type=click.Path(file_okay=False), default=None,
               help="Model folder (default $FACEEVAL_HOME/weights/sdm, i.e. ~/.cache/faceeval/weights/sdm).")
 @click.option("--feature", type=click.Choice(sorted(PATCH_FEATURES)), default=_DEFAULTS["feature"], show_default=True,
