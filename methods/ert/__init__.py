@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from faceeval.geometry import crop_window
 from faceeval.methods import LandmarkMethod, MissingDependencyError, MissingWeightsError, file_hash
 
 from .box_style import to_dlib_boxes
@@ -104,9 +105,7 @@ class ERT(LandmarkMethod):
         out = np.empty((len(boxes), 68, 2))
         for i, (image, box) in enumerate(zip(images, boxes)):
             # dlib copies the whole image into its own format: hand it only the face's surroundings
-            side = box[2] - box[0]
-            x0, y0 = (max(int(np.floor(v - CROP_MARGIN * side)), 0) for v in box[:2])
-            x1, y1 = (int(np.ceil(v + CROP_MARGIN * side)) for v in box[2:])
+            x0, y0, x1, y1 = crop_window(box, CROP_MARGIN, image.shape)     # dlib boxes are square
             crop = np.ascontiguousarray(image[y0:y1, x0:x1], dtype=np.uint8)
             if crop.shape[0] < 2 or crop.shape[1] < 2:
                 raise ValueError(f"ert: (dlib-style) box {np.round(boxes[i], 1).tolist()} lies outside image #{i} "

@@ -5,7 +5,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from faceeval.geometry import apply_affine, invert_affine, shape_boxes, similarity_matrix, warp_image
+from faceeval.geometry import apply_affine, crop_window, invert_affine, shape_boxes, similarity_matrix, warp_image
 from faceeval.io import shape_to_menpo, to_gray
 
 #: Context kept around a face box when cropping (fraction of the box's larger side, each way).
@@ -18,10 +18,7 @@ def crop_around_box(image: np.ndarray, box: np.ndarray, margin: float = CROP_MAR
     Fitting touches only the face, so cropping first keeps menpo's whole-image rescale cheap.
     """
     grey = to_gray(image) / 255.0
-    side = float(np.max(box[2:] - box[:2]))
-    x0, y0 = (int(max(np.floor(v - margin * side), 0)) for v in box[:2])
-    x1 = int(min(np.ceil(box[2] + margin * side), grey.shape[1]))
-    y1 = int(min(np.ceil(box[3] + margin * side), grey.shape[0]))
+    x0, y0, x1, y1 = crop_window(box, margin, grey.shape)
     if x1 - x0 < 2 or y1 - y0 < 2:
         raise ValueError(f"box {np.round(box, 1).tolist()} lies outside the image {grey.shape[::-1]}")
     return grey[y0:y1, x0:x1], np.array([x0, y0], dtype=np.float64)
