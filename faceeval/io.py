@@ -115,6 +115,15 @@ def write_pts(path: str | os.PathLike, shape: np.ndarray) -> None:
         fh.write(format_pts(shape))
 
 
+def safe_name(part: str, keep: str = "-_.") -> str:
+    """``part`` usable as a file name: characters other than letters, digits and ``keep`` become ``-``.
+
+    >>> safe_name("dan/1 stage", keep="-_.")
+    'dan-1-stage'
+    """
+    return "".join(c if c.isalnum() or c in keep else "-" for c in part)
+
+
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff")
 
 

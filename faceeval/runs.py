@@ -24,7 +24,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .datasets import Dataset
-from .io import atomic_write, save_npz, write_json, write_pts
+from .io import atomic_write, safe_name, save_npz, write_json, write_pts
 from .methods import LandmarkMethod
 
 #: Initialisation procedures: name -> fn(method, images, boxes or None, **init_options) -> (N, 68, 2).
@@ -60,7 +60,7 @@ def results_root(path: str | os.PathLike | None = None) -> Path:
 
 
 def _safe(part: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_.@,=" else "-" for c in part)
+    return safe_name(part, keep="-_.@,=")
 
 
 @dataclass

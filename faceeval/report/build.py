@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 
 import numpy as np
 
-from ..io import DataError
+from ..io import DataError, safe_name
 from ..metrics import NORMALISATIONS, evaluate
 from ..runs import Run
 from .figures import FigureResult, FigureSkipped, ced_figure, internals_figure, results_figure, worst_figure
@@ -23,10 +23,6 @@ from .tables import Evaluator, Measured, group_models
 DATASET_NORM = {"menpo": ("bbox-diagonal", 0.03)}
 DEFAULT_NORM = ("inter-ocular", 0.08)
 PRIVATE_SUBSETS = {"private": "private", "private_indoor": "private_indoor", "private_outdoor": "private_outdoor"}
-
-
-def _safe(s: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in s)
 
 
 class SampleIndex:
@@ -88,15 +84,15 @@ def make_figures(runs: Iterable[Run], out: str | os.PathLike, data_root=None, me
                 and fig_norm == "inter-ocular" else [])
         if not entries and not refs:
             continue
-        name = f"fig6_ced_{_safe(dataset)}_{_safe(subset)}{'' if init == 'boxes' else '@' + _safe(init)}_{fig_norm}"
+        name = f"fig6_ced_{safe_name(dataset)}_{safe_name(subset)}{'' if init == 'boxes' else '@' + safe_name(init)}_{fig_norm}"
         title = f"CED on {dataset}/{subset}" + ("" if init == "boxes" else f" (init {init})")
         res = ced_figure(entries, out / name, alpha, fig_norm, refs, title=title)
         results.append(res)
         log(f"wrote {res.png} (+ pdf)" + ("" if entries else ": published curves only, no measured run"))
     for m in models:
         for (dataset, subset, init), run in sorted(m.runs.items()):
-            tag = f"{_safe(m.method)}_{m.weights_hash[:8]}_{_safe(dataset)}_{_safe(subset)}" + \
-                ("" if init == "boxes" else f"@{_safe(init)}")
+            tag = f"{safe_name(m.method)}_{m.weights_hash[:8]}_{safe_name(dataset)}_{safe_name(subset)}" + \
+                ("" if init == "boxes" else f"@{safe_name(init)}")
             fig_norm = norm or DATASET_NORM.get(dataset, DEFAULT_NORM)[0]
             jobs = []
             if worst:
