@@ -10,6 +10,10 @@ import numpy as np
 from ..io import DataError, IMAGE_SUFFIXES, load_image
 
 
+class IncompleteDataWarning(UserWarning):
+    """A dataset folder holds fewer faces than its official count: results on it are partial."""
+
+
 @dataclass
 class Sample:
     """One face: its image (a file, or pixels in memory), ground truth and initial box.
@@ -24,6 +28,10 @@ class Sample:
     ground_truth: np.ndarray | None           # (68, 2) x, y, 0-based; None where unknown
     box: np.ndarray | None                    # (4,) x0, y0, x1, y1; None where the dataset has none
     pixels: Callable[[], np.ndarray] | None = field(default=None, repr=False)
+    #: Pixels of this image per pixel of the original photo: 1 for files as distributed, the
+    #: crop's scale for a re-cut pack (``transforms.json``). The released DAN training draws its
+    #: translation perturbation in original-photo pixels, so it needs this factor.
+    photo_scale: float = 1.0
 
     def load_image(self) -> np.ndarray:
         """uint8 ``(H, W)`` or ``(H, W, 3)``."""
@@ -43,12 +51,19 @@ class Dataset:
     samples: list[Sample]
     root: Path | None = None
     notes: str = ""
+    #: The official number of faces of this subset, where one is defined; fewer present = partial.
+    expected: int | None = None
 
     def __len__(self) -> int:
         return len(self.samples)
 
     def __iter__(self) -> Iterator[Sample]:
         return iter(self.samples)
+
+    @property
+    def partial(self) -> bool:
+        """True when the subset holds fewer faces than its official count (scores are not comparable)."""
+        return self.expected is not None and len(self.samples) < self.expected
 
     @property
     def ids(self) -> list[str]:

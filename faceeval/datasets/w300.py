@@ -9,9 +9,19 @@
     ROOT/300W/{01_Indoor,02_Outdoor}/*.png|.pts
 
 Initial boxes are the face-detector boxes of the DAN release, shipped as package data.
+A root may also be a re-cut pack of face crops in the same layout (``shared/data/300w``):
+its ``boxes.json`` (``{"folder/stem.ext": [x0, y0, x1, y1]}``, 0-based crop pixels) then
+replaces the shipped boxes, and its ``transforms.json`` gives each crop's scale against the
+original photo (:attr:`Sample.photo_scale`).
+
+A folder with fewer faces than the official count loads with an
+:class:`~faceeval.datasets.base.IncompleteDataWarning` naming it and its count; the
+dataset is then marked :attr:`~faceeval.datasets.base.Dataset.partial`.
 """
 from __future__ import annotations
 
+import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +29,11 @@ import numpy as np
 
 from ..io import DataError, read_pts
 from ..resources import detector_boxes
-from .base import Dataset, Sample, find_image
+from .base import Dataset, IncompleteDataWarning, Sample, find_image
+
+#: Files a re-cut pack keeps at its root (see the module docstring).
+PACK_BOXES = "boxes.json"
+PACK_TRANSFORMS = "transforms.json"
 
 
 @dataclass(frozen=True)
@@ -43,7 +57,8 @@ FOLDERS = {
 }
 
 SUBSETS: dict[str, tuple[str, ...]] = {
-    "train": ("afw", "lfpw/trainset", "helen/trainset"),
+    # The DAN release's load order (its first 100 faces, all LFPW, are its validation set).
+    "train": ("lfpw/trainset", "helen/trainset", "afw"),
     "common": ("lfpw/testset", "helen/testset"),
     "challenging": ("ibug",),
     "full": ("lfpw/testset", "helen/testset", "ibug"),
@@ -55,7 +70,29 @@ SUBSETS: dict[str, tuple[str, ...]] = {
 EXPECTED = {name: sum(FOLDERS[f].expected for f in folders) for name, folders in SUBSETS.items()}
 
 
-def _folder_samples(root: Path, folder: Folder, boxes: dict) -> list[Sample]:
+def _read_pack_file(root: Path, name: str) -> dict | None:
+    path = root / name
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: cannot read ({exc})") from exc
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a JSON object keyed by 'folder/file'")
+    return data
+
+
+def _pack_box(pack_boxes: dict, key: str, path: Path) -> np.ndarray:
+    box = np.asarray(pack_boxes[key], dtype=np.float64) if key in pack_boxes else None
+    if box is None or box.shape != (4,) or not np.isfinite(box).all() or (box[2:] <= box[:2]).any():
+        raise DataError(f"{path}: {'no box for ' + key if box is None else f'bad box for {key}: {box.tolist()}'} "
+                        f"(expected [x_min, y_min, x_max, y_max])")
+    return box
+
+
+def _folder_samples(root: Path, folder: Folder, boxes: dict, pack_boxes: dict | None,
+                    transforms: dict | None) -> list[Sample]:
     directory = root / folder.path
     if not directory.is_dir():
         raise DataError(f"{directory}: folder missing (300W root {root} should hold {folder.path}/ "
@@ -66,33 +103,64 @@ def _folder_samples(root: Path, folder: Folder, boxes: dict) -> list[Sample]:
         image = find_image(pts)
         if image is None:
             raise DataError(f"{pts}: no image beside it (looked for {pts.stem}.jpg/.png/...)")
-        # Boxes are keyed per face (``photo_2.jpg``); a photo shared by several faces
-        # (``photo.jpg`` for ``photo_1.pts``, ``photo_2.pts``) must not lend its own box.
-        box = folder_boxes.get(pts.stem + image.suffix)
-        if box is None and not image.with_suffix(".pts").is_file():
-            box = folder_boxes.get(image.name)
-        if box is None:
-            raise DataError(f"{pts}: no detector box for {folder.box_key}/{pts.stem + image.suffix} in the "
-                            f"shipped 300w_detector_boxes.json")
+        key = f"{folder.path}/{pts.stem}{image.suffix}"
+        if pack_boxes is not None:
+            box = _pack_box(pack_boxes, key, root / PACK_BOXES)
+        else:
+            # Boxes are keyed per face (``photo_2.jpg``); a photo shared by several faces
+            # (``photo.jpg`` for ``photo_1.pts``, ``photo_2.pts``) must not lend its own box.
+            box = folder_boxes.get(pts.stem + image.suffix)
+            if box is None and not image.with_suffix(".pts").is_file():
+                box = folder_boxes.get(image.name)
+            if box is None:
+                raise DataError(f"{pts}: no detector box for {folder.box_key}/{pts.stem + image.suffix} in the "
+                                f"shipped 300w_detector_boxes.json")
+        scale = 1.0
+        if transforms is not None:
+            try:
+                scale = float(transforms[key]["scale"])
+            except (KeyError, TypeError, ValueError):
+                raise DataError(f"{root / PACK_TRANSFORMS}: no usable scale for {key}") from None
         samples.append(Sample(id=f"{folder.path}/{pts.stem}", image_path=image,
-                              ground_truth=read_pts(pts), box=np.asarray(box, dtype=np.float64)))
+                              ground_truth=read_pts(pts), box=np.asarray(box, dtype=np.float64),
+                              photo_scale=scale))
     return samples
 
 
 def load_300w(root: str | Path, subset: str) -> Dataset:
-    """Load a 300W subset: train, common, challenging, full, private (or private_indoor/outdoor)."""
+    """Load a 300W subset: train, common, challenging, full, private (or private_indoor/outdoor).
+
+    Folders with fewer faces than the official count load with an
+    :class:`IncompleteDataWarning` (``helen/trainset: 870 of 2000 faces``) and the dataset
+    is marked partial; test subsets scored partially must say so wherever they are shown.
+    """
     if subset not in SUBSETS:
         raise DataError(f"unknown 300W subset {subset!r}; choose one of {', '.join(SUBSETS)}")
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DataError(f"{root}: 300W root folder does not exist")
     boxes = detector_boxes()
+    pack_boxes = _read_pack_file(root, PACK_BOXES)
+    transforms = _read_pack_file(root, PACK_TRANSFORMS)
     samples: list[Sample] = []
+    short = []
     for name in SUBSETS[subset]:
-        samples.extend(_folder_samples(root, FOLDERS[name], boxes))
+        found = _folder_samples(root, FOLDERS[name], boxes, pack_boxes, transforms)
+        if len(found) < FOLDERS[name].expected:
+            short.append(f"{FOLDERS[name].path}: {len(found)} of {FOLDERS[name].expected} faces")
+        samples.extend(found)
     if not samples:
         raise DataError(f"{root}: no annotated images for 300W subset {subset!r}")
-    return Dataset("300w", subset, samples, root)
+    notes = "initial boxes: " + (f"{root / PACK_BOXES}" if pack_boxes is not None
+                                 else "the DAN release's detector boxes (shipped)")
+    if short:
+        what = (f"300W {subset} under {root} is incomplete ({'; '.join(short)}): "
+                f"n = {len(samples)} of {EXPECTED[subset]}")
+        if subset != "train":
+            what += "; its scores are partial and not comparable with published ones"
+        warnings.warn(what, IncompleteDataWarning, stacklevel=2)
+        notes += f"; partial: {'; '.join(short)}"
+    return Dataset("300w", subset, samples, root, notes, expected=EXPECTED[subset])
 
 
 def check_300w(root: str | Path) -> list[dict]:

@@ -8,6 +8,12 @@
   the training device. Mirroring and the 10 similarity perturbations per image
   (translation ``N(0, 0.2 x mean-shape width/height)``, rotation ``N(0, 20 deg)``, scale
   ``N(1, 0.25)``) are then applied to whole batches on the device.
+
+The translation has two readings (``docs/protocol.md``): ``"released"`` (the default, what
+produced the paper's numbers) draws it in *original-photo pixels*, sigma = 0.2 x the mean
+shape's size in the 112-px frame (about 11 px), so relative to the face it is small and
+depends on the photo's resolution; ``"face"`` (the paper's text) draws it as 0.2 x the
+face's own size.
 """
 from __future__ import annotations
 
@@ -27,6 +33,8 @@ Tensor = torch.Tensor
 
 #: Protocol perturbation sizes (translation is a fraction of the mean shape's width/height).
 TRANSLATION_SIGMA = G.TRAIN_TRANSLATION_SIGMA
+#: Readings of the translation perturbation: original-photo pixels (released code) or face size.
+TRANSLATION_MODES = ("released", "face")
 ROTATION_SIGMA_DEG = G.TRAIN_ROTATION_SIGMA_DEG
 SCALE_SIGMA = G.TRAIN_SCALE_SIGMA
 
@@ -125,7 +133,10 @@ class Canvases:
     """
 
     def __init__(self, images: Sequence[np.ndarray], ground_truth: np.ndarray, frame_shape: np.ndarray,
-                 frame_size: int, device: str | torch.device = "cpu", zoom: int = 2, chunk: int = 256):
+                 frame_size: int, device: str | torch.device = "cpu", zoom: int = 2, chunk: int = 256,
+                 translation: str = "face", photo_scales: np.ndarray | None = None):
+        if translation not in TRANSLATION_MODES:
+            raise ValueError(f"translation must be one of {TRANSLATION_MODES}, got {translation!r}")
         self.frame_size, self.size = frame_size, zoom * frame_size
         self.frame_shape = np.asarray(frame_shape, dtype=np.float64)
         self.canvas_shape = self.frame_shape - (frame_size - 1) / 2 + (self.size - 1) / 2
@@ -137,6 +148,14 @@ class Canvases:
         self.device = torch.device(device)
         self.images = torch.cat(parts).to(self.device)
         self.shapes = torch.as_tensor(G.apply_affine(gt, m), dtype=torch.float32, device=self.device)
+        #: Per face, the factor applied to the frame-pixel translation draws: 1 for "face";
+        #: canvas pixels per original-photo pixel for "released".
+        scale = np.ones(len(gt))
+        if translation == "released":
+            canvas_per_image = np.sqrt(np.abs(np.linalg.det(m[:, :, :2])))
+            photo = np.ones(len(gt)) if photo_scales is None else np.asarray(photo_scales, dtype=np.float64)
+            scale = canvas_per_image * photo
+        self.translation_scale = torch.as_tensor(scale, dtype=torch.float32, device=self.device)
         self._canvas_shape_t = torch.as_tensor(self.canvas_shape, dtype=torch.float32, device=self.device)
         self._frame_shape_t = torch.as_tensor(self.frame_shape, dtype=torch.float32, device=self.device)
 
@@ -155,7 +174,8 @@ class Canvases:
             img = torch.where(mirror[:, None, None, None], mi, img)
             gt = torch.where(mirror[:, None, None], ms, gt)
         c = self._canvas_shape_t.mean(0)
-        p = similarity_matrix(perturb[:, 3], perturb[:, 2], c[0] + perturb[:, 0], c[1] + perturb[:, 1])
+        shift = perturb[:, :2] * self.translation_scale[index][:, None]
+        p = similarity_matrix(perturb[:, 3], perturb[:, 2], c[0] + shift[:, 0], c[1] + shift[:, 1])
         init = apply_affine(self._canvas_shape_t - c, p)                        # perturbed initial shapes
         t = estimate_similarity(init, self._frame_shape_t)                       # canvas -> frame
         return warp_affine(img, t, self.frame_size), apply_affine(gt, t)

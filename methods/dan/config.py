@@ -8,7 +8,7 @@ import numpy as np
 from faceeval.resources import dan_mean_shape
 
 #: Version of the model/weights format; bump when a stored config stops being loadable.
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 HEATMAPS = ("square", "circle")
 
 
@@ -18,7 +18,9 @@ class DANConfig:
 
     ``heatmap="square"`` is the released implementation's 17x17 patch (``heatmap_half=8``)
     with clipped landmarks, the protocol default; ``"circle"`` is the paper's text
-    (radius ``circle_radius``, no clipping).
+    (radius ``circle_radius``, no clipping). ``input_bn``: batch norm on the input
+    ``[warped image, heatmap, feature image]`` of stages 2+, as the released code has it
+    (format 1 weights predate it and load without).
     """
 
     stages: int = 2
@@ -31,6 +33,7 @@ class DANConfig:
     feature_size: int = 56
     dropout: float = 0.5
     widths: tuple = (64, 128, 256, 512)
+    input_bn: bool = True
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self):
@@ -53,8 +56,11 @@ class DANConfig:
         unknown = set(d) - names
         if unknown:
             raise ValueError(f"unknown DAN config keys: {sorted(unknown)}")
-        if int(d.get("format_version", FORMAT_VERSION)) > FORMAT_VERSION:
-            raise ValueError(f"weights format {d['format_version']} is newer than this faceeval ({FORMAT_VERSION})")
+        version = int(d.get("format_version", 1))
+        if version > FORMAT_VERSION:
+            raise ValueError(f"weights format {version} is newer than this faceeval ({FORMAT_VERSION})")
+        if version < 2:                    # format 1: no batch norm on the stage-2+ input
+            d = {**d, "input_bn": False, "format_version": FORMAT_VERSION}
         return cls(**d)
 
 

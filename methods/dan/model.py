@@ -24,10 +24,12 @@ def _conv_bn_relu(cin: int, cout: int) -> list[nn.Module]:
 
 
 class Stage(nn.Module):
-    """One feed-forward stage: 4 x (conv3x3-BN-ReLU x2, maxpool 2), dropout, fc1 (256, BN, ReLU), fc2 (136)."""
+    """One feed-forward stage: [input BN,] 4 x (conv3x3-BN-ReLU x2, maxpool 2), dropout, fc1 (256, BN, ReLU),
+    fc2 (136). Stages 2+ normalise their 3-channel input with batch norm (released code, ``cfg.input_bn``)."""
 
     def __init__(self, in_channels: int, cfg: DANConfig):
         super().__init__()
+        self.input_bn = nn.BatchNorm2d(in_channels) if in_channels > 1 and cfg.input_bn else nn.Identity()
         layers, c = [], in_channels
         for w in cfg.widths:
             layers += _conv_bn_relu(c, w) + _conv_bn_relu(w, w) + [nn.MaxPool2d(2)]
@@ -46,7 +48,7 @@ class Stage(nn.Module):
         nn.init.zeros_(self.fc2.bias)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        h = torch.flatten(self.features(x), 1)
+        h = torch.flatten(self.features(self.input_bn(x)), 1)
         fc1 = F.relu(self.bn1(self.fc1(self.dropout(h))))
         with torch.autocast(x.device.type, enabled=False):     # the update in float32: it is added to pixels
             delta = self.fc2(fc1.float()).view(-1, 68, 2)
@@ -147,6 +149,8 @@ def fold_batchnorm(model: DANModel) -> DANModel:
     """
     model = copy.deepcopy(model).eval()
     for stage in model.stages:
+        if isinstance(stage.input_bn, nn.BatchNorm2d):     # nothing before it to fold into
+            stage.input_bn = ChannelAffine.from_batchnorm(stage.input_bn)
         layers = list(stage.features)
         for i, layer in enumerate(layers):
             if isinstance(layer, nn.BatchNorm2d):
@@ -156,6 +160,23 @@ def fold_batchnorm(model: DANModel) -> DANModel:
             _fold(stage.fc1, stage.bn1)
             stage.bn1 = nn.Identity()
     return model
+
+
+class ChannelAffine(nn.Module):
+    """``x * scale + shift`` per channel: an eval-mode batch norm with its statistics baked in."""
+
+    def __init__(self, scale: Tensor, shift: Tensor):
+        super().__init__()
+        self.register_buffer("scale", scale.detach().clone().view(1, -1, 1, 1))
+        self.register_buffer("shift", shift.detach().clone().view(1, -1, 1, 1))
+
+    @classmethod
+    def from_batchnorm(cls, bn: nn.BatchNorm2d) -> "ChannelAffine":
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        return cls(scale, bn.bias - bn.running_mean * scale)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.scale.to(x.dtype) + self.shift.to(x.dtype)
 
 
 @torch.no_grad()

@@ -32,7 +32,8 @@ from faceeval import geometry as G
 from faceeval.io import DataError, atomic_write, write_json
 from faceeval.metrics import point_to_point_error
 
-from .augment import Canvases, box_initialisation, frame_transforms, sample_perturbations, warp_to_frames
+from .augment import (TRANSLATION_MODES, Canvases, box_initialisation, frame_transforms, sample_perturbations,
+                      warp_to_frames)
 from .config import DANConfig
 from .model import DANModel, alignment_loss
 from .weights import default_weights_dir, model_tensors, save_tensors, save_weights
@@ -57,6 +58,10 @@ class TrainOptions:
     val_count: int = 100              # 0: validate on the training images themselves (demo / tests)
     seed: int = 0
     checkpoint_every: int = 0         # steps; 0: at the end of every epoch only
+    checkpoint_minutes: float = 10.0  # also checkpoint when this much wall time passed since the last one
+    max_minutes: float = 0.0          # stop (checkpointed, resumable) after this much wall time; 0: no limit
+    validate_every: int = 0           # steps between validations within an epoch (learning curve); 0: epoch ends
+    translation: str = "released"     # translation perturbation: original-photo pixels (released) or face size
     device: str = "auto"
     precision: str = "auto"           # auto | fp32 | bf16
     channels_last: bool = True
@@ -71,6 +76,8 @@ class TrainOptions:
             raise ValueError(f"augment must be 'fixed' or 'fresh', got {self.augment!r}")
         if self.precision not in ("auto", "fp32", "bf16"):
             raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+        if self.translation not in TRANSLATION_MODES:
+            raise ValueError(f"translation must be one of {TRANSLATION_MODES}, got {self.translation!r}")
         if self.batch_size < 2 or self.perturbations < 1:
             raise ValueError("batch_size must be >= 2 and perturbations >= 1")
         self.widths = tuple(int(w) for w in self.widths)
@@ -136,8 +143,12 @@ class TrainData:
 
 
 def prepare_data(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: np.ndarray,
-                 opts: TrainOptions, model: DANModel, device: torch.device) -> TrainData:
-    """Canvases of the training faces (on ``device``) and box-initialised validation frames."""
+                 opts: TrainOptions, model: DANModel, device: torch.device,
+                 photo_scales: np.ndarray | None = None) -> TrainData:
+    """Canvases of the training faces (on ``device``) and box-initialised validation frames.
+
+    ``photo_scales`` (image pixels per original-photo pixel, 1 where None) sizes the
+    released code's translation perturbation, which is drawn in original-photo pixels."""
     n = len(images)
     gt = np.asarray(ground_truth, dtype=np.float64)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
@@ -151,7 +162,9 @@ def prepare_data(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: 
         val = train = slice(0, n)
     frame_shape = model.mean_shape.double().cpu().numpy()
     size = model.cfg.image_size
-    canvases = Canvases(images[train], gt[train], frame_shape, size, device)
+    scales = None if photo_scales is None else np.asarray(photo_scales, dtype=np.float64)[train]
+    canvases = Canvases(images[train], gt[train], frame_shape, size, device, translation=opts.translation,
+                        photo_scales=scales)
     vm = frame_transforms(box_initialisation(boxes[val]), frame_shape)
     val_images = images[val]
     val_frames = torch.cat([warp_to_frames(val_images[i:i + 256], vm[i:i + 256], size)
@@ -274,16 +287,23 @@ def _load_checkpoint(out: Path, model: DANModel) -> tuple[dict, dict]:
 
 LOG_FIELDS = ("phase", "epoch", "global_step", "train_loss", "val_inter_pupil", "val_inter_ocular", "best_val",
               "img_per_s")
+CURVE_FIELDS = ("phase", "epoch", "global_step", "samples_seen", "minutes", "val_inter_pupil", "val_inter_ocular")
 
 
-def _write_log(out: Path, history: list[dict]) -> None:
-    """``log.csv``: one row per epoch, rewritten atomically from the checkpointed history."""
+def _write_csv(path: Path, fields: Sequence[str], rows: list[dict]) -> None:
     buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
+    w = csv.DictWriter(buf, fieldnames=fields)
     w.writeheader()
-    w.writerows(history)
-    with atomic_write(out / "log.csv") as fh:
+    w.writerows(rows)
+    with atomic_write(path) as fh:
         fh.write(buf.getvalue())
+
+
+def _write_log(out: Path, state: dict) -> None:
+    """``log.csv`` (one row per epoch) and ``curve.csv`` (every validation: the learning curve),
+    rewritten atomically from the checkpointed state."""
+    _write_csv(out / "log.csv", LOG_FIELDS, state["history"])
+    _write_csv(out / "curve.csv", CURVE_FIELDS, state.get("curve", []))
 
 
 # --- the loop -------------------------------------------------------------------------------
@@ -331,7 +351,7 @@ def _set_modes(model: DANModel, phase: dict) -> None:
 
 def train(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: np.ndarray, out: str | os.PathLike,
           opts: TrainOptions | None = None, resume: bool = False, interrupt_after: int | None = None,
-          log=print) -> Path:
+          log=print, photo_scales: np.ndarray | None = None) -> Path:
     """Train DAN on in-memory (or lazily loaded) ``images``; returns the output directory.
 
     ``out`` receives ``checkpoint.{safetensors,json}`` (every epoch), ``best.*`` (best
@@ -351,7 +371,8 @@ def train(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: np.ndar
             log(f"training in {out} is already complete")
             return out
         saved = saved_state["options"]
-        keep = ("device", "precision", "progress", "checkpoint_every")
+        keep = ("device", "precision", "progress", "checkpoint_every", "checkpoint_minutes", "max_minutes",
+                "validate_every")
         opts = TrainOptions(**{**saved, **{k: getattr(opts, k) for k in keep}})
     rank, world, local_rank = _dist_info()
     device = resolve_device(opts.device)
@@ -367,7 +388,7 @@ def train(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: np.ndar
     model = DANModel(cfg).to(device)
     if opts.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    data = prepare_data(images, ground_truth, boxes, opts, model, device)
+    data = prepare_data(images, ground_truth, boxes, opts, model, device, photo_scales)
     phases = _phases(opts)
 
     state: dict
@@ -393,6 +414,43 @@ def train(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: np.ndar
     n_faces = len(data.canvases)
     total = n_faces * opts.perturbations * (2 if opts.mirror else 1)
     steps_per_epoch = max(1, total // opts.batch_size)
+    state.setdefault("curve", [])
+    state.setdefault("seconds", 0.0)
+    clock = {"start": time.perf_counter(), "base": state["seconds"], "checkpoint": time.perf_counter()}
+
+    def elapsed() -> float:
+        """Wall seconds of training so far, over every resumed session."""
+        return clock["base"] + time.perf_counter() - clock["start"]
+
+    def checkpoint(opt_or_none) -> None:
+        state["seconds"] = elapsed()
+        clock["checkpoint"] = time.perf_counter()
+        if rank == 0:
+            _save_checkpoint(out, model, opt_or_none, state)
+            _write_log(out, state)
+
+    def run_validation(phase: dict) -> tuple[float, float, bool]:
+        """Validate, keep the best weights of this phase, and add a learning-curve point."""
+        val_ip, val_io = validate(model, data.val_frames, data.val_gt, phase["n_stages"], bf16)
+        if world > 1:                      # decide on rank 0's numbers everywhere
+            t = torch.tensor([val_ip, val_io], dtype=torch.float64, device=device)
+            dist.broadcast(t, 0)
+            val_ip, val_io = float(t[0]), float(t[1])
+        improved = state["best"] is None or val_ip < state["best"]
+        if improved:
+            state["best"] = val_ip
+            state["improved_in_epoch"] = True
+            if rank == 0:
+                save_weights(model, best_path, {"phase": phase["name"], "val_inter_pupil": val_ip,
+                                                "val_inter_ocular": val_io, "global_step": state["global_step"],
+                                                "samples_seen": state["global_step"] * opts.batch_size})
+        state["curve"].append({"phase": phase["name"], "epoch": round(state["epoch"] + state["step"] / steps_per_epoch, 3),
+                               "global_step": state["global_step"],
+                               "samples_seen": state["global_step"] * opts.batch_size,
+                               "minutes": round(elapsed() / 60, 2),
+                               "val_inter_pupil": round(val_ip, 6), "val_inter_ocular": round(val_io, 6)})
+        return val_ip, val_io, improved
+
     while state["phase"] < len(phases):
         phase = phases[state["phase"]]
         params = _set_trainable(model, phase)
@@ -458,24 +516,32 @@ def train(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: np.ndar
                     bar.set_postfix(loss=f"{lv:.4f}", val=f"{state['best'] or float('nan'):.4f}")
                 if interrupt_after is not None and steps_taken >= interrupt_after:
                     raise TrainingInterrupted(f"interrupted after {steps_taken} steps")
-                if opts.checkpoint_every and state["step"] % opts.checkpoint_every == 0 \
-                        and state["step"] < steps_per_epoch and rank == 0:
-                    _save_checkpoint(out, model, opt, state)
+                if state["step"] >= steps_per_epoch:
+                    break                       # the epoch-end validation and checkpoint follow
+                if opts.validate_every and state["step"] % opts.validate_every == 0:
+                    run_validation(phase)
+                    _set_modes(model, phase)    # validate() leaves every stage in training mode
+                out_of_time = opts.max_minutes > 0 and elapsed() >= opts.max_minutes * 60
+                due = (opts.checkpoint_every and state["step"] % opts.checkpoint_every == 0) or \
+                    (opts.checkpoint_minutes > 0 and time.perf_counter() - clock["checkpoint"]
+                     >= opts.checkpoint_minutes * 60)
+                if out_of_time or due:
+                    checkpoint(opt)
+                if out_of_time:
+                    if bar is not None:
+                        bar.close()
+                    log(f"stopped after {elapsed() / 60:.1f} min of training (--max-minutes {opts.max_minutes:g}) "
+                        f"at {phase['name']} epoch {state['epoch'] + 1} step {state['step']}; best so far: "
+                        f"{best_path}; continue with --resume")
+                    if world > 1:
+                        dist.barrier()
+                    return out
             if bar is not None:
                 bar.close()
             seconds = time.perf_counter() - t0
-            val_ip, val_io = validate(model, data.val_frames, data.val_gt, phase["n_stages"], bf16)
-            if world > 1:                      # decide early stopping on rank 0's numbers everywhere
-                t = torch.tensor([val_ip, val_io], dtype=torch.float64, device=device)
-                dist.broadcast(t, 0)
-                val_ip, val_io = float(t[0]), float(t[1])
-            improved = state["best"] is None or val_ip < state["best"]
-            if improved:
-                state["best"], state["bad_epochs"] = val_ip, 0
-                if rank == 0:
-                    save_weights(model, best_path, {"phase": phase["name"], "val_inter_pupil": val_ip})
-            else:
-                state["bad_epochs"] += 1
+            val_ip, val_io, improved = run_validation(phase)
+            improved = improved or state.pop("improved_in_epoch", False)
+            state["bad_epochs"] = 0 if improved else state["bad_epochs"] + 1
             row = {"phase": phase["name"], "epoch": state["epoch"] + 1, "global_step": state["global_step"],
                    "train_loss": round(state["loss_sum"] / max(state["loss_count"], 1), 6),
                    "val_inter_pupil": round(val_ip, 6), "val_inter_ocular": round(val_io, 6),
@@ -496,14 +562,18 @@ def train(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: np.ndar
                 log(f"{phase['name']} epoch {row['epoch']}: loss {row['train_loss']:.4f} "
                     f"val {val_ip:.4f} (inter-pupil) {val_io:.4f} (inter-ocular) "
                     f"{row['img_per_s']:.1f} img/s" + ("  *" if improved else ""))
-                _save_checkpoint(out, model, None if phase_over else opt, state)
-                _write_log(out, state["history"])
+            checkpoint(None if phase_over else opt)
             if phase_over:
                 break
+            if opts.max_minutes > 0 and elapsed() >= opts.max_minutes * 60:
+                log(f"stopped after {elapsed() / 60:.1f} min of training (--max-minutes {opts.max_minutes:g}) "
+                    f"at the end of {phase['name']} epoch {row['epoch']}; continue with --resume")
+                return out
     state["done"] = True
     if rank == 0:
         final = save_weights(model, out, {"training": {"history": state["history"], "options": state["options"],
-                                                       "world_size": world}})
+                                                       "world_size": world, "minutes": round(elapsed() / 60, 1),
+                                                       "samples_seen": state["global_step"] * opts.batch_size}})
         _save_checkpoint(out, model, None, state)
         log(f"weights: {final[0]}")
     if world > 1:
@@ -559,6 +629,16 @@ Examples:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--checkpoint-every", type=int, default=0, show_default=True,
               help="Also checkpoint every N steps within an epoch.")
+@click.option("--checkpoint-minutes", type=float, default=10.0, show_default=True,
+              help="Also checkpoint whenever this many minutes passed since the last checkpoint (0: off).")
+@click.option("--max-minutes", type=float, default=0.0, show_default=True,
+              help="Stop after this many minutes of training in all (checkpointed; --resume continues). 0: no limit.")
+@click.option("--validate-every", type=int, default=0, show_default=True,
+              help="Also validate every N steps within an epoch: learning-curve points (curve.csv) and a "
+                   "chance to keep better weights. 0: at epoch ends only.")
+@click.option("--translation", type=click.Choice(TRANSLATION_MODES), default="released", show_default=True,
+              help="Translation perturbation: released = sigma 0.2 x the frame-scaled mean shape in "
+                   "original-photo pixels (the released code); face = 0.2 x the face's size (the paper's text).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True)
 @click.option("--channels-last/--no-channels-last", default=True, show_default=True)
@@ -569,13 +649,16 @@ Examples:
               help="Continue the checkpoint in --out from its step, with the options it was started with.")
 @click.option("--progress/--no-progress", default=True)
 def train_command(dataset, data_root, subset, out, stages, batch_size, lr, max_epochs, patience, finetune_epochs,
-                  finetune_lr, perturbations, mirror, augment, val_count, heatmap, seed, checkpoint_every, device,
+                  finetune_lr, perturbations, mirror, augment, val_count, heatmap, seed, checkpoint_every,
+                  checkpoint_minutes, max_minutes, validate_every, translation, device,
                   precision, channels_last, widths, cache_frozen, resume, progress):
     dataset = dataset or ("300w" if data_root else "builtin")
     opts = TrainOptions(stages=stages, batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience,
                         finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, perturbations=perturbations,
                         mirror=mirror, augment=augment, val_count=val_count, seed=seed,
-                        checkpoint_every=checkpoint_every, device=device, precision=precision,
+                        checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes,
+                        max_minutes=max_minutes, validate_every=validate_every, translation=translation,
+                        device=device, precision=precision,
                         channels_last=channels_last, heatmap=heatmap,
                         widths=tuple(int(w) for w in widths.split(",")), cache_frozen=cache_frozen,
                         progress=progress)
@@ -590,7 +673,7 @@ def train_command(dataset, data_root, subset, out, stages, batch_size, lr, max_e
             click.echo("note: no initial boxes in this dataset; validation uses tight ground-truth boxes", err=True)
         click.echo(f"training DAN ({stages} stages) on {ds.name}/{ds.subset}: {len(ds)} images", err=True)
         train(_LazyImages(ds.samples), gt, boxes, out or default_weights_dir(), opts, resume=resume,
-              log=lambda m: click.echo(m, err=True))
+              log=lambda m: click.echo(m, err=True), photo_scales=np.array([s.photo_scale for s in ds.samples]))
     finally:
         if distributed:
             dist.destroy_process_group()
