@@ -168,3 +168,44 @@ def test_canvas_batches_are_consistent_with_their_ground_truth():
     # mirrored samples with the same perturbation: the mirror landmark goes to the reflected place
     gt_m = gt[3]
     torch.testing.assert_close(gt[0, 8, 1], gt_m[8, 1], atol=0.5, rtol=0)
+
+
+@pytest.mark.parametrize("mode", ["released", "face"])
+def test_translation_perturbation_is_in_photo_pixels_or_face_size(mode):
+    """The released code adds its translation (sigma ~11 px) in original-photo pixels, before
+    cropping; the paper's text reads it as a fraction of the face. Planted case: the ground
+    truth is the frame's mean shape scaled by k, so one canvas pixel is k image pixels, and
+    the image is a crop at scale p of its photo (p image pixels per photo pixel)."""
+    frame = frame_mean_shape()
+    k, p = 3.0, 0.5
+    gt = frame * k + 40.0
+    img = np.zeros((600, 600), np.uint8)
+    canv = Canvases([img], gt[None], frame, 112, translation=mode, photo_scales=np.array([p]))
+    dx, dy = 6.0, -4.0
+    perturb = torch.tensor([[0, 0, 0, 1], [dx, dy, 0, 1]], dtype=torch.float32)
+    _, out = canv.batch(torch.zeros(2, dtype=torch.long), torch.zeros(2, dtype=torch.bool), perturb)
+    # moving the initial shape by d canvas pixels moves the ground truth by -d in the frame
+    expected = np.array([dx, dy]) * (p / k if mode == "released" else 1.0)
+    shift = (out[0] - out[1]).double().numpy()
+    np.testing.assert_allclose(shift, np.broadcast_to(expected, (68, 2)), atol=1e-3)
+
+
+def test_canvases_refuse_an_unknown_translation_mode():
+    with pytest.raises(ValueError, match="translation must be one of"):
+        Canvases([np.zeros((50, 50), np.uint8)], frame_mean_shape()[None], frame_mean_shape(), 112,
+                 translation="photo")
+
+
+def test_later_stages_batch_normalise_their_input_and_old_configs_load_without():
+    model = DANModel(DANConfig(stages=2, widths=NARROW))
+    assert isinstance(model.stages[0].input_bn, torch.nn.Identity)       # grey frame: per-pixel normalised
+    assert isinstance(model.stages[1].input_bn, torch.nn.BatchNorm2d)
+    assert model.stages[1].input_bn.num_features == 3
+    old = DANConfig(stages=2, widths=NARROW).to_dict()
+    old.pop("input_bn")
+    old["format_version"] = 1
+    cfg = DANConfig.from_dict(old)
+    assert cfg.input_bn is False
+    assert isinstance(DANModel(cfg).stages[1].input_bn, torch.nn.Identity)
+    with pytest.raises(ValueError, match="newer than this faceeval"):
+        DANConfig.from_dict({**old, "format_version": 99})

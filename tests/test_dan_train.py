@@ -167,3 +167,31 @@ def test_cli_trains_builtin_and_plugin_loads_it(tmp_path, monkeypatch):
     pred = dan.predict([s.load_image() for s in ds.samples], ds.boxes)
     assert pred.shape == (4, 68, 2) and np.isfinite(pred).all()
     assert DAN.train_command() is train_command
+
+
+def test_max_minutes_stops_resumably_and_validation_curve_is_logged(builtin, tmp_path):
+    """A time limit stops mid-epoch with a checkpoint; --resume then finishes with exactly the
+    weights of an uninterrupted run. Validation every 2 steps gives the learning curve."""
+    images, gt, boxes = builtin
+    opts = dict(stages=1, batch_size=16, perturbations=8, max_epochs=2, patience=5, val_count=0,
+                widths=(4, 8, 8, 16), progress=False, seed=11, validate_every=2)
+    quiet = dict(log=lambda m: None)
+    train(images, gt, boxes, tmp_path / "a", TrainOptions(**opts), **quiet)     # 4 steps per epoch
+    logs = []
+    train(images, gt, boxes, tmp_path / "b", TrainOptions(**opts, max_minutes=1e-9), log=logs.append)
+    assert any("--max-minutes" in m and "continue with --resume" in m for m in logs)
+    state = json.loads((tmp_path / "b" / "checkpoint.json").read_text())
+    assert (state["global_step"], state["done"]) == (1, False)
+    assert not (tmp_path / "b" / "dan.safetensors").exists()
+    train(images, gt, boxes, tmp_path / "b", TrainOptions(**opts), resume=True, **quiet)
+    wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all((wa[k] == wb[k]).all() for k in wa)
+    rows = (tmp_path / "a" / "curve.csv").read_text().splitlines()
+    assert rows[0] == "phase,epoch,global_step,samples_seen,minutes,val_inter_pupil,val_inter_ocular"
+    steps = [int(r.split(",")[2]) for r in rows[1:]]
+    samples = [int(r.split(",")[3]) for r in rows[1:]]
+    assert steps == [2, 4, 6, 8]            # mid-epoch at step 2 of each epoch, then each epoch's end
+    assert samples == [16 * s for s in steps]
+    best = json.loads((tmp_path / "a" / "best.json").read_text())
+    curve_best = min(float(r.split(",")[5]) for r in rows[1:])
+    assert best["val_inter_pupil"] == pytest.approx(curve_best, abs=1e-6)
