@@ -7,7 +7,7 @@ REPORTS ?= reports
 DATA_ROOT ?=
 DATA_ROOT_OPT = $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
-.PHONY: install test tables report bench
+.PHONY: install test tables report bench gpu-pack gpu-train
 
 install:  ## editable install with the peer methods and test tools, as the README does
 	$(PYTHON) -m pip install -e ".[all]"
@@ -24,3 +24,14 @@ report:  ## one self-contained HTML page
 
 bench:
 	@set -e; for b in benchmarks/*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(PYTHON) $$b; done
+
+# --- DAN on a GPU machine (only the repository travels; see methods/dan/gpu_train.py) ---
+PACK ?= .gpu/dan-pack.npz
+GPU_OUT ?= $(if $(OUT),$(OUT),gpu-out)
+GPU_MINUTES ?= 8.5
+
+gpu-pack:  ## the training faces as one compact file in the git-ignored .gpu/ (run here, with the data)
+	$(PYTHON) -m methods.dan.pack --data-root $(or $(DATA_ROOT),../shared/data/300w) --out $(PACK)
+
+gpu-train:  ## on the GPU machine: train both stages within GPU_MINUTES, weights + figures into $OUT
+	PYTHONUNBUFFERED=1 python3 -m methods.dan.gpu_train --pack $(PACK) --out $(GPU_OUT) --minutes $(GPU_MINUTES)

@@ -137,25 +137,44 @@ class Canvases:
                  translation: str = "face", photo_scales: np.ndarray | None = None):
         if translation not in TRANSLATION_MODES:
             raise ValueError(f"translation must be one of {TRANSLATION_MODES}, got {translation!r}")
-        self.frame_size, self.size = frame_size, zoom * frame_size
-        self.frame_shape = np.asarray(frame_shape, dtype=np.float64)
-        self.canvas_shape = self.frame_shape - (frame_size - 1) / 2 + (self.size - 1) / 2
+        self._frame(frame_shape, frame_size, zoom * frame_size)
         gt = np.asarray(ground_truth, dtype=np.float64)
         init = box_initialisation(G.shape_boxes(gt))
         m = frame_transforms(init, self.canvas_shape)
         parts = [warp_to_frames(images[i:i + chunk], m[i:i + chunk], self.size).round_().clamp_(0, 255)
                  .to(torch.uint8) for i in range(0, len(images), chunk)]
-        self.device = torch.device(device)
-        self.images = torch.cat(parts).to(self.device)
-        self.shapes = torch.as_tensor(G.apply_affine(gt, m), dtype=torch.float32, device=self.device)
-        #: Per face, the factor applied to the frame-pixel translation draws: 1 for "face";
-        #: canvas pixels per original-photo pixel for "released".
+        # Per face, the factor applied to the frame-pixel translation draws: 1 for "face";
+        # canvas pixels per original-photo pixel for "released".
         scale = np.ones(len(gt))
         if translation == "released":
             canvas_per_image = np.sqrt(np.abs(np.linalg.det(m[:, :, :2])))
             photo = np.ones(len(gt)) if photo_scales is None else np.asarray(photo_scales, dtype=np.float64)
             scale = canvas_per_image * photo
-        self.translation_scale = torch.as_tensor(scale, dtype=torch.float32, device=self.device)
+        self._hold(torch.cat(parts), G.apply_affine(gt, m), scale, device)
+
+    @classmethod
+    def from_arrays(cls, images: np.ndarray | Tensor, shapes: np.ndarray, translation_scale: np.ndarray,
+                    frame_shape: np.ndarray, frame_size: int, device: str | torch.device = "cpu") -> "Canvases":
+        """Canvases made earlier (e.g. read from a training pack): uint8 ``(M, 1, C, C)``, shapes in
+        canvas pixels ``(M, 68, 2)`` and the per-face translation factor ``(M,)``."""
+        self = cls.__new__(cls)
+        images = torch.as_tensor(images)
+        self._frame(frame_shape, frame_size, int(images.shape[-1]))
+        self._hold(images, shapes, translation_scale, device)
+        return self
+
+    def _frame(self, frame_shape: np.ndarray, frame_size: int, size: int) -> None:
+        """The canvas geometry: the frame's mean shape centred in a ``size`` canvas."""
+        self.frame_size, self.size = frame_size, size
+        self.frame_shape = np.asarray(frame_shape, dtype=np.float64)
+        self.canvas_shape = self.frame_shape - (frame_size - 1) / 2 + (size - 1) / 2
+
+    def _hold(self, images: Tensor, shapes: np.ndarray, translation_scale: np.ndarray, device) -> None:
+        self.device = torch.device(device)
+        self.images = images.to(torch.uint8).to(self.device)
+        self.shapes = torch.as_tensor(np.asarray(shapes), dtype=torch.float32, device=self.device)
+        self.translation_scale = torch.as_tensor(np.asarray(translation_scale), dtype=torch.float32,
+                                                 device=self.device)
         self._canvas_shape_t = torch.as_tensor(self.canvas_shape, dtype=torch.float32, device=self.device)
         self._frame_shape_t = torch.as_tensor(self.frame_shape, dtype=torch.float32, device=self.device)
 

@@ -61,6 +61,8 @@ class TrainOptions:
     checkpoint_minutes: float = 10.0  # also checkpoint when this much wall time passed since the last one
     max_minutes: float = 0.0          # stop (checkpointed, resumable) after this much wall time; 0: no limit
     validate_every: int = 0           # steps between validations within an epoch (learning curve); 0: epoch ends
+    stage_minutes: float = 0.0        # a phase also ends at the first epoch end after this much time in it; 0: off
+    compile: bool = False             # torch.compile each stage (pays on GPUs; compiling takes ~a minute)
     translation: str = "released"     # translation perturbation: original-photo pixels (released) or face size
     device: str = "auto"
     precision: str = "auto"           # auto | fp32 | bf16
@@ -359,6 +361,20 @@ def train(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: np.ndar
     ``interrupt_after`` (tests) raises :class:`TrainingInterrupted` after that many
     optimizer steps of this call, as if the process had been killed.
     """
+    def make_data(opts: TrainOptions, model: DANModel, device: torch.device) -> TrainData:
+        return prepare_data(images, ground_truth, boxes, opts, model, device, photo_scales)
+
+    return train_with(make_data, out, opts, resume, interrupt_after, log)
+
+
+def train_with(make_data, out: str | os.PathLike, opts: TrainOptions | None = None, resume: bool = False,
+               interrupt_after: int | None = None, log=print, on_best=None) -> Path:
+    """The training loop of :func:`train`, for data prepared any way (e.g. a GPU machine's pack).
+
+    ``make_data(opts, model, device) -> TrainData`` is called once the options (a resumed
+    run's own) and the model are known. ``on_best(path)`` is called after each new best
+    weights file is written (e.g. to export it while a run may still be cut off).
+    """
     opts = opts or TrainOptions()
     out = Path(out)
     ckpt = out / f"{CHECKPOINT}.json"
@@ -372,7 +388,7 @@ def train(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: np.ndar
             return out
         saved = saved_state["options"]
         keep = ("device", "precision", "progress", "checkpoint_every", "checkpoint_minutes", "max_minutes",
-                "validate_every")
+                "validate_every", "compile")
         opts = TrainOptions(**{**saved, **{k: getattr(opts, k) for k in keep}})
     rank, world, local_rank = _dist_info()
     device = resolve_device(opts.device)
@@ -388,7 +404,10 @@ def train(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: np.ndar
     model = DANModel(cfg).to(device)
     if opts.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    data = prepare_data(images, ground_truth, boxes, opts, model, device, photo_scales)
+    if opts.compile:
+        for stage in model.stages:          # in place: parameter names (and weights files) stay the same
+            stage.compile()
+    data = make_data(opts, model, device)
     phases = _phases(opts)
 
     state: dict
@@ -444,6 +463,8 @@ def train(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: np.ndar
                 save_weights(model, best_path, {"phase": phase["name"], "val_inter_pupil": val_ip,
                                                 "val_inter_ocular": val_io, "global_step": state["global_step"],
                                                 "samples_seen": state["global_step"] * opts.batch_size})
+                if on_best is not None:
+                    on_best(best_path)
         state["curve"].append({"phase": phase["name"], "epoch": round(state["epoch"] + state["step"] / steps_per_epoch, 3),
                                "global_step": state["global_step"],
                                "samples_seen": state["global_step"] * opts.batch_size,
@@ -549,12 +570,14 @@ def train(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: np.ndar
                    "img_per_s": round((state["step"] - start_step) * opts.batch_size / max(seconds, 1e-9), 2)}
             state["history"].append(row)
             state.update(epoch=state["epoch"] + 1, step=0, loss_sum=0.0, loss_count=0)
-            stop = state["bad_epochs"] >= opts.patience
+            state["phase_seconds"] = state.get("phase_seconds", 0.0) + seconds
+            stop = state["bad_epochs"] >= opts.patience or \
+                (opts.stage_minutes > 0 and state["phase_seconds"] >= opts.stage_minutes * 60)
             if stop:
                 state["epoch"] = phase["max_epochs"]
             phase_over = state["epoch"] >= phase["max_epochs"]
             if phase_over:               # the next phase starts from this phase's best weights
-                state.update(phase=state["phase"] + 1, epoch=0, best=None, bad_epochs=0)
+                state.update(phase=state["phase"] + 1, epoch=0, best=None, bad_epochs=0, phase_seconds=0.0)
                 if world > 1:
                     dist.barrier()
                 model.load_state_dict(load_file(str(best_path), device=str(device)))
