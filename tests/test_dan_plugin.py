@@ -33,13 +33,27 @@ def faces():
 
 
 def test_registered_and_missing_weights_message(tmp_path, monkeypatch):
+    import methods.dan.weights as W
+
     assert method_class("dan") is DAN
     monkeypatch.setenv("FACEEVAL_HOME", str(tmp_path))
+    monkeypatch.setattr(W, "PRETRAINED_DIR", tmp_path / "shipped")          # as if none shipped
     with pytest.raises(MissingWeightsError, match=r"faceeval train dan --data-root .* --stages 2") as exc:
         DAN.load()
     assert str(tmp_path / "weights" / "dan") in str(exc.value)
     with pytest.raises(MissingWeightsError, match="--out"):
         DAN.load(tmp_path / "elsewhere")
+
+
+def test_default_weights_are_the_trained_ones_else_the_shipped_ones(tmp_path, monkeypatch):
+    import methods.dan.weights as W
+
+    monkeypatch.setenv("FACEEVAL_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(W, "PRETRAINED_DIR", tmp_path / "shipped")
+    save_weights(_random_model(seed=1), tmp_path / "shipped")
+    assert DAN.load().weights_path == tmp_path / "shipped" / "dan.safetensors"
+    save_weights(_random_model(seed=2), tmp_path / "home" / "weights" / "dan")
+    assert DAN.load().weights_path == tmp_path / "home" / "weights" / "dan" / "dan.safetensors"
 
 
 def test_weights_roundtrip_is_exact_and_never_unpickles(tmp_path):
@@ -150,3 +164,32 @@ def test_internals_are_the_second_stage_inputs(faces, tmp_path):
         DAN(DANModel(DANConfig(stages=1, widths=(4, 8, 8, 16)))).internals(images, boxes)
     assert one_stage.weights_hash == f"{dan.weights_hash}-s1"
     assert one_stage.provenance()["stages"] == 1 and dan.provenance()["stages"] == 2
+
+
+def test_int8_weights_are_a_quarter_the_size_and_predict_alike(tmp_path, faces):
+    from methods.dan.quantize import dequantize_tensors, quantize_file, quantize_tensors
+
+    images, boxes, _ = faces
+    m = _random_model(seed=3)
+    save_weights(m, tmp_path / "f32")
+    q = quantize_file(tmp_path / "f32", tmp_path / "q8" / "dan.safetensors")
+    assert q.stat().st_size < 0.3 * (tmp_path / "f32" / "dan.safetensors").stat().st_size
+    # every quantised weight is within half a step of the original, per output channel
+    state = {k: v for k, v in m.state_dict().items()}
+    packed = quantize_tensors(state)
+    restored = dequantize_tensors(packed)
+    assert restored.keys() == state.keys()
+    for k, w in state.items():
+        if k + ".int8" in packed:
+            step = packed[k + ".scale"].view((-1,) + (1,) * (w.dim() - 1))
+            assert packed[k + ".int8"].dtype == torch.int8
+            assert bool(((restored[k] - w).abs() <= step / 2 + 1e-7).all()), k
+        else:
+            assert torch.equal(restored[k], w), k
+    assert any(k.endswith(".int8") for k in packed) and "norm_mean" in packed
+    a = DAN.load(tmp_path / "f32", precision="fp32").predict(images, boxes)
+    b = DAN.load(q, precision="fp32").predict(images, boxes)
+    moved = np.abs(a - box_initialisation(boxes)).mean()
+    assert moved > 1.0 and np.abs(a - b).mean() < 0.02 * moved
+    meta = json.loads((tmp_path / "q8" / "dan.json").read_text())
+    assert meta["quantization"]["scheme"].startswith("int8")

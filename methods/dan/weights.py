@@ -15,8 +15,12 @@ from faceeval.methods import default_weights_dir as methods_weights_dir
 
 from .config import DANConfig
 from .model import DANModel
+from .quantize import dequantize_tensors, is_quantized
 
 WEIGHTS_NAME = "dan"
+#: The weights that ship with faceeval (int8-stored, see :mod:`methods.dan.quantize`), used when
+#: neither ``--weights`` nor ``$FACEEVAL_HOME/weights/dan`` gives any.
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 
 
 def default_weights_dir() -> Path:
@@ -24,9 +28,18 @@ def default_weights_dir() -> Path:
     return methods_weights_dir("dan")
 
 
+def default_weights() -> Path:
+    """Where ``faceeval run dan`` looks without ``--weights``: weights trained into
+    ``$FACEEVAL_HOME/weights/dan`` if there are any, else the shipped ones."""
+    home = default_weights_dir()
+    if (home / f"{WEIGHTS_NAME}.safetensors").is_file() or not (PRETRAINED_DIR / f"{WEIGHTS_NAME}.safetensors").is_file():
+        return home
+    return PRETRAINED_DIR
+
+
 def weights_paths(path: str | os.PathLike | None = None) -> tuple[Path, Path]:
     """``(tensors, config)`` paths for a weights directory, a ``.safetensors`` file or the default."""
-    p = Path(path) if path is not None else default_weights_dir()
+    p = Path(path) if path is not None else default_weights()
     if p.suffix == ".safetensors":
         return p, p.with_suffix(".json")
     if p.suffix == ".json":
@@ -74,5 +87,7 @@ def load_weights(path: str | os.PathLike | None = None, map_location: str | torc
     meta = read_config(config_path)
     model = DANModel(DANConfig.from_dict(meta["config"]))
     state = load_file(str(tensors_path), device=str(map_location))
+    if is_quantized(state):
+        state = dequantize_tensors(state)
     model.load_state_dict(state, strict=True)
     return model.to(map_location)

@@ -1,0 +1,129 @@
+"""Int8 storage of DAN weights, so the default model ships inside the repository (<= 25 MB).
+
+Every convolution and linear weight with more than ``min_elements`` entries is stored as
+int8 with one float32 scale per output channel (symmetric: ``w ~= q * scale``, ``|q| <= 127``);
+everything else (biases, batch-norm statistics, the per-pixel normalisation, the mean shape)
+stays float32. Loading dequantises to float32, so inference code is unchanged.
+
+A 2-stage model is 23.1 M weights: 92 MB as float32, about 23 MB this way. The quantised
+file's effect on accuracy is measured, not assumed (``python -m methods.dan.quantize``
+prints it on the validation faces).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+QUANT_SUFFIX = ".int8"
+SCALE_SUFFIX = ".scale"
+
+
+def quantize_tensors(tensors: dict[str, torch.Tensor], min_elements: int = 4096) -> dict[str, torch.Tensor]:
+    """Per-output-channel symmetric int8 for weight matrices/kernels; the rest unchanged."""
+    out = {}
+    for name, t in tensors.items():
+        if name.endswith(".weight") and t.is_floating_point() and t.dim() >= 2 and t.numel() > min_elements:
+            w = t.detach().float().reshape(t.shape[0], -1)
+            scale = w.abs().amax(dim=1).clamp(min=1e-12) / 127.0
+            q = torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8)
+            out[name + QUANT_SUFFIX] = q.reshape(t.shape).contiguous()
+            out[name + SCALE_SUFFIX] = scale.contiguous()
+        else:
+            out[name] = t.detach().float().contiguous() if t.is_floating_point() else t.contiguous()
+    return out
+
+
+def dequantize_tensors(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The float32 state dict of :func:`quantize_tensors`' output (plain tensors pass through)."""
+    out = {}
+    for name, t in tensors.items():
+        if name.endswith(SCALE_SUFFIX):
+            continue
+        if name.endswith(QUANT_SUFFIX):
+            base = name[: -len(QUANT_SUFFIX)]
+            scale = tensors[base + SCALE_SUFFIX].float()
+            out[base] = t.float() * scale.view((-1,) + (1,) * (t.dim() - 1))
+        else:
+            out[name] = t
+    return out
+
+
+def is_quantized(tensors: dict[str, torch.Tensor]) -> bool:
+    return any(k.endswith(QUANT_SUFFIX) for k in tensors)
+
+
+def quantize_file(src: str | os.PathLike, dest: str | os.PathLike, extra: dict | None = None) -> Path:
+    """Write the int8 version of weights ``src`` (file or folder) as ``dest`` (``.safetensors`` + ``.json``)."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from faceeval.io import write_json
+
+    from .weights import save_tensors, weights_paths
+
+    src_t, src_c = weights_paths(src)
+    dst_t, dst_c = weights_paths(dest)
+    tensors = load_file(str(src_t))
+    save_tensors(dst_t, quantize_tensors(tensors))
+    meta = json.loads(Path(src_c).read_text())
+    meta["tensors"] = dst_t.name
+    meta["quantization"] = {"scheme": "int8, symmetric, one float32 scale per output channel, for conv and "
+                                      "linear weights over 4096 elements; all else float32",
+                            "source_bytes": src_t.stat().st_size, **(extra or {})}
+    write_json(dst_c, meta)
+    return dst_t
+
+
+def main(argv=None) -> None:
+    import click
+
+    @click.command(help="""Store DAN weights as int8 (per-output-channel scales) and measure what it costs:
+the mean error of both models on the validation faces (the first --val-count training faces),
+box-initialised, and the relative change.
+
+\b
+Example:
+  python -m methods.dan.quantize ~/.cache/faceeval/weights/dan methods/dan/pretrained/dan.safetensors \\
+      --data-root ../shared/data/300w
+""", context_settings={"help_option_names": ["-h", "--help"]})
+    @click.argument("src", type=click.Path(exists=True))
+    @click.argument("dest", type=click.Path())
+    @click.option("--data-root", type=click.Path(exists=True, file_okay=False), default=None,
+                  help="300W root: measure the error change on the validation faces of its train subset.")
+    @click.option("--val-count", type=int, default=100, show_default=True)
+    def command(src, dest, data_root, val_count):
+        from faceeval.metrics import point_to_point_error
+
+        from . import DAN
+
+        stats = {}
+        if data_root:
+            from faceeval.datasets import load_dataset
+
+            ds = load_dataset("300w", "train", data_root)
+            val = ds.samples[:val_count]
+            images = [s.load_image() for s in val]
+            boxes = ds.boxes[:val_count]
+            gt = ds.ground_truth[:val_count]
+            errors = {}
+            for label, path in (("float32", src), ("int8", None)):
+                if path is None:
+                    path = quantize_file(src, dest)
+                pred = DAN.load(path, precision="fp32").predict(images, boxes)
+                errors[label] = float(point_to_point_error(pred, gt, "inter-ocular").mean())
+            stats = {"val_faces": len(val), "val_inter_ocular_float32": round(errors["float32"], 6),
+                     "val_inter_ocular_int8": round(errors["int8"], 6),
+                     "relative_change": round(errors["int8"] / errors["float32"] - 1, 6)}
+        path = quantize_file(src, dest, stats)
+        click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+        for k, v in stats.items():
+            click.echo(f"{k}={v}")
+
+    command.main(args=argv, prog_name="python -m methods.dan.quantize")
+
+
+if __name__ == "__main__":
+    main()
