@@ -133,3 +133,42 @@ def test_menpo_run_gives_table5_row_and_fig5_with_boxes(tmp_path, make_faces, wr
     assert res.exit_code == 0, res.output
     assert Image.open(out / "fig5_results_noisy_sigma0p3_menpo_test@two-step.png").size == grid_pixels(2)
     assert Image.open(out / "fig6_ced_menpo_test@two-step_bbox-diagonal.png").size == CED_PX
+
+
+def test_learning_curve_draws_one_line_per_phase_with_its_best_point(tmp_path):
+    from faceeval.report.figures import CURVE_PX, learning_curve_figure
+
+    rows = [{"phase": "stage1", "samples_seen": 6400 * i, "val_inter_ocular": v}
+            for i, v in enumerate([0.2, 0.1, 0.08, 0.09], start=1)]
+    rows += [{"phase": "stage2", "samples_seen": 30000 + 6400 * i, "val_inter_ocular": v}
+             for i, v in enumerate([0.07, 0.06], start=1)]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    seen = {}
+    real_save = plt.Figure.savefig
+
+    def spy(fig, *args, **kwargs):           # read what is drawn, not just the file size
+        ax = fig.axes[0]
+        seen["lines"] = [(line.get_label(), line.get_xdata().tolist(), line.get_ydata().tolist())
+                         for line in ax.get_lines()]
+        seen["marked"] = [c.get_offsets().tolist() for c in ax.collections]
+        return real_save(fig, *args, **kwargs)
+
+    plt.Figure.savefig = spy
+    try:
+        res = learning_curve_figure(rows, tmp_path / "curve")
+    finally:
+        plt.Figure.savefig = real_save
+    assert Image.open(res.png).size == CURVE_PX
+    labels = [label for label, _, _ in seen["lines"]]
+    assert labels == ["stage1", "stage2"]
+    _, x1, y1 = seen["lines"][0]
+    np.testing.assert_allclose(x1, [0.0064, 0.0128, 0.0192, 0.0256])
+    np.testing.assert_allclose(y1, [20.0, 10.0, 8.0, 9.0])
+    np.testing.assert_allclose(seen["marked"][0], [[0.0192, 8.0]])      # stage 1's best
+    np.testing.assert_allclose(seen["marked"][1], [[0.0428, 6.0]])
+    with pytest.raises(FigureSkipped, match="no learning-curve records"):
+        learning_curve_figure([], tmp_path / "none")

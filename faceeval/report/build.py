@@ -15,7 +15,8 @@ import numpy as np
 from ..io import DataError, safe_name
 from ..metrics import NORMALISATIONS, evaluate
 from ..runs import Run
-from .figures import FigureResult, FigureSkipped, ced_figure, internals_figure, results_figure, worst_figure
+from .figures import (FigureResult, FigureSkipped, ced_figure, internals_figure, learning_curve_figure, results_figure,
+                      worst_figure)
 from .published import challenge_curves
 from .tables import Evaluator, Measured, group_models
 
@@ -110,7 +111,32 @@ def make_figures(runs: Iterable[Run], out: str | os.PathLike, data_root=None, me
     res = dan_internals(out, dan_weights, internals_from, data_root, internals_n, log)
     if res is not None:
         results.append(res)
+    res = dan_learning_curve(out, dan_weights, log)
+    if res is not None:
+        results.append(res)
     return results
+
+
+def dan_learning_curve(out: Path, weights: str | None, log: Callable[[str], None] = print) -> FigureResult | None:
+    """The learning curve recorded beside DAN's weights ``weights``, or None with a message."""
+    from ..methods import load_method
+
+    if weights is None:
+        log("skipped the DAN learning curve: pass --dan-weights W (trained DAN weights with their curve.csv)")
+        return None
+    try:
+        model = load_method("dan", weights=weights)
+        rows = model.training_curve()
+        res = learning_curve_figure(rows, out / "fig_dan_learning_curve",
+                                    title=f"DAN learning curve (weights {model.weights_hash})")
+    except FigureSkipped as exc:
+        log(f"skipped the DAN learning curve: {exc}")
+        return None
+    except Exception as exc:  # noqa: BLE001 - a plugin that fails to load is reported, not fatal
+        log(f"skipped the DAN learning curve: no DAN weights to read it from ({type(exc).__name__}: {exc})")
+        return None
+    log(f"wrote {res.png} (+ pdf)")
+    return res
 
 
 def dan_internals(out: Path, weights: str | None, source: str = "builtin", data_root=None, n: int = 3,

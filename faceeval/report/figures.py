@@ -272,6 +272,49 @@ def internals_figure(model, images: Sequence[np.ndarray], boxes: np.ndarray, pat
     return FigureResult("internals", "DAN internals (stage 2 inputs)", paths, (cols * PANEL_PX, n * PANEL_PX))
 
 
+# ---------------------------------------------------------------------------------------------
+# Learning curve of a trained method
+
+
+#: Pixel size of the learning-curve plot.
+CURVE_PX = (768, 480)
+
+
+def learning_curve_figure(rows: Sequence[dict], path: str | os.PathLike, title: str = "DAN learning curve",
+                          metric: str = "val_inter_ocular") -> FigureResult:
+    """Validation error against samples seen, one line per training phase (stage1, stage2, ...).
+
+    ``rows`` are a trainer's curve records with ``phase``, ``samples_seen`` and ``metric``
+    (a fraction; drawn in percent). The best point of each phase is marked.
+    """
+    phases: dict[str, list[tuple[float, float]]] = {}
+    for r in rows:
+        try:
+            phases.setdefault(str(r["phase"]), []).append((float(r["samples_seen"]), float(r[metric])))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FigureSkipped(f"learning-curve record without a usable {exc}: {r}") from None
+    if not phases:
+        raise FigureSkipped("no learning-curve records (the trainer writes curve.csv beside its weights)")
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(CURVE_PX[0] / DPI, CURVE_PX[1] / DPI), dpi=DPI)
+    for phase, pts in phases.items():
+        x, y = np.array(pts).T
+        line, = ax.plot(x / 1e6, y * 100, marker=".", markersize=3, linewidth=1.2, label=phase)
+        best = int(np.argmin(y))
+        ax.scatter([x[best] / 1e6], [y[best] * 100], s=30, color=line.get_color(), zorder=3)
+        ax.annotate(f"{y[best] * 100:.2f}", (x[best] / 1e6, y[best] * 100), textcoords="offset points",
+                    xytext=(4, 4), fontsize=7)
+    ax.set_xlabel("training samples seen (millions)")
+    ax.set_ylabel(f"validation error, {metric.replace('val_', '').replace('_', '-')} (%)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    paths = _save(fig, Path(path))
+    plt.close(fig)
+    return FigureResult("learning_curve", title, paths, CURVE_PX)
+
+
 __all__ = ["Panel", "FigureResult", "FigureSkipped", "face_grid", "ced_figure", "worst_figure", "results_figure",
-           "internals_figure", "worst_images", "grid_pixels", "grid_size", "initial_boxes", "PANEL_PX", "DPI",
-           "CED_PX", "INTERNALS_KEYS"]
+           "internals_figure", "learning_curve_figure", "worst_images", "grid_pixels", "grid_size", "initial_boxes",
+           "PANEL_PX", "DPI", "CED_PX", "CURVE_PX", "INTERNALS_KEYS"]

@@ -104,6 +104,19 @@ class DAN(LandmarkMethod):
             shapes.append(self.predict_frames(frames).double().cpu().numpy())
         return G.apply_affine(np.concatenate(shapes), G.invert_affine(m))
 
+    def training_curve(self) -> list[dict]:
+        """The validation records of the training that made these weights (``curve.csv`` beside them):
+        phase, samples_seen, val_inter_pupil, val_inter_ocular, ... (empty if none was kept)."""
+        import csv
+
+        if self.weights_path is None:
+            return []
+        path = self.weights_path.with_name("curve.csv")
+        if not path.is_file():
+            return []
+        with open(path, newline="") as fh:
+            return list(csv.DictReader(fh))
+
     @torch.inference_mode()
     def internals(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> dict[str, np.ndarray]:
         """What stage 2 sees (the paper's Fig. 3), float32 ``(N, S, S)`` each.
