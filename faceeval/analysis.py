@@ -26,7 +26,7 @@ import numpy as np
 
 from .landmarks import REGIONS, region_indices
 from .metrics import Summary, error_percentiles, point_errors, point_to_point_error, summarize
-from .stats import Bootstrap, SummaryIntervals, summary_intervals
+from .stats import Bootstrap, SummaryIntervals, format_with_interval, summary_intervals
 
 #: Percentiles reported for the per-image errors.
 PERCENTILES = (50, 90, 95, 99)
@@ -92,8 +92,6 @@ class Analysis:
                   + ", ".join(f"{i}: {self.per_landmark[i] * 100:.2f}" for i in worst), ""]
         head = f"{'source':16s} {'n':>5s} {'mean %':>18s} {'median %':>9s} {'AUC':>7s} {'failure %':>10s}"
         lines += [head, "-" * len(head)]
-        from .stats import format_with_interval
-
         for name, row in self.per_source.items():
             r, ci = row.summary, row.intervals
             lines.append(f"{name:16s} {r.n:5d} {format_with_interval(r.mean_error, ci.mean_error if ci else None):>18s} "
