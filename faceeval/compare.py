@@ -225,7 +225,7 @@ def paired_markdown(pairs: Sequence[PairedComparison]) -> str:
     lines = ["### Paired comparisons (same images)", "", "| " + " | ".join(cols) + " |",
              "|---|---|" + "---:|" * 6 + "---|"]
     for p in pairs:
-        lines.append(f"| {p.name_a} | {p.name_b} | {p.n} | {p.mean_difference * 100:+.2f} | {p.interval.text()} | "
+        lines.append(f"| {p.name_a} | {p.name_b} | {p.n} | {p.mean_difference * 100:+.3f} | {p.interval.text(digits=3)} | "
                      f"{p.wilcoxon_p:.2g} | {p.a_better * 100:.1f}% | {p.b_better * 100:.1f}% | {p.verdict} |")
     b = pairs[0].bootstrap
     lines += ["", f"Differences are A − B in percent of the normaliser (negative: A has the lower error). "
@@ -289,7 +289,7 @@ def write_comparison(rows: Sequence[Comparison], stem: str | os.PathLike, title:
         for p in pairs:
             a, b = errors[p.name_a], errors[p.name_b]
             name = f"{stem.name}-{safe_name(p.name_a)}-vs-{safe_name(p.name_b)}"
-            subtitle = (f"mean A − B {p.mean_difference * 100:+.2f} {p.interval.text()}, Wilcoxon p {p.wilcoxon_p:.2g}: "
+            subtitle = (f"mean A − B {p.mean_difference * 100:+.3f} {p.interval.text(digits=3)}, Wilcoxon p {p.wilcoxon_p:.2g}: "
                         f"{p.verdict}")
             fig = paired_scatter(a.errors, b.errors[align_by_ids(b.run.ids, a.run.ids)], p.name_a, p.name_b,
                                  stem.with_name(name), norm, subtitle)

@@ -89,7 +89,7 @@ def test_paired_test_finds_a_planted_five_percent_improvement_on_135_faces():
     a, b = _methods_on_the_same_faces(np.random.default_rng(21), improvement=0.05)
     boot = Bootstrap(10_000, seed=0)
     p = paired_comparison(a, b, "A", "B", boot)
-    assert p.significant and p.verdict == "B better at 95%"
+    assert p.significant and p.verdict == "B has the lower mean error at 95%"
     assert p.interval.low > 0 and p.mean_difference == pytest.approx(np.mean(a - b))   # A − B > 0: B lower
     assert p.wilcoxon_p < 0.01
     assert p.b_better == np.mean(b < a) and p.a_better + p.b_better + p.ties == pytest.approx(1.0)
@@ -110,6 +110,15 @@ def test_paired_test_false_positive_rate_is_near_five_percent():
     significant = [paired_comparison(*_methods_on_the_same_faces(rng), bootstrap=Bootstrap(1000, seed=k)).significant
                    for k in range(200)]
     assert 0.01 <= np.mean(significant) <= 0.10
+
+
+def test_verdict_says_when_most_images_disagree_with_the_mean():
+    # B wins 80 of 100 images by a little, A wins 20 by a lot: A's mean error is lower
+    a = np.r_[np.full(80, 0.050), np.full(20, 0.05)]
+    b = np.r_[np.full(80, 0.049), np.full(20, 0.20)]
+    p = paired_comparison(a, b, "A", "B", Bootstrap(2000, seed=1))
+    assert p.mean_difference < 0 and p.b_better == 0.8
+    assert p.verdict == "A has the lower mean error at 95%, but B is better on 80% of images"
 
 
 def test_wilcoxon_p_is_scipys():
