@@ -88,7 +88,9 @@ def paired_scatter(errors_a: np.ndarray, errors_b: np.ndarray, name_a: str, name
     above = int(np.count_nonzero(b > a))
     ax.text(0.03, 0.97, f"{name_a} better on {above} of {a.size} images (above the diagonal)",
             transform=ax.transAxes, va="top", fontsize=8)
-    ax.set_title(f"{name_a} vs {name_b}" + (f"\n{subtitle}" if subtitle else ""), fontsize=9)
+    import textwrap
+
+    ax.set_title("\n".join([f"{name_a} vs {name_b}", *textwrap.wrap(subtitle, 80)]), fontsize=9)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     paths = _save(fig, Path(path))
