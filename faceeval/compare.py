@@ -29,9 +29,11 @@ import numpy as np
 from .datasets import Dataset
 from .io import DataError, atomic_write
 from .methods import LandmarkMethod, load_method
-from .metrics import Summary, evaluate
+from .metrics import Summary, align_by_ids, evaluate
 from .report.ced import curve_from_errors, plot_ced
 from .runs import BOXLESS_INITIALISERS, INITIALISERS, Run, run_method
+from .stats import Bootstrap, PairedComparison, SummaryIntervals, format_with_interval, paired_comparison, \
+    summary_intervals
 
 #: ``predict(images, boxes) -> (N, 68, 2)``
 Predict = Callable[[Sequence[np.ndarray], np.ndarray], np.ndarray]
@@ -39,6 +41,9 @@ Predict = Callable[[Sequence[np.ndarray], np.ndarray], np.ndarray]
 #: Columns of the comparison table, in order.
 COLUMNS = ("method", "weights", "n", "mean error %", "median error %", "AUC", "failure %",
            "img/s batch 1", "img/s batched", "batch size")
+#: Columns that get a confidence interval, and the statistic each shows.
+INTERVAL_COLUMNS = {"mean error %": "mean_error", "median error %": "median_error", "AUC": "auc",
+                    "failure %": "failure_rate"}
 
 
 @dataclass
@@ -60,6 +65,7 @@ class Comparison:
     summary: Summary
     errors: np.ndarray
     speed: Throughput
+    intervals: SummaryIntervals | None = None
 
     def row(self) -> dict:
         s = self.summary
@@ -111,11 +117,12 @@ def timing_sample(dataset: Dataset, boxes: np.ndarray, n: int) -> tuple[list[np.
 def compare_methods(methods: Sequence[str | LandmarkMethod], dataset: Dataset, results: str | os.PathLike | None = None,
                     init: str = "boxes", norm: str = "inter-ocular", alpha: float = 0.08,
                     timing_images: int = 32, weights: Mapping[str, str] | None = None,
-                    force: bool = False, progress: bool = True) -> list[Comparison]:
+                    force: bool = False, progress: bool = True,
+                    bootstrap: Bootstrap | None = None) -> list[Comparison]:
     """Run (or reuse), score and time each method on ``dataset``; one :class:`Comparison` per method.
 
     ``methods`` are registered names (loaded with ``weights[name]`` where given) or
-    ready instances. Timing goes through the same initialisation procedure as the run (the
+    ready instances; ``bootstrap`` adds confidence intervals to each row. Timing goes through the same initialisation procedure as the run (the
     dataset's boxes, the tight ground-truth boxes for ``init="gt-box"``, or a box-less
     procedure such as two-step).
     """
@@ -138,8 +145,25 @@ def compare_methods(methods: Sequence[str | LandmarkMethod], dataset: Dataset, r
         initialise = INITIALISERS[init]
         speed = measure_throughput(method, sample_images, sample_boxes,
                                    predict=lambda imgs, b, m=method: initialise(m, imgs, None if boxless else b))
-        rows.append(Comparison(method, run, summary, errors, speed))
+        intervals = summary_intervals(errors, alpha, bootstrap=bootstrap) if bootstrap else None
+        rows.append(Comparison(method, run, summary, errors, speed, intervals))
     return rows
+
+
+def paired_comparisons(rows: Sequence[Comparison], bootstrap: Bootstrap | None = None) -> list[PairedComparison]:
+    """Every pair of rows (in table order) compared image by image (:func:`faceeval.stats.paired_comparison`)."""
+    out = []
+    for i, a in enumerate(rows):
+        for b in rows[i + 1:]:
+            errors_b = b.errors[align_by_ids(b.run.ids, a.run.ids)]
+            out.append(paired_comparison(a.errors, errors_b, _label(a, rows), _label(b, rows), bootstrap))
+    return out
+
+
+def _label(row: Comparison, rows: Sequence[Comparison]) -> str:
+    """The method's name, with its weights hash where two rows share a name."""
+    same = sum(r.method.name == row.method.name for r in rows) > 1
+    return f"{row.method.name} [{row.method.weights_hash[:8]}]" if same else row.method.name
 
 
 def machine_description() -> str:
@@ -159,38 +183,97 @@ def _format(value) -> str:
     return f"{value:.2f}" if isinstance(value, float) else str(value)
 
 
-def comparison_markdown(rows: Sequence[Comparison], title: str = "") -> str:
-    """The table as GitHub Markdown, with the protocol and the machine underneath."""
+def _cell(row: Comparison, column: str) -> str:
+    value = row.row()[column]
+    if row.intervals is not None and column in INTERVAL_COLUMNS:
+        return format_with_interval(value / 100, row.intervals[INTERVAL_COLUMNS[column]])
+    return _format(value)
+
+
+def comparison_markdown(rows: Sequence[Comparison], title: str = "",
+                        pairs: Sequence[PairedComparison] = ()) -> str:
+    """The table as GitHub Markdown, with the protocol and the machine underneath (and the
+    paired comparisons, where given)."""
     lines = [f"## {title}", ""] if title else []
     lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" if c in ("method", "weights") else "---:"
                                                                for c in COLUMNS) + "|"]
-    lines += ["| " + " | ".join(_format(r.row()[c]) for c in COLUMNS) + " |" for r in rows]
+    lines += ["| " + " | ".join(_cell(r, c) for c in COLUMNS) + " |" for r in rows]
     if rows:
         s = rows[0].summary
         lines += ["", f"Errors normalised by {s.norm} distance; AUC and failure (error > {s.alpha:g}) at "
                       f"alpha = {s.alpha:g}. Speeds: `predict` only (images preloaded), "
                       f"{rows[0].speed.n_images} images, measured in one run on {machine_description()}."]
+        boot = next((r.intervals.bootstrap for r in rows if r.intervals is not None), None)
+        if boot is not None:
+            lines += ["", f"[low, high]: {boot.level * 100:g}% confidence interval, percentile bootstrap over "
+                          f"images ({boot.resamples} resamples, seed {boot.seed})."]
         notes = [f"- {r.method.name}: {r.method.description}" for r in rows if r.method.description]
         lines += ["", *notes] if notes else []
+    if pairs:
+        lines += ["", paired_markdown(pairs)]
     return "\n".join(lines) + "\n"
 
 
-def comparison_csv(rows: Sequence[Comparison]) -> str:
+PAIRED_COLUMNS = ("A", "B", "n", "mean A − B %", "95% CI", "Wilcoxon p", "A better", "B better", "verdict")
+
+
+def paired_markdown(pairs: Sequence[PairedComparison]) -> str:
+    """Paired comparisons as Markdown: mean per-image difference with its interval, Wilcoxon
+    signed-rank p, how often each method has the lower error, and the verdict."""
+    level = f"{pairs[0].bootstrap.level * 100:g}%"
+    cols = [c.replace("95%", level) for c in PAIRED_COLUMNS]
+    lines = ["### Paired comparisons (same images)", "", "| " + " | ".join(cols) + " |",
+             "|---|---|" + "---:|" * 6 + "---|"]
+    for p in pairs:
+        lines.append(f"| {p.name_a} | {p.name_b} | {p.n} | {p.mean_difference * 100:+.3f} | {p.interval.text(digits=3)} | "
+                     f"{p.wilcoxon_p:.2g} | {p.a_better * 100:.1f}% | {p.b_better * 100:.1f}% | {p.verdict} |")
+    b = pairs[0].bootstrap
+    lines += ["", f"Differences are A − B in percent of the normaliser (negative: A has the lower error). "
+                  f"Interval: paired percentile bootstrap over images ({b.resamples} resamples, seed {b.seed}); "
+                  f"Wilcoxon signed-rank test, two-sided (scipy); ties count for neither."]
+    return "\n".join(lines) + "\n"
+
+
+def paired_csv(pairs: Sequence[PairedComparison]) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    fields = ["a", "b", "n", "mean_difference", "ci_low", "ci_high", "wilcoxon_p", "a_better", "b_better", "ties",
+              "significant", "verdict"]
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    for r in rows:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.row().items()})
+    for p in pairs:
+        d = p.as_dict()
+        d["ci_low"], d["ci_high"] = d.pop("mean_difference_ci")
+        writer.writerow({k: (f"{d[k]:.6g}" if isinstance(d[k], float) else d[k]) for k in fields})
     return buffer.getvalue()
 
 
-def write_comparison(rows: Sequence[Comparison], stem: str | os.PathLike, title: str = "") -> list[Path]:
-    """Write ``STEM.md``, ``STEM.csv`` and the joint CED plot ``STEM-ced.png`` (+ ``.pdf``) atomically."""
+def comparison_csv(rows: Sequence[Comparison]) -> str:
+    """The table as CSV; rows with intervals add ``<column> CI low`` / ``CI high`` columns at the end."""
+    ci_fields = [f"{c} CI {end}" for c in INTERVAL_COLUMNS for end in ("low", "high")]
+    with_ci = any(r.intervals is not None for r in rows)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS) + (ci_fields if with_ci else []), lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        record = dict(r.row())
+        if r.intervals is not None:
+            for c, stat in INTERVAL_COLUMNS.items():
+                record[f"{c} CI low"], record[f"{c} CI high"] = (v * 100 for v in r.intervals[stat].as_list())
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in record.items()})
+    return buffer.getvalue()
+
+
+def write_comparison(rows: Sequence[Comparison], stem: str | os.PathLike, title: str = "",
+                     pairs: Sequence[PairedComparison] = ()) -> list[Path]:
+    """Write ``STEM.md``, ``STEM.csv`` and the joint CED plot ``STEM-ced.png`` (+ ``.pdf``) atomically;
+    with ``pairs`` also ``STEM-paired.csv`` and a scatter plot per pair, ``STEM-A-vs-B.png`` (+ ``.pdf``)."""
     if not rows:
         raise ValueError("write_comparison: no methods to write")
     stem = Path(stem)
     written = []
-    for suffix, text in ((".md", comparison_markdown(rows, title)), (".csv", comparison_csv(rows))):
+    files = [(".md", comparison_markdown(rows, title, pairs)), (".csv", comparison_csv(rows))]
+    files += [("-paired.csv", paired_csv(pairs))] if pairs else []
+    for suffix, text in files:
         path = stem.with_name(stem.name + suffix)
         with atomic_write(path) as fh:
             fh.write(text)
@@ -198,8 +281,22 @@ def write_comparison(rows: Sequence[Comparison], stem: str | os.PathLike, title:
     alpha, norm = rows[0].summary.alpha, rows[0].summary.norm
     curves = [curve_from_errors(r.method.name, r.errors, alpha) for r in rows]
     written += plot_ced(curves, stem.with_name(stem.name + "-ced"), alpha, norm, title=title or None)
+    if pairs:
+        from .io import safe_name
+        from .report.diagnostics import paired_scatter
+
+        errors = {_label(r, rows): r for r in rows}
+        for p in pairs:
+            a, b = errors[p.name_a], errors[p.name_b]
+            name = f"{stem.name}-{safe_name(p.name_a)}-vs-{safe_name(p.name_b)}"
+            subtitle = (f"mean A − B {p.mean_difference * 100:+.3f} {p.interval.text(digits=3)}, Wilcoxon p {p.wilcoxon_p:.2g}: "
+                        f"{p.verdict}")
+            fig = paired_scatter(a.errors, b.errors[align_by_ids(b.run.ids, a.run.ids)], p.name_a, p.name_b,
+                                 stem.with_name(name), norm, subtitle)
+            written += fig.paths
     return written
 
 
 __all__ = ["Comparison", "Throughput", "compare_methods", "measure_throughput", "timing_sample",
-           "comparison_markdown", "comparison_csv", "write_comparison", "machine_description", "COLUMNS"]
+           "comparison_markdown", "comparison_csv", "write_comparison", "machine_description", "COLUMNS",
+           "paired_comparisons", "paired_markdown", "paired_csv"]

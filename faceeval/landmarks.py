@@ -23,6 +23,25 @@ GROUPS: dict[str, range] = {
     "inner_lip": range(60, 68),
 }
 
+#: Coarse face regions (unions of :data:`GROUPS`) for reporting where a method fails.
+REGIONS: dict[str, tuple[str, ...]] = {
+    "jaw": ("jaw",),
+    "brows": ("right_brow", "left_brow"),
+    "nose": ("nose_bridge", "nostrils"),
+    "eyes": ("eye_a", "eye_b"),
+    "mouth": ("outer_lip", "inner_lip"),
+}
+
+
+def region_indices(region: str) -> np.ndarray:
+    """0-based point indices of a region of :data:`REGIONS`.
+
+    >>> region_indices("eyes").tolist() == list(range(36, 48))
+    True
+    """
+    return np.concatenate([np.arange(GROUPS[g].start, GROUPS[g].stop) for g in REGIONS[region]])
+
+
 #: Outer eye corners used by the inter-ocular normaliser.
 OUTER_EYE_CORNERS = (36, 45)
 #: The two eyes whose centres define the inter-pupil normaliser.

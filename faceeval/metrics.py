@@ -8,17 +8,22 @@ the protocol in ``shared/docs/protocol.md``:
 * AUC_alpha = Simpson integral of the CED sampled on 0, 1e-4, ..., alpha, divided by alpha;
 * failure rate = fraction with error > alpha (the released DAN code), or >= alpha on request.
 
+Because the CED is a mean of per-image step functions and Simpson's rule is linear, AUC_alpha is
+also a mean of per-image contributions (:func:`auc_contributions`); the bootstrap in
+:mod:`faceeval.stats` resamples those instead of re-integrating 10,000 curves.
+
 Bad input never turns into a silent NaN: it raises :class:`MetricInputError` naming the image.
 """
 from __future__ import annotations
 
+import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
-from scipy.integrate import simpson
+from scipy.integrate import simpson, trapezoid
 
 from .landmarks import EYE_A, EYE_B, N_POINTS, OUTER_EYE_CORNERS
 
@@ -26,6 +31,8 @@ from .landmarks import EYE_A, EYE_B, N_POINTS, OUTER_EYE_CORNERS
 NORMALISATIONS = ("inter-ocular", "inter-pupil", "bbox-diagonal")
 #: The CED grid step of the protocol.
 GRID_STEP = 1e-4
+#: Integration rules for AUC_alpha: the protocol's (Simpson) and the one other tools often use.
+AUC_RULES = ("simpson", "trapezoid")
 #: Shapes per chunk: 4096 shapes keep each chunk's temporaries (2 MiB) in cache, which
 #: matters more than anything else here (``benchmarks/metrics.py``), and let threads share the work.
 _CHUNK = 4096
@@ -127,23 +134,49 @@ def point_to_point_error(predictions: np.ndarray, ground_truth: np.ndarray, norm
     >>> np.allclose(point_to_point_error(pred, gt, "bbox-diagonal") * normalisers(gt, "bbox-diagonal"), 5)
     True
     """
+    pred, gt = _pair(predictions, ground_truth, ids)
+    errors = mean_point_distance(pred, gt) / normalisers(gt, norm, ids)
+    _check_finite(errors, pred, ids)
+    return errors
+
+
+def _pair(predictions: np.ndarray, ground_truth: np.ndarray, ids: Sequence[str] | None) -> tuple[np.ndarray, np.ndarray]:
     pred = check_shapes(predictions, "predictions", ids)
     gt = check_shapes(ground_truth, "ground truth", ids)
     if pred.shape[0] != gt.shape[0]:
         raise MetricInputError(f"{pred.shape[0]} predictions but {gt.shape[0]} ground-truth shapes")
     if pred.shape[0] == 0:
         raise MetricInputError("no images to evaluate (N = 0)")
-    errors = mean_point_distance(pred, gt) / normalisers(gt, norm, ids)
-    bad = ~np.isfinite(errors)
+    return pred, gt
+
+
+def _check_finite(errors: np.ndarray, pred: np.ndarray, ids: Sequence[str] | None) -> None:
+    bad = ~np.isfinite(errors.reshape(errors.shape[0], -1)).all(axis=1)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         which = "prediction" if not np.isfinite(pred[i]).all() else "ground truth"
         raise MetricInputError(f"{_name(ids, i)}: {which} has non-finite points"
                                + (f"; {int(bad.sum())} such images in all" if bad.sum() > 1 else ""))
+
+
+def point_errors(predictions: np.ndarray, ground_truth: np.ndarray, norm: str = "inter-ocular",
+                 ids: Sequence[str] | None = None) -> np.ndarray:
+    """Per-point normalised distances ``(N, 68)``; their mean over the points is
+    :func:`point_to_point_error`, so per-landmark and per-region errors average back to it.
+
+    >>> gt = np.zeros((1, 68, 2)); gt[0, 45, 0] = 10.0
+    >>> pred = gt.copy(); pred[0, 0] = [3.0, 4.0]       # one point 5 px off, inter-ocular 10 px
+    >>> float(point_errors(pred, gt)[0, 0]), float(point_errors(pred, gt)[0, 1:].max())
+    (0.5, 0.0)
+    """
+    pred, gt = _pair(predictions, ground_truth, ids)
+    errors = np.linalg.norm(pred - gt, axis=-1) / normalisers(gt, norm, ids)[:, None]
+    _check_finite(errors, pred, ids)
     return errors
 
 
-def _check_errors(errors: np.ndarray) -> np.ndarray:
+def check_errors(errors: np.ndarray) -> np.ndarray:
+    """``errors`` as a flat float64 array, or a :class:`MetricInputError` (empty, non-finite)."""
     e = np.asarray(errors, dtype=np.float64).ravel()
     if e.size == 0:
         raise MetricInputError("no errors given (N = 0)")
@@ -163,14 +196,48 @@ def _ced_sorted(sorted_errors: np.ndarray, thresholds: np.ndarray) -> np.ndarray
     return np.searchsorted(sorted_errors, np.asarray(thresholds, dtype=np.float64), side="right") / sorted_errors.size
 
 
-def _auc_sorted(sorted_errors: np.ndarray, alpha: float, step: float = GRID_STEP) -> float:
+def _auc_sorted(sorted_errors: np.ndarray, alpha: float, step: float = GRID_STEP, rule: str = "simpson") -> float:
     grid = ced_grid(alpha, step)
-    return _area_over_alpha(_ced_sorted(sorted_errors, grid), grid, alpha)
+    return _area_over_alpha(_ced_sorted(sorted_errors, grid), grid, alpha, rule)
 
 
-def _area_over_alpha(ced_values: np.ndarray, grid: np.ndarray, alpha: float) -> float:
-    """The protocol's integral: Simpson's rule over the grid, divided by alpha."""
-    return float(simpson(ced_values, x=grid) / alpha)
+def _area_over_alpha(ced_values: np.ndarray, grid: np.ndarray, alpha: float, rule: str = "simpson") -> float:
+    """The protocol's integral: Simpson's rule over the grid, divided by alpha (or the trapezoid
+    rule, which other tools use, for ``faceeval eval --explain``)."""
+    if rule == "simpson":
+        return float(simpson(ced_values, x=grid) / alpha)
+    if rule == "trapezoid":
+        return float(trapezoid(ced_values, x=grid) / alpha)
+    raise MetricInputError(f"unknown AUC rule {rule!r}; choose one of {', '.join(AUC_RULES)}")
+
+
+@functools.lru_cache(maxsize=16)
+def _quadrature_weights(alpha: float, step: float) -> np.ndarray:
+    """Weights ``w`` with ``w @ y == simpson(y, x=grid)`` for every ``y`` on the protocol grid.
+
+    Obtained by integrating the unit vectors with the very call :func:`auc` makes, so they are
+    the same rule (including scipy's treatment of an odd number of intervals), not a re-derivation.
+    """
+    grid = ced_grid(alpha, step)
+    w = simpson(np.eye(grid.size), x=grid, axis=1)
+    w.flags.writeable = False
+    return w
+
+
+def auc_contributions(errors: np.ndarray, alpha: float = 0.08, step: float = GRID_STEP) -> np.ndarray:
+    """Per-image terms whose mean is :func:`auc` of ``errors`` (exact up to rounding).
+
+    CED(t) is the mean over images of [e_i <= t] and Simpson's rule is a weighted sum over the
+    grid, so AUC = mean_i c(e_i) with c(e) = sum of the weights of grid points t >= e, over alpha.
+    This makes AUC_alpha of any resample of the images one weighted mean (:mod:`faceeval.stats`).
+
+    >>> e = np.random.default_rng(0).gamma(2.0, 0.02, 1000)
+    >>> bool(abs(auc_contributions(e).mean() - auc(e)) < 1e-12)
+    True
+    """
+    e = check_errors(errors)
+    tail = np.append(np.cumsum(_quadrature_weights(float(alpha), float(step))[::-1])[::-1], 0.0) / alpha
+    return tail[np.searchsorted(ced_grid(alpha, step), e, side="left")]
 
 
 def auc_of_curve(x: np.ndarray, y: np.ndarray, alpha: float = 0.08, step: float = GRID_STEP) -> float:
@@ -200,23 +267,41 @@ def _failure_sorted(sorted_errors: np.ndarray, alpha: float, inclusive: bool) ->
 
 def ced(errors: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """Cumulative error distribution: fraction of images with error <= each threshold."""
-    return _ced_sorted(np.sort(_check_errors(errors)), thresholds)
+    return _ced_sorted(np.sort(check_errors(errors)), thresholds)
 
 
-def auc(errors: np.ndarray, alpha: float = 0.08, step: float = GRID_STEP) -> float:
-    """Area under the CED from 0 to ``alpha``, divided by ``alpha`` (0..1), Simpson's rule.
+def auc(errors: np.ndarray, alpha: float = 0.08, step: float = GRID_STEP, rule: str = "simpson") -> float:
+    """Area under the CED from 0 to ``alpha``, divided by ``alpha`` (0..1), Simpson's rule
+    (``rule="trapezoid"``: the trapezoid rule on the same grid, a convention other tools use).
 
     Errors uniform on [0, 1] give ``alpha / 2``:
 
     >>> round(auc(np.linspace(0, 1, 100001), alpha=0.1), 4)
     0.05
     """
-    return _auc_sorted(np.sort(_check_errors(errors)), alpha, step)
+    return _auc_sorted(np.sort(check_errors(errors)), alpha, step, rule)
+
+
+def failure_indicators(errors: np.ndarray, alpha: float = 0.08, inclusive: bool = False) -> np.ndarray:
+    """1.0 where an image fails (error > ``alpha``, or >= with ``inclusive``), else 0.0; the mean is
+    :func:`failure_rate`."""
+    e = check_errors(errors)
+    return (e >= alpha if inclusive else e > alpha).astype(np.float64)
+
+
+def error_percentiles(errors: np.ndarray, q: Sequence[float] = (50, 90, 95, 99)) -> dict[str, float]:
+    """``{"p50": ..., "p90": ...}``: percentiles of the per-image errors (numpy's linear interpolation).
+
+    >>> error_percentiles(np.arange(101) / 100, q=(50, 90))
+    {'p50': 0.5, 'p90': 0.9}
+    """
+    e = check_errors(errors)
+    return {f"p{k:g}": float(v) for k, v in zip(q, np.percentile(e, q))}
 
 
 def failure_rate(errors: np.ndarray, alpha: float = 0.08, inclusive: bool = False) -> float:
     """Fraction of images whose error is > ``alpha`` (``inclusive=True``: >= ``alpha``)."""
-    e = _check_errors(errors)
+    e = check_errors(errors)
     return float(np.count_nonzero(e >= alpha if inclusive else e > alpha) / e.size)
 
 
@@ -239,7 +324,7 @@ class Summary:
 def summarize(errors: np.ndarray, alpha: float = 0.08, norm: str = "inter-ocular",
               inclusive_failure: bool = False) -> Summary:
     """n, mean, median, AUC_alpha and failure rate of a set of per-image errors."""
-    e = _check_errors(errors)
+    e = check_errors(errors)
     s = np.sort(e)          # sorted once for the median, the CED and the failure count
     return Summary(n=int(e.size), mean_error=float(e.mean()), median_error=float(np.median(s)),
                    auc=_auc_sorted(s, alpha), failure_rate=_failure_sorted(s, alpha, inclusive_failure),

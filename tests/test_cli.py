@@ -9,6 +9,7 @@ from faceeval.cli import main
 from faceeval.datasets import load_dataset
 from faceeval.io import read_pts_tree, write_pts
 from faceeval.metrics import NORMALISATIONS, evaluate
+from faceeval.stats import STATISTICS, summary_intervals
 from conftest import face_shapes
 
 
@@ -81,12 +82,18 @@ def test_run_meanshape_on_builtin_prints_the_three_normalisations(tmp_path):
     ds = load_dataset("builtin")
     pred = np.stack([preds[i] for i in ds.ids])
     for norm in NORMALISATIONS:
-        s, _ = evaluate(pred, ds.ground_truth, norm, 0.08)
+        s, errors = evaluate(pred, ds.ground_truth, norm, 0.08)
         row = next(line for line in result.output.splitlines() if line.startswith(norm))
+        ci = summary_intervals(errors, 0.08)          # the default: 10,000 resamples, seed 0
+        assert " ".join(row.split()[1:]) == " ".join([str(s.n)] + [
+            f"{getattr(s, k) * 100:.2f} {ci[k].text()}" for k in STATISTICS])
+    again = invoke("run", "meanshape", "--dataset", "builtin", "--results", tmp_path, "--no-progress", "--no-ci")
+    assert "reused from" in again.output
+    for norm in NORMALISATIONS:                        # --no-ci: the plain numbers
+        s, _ = evaluate(pred, ds.ground_truth, norm, 0.08)
+        row = next(line for line in again.output.splitlines() if line.startswith(norm))
         assert row.split()[1:] == [str(s.n), f"{s.mean_error * 100:.2f}", f"{s.median_error * 100:.2f}",
                                    f"{s.auc * 100:.2f}", f"{s.failure_rate * 100:.2f}"]
-    again = invoke("run", "meanshape", "--dataset", "builtin", "--results", tmp_path, "--no-progress")
-    assert "reused from" in again.output
     forced = invoke("run", "meanshape", "--dataset", "builtin", "--results", tmp_path, "--no-progress", "--force")
     assert "saved to" in forced.output
 
@@ -101,9 +108,15 @@ def test_eval_json_equals_the_metrics_core(pred_and_gt, norm, alpha, extra):
     ids = sorted(pred)
     summary, _ = evaluate(np.stack([pred[i] for i in ids]), np.stack([gt[i] for i in ids]), norm, alpha,
                           inclusive_failure=bool(extra))
-    assert list(got) == ["n", "mean_error", "median_error", "auc", "failure_rate"]
-    assert got == {k: getattr(summary, k) for k in got}
+    keys = ["n", "mean_error", "median_error", "auc", "failure_rate"]
+    assert list(got)[:5] == keys                      # the existing keys, unchanged, first
+    assert {k: got[k] for k in keys} == {k: getattr(summary, k) for k in keys}
     assert got["n"] == 5 and 0 < got["mean_error"] < 1
+    for k in keys[1:]:                                # intervals added beside them
+        low, high = got[f"{k}_ci"]
+        assert low <= got[k] <= high
+    assert got["bootstrap"] == {"method": "percentile bootstrap over images", "resamples": 10000, "seed": 0,
+                                "level": 0.95}
 
 
 def test_eval_table_and_partial_ground_truth(pred_and_gt):
@@ -120,8 +133,12 @@ def test_eval_pairs_by_file_name_when_folders_differ(tmp_path):
     for k in range(2):
         write_pts(tmp_path / "gt" / "lfpw" / "testset" / f"image_{k:04d}.pts", gt[k])
         write_pts(tmp_path / "pred" / f"image_{k:04d}.pts", gt[k] + 1.0)
-    got = json.loads(invoke("eval", tmp_path / "pred", "--gt", tmp_path / "gt", "--format", "json").output)
+    result = invoke("eval", tmp_path / "pred", "--gt", tmp_path / "gt", "--format", "json")
+    got = json.loads(result.stdout)
     assert got["n"] == 2 and got["mean_error"] > 0
+    assert list(got["per_source"]) == ["lfpw/testset"]          # ids are the ground truth's paths
+    # every prediction is exactly (+1, +1) px off: the one-pixel-shift warning says so, on stderr
+    assert [w["kind"] for w in got["warnings"]] == ["shift"] and "--one-based" in result.stderr
 
 
 def test_ced_writes_a_png(pred_and_gt, tmp_path):

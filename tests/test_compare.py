@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import re
 
 import numpy as np
 import pytest
@@ -93,3 +94,46 @@ def test_boxless_initialisation_is_timed_through_its_procedure(builtin, tmp_path
     rows = compare_methods(["meanshape"], no_boxes, tmp_path, init="two-step", timing_images=1, progress=False)
     assert rows[0].run.path.name == "all@two-step"
     assert rows[0].speed.batch1 > 0 and rows[0].summary.n == 4
+
+
+def test_paired_rows_are_the_stats_of_the_stored_errors(compared, tmp_path):
+    from faceeval.compare import paired_comparisons
+    from faceeval.stats import Bootstrap, paired_comparison
+
+    _, rows = compared
+    if len(rows) < 2:
+        pytest.skip("ert unavailable: one method only")
+    boot = Bootstrap(2000, seed=5)
+    (pair,) = paired_comparisons(rows, boot)
+    assert (pair.name_a, pair.name_b) == (rows[0].method.name, rows[1].method.name)
+    assert pair == paired_comparison(rows[0].errors, rows[1].errors, pair.name_a, pair.name_b, boot)
+    written = write_comparison(rows, tmp_path / "cmp", "builtin", [pair])
+    names = sorted(p.name for p in written)
+    assert "cmp-paired.csv" in names and f"cmp-{pair.name_a}-vs-{pair.name_b}.png" in names
+    line = next(csv.DictReader(open(tmp_path / "cmp-paired.csv")))
+    assert float(line["mean_difference"]) == pytest.approx(pair.mean_difference, rel=1e-5)
+    assert line["verdict"] == pair.verdict
+
+
+def test_command_compares_pairs_with_intervals_and_scatter_plots(tmp_path):
+    """The same method twice: identical errors, so 'no significant difference', and every
+    single-method number carries its interval."""
+    from PIL import Image
+
+    from faceeval.report.diagnostics import SCATTER_PX
+
+    out = CliRunner().invoke(main, ["compare", "meanshape", "meanshape", "--dataset", "builtin", "--results",
+                                    str(tmp_path), "--timing-images", "1", "--no-progress", "--ci-resamples", "500"])
+    assert out.exit_code == 0, out.output
+    assert "### Paired comparisons (same images)" in out.output
+    assert "| +0.000 | [0.000, 0.000] | 1 | 0.0% | 0.0% | no significant difference at 95% |" in out.output
+    row = next(line for line in out.output.splitlines() if line.startswith("| meanshape |"))
+    assert re.search(r"\| \d+\.\d\d \[\d+\.\d\d, \d+\.\d\d\] \|", row), row
+    table = list(csv.DictReader(open(tmp_path / "compare" / "builtin-all.csv")))
+    assert list(table[0])[:len(COLUMNS)] == list(COLUMNS)          # existing columns first, unchanged
+    low, high = float(table[0]["mean error % CI low"]), float(table[0]["mean error % CI high"])
+    assert low <= float(table[0]["mean error %"]) <= high
+    scatters = list((tmp_path / "compare").glob("builtin-all-meanshape*-vs-*.png"))
+    assert len(scatters) == 1
+    with Image.open(scatters[0]) as im:
+        assert im.size == SCATTER_PX

@@ -113,3 +113,15 @@ def test_per_image_table_sorts_when_a_header_is_clicked(report, tmp_path):
     dom, console = _dump_dom(probe, tmp_path)
     assert console == []
     assert f'data-asc="{lowest}"' in dom and f'data-desc="{highest}"' in dom
+
+
+def test_report_shows_intervals_and_where_each_run_fails(report):
+    path, runs = report
+    text = path.read_text()
+    page = _Page()
+    page.feed(text)
+    assert "where" in page.ids and "Where methods fail" in text
+    # one breakdown per stored run, plus 300w/full for the model with common and challenging runs
+    assert text.count(': mean error per landmark"') == len(runs) + 1     # each figure's alt text
+    assert "<th>region</th>" in text and "<th>P99</th>" in text and "<td>mouth</td>" in text
+    assert '<span class="ci">[' in text            # measured table cells carry their interval

@@ -311,3 +311,28 @@ def test_method_options_label_rows_and_rerun_hints(tmp_path):
     plain, odd = rows["optioned [sigma2]"], rows["optioned, flavour=odd [sigma2-o]"]
     assert any("-O flavour=odd --subset challenging" in str(c) for c in odd.cells.values())
     assert not any("-O flavour" in str(c) for c in plain.cells.values())
+
+
+def test_measured_cells_carry_bootstrap_intervals_when_asked(store, tmp_path):
+    from faceeval.report.tables import write_tables
+    from faceeval.stats import Bootstrap, summary_intervals
+
+    results, runs, plain = store
+    boot = Bootstrap(1000, seed=2)
+    tables = {t.key: t for t in build_tables(find_runs(results), methods=["noisy"], method_status=status_stub,
+                                             bootstrap=boot)}
+    cell = tables["table2"].row("noisy [sigma1]", MEASURED).cells["IO challenging"]
+    _, errors = evaluate(runs[("noisy1", "challenging")].predictions, runs[("noisy1", "challenging")].ground_truth,
+                         "inter-ocular")
+    ci = summary_intervals(errors, 0.08, bootstrap=boot).mean_error
+    assert cell.ci == pytest.approx((ci.low * 100, ci.high * 100)) and cell.ci[0] <= cell.value <= cell.ci[1]
+    assert cell.text() == f"{cell.value:.2f} [{ci.low * 100:.2f}, {ci.high * 100:.2f}]"
+    assert tables["table2"].row("DAN", PUBLISHED).cells["IO full"].ci is None    # the paper gives none
+    assert plain["table2"].row("noisy [sigma1]", MEASURED).cells["IO challenging"].ci is None
+    write_tables(list(tables.values()), tmp_path)
+    df = pd.read_csv(tmp_path / "table3.csv")
+    assert list(df.columns) == ["method", "source", "n", "AUC_0.08", "failure @ 0.08", "note", "AUC_0.08 CI low",
+                                "AUC_0.08 CI high", "failure @ 0.08 CI low", "failure @ 0.08 CI high"]
+    row = df[(df.method == "noisy [sigma1]") & (df.source == MEASURED)].iloc[0]
+    assert row["AUC_0.08 CI low"] <= float(row["AUC_0.08"]) <= row["AUC_0.08 CI high"]
+    assert "95% confidence interval" in (tmp_path / "table3.md").read_text()

@@ -22,6 +22,7 @@ LAZY_COMMANDS = {
     "figures": "faceeval.cli.report:figures_command",
     "report": "faceeval.cli.report:report_command",
     "compare": "faceeval.cli.compare:compare_command",
+    "analyse": "faceeval.cli.analyse:analyse_command",
 }
 
 

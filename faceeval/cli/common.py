@@ -33,14 +33,31 @@ def fail_cleanly(fn):
     return wrapper
 
 
-def format_summary_table(summaries: Sequence[Summary]) -> str:
-    """A small fixed-width table of summaries, errors and rates in percent."""
-    head = f"{'normalisation':15s} {'n':>6s} {'mean %':>8s} {'median %':>9s} {'AUC':>7s} {'failure %':>10s}"
+def format_summary_table(summaries: Sequence[Summary], intervals: Sequence | None = None) -> str:
+    """A small fixed-width table of summaries, errors and rates in percent.
+
+    ``intervals``: one :class:`~faceeval.stats.SummaryIntervals` per summary; each number is then
+    followed by its interval, ``5.24 [4.95, 5.58]``.
+    """
+    if intervals is None:
+        head = f"{'normalisation':15s} {'n':>6s} {'mean %':>8s} {'median %':>9s} {'AUC':>7s} {'failure %':>10s}"
+        rows = [head, "-" * len(head)]
+        for s in summaries:
+            rows.append(f"{s.norm:15s} {s.n:6d} {s.mean_error * 100:8.2f} {s.median_error * 100:9.2f} "
+                        f"{s.auc * 100:7.2f} {s.failure_rate * 100:10.2f}")
+        rows.append(f"(AUC and failure at alpha = {summaries[0].alpha:g}; failure = error > alpha)")
+        return "\n".join(rows)
+    from ..stats import STATISTICS, format_with_interval
+
+    titles = ("mean %", "median %", "AUC", "failure %")
+    head = f"{'normalisation':15s} {'n':>6s} " + " ".join(f"{t:>20s}" for t in titles)
     rows = [head, "-" * len(head)]
-    for s in summaries:
-        rows.append(f"{s.norm:15s} {s.n:6d} {s.mean_error * 100:8.2f} {s.median_error * 100:9.2f} "
-                    f"{s.auc * 100:7.2f} {s.failure_rate * 100:10.2f}")
-    rows.append(f"(AUC and failure at alpha = {summaries[0].alpha:g}; failure = error > alpha)")
+    for s, ci in zip(summaries, intervals):
+        cells = [format_with_interval(getattr(s, k), ci[k] if ci is not None else None) for k in STATISTICS]
+        rows.append(f"{s.norm:15s} {s.n:6d} " + " ".join(f"{c:>20s}" for c in cells))
+    boot = next(ci.bootstrap for ci in intervals if ci is not None)
+    rows.append(f"(AUC and failure at alpha = {summaries[0].alpha:g}; failure = error > alpha; [{boot.level * 100:g}% "
+                f"interval]: percentile bootstrap over images, {boot.resamples} resamples, seed {boot.seed})")
     return "\n".join(rows)
 
 

@@ -9,6 +9,7 @@ from ..datasets import DATASETS, load_dataset
 from ..runs import INITIALISERS, results_root
 from .common import DATA_ROOT, RESULTS, fail_cleanly
 from .evaluate import ALPHA, NORM
+from .uncertainty import bootstrap_from, ci_options
 
 
 def _parse_weights(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -42,31 +43,40 @@ def _parse_weights(pairs: tuple[str, ...]) -> dict[str, str]:
                    "(default RESULTS/compare/DATASET-SUBSET).")
 @click.option("--force", is_flag=True, help="Recompute predictions even if cached.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
+@ci_options
 @fail_cleanly
 def compare_command(methods, dataset, subset, data_root, init, weight_pairs, norm, alpha, timing_images,
-                    results, output, force, no_progress):
+                    results, output, force, no_progress, ci, ci_resamples, ci_seed, ci_level):
     """Compare METHODS on one subset: mean error, AUC, failure, images/s (batch 1 and batched).
 
     Predictions come from the run store (cached, reused unless --force); speeds are
     measured in a separate pass on preloaded images, all in this one run on this
     machine, so they are comparable with each other only.
 
+    Every pair of methods is also compared image by image: the mean per-image
+    difference with a paired bootstrap interval, the Wilcoxon signed-rank p-value, how
+    often each has the lower error, and a scatter plot (STEM-A-vs-B.png); where the
+    interval covers 0 it says "no significant difference". --no-ci drops the intervals
+    of the single-method numbers (the paired intervals stay).
+
     \b
     Examples:
       faceeval compare meanshape ert --dataset builtin
       faceeval compare dan sdm ert meanshape --subset full --data-root ~/data/300w
     """
-    from ..compare import compare_methods, comparison_markdown, write_comparison
+    from ..compare import compare_methods, comparison_markdown, paired_comparisons, write_comparison
+    from ..stats import Bootstrap
 
     if timing_images < 1:
         raise click.BadParameter("must be at least 1", param_hint="--timing-images")
     ds = load_dataset(dataset, subset, data_root)
     rows = compare_methods(list(methods), ds, results, init=init, norm=norm, alpha=alpha,
                            timing_images=timing_images, weights=_parse_weights(weight_pairs), force=force,
-                           progress=not no_progress)
+                           progress=not no_progress, bootstrap=bootstrap_from(ci, ci_resamples, ci_seed, ci_level))
+    pairs = paired_comparisons(rows, Bootstrap(ci_resamples, ci_seed, ci_level))
     subset_name = ds.subset if init == "boxes" else f"{ds.subset}@{init}"
     stem = Path(output) if output else results_root(results) / "compare" / f"{ds.name}-{subset_name}"
     title = f"{ds.name}/{subset_name} ({len(ds)} faces)"
-    written = write_comparison(rows, stem, title)
-    click.echo(comparison_markdown(rows, title))
+    written = write_comparison(rows, stem, title, pairs)
+    click.echo(comparison_markdown(rows, title, pairs))
     click.echo("wrote " + ", ".join(str(p) for p in written))

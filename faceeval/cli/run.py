@@ -8,7 +8,9 @@ from ..io import DataError
 from ..methods import MissingDependencyError, MissingWeightsError, available_methods, method_class
 from ..metrics import NORMALISATIONS, MetricInputError, evaluate
 from ..runs import INITIALISERS, run_method
+from ..stats import summary_intervals
 from .common import DATA_ROOT, RESULTS, fail_cleanly, format_summary_table, parse_options
+from .uncertainty import bootstrap_from, ci_options
 
 
 @click.command("run")
@@ -31,9 +33,10 @@ from .common import DATA_ROOT, RESULTS, fail_cleanly, format_summary_table, pars
 @click.option("--alpha", type=float, default=0.08, show_default=True, help="AUC/failure threshold.")
 @click.option("--force", is_flag=True, help="Recompute even if cached predictions exist.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@ci_options
 @fail_cleanly
 def run_command(method, dataset, subset, data_root, weights, options, init, box_fraction, results, batch_size, alpha, force,
-                no_progress):
+                no_progress, ci, ci_resamples, ci_seed, ci_level):
     """Run METHOD on a dataset subset, store its predictions and print the scores.
 
     Predictions go to RESULTS/METHOD/WEIGHTS_HASH/DATASET/SUBSET/ as one .pts per face
@@ -68,8 +71,10 @@ def run_command(method, dataset, subset, data_root, weights, options, init, box_
     if run.ground_truth is None:
         click.echo("no ground truth: nothing to score")
         return
-    summaries = [evaluate(run.predictions, run.ground_truth, norm, alpha, ids=run.ids)[0] for norm in NORMALISATIONS]
-    click.echo(format_summary_table(summaries))
+    scored = [evaluate(run.predictions, run.ground_truth, norm, alpha, ids=run.ids) for norm in NORMALISATIONS]
+    bootstrap = bootstrap_from(ci, ci_resamples, ci_seed, ci_level)
+    intervals = [summary_intervals(errors, alpha, bootstrap=bootstrap) for _, errors in scored] if bootstrap else None
+    click.echo(format_summary_table([summary for summary, _ in scored], intervals))
 
 
 @click.command("train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,

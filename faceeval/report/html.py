@@ -30,6 +30,8 @@ figcaption{font-size:.85em;color:#555}
 table.sortable th{cursor:pointer;user-select:none}
 table.sortable th.asc::after{content:" \\25B2"}table.sortable th.desc::after{content:" \\25BC"}
 .scroll{max-height:40em;overflow:auto;border:1px solid #ddd;display:inline-block}
+span.ci{color:#666;font-size:.8em;white-space:nowrap}
+.analysis{display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start}
 """
 
 SORT_JS = """
@@ -72,7 +74,9 @@ def table_html(table: Table) -> str:
         for c in table.columns if len(cells) == 3 else ():
             cell = r.cells.get(c)
             if cell is not None and cell.value is not None:
-                cells.append(f'<td class="num">{cell.value:.2f}</td>')
+                ci = (f'<br><span class="ci">[{cell.ci[0]:.2f}, {cell.ci[1]:.2f}]</span>'
+                      if getattr(cell, "ci", None) is not None else "")
+                cells.append(f'<td class="num">{cell.value:.2f}{ci}</td>')
             else:
                 cells.append(f'<td class="why">{_e(cell.text() if cell else "–")}</td>')
         cells.append(f"<td>{_e(r.note)}</td>")
@@ -103,8 +107,34 @@ def per_image_html(records: Sequence[dict]) -> str:
             f'<tbody>{"".join(rows)}</tbody></table></div>')
 
 
+def analysis_html(item) -> str:
+    """One run's breakdown (a :class:`faceeval.report.breakdown.RunAnalysis`): percentiles, regions,
+    source folders, and the per-landmark figure."""
+    a = item.analysis
+    s, ci = a.summary, a.intervals
+
+    def pct(v, interval=None):
+        extra = f' <span class="ci">{interval.text()}</span>' if interval is not None else ""
+        return f'<td class="num">{v * 100:.2f}{extra}</td>'
+
+    perc = "".join(f"<th>{_e(k.upper())}</th>" for k in a.percentiles)
+    perc_row = "".join(pct(v) for v in a.percentiles.values())
+    regions = "".join(f"<tr><td>{_e(k)}</td>{pct(v)}</tr>" for k, v in a.regions.items())
+    sources = "".join(
+        f"<tr><td>{_e(k)}</td><td class=num>{r.summary.n}</td>{pct(r.summary.mean_error, r.intervals and r.intervals.mean_error)}"
+        f"{pct(r.summary.median_error)}{pct(r.summary.auc)}{pct(r.summary.failure_rate, r.intervals and r.intervals.failure_rate)}</tr>"
+        for k, r in a.per_source.items())
+    head = (f"<h3>{_e(item.label)} on {_e(item.set_name)}</h3><p class=caption>{s.n} faces, {_e(s.norm)} normalisation, "
+            f"mean error {s.mean_error * 100:.2f}%" + (f" {ci.mean_error.text()}" if ci else "") + "</p>")
+    tables = (f"<div><table><thead><tr>{perc}</tr></thead><tbody><tr>{perc_row}</tr></tbody></table>"
+              f"<table><thead><tr><th>region</th><th>mean %</th></tr></thead><tbody>{regions}</tbody></table></div>"
+              f"<div><table><thead><tr><th>source</th><th>n</th><th>mean %</th><th>median %</th><th>AUC</th>"
+              f"<th>failure %</th></tr></thead><tbody>{sources}</tbody></table></div>")
+    return head + f'<div class="analysis">{tables}{figure_html(item.figure)}</div>'
+
+
 def render_report(tables: Sequence[Table], figures: Sequence[FigureResult], per_image: Sequence[dict],
-                  title: str = "faceeval report", notes: Sequence[str] = ()) -> str:
+                  title: str = "faceeval report", notes: Sequence[str] = (), analyses: Sequence = ()) -> str:
     """The whole page as one string."""
     ced = [f for f in figures if f.kind == "ced"]
     worst = [f for f in figures if f.kind == "worst"]
@@ -129,6 +159,11 @@ def render_report(tables: Sequence[Table], figures: Sequence[FigureResult], per_
     if other:
         parts.append('<h2 id="more">More figures</h2>')
         parts += [figure_html(f) for f in other]
+    if analyses:
+        parts.append('<h2 id="where">Where methods fail</h2><p class="caption">Per run: error percentiles, mean '
+                     "error per face region and per source folder, and the mean error of each landmark drawn on "
+                     "the mean face (colour and size).</p>")
+        parts += [analysis_html(a) for a in analyses]
     parts.append('<h2 id="images">Per-image errors</h2><p class="caption">Click a column header to sort.</p>')
     parts.append(per_image_html(per_image) if per_image else "<p>No runs with ground truth.</p>")
     parts.append(f"<script>{SORT_JS}</script></body></html>")

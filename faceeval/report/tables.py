@@ -24,6 +24,7 @@ import pandas as pd
 
 from ..metrics import evaluate
 from ..runs import Run
+from ..stats import Bootstrap, SummaryIntervals, summary_intervals
 from .published import challenge_curves, published_results
 
 W300_TEST_SUBSETS = ("common", "challenging", "full")
@@ -44,9 +45,14 @@ class Cell:
 
     value: float | None = None
     why: str | None = None
+    #: Confidence interval (low, high) in percent, for measured cells when asked for.
+    ci: tuple[float, float] | None = None
 
     def text(self, digits: int = 2) -> str:
-        return f"{self.value:.{digits}f}" if self.value is not None else (self.why or NOT_PRINTED)
+        if self.value is None:
+            return self.why or NOT_PRINTED
+        ci = f" [{self.ci[0]:.{digits}f}, {self.ci[1]:.{digits}f}]" if self.ci is not None else ""
+        return f"{self.value:.{digits}f}{ci}"
 
     def raw(self):
         return self.value if self.value is not None else (self.why or NOT_PRINTED)
@@ -85,8 +91,15 @@ class Table:
                 cell = r.cells.get(c, Cell())
                 rec[c] = (DITTO if same_why and i else cell.text()) if formatted else cell.raw()
             rec["note"] = r.note
+            if not formatted:                  # intervals as extra columns at the end of the CSV
+                for c in self.columns:
+                    ci = r.cells.get(c, Cell()).ci
+                    rec[f"{c} CI low"], rec[f"{c} CI high"] = ci if ci is not None else (None, None)
             records.append(rec)
-        return pd.DataFrame.from_records(records, columns=["method", "source", "n", *self.columns, "note"])
+        columns = ["method", "source", "n", *self.columns, "note"]
+        if not formatted and any(cell.ci is not None for r in self.rows for cell in r.cells.values()):
+            columns += [f"{c} CI {end}" for c in self.columns for end in ("low", "high")]
+        return pd.DataFrame.from_records(records, columns=columns)
 
     def row(self, method: str, source: str | None = None) -> Row:
         """The row of ``method`` (and ``source``); KeyError if absent."""
@@ -196,19 +209,36 @@ class Measured:
     errors: np.ndarray
     ids: list[str]
     note: str = ""
+    #: Set by the :class:`Evaluator` when the tables give confidence intervals.
+    bootstrap: Bootstrap | None = None
+    _intervals: dict = field(default_factory=dict, repr=False)
+
+    def intervals(self, alpha: float) -> SummaryIntervals | None:
+        """Bootstrap intervals of the summary at ``alpha`` (computed once), or None."""
+        if self.bootstrap is None:
+            return None
+        if alpha not in self._intervals:
+            self._intervals[alpha] = summary_intervals(self.errors, alpha, bootstrap=self.bootstrap)
+        return self._intervals[alpha]
 
 
 class Evaluator:
-    """Evaluates runs with the metrics core, combining common + challenging into full if needed."""
+    """Evaluates runs with the metrics core, combining common + challenging into full if needed.
 
-    def __init__(self):
+    ``bootstrap``: measured cells also get confidence intervals.
+    """
+
+    def __init__(self, bootstrap: Bootstrap | None = None):
         self._cache: dict = {}
+        self.bootstrap = bootstrap
 
     def errors(self, model: Model, dataset: str, subset: str, norm: str, init: str = "boxes") -> Measured | str:
         """Per-image errors, or a reason string when the run exists but cannot be scored."""
         key = (model.method, model.weights_hash, dataset, subset, norm, init)
         if key not in self._cache:
             self._cache[key] = self._errors(model, dataset, subset, norm, init)
+            if isinstance(self._cache[key], Measured):
+                self._cache[key].bootstrap = self.bootstrap
         return self._cache[key]
 
     def _errors(self, model, dataset, subset, norm, init):
@@ -237,7 +267,10 @@ def summary_cells(measured: Measured, alpha: float, norm: str) -> dict[str, Cell
     from ..metrics import summarize
 
     s = summarize(measured.errors, alpha=alpha, norm=norm)
-    return {"mean": Cell(s.mean_error * 100), "auc": Cell(s.auc * 100), "failure": Cell(s.failure_rate * 100)}
+    ci = measured.intervals(alpha)
+    pct = (lambda stat: tuple(v * 100 for v in ci[stat].as_list())) if ci is not None else (lambda stat: None)  # noqa: E731
+    return {"mean": Cell(s.mean_error * 100, ci=pct("mean_error")), "auc": Cell(s.auc * 100, ci=pct("auc")),
+            "failure": Cell(s.failure_rate * 100, ci=pct("failure_rate"))}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -489,11 +522,13 @@ def table6(models, ctx, ev, method: str = "dan") -> Table:
 
 def build_tables(runs: Iterable[Run], data_root: str | os.PathLike | None = None,
                  menpo_root: str | os.PathLike | None = None, methods: Sequence[str] | None = None,
-                 method_status: Callable[[str], str | None] | None = default_method_status) -> list[Table]:
+                 method_status: Callable[[str], str | None] | None = default_method_status,
+                 bootstrap: Bootstrap | None = None) -> list[Table]:
     """Tables 2-6 from stored runs (a pure function of the runs, the published file and the data root).
 
     ``methods``: registered method names that get a row even without runs (default: every
-    registered method); ``method_status(name)`` says why a method without runs cannot run.
+    registered method); ``method_status(name)`` says why a method without runs cannot run;
+    ``bootstrap``: measured cells carry a confidence interval, printed ``5.24 [4.95, 5.58]``.
     """
     if methods is None:
         from ..methods import available_methods
@@ -502,9 +537,14 @@ def build_tables(runs: Iterable[Run], data_root: str | os.PathLike | None = None
     ctx = Context(Path(data_root).expanduser() if data_root else None,
                   Path(menpo_root).expanduser() if menpo_root else None, list(methods), method_status)
     models = group_models(runs)
-    ev = Evaluator()
-    return [table2(models, ctx, ev), table3(models, ctx, ev), table4(models, ctx, ev), table5(models, ctx, ev),
-            table6(models, ctx, ev)]
+    ev = Evaluator(bootstrap)
+    tables = [table2(models, ctx, ev), table3(models, ctx, ev), table4(models, ctx, ev), table5(models, ctx, ev),
+              table6(models, ctx, ev)]
+    if bootstrap is not None:
+        for t in tables:
+            t.notes.append(f"[low, high] after a measured number: its {bootstrap.level * 100:g}% confidence interval, "
+                           f"percentile bootstrap over images ({bootstrap.resamples} resamples, seed {bootstrap.seed}).")
+    return tables
 
 
 def write_tables(tables: Sequence[Table], out: str | os.PathLike) -> list[Path]:

@@ -1,0 +1,82 @@
+"""``faceeval analyse``: where one method fails (landmarks, regions, percentiles, source folders)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from .common import fail_cleanly, format_summary_table
+from .evaluate import ALPHA, GT_OPTIONAL, INCLUSIVE, NORM, ONE_BASED, YX
+from .uncertainty import bootstrap_from, ci_options
+
+
+def default_stem(predictions: Path) -> tuple[Path, str]:
+    """Where the figure and JSON go, and a short label: ``RESULTS/analyse/DATASET-SUBSET-METHOD-HASH``
+    for a stored run, else ``<predictions>-analysis`` beside the predictions."""
+    run_dir = predictions if predictions.is_dir() else predictions.parent
+    meta = run_dir / "meta.json"
+    if meta.is_file() and len(run_dir.parents) >= 4:
+        from ..io import safe_name
+
+        m = json.loads(meta.read_text())
+        weights = str(m.get("weights_hash", "none"))[:8]
+        name = "-".join(safe_name(str(m.get(k, "?"))) for k in ("dataset", "subset", "method"))
+        label = f"{m.get('method', '?')} [{weights}] on {m.get('dataset', '?')}/{m.get('subset', '?')}"
+        return run_dir.parents[3] / "analyse" / f"{name}-{weights}", label
+    return predictions.with_name(predictions.stem + "-analysis"), predictions.name
+
+
+@click.command("analyse")
+@click.argument("run", type=click.Path(exists=True))
+@GT_OPTIONAL
+@NORM
+@ALPHA
+@INCLUSIVE
+@ONE_BASED
+@YX
+@ci_options
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Output stem: writes STEM-landmarks.png/.pdf and STEM.json (default for a stored run: "
+                   "RESULTS/analyse/DATASET-SUBSET-METHOD-HASH).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@fail_cleanly
+def analyse_command(run, gt_dir, norm, alpha, inclusive_failure, one_based, yx, ci, ci_resamples, ci_seed,
+                    ci_level, output, fmt):
+    """Show where a method fails: mean error per landmark (drawn on the mean face), per face
+    region (jaw, brows, nose, eyes, mouth), the percentiles P50/P90/P95/P99 and a summary per
+    source folder (afw, lfpw, helen, ibug), with confidence intervals.
+
+    RUN is a stored run folder (or its predictions.npz), or any predictions `faceeval eval`
+    reads, with --gt.
+
+    \b
+    Examples:
+      faceeval analyse results/ert/fbdc2cb80eb9/300w/full
+      faceeval analyse theirs.csv --gt ~/data/300w -o theirs
+    """
+    from ..analysis import analyse
+    from ..io import write_json
+    from ..predictions import load_scored
+    from ..report.diagnostics import landmark_error_figure
+
+    scored = load_scored(run, gt_dir, one_based, yx)
+    bootstrap = bootstrap_from(ci, ci_resamples, ci_seed, ci_level)
+    result = analyse(scored.predictions, scored.ground_truth, scored.ids, norm, alpha, inclusive_failure, bootstrap)
+    stem, label = default_stem(Path(run))
+    stem = Path(output) if output else stem
+    d = result.summary.as_dict()
+    record = {**{k: d[k] for k in ("n", "mean_error", "median_error", "auc", "failure_rate", "norm", "alpha")},
+              **(result.intervals.as_dict() if result.intervals else {}), **result.as_dict(),
+              "input": str(scored.source.path)}
+    json_path = stem.with_name(stem.name + ".json")
+    write_json(json_path, record)
+    fig = landmark_error_figure(result.per_landmark, stem.with_name(stem.name + "-landmarks"), norm,
+                                title=f"Mean error per landmark: {label}")
+    if fmt == "json":
+        click.echo(json.dumps(record))
+        return
+    click.echo(format_summary_table([result.summary], [result.intervals] if result.intervals else None))
+    click.echo("")
+    click.echo(result.to_text())
+    click.echo("wrote " + ", ".join(str(p) for p in [json_path, *fig.paths]))
