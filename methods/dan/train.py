@@ -668,13 +668,16 @@ Examples:
 @click.option("--widths", default="64,128,256,512", hidden=True, help="Conv widths (tests use narrower).")
 @click.option("--cache-frozen/--no-cache-frozen", default=True, show_default=True,
               help="With --augment fixed, compute the frozen stages once per stage, not every step.")
+@click.option("--compile/--no-compile", "compile_stages", default=False, show_default=True,
+              help="torch.compile each stage for training (about 20% faster on this CPU after 1-2 minutes of "
+                   "compiling; may be switched on or off when resuming).")
 @click.option("--resume", is_flag=True,
               help="Continue the checkpoint in --out from its step, with the options it was started with.")
 @click.option("--progress/--no-progress", default=True)
 def train_command(dataset, data_root, subset, out, stages, batch_size, lr, max_epochs, patience, finetune_epochs,
                   finetune_lr, perturbations, mirror, augment, val_count, heatmap, seed, checkpoint_every,
                   checkpoint_minutes, max_minutes, validate_every, translation, device,
-                  precision, channels_last, widths, cache_frozen, resume, progress):
+                  precision, channels_last, widths, cache_frozen, compile_stages, resume, progress):
     dataset = dataset or ("300w" if data_root else "builtin")
     opts = TrainOptions(stages=stages, batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience,
                         finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, perturbations=perturbations,
@@ -684,6 +687,7 @@ def train_command(dataset, data_root, subset, out, stages, batch_size, lr, max_e
                         device=device, precision=precision,
                         channels_last=channels_last, heatmap=heatmap,
                         widths=tuple(int(w) for w in widths.split(",")), cache_frozen=cache_frozen,
+                        compile=compile_stages,
                         progress=progress)
     distributed = init_distributed(device)
     try:
