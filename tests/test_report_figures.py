@@ -51,7 +51,9 @@ def test_worst_figure_grid_size(tmp_path, store, k):
     samples = {s.id: s for s in datasets()["common"].samples}
     res = worst_figure(run, samples, tmp_path / f"worst{k}", k=k)
     _check(res, grid_pixels(k))
-    assert grid_pixels(5) == (1200, 600) and grid_pixels(3) == (900, 300)
+    # rows of 4 or 3, whichever leaves fewer holes: the paper's 9 worst faces are a 3 x 3 grid
+    assert grid_pixels(5) == (900, 600) and grid_pixels(3) == (900, 300) and grid_pixels(9) == (900, 900)
+    assert grid_pixels(8) == (1200, 600) and grid_pixels(7) == (1200, 600) and grid_pixels(5, ncols=4) == (1200, 600)
 
 
 def test_worst_figure_without_images_is_skipped_with_the_reason(tmp_path, store):

@@ -60,7 +60,7 @@ def subset_groups(models) -> list[tuple[str, str, str]]:
     return sorted(keys)
 
 
-def make_figures(runs: Iterable[Run], out: str | os.PathLike, data_root=None, menpo_root=None, k: int = 8,
+def make_figures(runs: Iterable[Run], out: str | os.PathLike, data_root=None, menpo_root=None, k: int = 9,
                  norm: str | None = None, dan_weights: str | None = None, internals_from: str = "builtin",
                  internals_n: int = 3, worst: bool = True, log: Callable[[str], None] = print) -> list[FigureResult]:
     """Draw every figure the runs allow into ``out``; returns what was written."""
