@@ -135,3 +135,12 @@ def test_menpo_run_gives_table5_row_and_fig5_with_boxes(tmp_path, make_faces, wr
     assert res.exit_code == 0, res.output
     assert Image.open(out / "fig5_results_noisy_sigma0p3_menpo_test@two-step.png").size == grid_pixels(2)
     assert Image.open(out / "fig6_ced_menpo_test@two-step_bbox-diagonal.png").size == CED_PX
+
+
+def test_the_worst_faces_of_a_partial_run_say_partial(tmp_path):
+    from test_report_tables import _partial_store, memory_dataset
+
+    run = next(r for r in _partial_store(tmp_path / "r") if r.meta["subset"] == "challenging")
+    samples = {s.id: s for s in memory_dataset("300w", "challenging", 3, seed=7).samples}
+    res = worst_figure(run, samples, tmp_path / "w", k=3)
+    assert "3 worst of 300w/challenging (partial: n = 3 of 135) (inter-ocular)" in res.title

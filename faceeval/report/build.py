@@ -79,7 +79,7 @@ def make_figures(runs: Iterable[Run], out: str | os.PathLike, data_root=None, me
         for m in models:
             got = ev.errors(m, dataset, subset, fig_norm, init)
             if isinstance(got, Measured):
-                entries.append((m.label, got.errors))
+                entries.append((m.label + (f" ({got.partial_label})" if got.partial_label else ""), got.errors))
         refs = (challenge_curves(PRIVATE_SUBSETS[subset], alpha) if dataset == "300w" and subset in PRIVATE_SUBSETS
                 and fig_norm == "inter-ocular" else [])
         if not entries and not refs:

@@ -193,8 +193,9 @@ def worst_figure(run, samples: dict, path: str | os.PathLike, k: int = 9, norm: 
     panels = [Panel(samples[run.ids[i]].load_image(), run.predictions[i], run.ground_truth[i],
                     text=f"{run.ids[i]}\nerror {errors[i] * 100:.2f}% ({norm})") for i in idx]
     label = label or run.meta.get("method", "?")
-    title = (f"{label}: {len(idx)} worst of {run.meta.get('dataset')}/{run.meta.get('subset')} ({norm}); "
-             "green ground truth, red prediction")
+    partial = getattr(run, "partial_label", "")
+    title = (f"{label}: {len(idx)} worst of {run.meta.get('dataset')}/{run.meta.get('subset')}"
+             f"{f' ({partial})' if partial else ''} ({norm}); green ground truth, red prediction")
     paths = face_grid(panels, path, title, ncols)
     return FigureResult("worst", title, paths, grid_pixels(len(panels), ncols))
 
