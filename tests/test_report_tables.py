@@ -439,3 +439,11 @@ def test_method_options_label_rows_and_rerun_hints(tmp_path):
     plain, odd = rows["optioned [sigma2]"], rows["optioned, flavour=odd [sigma2-o]"]
     assert any("-O flavour=odd --subset challenging" in str(c) for c in odd.cells.values())
     assert not any("-O flavour" in str(c) for c in plain.cells.values())
+
+
+def test_a_no_weights_hint_names_the_data_root(store, fake_300w):
+    results, _, _ = store
+    tree = fake_300w(counts={"ibug": 1})
+    t2 = build_tables(find_runs(results), data_root=tree.root, methods=["other"], method_status=status_stub)[0]
+    assert {c.why for c in t2.row("other", MEASURED).cells.values()} == {
+        f"no weights: `faceeval train other --data-root {tree.root}`"}

@@ -307,11 +307,15 @@ class Context:
         return None
 
     def status(self, method: str) -> str | None:
-        """Why ``method`` cannot run (asked once per method), or None."""
+        """Why ``method`` cannot run (asked once per method), or None; a hint's ``--data-root DIR``
+        names the data root when there is one."""
         if self.method_status is None:
             return None
         if method not in self._status:
-            self._status[method] = self.method_status(method)
+            why = self.method_status(method)
+            if why and self.data_root is not None:
+                why = why.replace("--data-root DIR", f"--data-root {self.data_root}")
+            self._status[method] = why
         return self._status[method]
 
 
