@@ -2,12 +2,13 @@
 VENV_BIN := $(if $(wildcard .venv/bin/python),.venv/bin/,)
 PYTHON ?= $(VENV_BIN)python
 FACEEVAL ?= $(VENV_BIN)faceeval
-RESULTS ?= results
+RESULTS ?= $(or $(FACEEVAL_RESULTS),results)
 REPORTS ?= reports
-DATA_ROOT ?=
+# The 300W root: FACEEVAL_DATA_ROOT, else the project's shared pack beside the checkout if present.
+DATA_ROOT ?= $(or $(FACEEVAL_DATA_ROOT),$(wildcard ../shared/data/300w))
 DATA_ROOT_OPT = $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
-.PHONY: install test tables report bench gpu-pack gpu-train
+.PHONY: install test tables report readme-results bench gpu-pack gpu-train
 
 install:  ## editable install with the peer methods and test tools, as the README does
 	$(PYTHON) -m pip install -e ".[all]"
@@ -21,6 +22,10 @@ tables:  ## the paper's Tables 2-6 and figures from cached runs (seconds)
 
 report:  ## one self-contained HTML page
 	$(FACEEVAL) report --results $(RESULTS) $(DATA_ROOT_OPT) -o $(REPORTS)/report.html
+
+readme-results:  ## regenerate the README's "Results on real 300W" table from the runs under RESULTS
+	$(PYTHON) -m faceeval.report.readme --results $(RESULTS) --readme README.md \
+		--command "make readme-results RESULTS=$(RESULTS)"
 
 bench:
 	@set -e; for b in benchmarks/*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(PYTHON) $$b; done

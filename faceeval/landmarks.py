@@ -1,7 +1,7 @@
 """The 68-point iBUG landmark scheme: index groups, mirror permutation, normaliser points.
 
 Everything else in faceeval and in the method plugins asks this module about the
-scheme instead of hard-coding indices (see ``docs/protocol.md`` in ``shared``).
+scheme instead of hard-coding indices (see ``docs/protocol.md``).
 Shapes are arrays ``(N, 68, 2)`` of ``(x, y)`` in 0-based pixels.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The one metrics implementation: normalised point-to-point error, CED, AUC_alpha, failure rate.
 
 All functions are vectorised over shapes ``(N, 68, 2)`` (x, y, 0-based pixels) and follow
-the protocol in ``shared/docs/protocol.md``:
+the protocol in ``docs/protocol.md``:
 
 * error = mean Euclidean point distance / a normaliser computed from the ground truth;
 * CED(x) = fraction of images with error <= x;

@@ -3,7 +3,8 @@
 A run lives in ``RESULTS/<method>/<weights_hash>/<dataset>/<subset>[@<init>]/``::
 
     predictions.npz   ids, predictions (N, 68, 2), ground_truth (N, 68, 2) or empty, boxes (N, 4)
-    meta.json         method, version, weights hash, dataset, subset, init, n, timings, created
+    meta.json         method, version, weights hash, dataset, subset, init, n, expected (the official
+                      count, or null), partial (n < expected), timings, created
     pts/<id>.pts      one 1-based .pts file per face
 
 Everything is written atomically. Work proceeds in chunks saved under ``.partial/``,
@@ -54,6 +55,21 @@ def _two_step(method, images, boxes, fraction: float | None = None):
 register_initialiser("two-step", _two_step, needs_boxes=False)
 
 
+def machine() -> str:
+    """The CPU model and core count of this computer, stored with runs beside their timings."""
+    import platform
+
+    model = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores"
+
+
 def results_root(path: str | os.PathLike | None = None) -> Path:
     """``path``, else ``$FACEEVAL_RESULTS``, else ``./results``."""
     return Path(path or os.environ.get("FACEEVAL_RESULTS", "results")).expanduser()
@@ -78,6 +94,25 @@ class Run:
     @property
     def label(self) -> str:
         return self.meta.get("label") or self.meta["method"]
+
+    @property
+    def expected(self) -> int | None:
+        """The official face count of the run's subset (None where none is defined).
+
+        Stored in ``meta.json``; runs made before it was stored fall back to the 300W counts.
+        """
+        if "expected" in self.meta:
+            return self.meta["expected"]
+        from .datasets import W300_EXPECTED
+
+        return W300_EXPECTED.get(self.meta.get("subset", "")) if self.meta.get("dataset") == "300w" else None
+
+    @property
+    def partial_label(self) -> str:
+        """``"partial: n = 1 of 135"`` when the run covers fewer faces than its subset's official count."""
+        from .datasets import partial_label
+
+        return partial_label(len(self.ids), self.expected)
 
 
 def _init_tag(init: str, init_options: dict | None) -> str:
@@ -192,8 +227,10 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
     bar.close()
     gt = dataset.ground_truth if all(s.ground_truth is not None for s in dataset.samples) else np.zeros((0, 68, 2))
     meta = {**method.provenance(), "description": method.description, "dataset": dataset.name,
-            "subset": dataset.subset, "init": init, "init_options": init_options, "n": n, "data_root": str(dataset.root) if dataset.root else None,
-            "dataset_notes": dataset.notes, "batch_size": batch_size, **timings,
+            "subset": dataset.subset, "init": init, "init_options": init_options, "n": n,
+            "expected": dataset.expected, "partial": dataset.partial,
+            "data_root": str(dataset.root) if dataset.root else None,
+            "dataset_notes": dataset.notes, "batch_size": batch_size, "machine": machine(), **timings,
             "images_per_second": n / timings["predict_seconds"] if timings["predict_seconds"] > 0 else None,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     save_npz(out / "predictions.npz", ids=np.array(ids), predictions=predictions, ground_truth=gt,

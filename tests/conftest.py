@@ -118,6 +118,27 @@ def build_fake_300w(root: Path, counts: dict[str, int] | None = None, seed: int 
     return tree
 
 
+def write_pack_files(tree: Fake300W, drop: str | None = None) -> tuple[dict, dict]:
+    """Make a fake 300W tree a re-cut crop pack, as ``shared/data/300w`` is: ``boxes.json``
+    (each face's tight ground-truth box grown by 2 px, so never the shipped box) and
+    ``transforms.json`` (scale 0.5 + k / 100 for the k-th face), keyed ``folder/stem.ext``.
+    ``drop`` leaves that key out of ``boxes.json``. Returns (boxes, transforms) as written."""
+    import json
+
+    from faceeval.datasets import find_image
+
+    boxes, transforms = {}, {}
+    for k, (sid, shape) in enumerate(sorted(tree.shapes.items())):
+        folder, stem = sid.rsplit("/", 1)
+        image = find_image(tree.root / folder / f"{stem}.pts")
+        key = f"{folder}/{stem}{image.suffix}"
+        boxes[key] = [*(shape.min(axis=0) - 2).tolist(), *(shape.max(axis=0) + 2).tolist()]
+        transforms[key] = {"scale": 0.5 + k / 100, "tx": 1.0, "ty": 2.0, "source_image": image.name}
+    (tree.root / "boxes.json").write_text(json.dumps({k: v for k, v in boxes.items() if k != drop}))
+    (tree.root / "transforms.json").write_text(json.dumps(transforms))
+    return boxes, transforms
+
+
 @pytest.fixture
 def fake_300w(tmp_path_factory):
     """Factory fixture: ``fake_300w(counts=None, seed=0, ibug_extras=1)`` -> :class:`Fake300W`

@@ -10,7 +10,7 @@ from faceeval.datasets import load_dataset
 from faceeval.io import read_pts_tree, write_pts
 from faceeval.metrics import NORMALISATIONS, evaluate
 from faceeval.stats import STATISTICS, summary_intervals
-from conftest import face_shapes
+from conftest import face_shapes, write_pack_files
 
 
 @pytest.fixture(autouse=True)
@@ -152,15 +152,49 @@ def test_ced_writes_a_png(pred_and_gt, tmp_path):
     assert_clean_failure(bad, "2 --label values for 1 folders")
 
 
+def _check_lines(output: str) -> dict:
+    return {line.split()[0]: line.split()[1:] for line in output.splitlines() if line.strip()}
+
+
 def test_data_check_output(fake_300w):
     tree = fake_300w({"ibug": 2, "lfpw/testset": 1})
     out = invoke("data", "check", tree.root).output
-    lines = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
+    lines = _check_lines(out)
     assert lines["ibug"] == ["135", "2", "133", "short"]
     assert lines["afw"] == ["337", "0", "missing", "folder"]
-    assert lines["challenging"] == ["135", "2", "incomplete"]
-    assert lines["full"] == ["689", "3", "incomplete"]
+    assert lines["challenging"] == ["135", "2", "incomplete", "(partial)"]
+    assert lines["full"] == ["689", "3", "incomplete", "(partial)"]
+    assert lines["private"] == ["600", "0", "missing"]
     assert "faceeval data download 300w" in out
+    assert "re-cut pack" not in out
+
+
+def test_data_check_exit_status_follows_the_subset_asked_for(fake_300w):
+    tree = fake_300w({"ibug": 135, "lfpw/testset": 1})
+    assert _check_lines(invoke("data", "check", tree.root, "--subset", "challenging").output)["challenging"] == \
+        ["135", "135", "complete"]
+    bad = invoke("data", "check", tree.root, "--subset", "common", ok=False)
+    assert_clean_failure(bad, f"300W common under {tree.root} is incomplete: 1 of 554 faces")
+    assert "lfpw/testset" in bad.output            # the per-folder report still comes first
+
+
+def test_data_check_reads_the_root_from_the_environment_and_fails_on_nothing(fake_300w, tmp_path):
+    tree = fake_300w({"ibug": 1})
+    env = CliRunner().invoke(main, ["data", "check"], env={"FACEEVAL_DATA_ROOT": str(tree.root)})
+    assert env.exit_code == 0 and f"300W under {tree.root}" in env.output
+    no_root = invoke("data", "check", ok=False)
+    assert no_root.exit_code == 2 and "give ROOT (the 300W folder) or set FACEEVAL_DATA_ROOT" in no_root.output
+    (tmp_path / "empty").mkdir()
+    assert_clean_failure(invoke("data", "check", tmp_path / "empty", ok=False), "no 300W faces under")
+    assert_clean_failure(invoke("data", "check", tmp_path / "nowhere", ok=False), "nowhere: folder does not exist")
+
+
+def test_data_check_describes_a_crop_pack(fake_300w):
+    tree = fake_300w({"ibug": 2})
+    write_pack_files(tree, drop="ibug/image_003_1.jpg")
+    out = invoke("data", "check", tree.root).output
+    assert f"300W under {tree.root}: a re-cut pack with boxes.json (1 entries) and transforms.json (2 entries)" in out
+    assert _check_lines(out)["ibug"] == ["135", "2", "133", "short", "(1", "without", "a", "box", "in", "boxes.json)"]
 
 
 def test_bad_input_gives_clean_errors(pred_and_gt, tmp_path, fake_300w):
@@ -191,6 +225,33 @@ def test_run_on_a_fake_300w_tree(fake_300w, tmp_path):
     tree = fake_300w({"ibug": 2})
     result = invoke("run", "meanshape", "--subset", "challenging", "--data-root", tree.root,
                     "--results", tmp_path / "r", "--no-progress")
-    assert "meanshape on 300w/challenging (2 faces, init boxes)" in result.output
+    assert "meanshape on 300w/challenging (2 faces, PARTIAL: 135 expected, init boxes)" in result.output
     pts = sorted(p.relative_to(tmp_path / "r").as_posix() for p in (tmp_path / "r").rglob("*.pts"))
     assert len(pts) == 2 and all("/300w/challenging/pts/ibug/image_" in p for p in pts)
+
+
+def test_a_partial_subset_is_scored_with_a_warning_and_labelled(fake_300w, tmp_path):
+    tree = fake_300w({"ibug": 2})
+    args = ("run", "meanshape", "--subset", "challenging", "--data-root", tree.root, "--results", tmp_path / "r",
+            "--no-progress")
+    for attempt in ("fresh", "reused"):
+        result = invoke(*args)
+        assert result.stderr.splitlines()[0] == (
+            f"warning: 300W challenging under {tree.root} is incomplete (ibug: 2 of 135 faces): n = 2 of 135; "
+            "its scores are partial and not comparable with published ones"), attempt
+        assert "Traceback" not in result.output and "IncompleteDataWarning" not in result.output
+        assert result.stdout.splitlines()[-1] == (
+            "partial: n = 2 of 135 faces of 300w/challenging: these scores are partial, not comparable with "
+            "published ones")
+        table = result.stdout.splitlines()[3:6]
+        assert [line.split()[1] for line in table] == ["2", "2", "2"]        # the n column
+    meta = json.loads(next((tmp_path / "r").rglob("meta.json")).read_text())
+    assert (meta["n"], meta["expected"], meta["partial"]) == (2, 135, True)
+    assert "partial: ibug: 2 of 135 faces" in meta["dataset_notes"]
+
+
+def test_a_complete_builtin_run_is_not_labelled_partial(tmp_path):
+    result = invoke("run", "meanshape", "--dataset", "builtin", "--results", tmp_path, "--no-progress")
+    assert "partial" not in result.output.lower() and not result.stderr
+    meta = json.loads(next(tmp_path.rglob("meta.json")).read_text())
+    assert (meta["expected"], meta["partial"]) == (None, False)

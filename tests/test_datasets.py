@@ -1,15 +1,16 @@
 """Loaders on tiny fake ibug trees (300W, Menpo, any folder) and the builtin faces."""
 import json
+import warnings
 
 import numpy as np
 import pytest
 
-from faceeval.datasets import (W300_EXPECTED, W300_SUBSETS, DataError, check_300w, load_300w, load_builtin,
-                               load_dataset, load_folder, load_menpo, menpo_heldout)
+from faceeval.datasets import (W300_EXPECTED, W300_SUBSETS, DataError, IncompleteDataWarning, check_300w, load_300w,
+                               load_builtin, load_dataset, load_folder, load_menpo, menpo_heldout)
 from faceeval.datasets.w300 import FOLDERS
 from faceeval.geometry import shape_boxes
 from faceeval.resources import detector_boxes
-from conftest import box_names, face_shapes, write_face, write_image
+from conftest import box_names, face_shapes, write_face, write_image, write_pack_files
 
 
 def test_protocol_counts():
@@ -234,3 +235,77 @@ def test_folder_loader_with_and_without_boxes(tmp_path):
 
 def test_box_names_fixture_uses_real_keys():
     assert box_names("ibug")[0].startswith("image_") and len(box_names("ibug")) == 135
+
+
+# --- a re-cut crop pack (boxes.json, transforms.json) and incomplete folders ---------------
+
+PACK_COUNTS = {"lfpw/testset": 2, "helen/testset": 1, "ibug": 2}
+
+
+def test_pack_boxes_replace_the_shipped_ones_and_transforms_give_the_photo_scale(fake_300w):
+    tree = fake_300w(PACK_COUNTS)
+    shipped = {s.id: s.box for s in load_300w(tree.root, "full")}
+    assert all(s.photo_scale == 1.0 for s in load_300w(tree.root, "full"))
+    boxes, transforms = write_pack_files(tree)
+    ds = load_300w(tree.root, "full")
+    assert len(ds) == 5 and "boxes.json" in ds.notes
+    for sample in ds:
+        key = f"{sample.id}{sample.image_path.suffix}"
+        np.testing.assert_array_equal(sample.box, boxes[key])
+        assert not np.allclose(sample.box, shipped[sample.id])
+        assert sample.photo_scale == transforms[key]["scale"]
+    assert sorted({s.photo_scale for s in ds}) == [0.5, 0.51, 0.52, 0.53, 0.54]
+
+
+def test_pack_errors_name_the_file_and_the_face(fake_300w):
+    tree = fake_300w(PACK_COUNTS)
+    write_pack_files(tree, drop="ibug/image_003_1.jpg")
+    with pytest.raises(DataError, match=r"boxes\.json: no box for ibug/image_003_1\.jpg \(expected \[x_min"):
+        load_300w(tree.root, "challenging")
+    boxes, _ = write_pack_files(tree)
+    boxes["ibug/image_003_1.jpg"] = [10, 10, 5, 20]
+    (tree.root / "boxes.json").write_text(json.dumps(boxes))
+    with pytest.raises(DataError, match=r"boxes\.json: bad box for ibug/image_003_1\.jpg: \[10\.0, 10\.0, 5\.0, 20\.0\]"):
+        load_300w(tree.root, "challenging")
+    (tree.root / "boxes.json").write_text("[1, 2]")
+    with pytest.raises(DataError, match=r"boxes\.json: expected a JSON object keyed by 'folder/file'"):
+        load_300w(tree.root, "challenging")
+    (tree.root / "boxes.json").write_text("{not json")
+    with pytest.raises(DataError, match=r"boxes\.json: cannot read"):
+        load_300w(tree.root, "challenging")
+    write_pack_files(tree)
+    (tree.root / "transforms.json").write_text(json.dumps({"ibug/image_003_1.jpg": {"scale": 1.0}}))
+    with pytest.raises(DataError, match=r"transforms\.json: no usable scale for ibug/image_004_1\.jpg"):
+        load_300w(tree.root, "challenging")
+
+
+def test_incomplete_folders_warn_with_their_counts_and_mark_the_dataset_partial(fake_300w):
+    tree = fake_300w({"afw": 1, "lfpw/trainset": 2, "helen/trainset": 1, "ibug": 2})
+    with pytest.warns(IncompleteDataWarning) as caught:
+        train = load_300w(tree.root, "train")
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert message == (f"300W train under {tree.root} is incomplete (lfpw/trainset: 2 of 811 faces; "
+                       "helen/trainset: 1 of 2000 faces; afw: 1 of 337 faces): n = 4 of 3148")
+    assert (train.expected, train.partial, train.partial_label) == (3148, True, "partial: n = 4 of 3148")
+    assert "partial: lfpw/trainset: 2 of 811 faces" in train.notes
+    with pytest.warns(IncompleteDataWarning, match=r"\(ibug: 2 of 135 faces\): n = 2 of 135; its scores are partial"):
+        challenging = load_300w(tree.root, "challenging")
+    assert challenging.partial and challenging.expected == 135
+
+
+def test_a_complete_subset_loads_without_a_warning(fake_300w):
+    tree = fake_300w({"ibug": 135})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = load_300w(tree.root, "challenging")
+    assert (len(ds), ds.expected, ds.partial, ds.partial_label) == (135, 135, False, "")
+    assert "partial" not in ds.notes
+
+
+def test_train_follows_the_dan_release_order(fake_300w):
+    # lfpw/trainset first: the release's validation set is the first 100 training faces
+    tree = fake_300w({"afw": 2, "lfpw/trainset": 2, "helen/trainset": 2})
+    ids = load_300w(tree.root, "train").ids
+    assert [i.rsplit("/", 1)[0] for i in ids] == ["lfpw/trainset"] * 2 + ["helen/trainset"] * 2 + ["afw"] * 2
+    assert ids == tree.ids("lfpw/trainset") + tree.ids("helen/trainset") + tree.ids("afw")

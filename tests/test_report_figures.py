@@ -51,7 +51,9 @@ def test_worst_figure_grid_size(tmp_path, store, k):
     samples = {s.id: s for s in datasets()["common"].samples}
     res = worst_figure(run, samples, tmp_path / f"worst{k}", k=k)
     _check(res, grid_pixels(k))
-    assert grid_pixels(5) == (1200, 600) and grid_pixels(3) == (900, 300)
+    # rows of 4 or 3, whichever leaves fewer holes: the paper's 9 worst faces are a 3 x 3 grid
+    assert grid_pixels(5) == (900, 600) and grid_pixels(3) == (900, 300) and grid_pixels(9) == (900, 900)
+    assert grid_pixels(8) == (1200, 600) and grid_pixels(7) == (1200, 600) and grid_pixels(5, ncols=4) == (1200, 600)
 
 
 def test_worst_figure_without_images_is_skipped_with_the_reason(tmp_path, store):
@@ -172,3 +174,12 @@ def test_learning_curve_draws_one_line_per_phase_with_its_best_point(tmp_path):
     np.testing.assert_allclose(seen["marked"][1], [[0.0428, 6.0]])
     with pytest.raises(FigureSkipped, match="no learning-curve records"):
         learning_curve_figure([], tmp_path / "none")
+
+
+def test_the_worst_faces_of_a_partial_run_say_partial(tmp_path):
+    from test_report_tables import _partial_store, memory_dataset
+
+    run = next(r for r in _partial_store(tmp_path / "r") if r.meta["subset"] == "challenging")
+    samples = {s.id: s for s in memory_dataset("300w", "challenging", 3, seed=7).samples}
+    res = worst_figure(run, samples, tmp_path / "w", k=3)
+    assert "3 worst of 300w/challenging (partial: n = 3 of 135) (inter-ocular)" in res.title

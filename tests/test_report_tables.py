@@ -90,7 +90,7 @@ def build_store(results: Path) -> dict:
 
 # --- tests -------------------------------------------------------------------------------
 
-PROTOCOL = Path(__file__).resolve().parents[1].parent / "shared" / "docs" / "protocol.md"
+PROTOCOL = Path(__file__).resolve().parents[1] / "docs" / "protocol.md"
 NO_WEIGHTS = "no weights: `faceeval train other --data-root DIR`"
 
 
@@ -196,7 +196,135 @@ def test_a_missing_subset_says_why_and_how_to_fill_it(store, fake_300w):
     row = by_key["table2"].row("noisy [sigma3]", MEASURED)
     assert row.cells["BD challenging"].why == f"no run: `faceeval run noisy --subset challenging --data-root {tree.root}`"
     t6 = by_key["table6"].row("dan, 3 stages", MEASURED)
-    assert t6.cells["mean error"].why.startswith(f"no data: 300W private not under {tree.root}")
+    assert t6.cells["mean error"].why == "no data (see note)"
+
+
+def test_tables_4_to_6_each_carry_one_note_that_the_data_is_absent(store, fake_300w):
+    results, _, _ = store
+    tree = fake_300w(counts={"lfpw/testset": 1, "helen/testset": 1, "ibug": 1})
+    by_key = {t.key: t for t in build_tables(find_runs(results), data_root=tree.root, methods=["noisy"],
+                                             method_status=status_stub)}
+    for key in ("table4", "table6"):
+        t = by_key[key]
+        assert len(t.notes) == 1
+        assert t.notes[0].startswith("The 300W private test set (300W/01_Indoor + 300W/02_Outdoor, 600 faces) "
+                                     f"is not in the data under {tree.root}")
+        whys = {c.why for r in t.rows if r.source == MEASURED for c in r.cells.values()}
+        assert not any(w and "not under" in w for w in whys)
+        assert t.to_markdown().count("is not in the data") == 1
+    assert by_key["table6"].row("dan, 3 stages", MEASURED).cells["AUC_0.08"].why == "no data (see note)"
+    assert by_key["table4"].row("noisy [sigma1]", MEASURED).cells["AUC_0.08"].value is not None   # runs still shown
+    (t5,) = [by_key["table5"]]
+    assert len(t5.notes) == 1 and t5.notes[0].startswith("Menpo 2D semi-frontal is not in the data (no --menpo-root")
+    assert "private set" in t5.notes[0]
+    assert not any(t.notes for t in build_tables(find_runs(results), methods=[]) if t.key in ("table4", "table6"))
+
+
+def test_full_is_the_mean_of_the_concatenated_errors_not_the_mean_of_the_two_means(store):
+    _, runs, tables = store
+    common, challenging = runs[("noisy1", "common")], runs[("noisy1", "challenging")]
+    per_image = [evaluate(r.predictions, r.ground_truth, "inter-ocular")[1] for r in (common, challenging)]
+    concatenated = np.concatenate(per_image).mean() * 100
+    of_means = np.mean([e.mean() for e in per_image]) * 100
+    assert abs(concatenated - of_means) > 1e-3        # 6 and 3 faces: the two definitions differ
+    cell = tables["table2"].row("noisy [sigma1]", MEASURED).cells["IO full"].value
+    assert cell == pytest.approx(concatenated, rel=1e-12)
+
+
+def _partial_store(results):
+    """noisy(2) on 6 of common's 554 faces and 3 of challenging's 135 (datasets that know their size)."""
+    for subset, n, expected in (("common", 6, 554), ("challenging", 3, 135)):
+        ds = memory_dataset("300w", subset, n, seed=7)
+        ds.expected = expected
+        run_method(NoisyMeanShape(2.0), ds, results, progress=False)
+    return find_runs(results)
+
+
+def test_every_cell_built_from_a_partial_subset_says_partial_with_its_n(tmp_path):
+    from faceeval.report.html import table_html
+
+    tables = {t.key: t for t in build_tables(_partial_store(tmp_path), methods=[])}
+    row = tables["table2"].row("noisy [sigma2]", MEASURED)
+    assert row.n == "6 of 554 (partial)/3 of 135 (partial)/9 of 689 (partial)"
+    flags = {c: row.cells[c].flag for c in tables["table2"].columns}
+    assert {c: f for c, f in flags.items() if c.endswith("common")} == {
+        f"{k} common": "partial: n = 6 of 554" for k in ("IP", "IO", "BD")}
+    assert {f for c, f in flags.items() if c.endswith("full")} == {"partial: n = 9 of 689"}
+    t3 = tables["table3"].row("noisy [sigma2]", MEASURED)
+    assert t3.n == "9 of 689 (partial)"
+    assert t3.cells["AUC_0.08"].text().endswith(" (partial: n = 9 of 689)")
+    for key in ("table2", "table3"):
+        t = tables[key]
+        md, csv, html = t.to_markdown(), t.to_csv(), table_html(t)
+        for column in t.columns:
+            value = f"{row.cells[column].value:.2f}" if key == "table2" else f"{t3.cells[column].value:.2f}"
+            assert f"{value} (partial: n = " in md and f"{value} (partial: n = " in csv
+            assert f"{value} <span class=\"flag\">(partial: n = " in html
+
+
+def test_complete_or_unsized_subsets_carry_no_partial_label(store):
+    _, runs, tables = store
+    assert not any(c.flag for t in tables.values() for r in t.rows for c in r.cells.values())
+    run = runs[("noisy1", "common")]
+    assert (run.meta["expected"], run.meta["partial"], run.partial_label) == (None, False, "")
+    # runs stored before meta.json had "expected" fall back to the official 300W counts
+    old = dict(run.meta)
+    del old["expected"]
+    assert type(run)(run.path, old, run.ids, run.predictions, run.ground_truth).partial_label == "partial: n = 6 of 554"
+
+
+class CaveatMeanShape(NoisyMeanShape):
+    """A method that stores a caveat with its runs, as ERT does."""
+
+    name = "caveated"
+
+    def provenance(self) -> dict:
+        return {**super().provenance(), "caveat": "trained on the test faces"}
+
+
+def test_a_methods_caveat_is_printed_beside_its_300w_test_rows(tmp_path):
+    ds = datasets()
+    for subset in ("common", "challenging", "private"):
+        run_method(CaveatMeanShape(1.0), ds[subset], tmp_path, progress=False)
+    tables = {t.key: t for t in build_tables(find_runs(tmp_path), methods=[])}
+    for key in ("table2", "table3"):
+        assert tables[key].row("caveated [sigma1]", MEASURED).note.endswith("trained on the test faces")
+    assert "trained on the test faces" not in tables["table4"].row("caveated [sigma1]", MEASURED).note
+
+
+PAPER_TABLES = Path(__file__).resolve().parents[1].parent / "shared" / "docs" / "paper_tables.csv"
+
+
+@pytest.mark.skipif(not PAPER_TABLES.is_file(), reason="../shared/docs/paper_tables.csv is not beside this checkout")
+def test_the_published_file_holds_every_number_of_the_papers_tables():
+    from faceeval.report.published import published_results
+
+    paper = pd.read_csv(PAPER_TABLES, comment="#", dtype=str)
+    refs = pd.read_csv(PAPER_TABLES.with_name("paper_methods.csv"))
+    ours = pd.read_csv(Path(__file__).resolve().parents[1] / "faceeval" / "data" / "published_results.csv",
+                       comment="#", dtype=str)
+    key = ["table", "method", "subset", "norm", "metric", "alpha", "value"]
+    assert ours[key].fillna("").values.tolist() == paper[key].fillna("").values.tolist()
+    for method, reference in zip(refs.method, refs.reference):
+        assert set(ours[ours.method == method].reference) == {reference}
+    assert ours.source.str.fullmatch(r"DAN paper, Table [2-6](; Menpo challenge test set)?").all()
+    assert published_results().value.dtype == float
+
+
+def test_tables_2_to_4_print_every_published_method(store):
+    from faceeval.report.published import published_results
+
+    _, _, tables = store
+    df = published_results()
+    for k in (2, 3, 4):
+        rows = [r.method for r in tables[f"table{k}"].rows if r.source == PUBLISHED]
+        assert rows == list(dict.fromkeys(df[df.table == k].method))
+    esr = tables["table2"].row("ESR", PUBLISHED)
+    assert [esr.cells[f"IP {s}"].value for s in ("common", "challenging", "full")] == [5.28, 17.00, 7.58]
+    assert esr.cells["IO common"].text() == "–"
+    assert esr.note.startswith("Cao, Wei, Wen, Sun: Face alignment by explicit shape regression")
+    mdm = tables["table4"].row("MDM", PUBLISHED)
+    assert [mdm.cells[c].value for c in ("mean error", "AUC_0.08", "failure @ 0.08")] == [5.05, 45.32, 6.80]
 
 
 def test_a_method_without_runs_or_weights_gets_a_row_that_says_so(store):
@@ -336,3 +464,11 @@ def test_measured_cells_carry_bootstrap_intervals_when_asked(store, tmp_path):
     row = df[(df.method == "noisy [sigma1]") & (df.source == MEASURED)].iloc[0]
     assert row["AUC_0.08 CI low"] <= float(row["AUC_0.08"]) <= row["AUC_0.08 CI high"]
     assert "95% confidence interval" in (tmp_path / "table3.md").read_text()
+
+
+def test_a_no_weights_hint_names_the_data_root(store, fake_300w):
+    results, _, _ = store
+    tree = fake_300w(counts={"ibug": 1})
+    t2 = build_tables(find_runs(results), data_root=tree.root, methods=["other"], method_status=status_stub)[0]
+    assert {c.why for c in t2.row("other", MEASURED).cells.values()} == {
+        f"no weights: `faceeval train other --data-root {tree.root}`"}

@@ -147,8 +147,11 @@ def test_train_on_300w_layout_and_run_from_the_command_line(fake_300w_train, tmp
                                "--iterations", "1", "--perturbations", "2", "--patch-size", "8",
                                "--diagonal", "60", "--output", str(tmp_path / "model"), "--no-progress"])
     assert out.exit_code == 0, out.output
-    assert "trained SDM on 9 faces of 300w/train" in out.output
-    assert json.loads((tmp_path / "model" / "sdm.json").read_text())["info"]["n_faces"] == 9
+    assert "trained SDM on 9 faces of 300w/train in " in out.output
+    assert "warning: 300W train under" in out.output and "n = 9 of 3148" in out.output     # a partial train set
+    info = json.loads((tmp_path / "model" / "sdm.json").read_text())["info"]
+    assert info["n_faces"] == 9 and info["partial"] == "partial: n = 9 of 3148"
+    assert info["fit_seconds"] > 0 and info["prepare_seconds"] >= 0 and info["machine"]
     out = runner.invoke(main, ["run", "sdm", "--dataset", "builtin", "--weights", str(tmp_path / "model"),
                                "--results", str(tmp_path / "results"), "--no-progress"])
     assert out.exit_code == 0, out.output

@@ -84,3 +84,21 @@ def parse_options(pairs: Sequence[str]) -> dict:
                     pass
         out[key.strip().replace("-", "_")] = value
     return out
+
+
+def load_dataset_reporting_gaps(name: str, subset: str | None = None, root=None, **options):
+    """:func:`~faceeval.datasets.load_dataset`, with an incomplete subset reported as one plain
+    ``warning: ...`` line on stderr (naming the short folders) instead of a Python warning."""
+    import warnings
+
+    from ..datasets import IncompleteDataWarning, load_dataset
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", IncompleteDataWarning)
+        dataset = load_dataset(name, subset, root, **options)
+    for w in caught:
+        if issubclass(w.category, IncompleteDataWarning):
+            click.echo(f"warning: {w.message}", err=True)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return dataset

@@ -1,9 +1,11 @@
 """``faceeval data check`` and ``faceeval data download``."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
-from ..datasets import check_300w
+from ..datasets import W300_SUBSETS, check_300w
 from .common import fail_cleanly
 
 
@@ -18,11 +20,12 @@ def data():
     """
 
 
-def print_check_report(root) -> bool:
-    """Print what is present and missing per 300W folder and subset; True if the public
-    subsets and the private set are complete."""
+def print_check_report(root) -> list[dict]:
+    """Print what is present and missing per 300W folder and subset (and a pack's files);
+    returns :func:`~faceeval.datasets.check_300w`'s rows."""
     rows = check_300w(root)
-    click.echo(f"300W under {root}")
+    pack = [f"{r['name']} ({r['entries']} entries)" for r in rows if r["kind"] == "pack"]
+    click.echo(f"300W under {root}" + (f": a re-cut pack with {' and '.join(pack)}" if pack else ""))
     click.echo(f"{'folder':18s} {'expected':>8s} {'found':>6s}  status")
     for r in rows:
         if r["kind"] != "folder":
@@ -37,29 +40,49 @@ def print_check_report(root) -> bool:
             status = "more than expected"
         if r["present"] and r["annotations"] != r["with_image"]:
             status += f" ({r['annotations'] - r['with_image']} .pts without image)"
+        if r.get("without_box"):
+            status += f" ({r['without_box']} without a box in boxes.json)"
         click.echo(f"{r['name']:18s} {r['expected']:8d} {r['with_image']:6d}  {status}")
     click.echo(f"\n{'subset':18s} {'expected':>8s} {'found':>6s}  status")
-    complete = True
     for r in rows:
         if r["kind"] == "subset":
-            complete &= r["complete"] or r["name"].startswith("private_")
-            click.echo(f"{r['name']:18s} {r['expected']:8d} {r['with_image']:6d}  "
-                       f"{'complete' if r['complete'] else 'incomplete'}")
-    return complete
+            status = "complete" if r["complete"] else ("missing" if r["with_image"] == 0 else "incomplete (partial)")
+            click.echo(f"{r['name']:18s} {r['expected']:8d} {r['with_image']:6d}  {status}")
+    return rows
 
 
 @data.command("check")
-@click.argument("root", type=click.Path(file_okay=False))
+@click.argument("root", required=False, envvar="FACEEVAL_DATA_ROOT", type=click.Path(file_okay=False))
+@click.option("--subset", type=click.Choice(W300_SUBSETS), default=None,
+              help="Exit with status 1 unless this subset is complete (for scripts and CI).")
 @fail_cleanly
-def check_command(root):
-    """Report which 300W folders and subsets are present and complete under ROOT.
+def check_command(root, subset):
+    """Report which 300W folders and subsets are present and complete under ROOT
+    (default: $FACEEVAL_DATA_ROOT).
+
+    Exits with status 1 when no 300W face is there at all, or, with --subset, when that
+    subset is incomplete (its scores would be partial).
 
     \b
-    Example:
+    Examples:
       faceeval data check ~/data/300w
+      faceeval data check ../shared/data/300w --subset challenging
     """
-    if not print_check_report(root):
-        click.echo("\nsome subsets are incomplete: `faceeval data download 300w --to ROOT` fetches the archives")
+    if root is None:
+        raise click.UsageError("give ROOT (the 300W folder) or set FACEEVAL_DATA_ROOT")
+    if not Path(root).expanduser().is_dir():
+        raise click.ClickException(f"{root}: folder does not exist")
+    rows = print_check_report(root)
+    subsets = {r["name"]: r for r in rows if r["kind"] == "subset"}
+    if not any(r["with_image"] for r in rows if r["kind"] == "folder"):
+        raise click.ClickException(f"no 300W faces under {root} (expected the ibug layout: afw/, lfpw/, helen/, "
+                                   f"ibug/, 300W/); `faceeval data download 300w --to {root}` fetches them")
+    if not all(r["complete"] for name, r in subsets.items() if not name.startswith("private_")):
+        click.echo("\nsome subsets are incomplete: results on them are marked partial; "
+                   "`faceeval data download 300w --to ROOT` fetches the archives")
+    if subset is not None and not subsets[subset]["complete"]:
+        r = subsets[subset]
+        raise click.ClickException(f"300W {subset} under {root} is incomplete: {r['with_image']} of {r['expected']} faces")
 
 
 @data.command("download")

@@ -16,7 +16,7 @@ MENPO_ROOT = click.option("--menpo-root", type=click.Path(file_okay=False), envv
                           help="Menpo 2D root (env FACEEVAL_MENPO_ROOT), for Table 5 hints and Fig. 5 images.")
 MEASURED_ONLY = click.option("--measured-only", is_flag=True,
                              help="Only rows of methods with runs (skip registered methods that have none).")
-K = click.option("-k", "--worst", "k", type=int, default=8, show_default=True,
+K = click.option("-k", "--worst", "k", type=int, default=9, show_default=True,
                  help="Faces per worst-case / example grid.")
 DAN_WEIGHTS = click.option("--dan-weights", type=click.Path(exists=True), default=None,
                            help="Trained DAN weights: draws Fig. 3 (DAN internals) through DAN's internals() hook.")

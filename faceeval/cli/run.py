@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import click
 
-from ..datasets import DATASETS, load_dataset
+from ..datasets import DATASETS
 from ..io import DataError
 from ..methods import MissingDependencyError, MissingWeightsError, available_methods, method_class
 from ..metrics import NORMALISATIONS, MetricInputError, evaluate
 from ..runs import INITIALISERS, run_method
 from ..stats import summary_intervals
-from .common import DATA_ROOT, RESULTS, fail_cleanly, format_summary_table, parse_options
+from .common import DATA_ROOT, RESULTS, fail_cleanly, format_summary_table, load_dataset_reporting_gaps, parse_options
 from .uncertainty import bootstrap_from, ci_options
 
 
@@ -50,7 +50,7 @@ def run_command(method, dataset, subset, data_root, weights, options, init, box_
       faceeval run dan --dataset menpo --init two-step --data-root ~/data/menpo
       faceeval run dan -O stages=1 --subset private --data-root ~/data/300w
     """
-    ds = load_dataset(dataset, subset, data_root)
+    ds = load_dataset_reporting_gaps(dataset, subset, data_root)
     method_options = parse_options(options)
     try:
         model = method_class(method).load(weights=weights, **method_options)
@@ -66,7 +66,9 @@ def run_command(method, dataset, subset, data_root, weights, options, init, box_
         box_fraction = default_fraction()
     run = run_method(model, ds, results, init=init, force=force, batch_size=batch_size, progress=not no_progress,
                      init_options={"fraction": box_fraction} if init == "two-step" else None)
-    click.echo(f"{model.name} on {ds.name}/{ds.subset} ({len(ds)} faces, init {init}) "
+    partial = run.partial_label
+    faces = f"{len(ds)} faces" + (f", PARTIAL: {run.expected} expected" if partial else "")
+    click.echo(f"{model.name} on {ds.name}/{ds.subset} ({faces}, init {init}) "
                f"{'reused from' if run.reused else 'saved to'} {run.path}")
     if run.ground_truth is None:
         click.echo("no ground truth: nothing to score")
@@ -75,6 +77,9 @@ def run_command(method, dataset, subset, data_root, weights, options, init, box_
     bootstrap = bootstrap_from(ci, ci_resamples, ci_seed, ci_level)
     intervals = [summary_intervals(errors, alpha, bootstrap=bootstrap) for _, errors in scored] if bootstrap else None
     click.echo(format_summary_table([summary for summary, _ in scored], intervals))
+    if partial:
+        click.echo(f"{partial} faces of {ds.name}/{ds.subset}: these scores are partial, "
+                   f"not comparable with published ones")
 
 
 @click.command("train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,

@@ -14,6 +14,15 @@ class IncompleteDataWarning(UserWarning):
     """A dataset folder holds fewer faces than its official count: results on it are partial."""
 
 
+def partial_label(n: int, expected: int | None) -> str:
+    """How a result on ``n`` of a subset's ``expected`` faces is labelled: ``""`` when complete.
+
+    >>> partial_label(1, 135), partial_label(135, 135), partial_label(4, None)
+    ('partial: n = 1 of 135', '', '')
+    """
+    return f"partial: n = {n} of {expected}" if expected is not None and n < expected else ""
+
+
 @dataclass
 class Sample:
     """One face: its image (a file, or pixels in memory), ground truth and initial box.
@@ -64,6 +73,11 @@ class Dataset:
     def partial(self) -> bool:
         """True when the subset holds fewer faces than its official count (scores are not comparable)."""
         return self.expected is not None and len(self.samples) < self.expected
+
+    @property
+    def partial_label(self) -> str:
+        """``"partial: n = 1 of 135"`` for a partial subset, else ``""``."""
+        return partial_label(len(self.samples), self.expected)
 
     @property
     def ids(self) -> list[str]:

@@ -9,7 +9,7 @@
     ROOT/300W/{01_Indoor,02_Outdoor}/*.png|.pts
 
 Initial boxes are the face-detector boxes of the DAN release, shipped as package data.
-A root may also be a re-cut pack of face crops in the same layout (``shared/data/300w``):
+A root may also be a re-cut pack of face crops in the same layout (the project's real-300W pack):
 its ``boxes.json`` (``{"folder/stem.ext": [x0, y0, x1, y1]}``, 0-based crop pixels) then
 replaces the shipped boxes, and its ``transforms.json`` gives each crop's scale against the
 original photo (:attr:`Sample.photo_scale`).
@@ -164,17 +164,31 @@ def load_300w(root: str | Path, subset: str) -> Dataset:
 
 
 def check_300w(root: str | Path) -> list[dict]:
-    """What is present per folder and subset: rows of counts, for ``faceeval data check``."""
+    """What is present per folder and subset: rows of counts, for ``faceeval data check``.
+
+    Rows of kind ``pack`` describe a re-cut pack's ``boxes.json`` / ``transforms.json``;
+    folder rows then also count the faces that have no box in it (``without_box``).
+    """
     root = Path(root).expanduser()
     rows = []
+    pack_boxes = _read_pack_file(root, PACK_BOXES) if root.is_dir() else None
+    for name in (PACK_BOXES, PACK_TRANSFORMS):
+        data = pack_boxes if name == PACK_BOXES else (_read_pack_file(root, name) if root.is_dir() else None)
+        if data is not None:
+            rows.append({"kind": "pack", "name": name, "entries": len(data)})
     folder_counts = {}
     for name, folder in FOLDERS.items():
         directory = root / folder.path
         pts = sorted(directory.glob(folder.pattern)) if directory.is_dir() else []
-        with_image = sum(find_image(p) is not None for p in pts)
+        images = [find_image(p) for p in pts]
+        with_image = sum(image is not None for image in images)
         folder_counts[name] = with_image
-        rows.append({"kind": "folder", "name": folder.path, "expected": folder.expected,
-                     "annotations": len(pts), "with_image": with_image, "present": directory.is_dir()})
+        row = {"kind": "folder", "name": folder.path, "expected": folder.expected,
+               "annotations": len(pts), "with_image": with_image, "present": directory.is_dir()}
+        if pack_boxes is not None:
+            row["without_box"] = sum(image is not None and f"{folder.path}/{p.stem}{image.suffix}" not in pack_boxes
+                                     for p, image in zip(pts, images))
+        rows.append(row)
     for subset, folders in SUBSETS.items():
         found = sum(folder_counts[f] for f in folders)
         rows.append({"kind": "subset", "name": subset, "expected": EXPECTED[subset], "with_image": found,

@@ -61,7 +61,7 @@ def subset_groups(models) -> list[tuple[str, str, str]]:
     return sorted(keys)
 
 
-def make_figures(runs: Iterable[Run], out: str | os.PathLike, data_root=None, menpo_root=None, k: int = 8,
+def make_figures(runs: Iterable[Run], out: str | os.PathLike, data_root=None, menpo_root=None, k: int = 9,
                  norm: str | None = None, dan_weights: str | None = None, internals_from: str = "builtin",
                  internals_n: int = 3, worst: bool = True, log: Callable[[str], None] = print) -> list[FigureResult]:
     """Draw every figure the runs allow into ``out``; returns what was written."""
@@ -80,7 +80,7 @@ def make_figures(runs: Iterable[Run], out: str | os.PathLike, data_root=None, me
         for m in models:
             got = ev.errors(m, dataset, subset, fig_norm, init)
             if isinstance(got, Measured):
-                entries.append((m.label, got.errors))
+                entries.append((m.label + (f" ({got.partial_label})" if got.partial_label else ""), got.errors))
         refs = (challenge_curves(PRIVATE_SUBSETS[subset], alpha) if dataset == "300w" and subset in PRIVATE_SUBSETS
                 and fig_norm == "inter-ocular" else [])
         if not entries and not refs:

@@ -60,15 +60,24 @@ class FigureResult:
         return next(p for p in self.paths if p.suffix == ".png")
 
 
-def grid_size(n_panels: int, ncols: int = 4) -> tuple[int, int]:
-    """(columns, rows) of a grid of ``n_panels``."""
+def grid_size(n_panels: int, ncols: int | None = None) -> tuple[int, int]:
+    """(columns, rows) of a grid of ``n_panels``.
+
+    By default up to 4 panels sit in one row; more fill rows of 4 or 3, whichever leaves
+    fewer empty places (4 on a tie), so the paper's 9 worst faces make a 3 x 3 grid.
+
+    >>> [grid_size(n) for n in (3, 5, 8, 9, 12)]
+    [(3, 1), (3, 2), (4, 2), (3, 3), (4, 3)]
+    """
     if n_panels < 1:
         raise ValueError("a grid needs at least one panel")
+    if ncols is None:
+        ncols = 4 if n_panels <= 4 else min((4, 3), key=lambda c: -n_panels % c)
     cols = min(n_panels, ncols)
     return cols, math.ceil(n_panels / cols)
 
 
-def grid_pixels(n_panels: int, ncols: int = 4) -> tuple[int, int]:
+def grid_pixels(n_panels: int, ncols: int | None = None) -> tuple[int, int]:
     """Pixel size (width, height) of the image written for a grid of ``n_panels``."""
     cols, rows = grid_size(n_panels, ncols)
     return cols * PANEL_PX, rows * PANEL_PX
@@ -109,7 +118,7 @@ def _crop_window(panel: Panel) -> tuple[float, float, float, float]:
     return x0, x1, y1, y0
 
 
-def face_grid(panels: Sequence[Panel], path: str | os.PathLike, title: str = "", ncols: int = 4) -> list[Path]:
+def face_grid(panels: Sequence[Panel], path: str | os.PathLike, title: str = "", ncols: int | None = None) -> list[Path]:
     """Draw faces in a grid (ground truth green, prediction red, box yellow) to PNG + PDF."""
     plt = _pyplot()
     cols, rows = grid_size(len(panels), ncols)
@@ -168,8 +177,8 @@ def worst_images(errors: np.ndarray, k: int) -> np.ndarray:
     return order[:k]
 
 
-def worst_figure(run, samples: dict, path: str | os.PathLike, k: int = 8, norm: str = "inter-ocular",
-                 label: str | None = None, ncols: int = 4) -> FigureResult:
+def worst_figure(run, samples: dict, path: str | os.PathLike, k: int = 9, norm: str = "inter-ocular",
+                 label: str | None = None, ncols: int | None = None) -> FigureResult:
     """Grid of the ``k`` worst images of a run, prediction and ground truth drawn, error printed.
 
     ``samples`` maps a sample id to its :class:`~faceeval.datasets.Sample` (for the pixels).
@@ -184,8 +193,9 @@ def worst_figure(run, samples: dict, path: str | os.PathLike, k: int = 8, norm: 
     panels = [Panel(samples[run.ids[i]].load_image(), run.predictions[i], run.ground_truth[i],
                     text=f"{run.ids[i]}\nerror {errors[i] * 100:.2f}% ({norm})") for i in idx]
     label = label or run.meta.get("method", "?")
-    title = (f"{label}: {len(idx)} worst of {run.meta.get('dataset')}/{run.meta.get('subset')} ({norm}); "
-             "green ground truth, red prediction")
+    partial = getattr(run, "partial_label", "")
+    title = (f"{label}: {len(idx)} worst of {run.meta.get('dataset')}/{run.meta.get('subset')}"
+             f"{f' ({partial})' if partial else ''} ({norm}); green ground truth, red prediction")
     paths = face_grid(panels, path, title, ncols)
     return FigureResult("worst", title, paths, grid_pixels(len(panels), ncols))
 
@@ -207,7 +217,7 @@ def initial_boxes(run, images: Sequence[np.ndarray]) -> np.ndarray | None:
 
 
 def results_figure(run, samples: dict, path: str | os.PathLike, k: int = 8, norm: str = "bbox-diagonal",
-                   label: str | None = None, ncols: int = 4) -> FigureResult:
+                   label: str | None = None, ncols: int | None = None) -> FigureResult:
     """Example results (spread over the error range) with their initial boxes drawn (Fig. 5 style)."""
     n = len(run.ids)
     if run.ground_truth is not None:

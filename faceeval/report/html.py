@@ -23,6 +23,7 @@ table{border-collapse:collapse;margin:.5em 0 1em;font-size:.85em}
 th,td{border:1px solid #ccc;padding:.25em .5em;vertical-align:top}
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums}
 td.why{color:#8a5a00;font-size:.85em;max-width:18em}
+.flag{color:#b00020;font-size:.8em}
 tr.measured td:first-child{font-weight:600}
 .caption{color:#555;font-size:.85em;max-width:60em}
 figure{margin:1em 0}figure img{max-width:100%;border:1px solid #ddd}
@@ -76,7 +77,8 @@ def table_html(table: Table) -> str:
             if cell is not None and cell.value is not None:
                 ci = (f'<br><span class="ci">[{cell.ci[0]:.2f}, {cell.ci[1]:.2f}]</span>'
                       if getattr(cell, "ci", None) is not None else "")
-                cells.append(f'<td class="num">{cell.value:.2f}{ci}</td>')
+                flag = f' <span class="flag">({_e(cell.flag)})</span>' if cell.flag else ""
+                cells.append(f'<td class="num">{cell.value:.2f}{flag}{ci}</td>')
             else:
                 cells.append(f'<td class="why">{_e(cell.text() if cell else "–")}</td>')
         cells.append(f"<td>{_e(r.note)}</td>")

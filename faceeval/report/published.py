@@ -1,8 +1,10 @@
 """The paper's published numbers and the 300W challenge winners' published CED curves.
 
-``published_results.csv`` (package data) lists every number of the DAN paper's Tables 2-6
-that faceeval can source, one value per line: table, method, subset, normalisation, metric
-(``mean_error``, ``auc``, ``failure``), alpha and the value in percent as printed.
+``published_results.csv`` (package data) lists every number printed in the DAN paper's
+Tables 2-6, for every method (ESR, SDM, LBF, cGPRT, CFSS, Kowalski et al. 2016, RAR, MDM,
+DAN, DAN-Menpo), one value per line: table, method, subset, normalisation, metric
+(``mean_error``, ``auc``, ``failure``), alpha, the value in percent as printed, where it is
+printed (``source``) and the method's own paper (``reference``).
 
 The challenge curves (``300w_challenge_ced.json``) give each entry's CED on the private set;
 :func:`challenge_curves` reads AUC_0.08 and the failure rate off them (Table 4's "from

@@ -41,21 +41,30 @@ DITTO = "〃"
 
 @dataclass
 class Cell:
-    """A table cell: a number in percent, or the reason there is none."""
+    """A table cell: a number in percent, or the reason there is none.
+
+    ``flag`` marks a number that must not be read alone, e.g. ``"partial: n = 1 of 135"``
+    for a score on an incomplete subset; it is printed with the number everywhere.
+    """
 
     value: float | None = None
     why: str | None = None
     #: Confidence interval (low, high) in percent, for measured cells when asked for.
     ci: tuple[float, float] | None = None
+    #: Shown beside the value, e.g. "partial: n = 3 of 135".
+    flag: str = ""
 
     def text(self, digits: int = 2) -> str:
         if self.value is None:
             return self.why or NOT_PRINTED
         ci = f" [{self.ci[0]:.{digits}f}, {self.ci[1]:.{digits}f}]" if self.ci is not None else ""
-        return f"{self.value:.{digits}f}{ci}"
+        return f"{self.value:.{digits}f}" + (f" ({self.flag})" if self.flag else "") + ci
 
     def raw(self):
-        return self.value if self.value is not None else (self.why or NOT_PRINTED)
+        """The CSV value: the number, or text where it needs its flag (intervals have their own columns)."""
+        if self.value is None:
+            return self.why or NOT_PRINTED
+        return f"{self.value:.2f} ({self.flag})" if self.flag else self.value
 
 
 @dataclass
@@ -164,6 +173,11 @@ class Model:
         return dict(self.meta.get("options") or {})
 
     @property
+    def caveat(self) -> str:
+        """What a reader must know about this model's numbers (stored by the method with its runs)."""
+        return str(self.meta.get("caveat") or "")
+
+    @property
     def label(self) -> str:
         stages = model_stages(self.meta)
         extra = f", {stages} stage{'s' if stages != 1 else ''}" if stages else ""
@@ -204,11 +218,16 @@ def model_stages(meta: dict) -> int | None:
 
 @dataclass
 class Measured:
-    """Per-image errors of a model on one subset, and how they were obtained."""
+    """Per-image errors of a model on one subset, and how they were obtained.
+
+    ``expected`` is the subset's official face count (None where none is defined): with
+    fewer errors than that, every number built from them is labelled partial.
+    """
 
     errors: np.ndarray
     ids: list[str]
     note: str = ""
+    expected: int | None = None
     #: Set by the :class:`Evaluator` when the tables give confidence intervals.
     bootstrap: Bootstrap | None = None
     _intervals: dict = field(default_factory=dict, repr=False)
@@ -220,6 +239,18 @@ class Measured:
         if alpha not in self._intervals:
             self._intervals[alpha] = summary_intervals(self.errors, alpha, bootstrap=self.bootstrap)
         return self._intervals[alpha]
+
+    @property
+    def partial_label(self) -> str:
+        from ..datasets import partial_label
+
+        return partial_label(len(self.errors), self.expected)
+
+    @property
+    def n_text(self) -> str:
+        """``"135"``, or ``"1 of 135 (partial)"`` for an incomplete subset."""
+        n = len(self.errors)
+        return f"{n} of {self.expected} (partial)" if self.partial_label else str(n)
 
 
 class Evaluator:
@@ -249,17 +280,21 @@ class Evaluator:
             if all(p is not None for p in parts):
                 if any(p.ground_truth is None for p in parts):
                     return "no ground truth stored in the run"
+                # "full" is scored over the concatenated per-image errors (protocol), never as the
+                # mean of the two subsets' means.
                 ids = parts[0].ids + parts[1].ids
                 pred = np.concatenate([p.predictions for p in parts])
                 gt = np.concatenate([p.ground_truth for p in parts])
                 _, errors = evaluate(pred, gt, norm, ids=ids)
-                return Measured(errors, ids, "full = common + challenging runs combined")
+                expected = (None if any(p.expected is None for p in parts)
+                            else sum(p.expected for p in parts))
+                return Measured(errors, ids, "full = common + challenging runs combined", expected)
         if run is None:
             return None
         if run.ground_truth is None:
             return "no ground truth stored in the run"
         _, errors = evaluate(run.predictions, run.ground_truth, norm, ids=run.ids)
-        return Measured(errors, run.ids, note)
+        return Measured(errors, run.ids, note, run.expected)
 
 
 def summary_cells(measured: Measured, alpha: float, norm: str) -> dict[str, Cell]:
@@ -269,8 +304,10 @@ def summary_cells(measured: Measured, alpha: float, norm: str) -> dict[str, Cell
     s = summarize(measured.errors, alpha=alpha, norm=norm)
     ci = measured.intervals(alpha)
     pct = (lambda stat: tuple(v * 100 for v in ci[stat].as_list())) if ci is not None else (lambda stat: None)  # noqa: E731
-    return {"mean": Cell(s.mean_error * 100, ci=pct("mean_error")), "auc": Cell(s.auc * 100, ci=pct("auc")),
-            "failure": Cell(s.failure_rate * 100, ci=pct("failure_rate"))}
+    flag = measured.partial_label
+    return {"mean": Cell(s.mean_error * 100, ci=pct("mean_error"), flag=flag),
+            "auc": Cell(s.auc * 100, ci=pct("auc"), flag=flag),
+            "failure": Cell(s.failure_rate * 100, ci=pct("failure_rate"), flag=flag)}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -303,11 +340,15 @@ class Context:
         return None
 
     def status(self, method: str) -> str | None:
-        """Why ``method`` cannot run (asked once per method), or None."""
+        """Why ``method`` cannot run (asked once per method), or None; a hint's ``--data-root DIR``
+        names the data root when there is one."""
         if self.method_status is None:
             return None
         if method not in self._status:
-            self._status[method] = self.method_status(method)
+            why = self.method_status(method)
+            if why and self.data_root is not None:
+                why = why.replace("--data-root DIR", f"--data-root {self.data_root}")
+            self._status[method] = why
         return self._status[method]
 
 
@@ -382,7 +423,8 @@ def _published_rows(table: int, columns: dict[str, tuple[str, str | None, str | 
             sel = mdf[(mdf.metric == metric) & ((mdf.subset == subset) if subset else True)
                       & ((mdf.norm == norm) if norm else True)]
             cells[col] = Cell(float(sel.value.iloc[0])) if len(sel) else Cell(why=NOT_PRINTED)
-        note = "; ".join(sorted(set(mdf.source)))
+        refs = sorted(set(mdf.reference.dropna())) if "reference" in mdf else []
+        note = "; ".join(refs + [f"as printed in the {src}" for src in sorted(set(mdf.source))])
         rows.append(Row(method, PUBLISHED, "", cells, note))
     return rows
 
@@ -396,6 +438,15 @@ def _rows_models(models: Sequence[Model], name: str, predicate) -> list[Model | 
     of the method (their cells say which run is missing), else None (a method never run)."""
     own = [m for m in models if m.method == name]
     return _relevant(own, predicate) or own or [None]
+
+
+def _note(model: Model | None, notes: Iterable[str] = (), caveat: bool = True) -> str:
+    """A measured row's note: how its numbers were obtained, then the model's caveat (on the
+    300W public test tables, where it applies)."""
+    parts = sorted(n for n in set(notes) if n)
+    if caveat and model is not None and model.caveat:
+        parts.append(model.caveat)
+    return "; ".join(parts)
 
 
 def _method_names(ctx: Context, models: Sequence[Model]) -> list[str]:
@@ -418,13 +469,13 @@ def table2(models, ctx, ev) -> Table:
                 got = ev.errors(model, "300w", subset, norm) if model else None
                 if isinstance(got, Measured):
                     cells[c] = summary_cells(got, 0.08, norm)["mean"]
-                    sizes[subset] = len(got.errors)
+                    sizes[subset] = got.n_text
                     if got.note:
                         notes.add(got.note)
                 else:
                     cells[c] = Cell(why=got or why_300w(ctx, name, subset, model))
-            n = "/".join(str(sizes.get(s, "–")) for s in W300_TEST_SUBSETS)
-            t.rows.append(Row(model.label if model else name, MEASURED, n, cells, "; ".join(sorted(notes))))
+            n = "/".join(sizes.get(s, "–") for s in W300_TEST_SUBSETS)
+            t.rows.append(Row(model.label if model else name, MEASURED, n, cells, _note(model, notes)))
     return t
 
 
@@ -444,7 +495,8 @@ def _three_col_table(key, title, caption, table_no, subset, norm, alpha, models,
                 if isinstance(got, Measured):
                     sc = summary_cells(got, alpha, norm)
                     cells = {c: sc[m] for c, m in cols.items()}
-                    t.rows.append(Row(label, MEASURED, str(len(got.errors)), cells, got.note))
+                    caveat = dataset == "300w" and subset in W300_TEST_SUBSETS
+                    t.rows.append(Row(label, MEASURED, got.n_text, cells, _note(model, {got.note}, caveat)))
                 else:
                     reason = got or why(ctx, name, model)
                     t.rows.append(Row(label, MEASURED, "–", {c: Cell(why=reason) for c in cols}))
@@ -477,11 +529,31 @@ def table4(models, ctx, ev) -> Table:
                  "failure @ 0.08": Cell(curve.failure * 100)}
         t.rows.append(Row(curve.label.replace(" (published)", ""), FROM_CED, "600", cells,
                           "300w_challenge_ced.json (jiankangdeng/MenpoBenchmark)"))
+    _private_note(t, ctx)
     return t
 
 
+def _absent_data_note(t: Table, missing: str | None, note: str) -> None:
+    """One table-wide note for data that is not there; the measured cells then point to it."""
+    if missing is None:
+        return
+    t.notes.append(note)
+    for r in t.rows:
+        for c in r.cells.values() if r.source == MEASURED else ():
+            if c.why == missing:
+                c.why = "no data (see note)"
+
+
+def _private_note(t: Table, ctx: Context) -> None:
+    root = ctx.data_root
+    _absent_data_note(t, ctx.w300_missing("private"),
+                      f"The 300W private test set (300W/01_Indoor + 300W/02_Outdoor, 600 faces) is not in the data "
+                      f"under {root}, so no measured row of this table can be filled; `faceeval data check {root}` "
+                      f"shows what is there (the set is distributed by ibug: ibug.doc.ic.ac.uk/resources/300-W).")
+
+
 def table5(models, ctx, ev) -> Table:
-    return _three_col_table(
+    t = _three_col_table(
         "table5", "Table 5: Menpo 2D semi-frontal, box-diagonal normalisation",
         "Mean error, AUC_0.03 and failure (error > 0.03), normalised by the ground-truth box diagonal, on "
         "faceeval's held-out split of the Menpo training set (the challenge test annotations were never "
@@ -489,6 +561,13 @@ def table5(models, ctx, ev) -> Table:
         5, "test", "bbox-diagonal", 0.03, models, ctx, ev, dataset="menpo",
         predicate=lambda k: k[0] == "menpo" and k[1] == "test",
         why=lambda ctx, name, model: why_menpo(ctx, name, model))
+    if not any(k[:2] == ("menpo", "test") for m in models for k in m.runs):
+        where = ("no --menpo-root / FACEEVAL_MENPO_ROOT given" if ctx.menpo_root is None
+                 else f"{ctx.menpo_root} does not exist" if not Path(ctx.menpo_root).is_dir()
+                 else f"not yet run on {ctx.menpo_root}")
+        t.notes.append(f"Menpo 2D semi-frontal is not in the data ({where}), and neither is the 300W private set: "
+                       f"no measured row of this table is filled; each says which command fills it.")
+    return t
 
 
 def table6(models, ctx, ev, method: str = "dan") -> Table:
@@ -507,7 +586,7 @@ def table6(models, ctx, ev, method: str = "dan") -> Table:
         note = "" if stages else "number of stages not stored in the run's meta"
         if isinstance(got, Measured):
             sc = summary_cells(got, 0.08, "inter-ocular")
-            t.rows.append(Row(model.label, MEASURED, str(len(got.errors)), {c: sc[m] for c, m in cols.items()}, note))
+            t.rows.append(Row(model.label, MEASURED, got.n_text, {c: sc[m] for c, m in cols.items()}, note))
         else:
             t.rows.append(Row(model.label, MEASURED, "–", {c: Cell(why=got) for c in cols}, note))
     for k in (1, 2, 3):
@@ -517,6 +596,7 @@ def table6(models, ctx, ev, method: str = "dan") -> Table:
             f"no weights: `faceeval train {method} --stages {k} --data-root {_root_text(ctx.data_root)}`, then "
             f"`faceeval run {method} --weights W --subset private --data-root {_root_text(ctx.data_root)}`")
         t.rows.append(Row(f"{method}, {k} stage{'s' if k > 1 else ''}", MEASURED, "–", {c: Cell(why=reason) for c in cols}))
+    _private_note(t, ctx)
     return t
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from faceeval.cli.common import DATA_ROOT, fail_cleanly
-from faceeval.datasets import DATASETS, Dataset, load_dataset
+from faceeval.cli.common import DATA_ROOT, fail_cleanly, load_dataset_reporting_gaps as load_dataset
+from faceeval.datasets import DATASETS, Dataset
 from faceeval.io import DataError, atomic_write
 from faceeval.methods import method_class
 

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import datetime as _dt
+import time
 from dataclasses import fields
 from pathlib import Path
 
 import click
 
-from faceeval.cli.common import DATA_ROOT
-from faceeval.datasets import DATASETS, load_dataset
+from faceeval.cli.common import DATA_ROOT, load_dataset_reporting_gaps
+from faceeval.datasets import DATASETS
+from faceeval.runs import machine
 
 from .data import to_menpo_training_image, warped_faces
 from .features import PATCH_FEATURES
@@ -28,16 +30,21 @@ def training_images(images, shapes, config: SDMConfig, progress: bool = False) -
 def train_sdm(dataset, config: SDMConfig, augment: int = 0, output: str | Path | None = None,
               progress: bool = False) -> SDMModel:
     """Train on every face of ``dataset`` (or ``augment`` similarity warps of each) and save to ``output``."""
+    started = time.perf_counter()
     samples = list(dataset)
     images = (s.load_image() for s in samples)
     shapes = dataset.ground_truth
     if augment:
         images, shapes = warped_faces(list(images), shapes, augment, seed=config.seed)
     menpo_images = training_images(images, shapes, config, progress)
+    prepared = time.perf_counter()
     info = {"dataset": dataset.name, "subset": dataset.subset, "n_faces": len(samples),
-            "n_training_images": len(menpo_images), "augment": augment,
+            "n_training_images": len(menpo_images), "augment": augment, "partial": dataset.partial_label,
+            "data_root": str(dataset.root) if dataset.root else None, "machine": machine(),
             "trained": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     model = train_model(menpo_images, config, verbose=progress, info=info)
+    model.info.update(prepare_seconds=round(prepared - started, 1),
+                      fit_seconds=round(time.perf_counter() - prepared, 1))
     if output is not None:
         save_model(model, output)
     return model
@@ -91,10 +98,13 @@ def train_sdm_command(dataset, subset, data_root, output, feature, patch_size, s
                                n_perturbations=perturbations, diagonal=diagonal, alpha=alpha, seed=seed)
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from exc
-        ds = load_dataset(dataset, subset or ("train" if dataset in ("300w", "menpo") else None), data_root)
+        ds = load_dataset_reporting_gaps(dataset, subset or ("train" if dataset in ("300w", "menpo") else None),
+                                         data_root)
         folder = Path(output).expanduser() if output else default_model_dir()
         model = train_sdm(ds, config, augment=augment, output=folder, progress=not no_progress)
-        click.echo(f"trained SDM on {model.info['n_training_images']} faces of {ds.name}/{ds.subset}; "
-                   f"saved to {folder}")
+        info = model.info
+        click.echo(f"trained SDM on {info['n_training_images']} faces of {ds.name}/{ds.subset} in "
+                   f"{info['prepare_seconds'] + info['fit_seconds']:.0f} s (preparing faces {info['prepare_seconds']:.0f} s, "
+                   f"fitting {info['fit_seconds']:.0f} s); saved to {folder}")
 
     _train()

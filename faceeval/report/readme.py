@@ -1,0 +1,134 @@
+"""The README's "Results on real 300W" table, generated from stored runs (never typed by hand).
+
+Every model (method + weights) with a run on a 300W test subset gets one row per subset
+(common, challenging, full): n, the mean error under the three normalisations, AUC_0.08
+and the failure rate (inter-ocular), the speed its run measured, the command that made
+the run, and the model's caveat. A table built from a partial subset says so in every cell.
+The block is written between two marker lines of the README, so rerunning replaces it::
+
+    python -m faceeval.report.readme --results RESULTS --readme README.md   # or: make readme-results
+
+>>> text = "intro\\n" + BEGIN + "\\nold\\n" + END + "\\nrest\\n"
+>>> replace_block(text, "new table").splitlines()
+['intro', '<!-- results-on-real-300w:begin -->', 'new table', '<!-- results-on-real-300w:end -->', 'rest']
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import subprocess
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from ..io import atomic_write
+from ..runs import Run, find_runs, machine
+from .tables import (TABLE2_NORMS, W300_TEST_SUBSETS, Evaluator, Measured, NORM_SHORT, _rerun_flags, group_models,
+                     summary_cells)
+
+BEGIN = "<!-- results-on-real-300w:begin -->"
+END = "<!-- results-on-real-300w:end -->"
+#: Normalisations in the order the columns show them.
+NORMS = ("inter-ocular", "inter-pupil", "bbox-diagonal")
+assert set(NORMS) == set(TABLE2_NORMS)
+
+
+def git_commit(cwd: str | Path = ".") -> str:
+    """``abc1234`` (``abc1234-dirty`` with uncommitted changes), or ``unknown`` outside git."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("-dirty" if dirty else "")
+
+
+def _run_command(model, subset: str, run: Run | None) -> str:
+    if run is None:
+        return "common + challenging runs combined"
+    root = run.meta.get("data_root") or "DIR"
+    return f"`faceeval run {model.method}{_rerun_flags(model)} --subset {subset} --data-root {root}`"
+
+
+def result_rows(runs: Iterable[Run], subsets: Sequence[str] = W300_TEST_SUBSETS) -> list[dict]:
+    """One record per model and 300W test subset it has (or can combine) a run for."""
+    rows = []
+    ev = Evaluator()
+    for model in group_models(runs):
+        for subset in subsets:
+            got = {norm: ev.errors(model, "300w", subset, norm) for norm in NORMS}
+            if not all(isinstance(g, Measured) for g in got.values()):
+                continue
+            io = got["inter-ocular"]
+            cells = {norm: summary_cells(got[norm], 0.08, norm)["mean"] for norm in NORMS}
+            io_cells = summary_cells(io, 0.08, "inter-ocular")
+            run = model.run("300w", subset)
+            speed = (run.meta.get("images_per_second") if run is not None else None)
+            rows.append({"model": model.label, "subset": subset, "n": io.n_text, **cells,
+                         "auc": io_cells["auc"], "failure": io_cells["failure"],
+                         "images_per_second": speed, "command": _run_command(model, subset, run),
+                         "caveat": model.caveat, "machine": run.meta.get("machine") if run is not None else None,
+                         "created": run.meta.get("created") if run is not None else None})
+    return rows
+
+
+def results_markdown(runs: Iterable[Run], regenerate: str, commit: str | None = None,
+                     today: str | None = None) -> str:
+    """The Markdown block: a provenance line, the table, and the caveats of its models."""
+    runs = list(runs)
+    rows = result_rows(runs)
+    machines = sorted({r["machine"] for r in rows if r["machine"]})
+    created = sorted(r["created"][:10] for r in rows if r["created"])
+    today = today or _dt.date.today().isoformat()
+    lines = [f"Generated {today} from the stored runs ({created[0]} to {created[-1]}) at commit "
+             f"{commit or git_commit()}; runs made on: {'; '.join(machines) or 'machine not recorded'}. "
+             f"Regenerate with `{regenerate}`." if created else
+             f"Generated {today}: no stored run on a 300W test subset yet. Regenerate with `{regenerate}`.", ""]
+    if rows:
+        head = (["model", "subset", "n"] + [f"{NORM_SHORT[n]} mean %" for n in NORMS]
+                + ["AUC_0.08 (IO) %", "failure (IO > 0.08) %", "images/s", "made by"])
+        lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        for r in rows:
+            caveat = " ¹" if r["caveat"] else ""
+            ips = r["images_per_second"]
+            speed = "–" if not ips else f"{ips:.1f}" if ips < 100 else f"{ips:,.0f}"
+            values = ([r["model"] + caveat, r["subset"], r["n"]] + [r[n].text() for n in NORMS]
+                      + [r["auc"].text(), r["failure"].text(), speed, r["command"]])
+            lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in values) + " |")
+        caveats = sorted({f"{r['model']}: {r['caveat']}" for r in rows if r["caveat"]})
+        lines += [""] + [f"¹ {c}." for c in caveats] if caveats else []
+        lines += ["", "IO = inter-ocular (outer eye corners), IP = inter-pupil, BD = ground-truth box diagonal; "
+                  "full is scored over the concatenated per-image errors of common and challenging; images/s is "
+                  "the method's predict time only, as stored with the run; protocol: docs/protocol.md."]
+    return "\n".join(lines).rstrip()
+
+
+def replace_block(text: str, block: str) -> str:
+    """``text`` with everything between :data:`BEGIN` and :data:`END` replaced by ``block``."""
+    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
+        raise ValueError(f"expected one {BEGIN} line followed by one {END} line")
+    head, rest = text.split(BEGIN)
+    _, tail = rest.split(END)
+    return f"{head}{BEGIN}\n{block.strip()}\n{END}{tail}"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m faceeval.report.readme", description=__doc__.split("\n")[0])
+    parser.add_argument("--results", default=None, help="results root (default ./results or $FACEEVAL_RESULTS)")
+    parser.add_argument("--readme", default="README.md", help="file whose marked block is replaced")
+    parser.add_argument("--command", default="make readme-results",
+                        help="the command printed as the way to regenerate the block")
+    args = parser.parse_args(argv)
+    path = Path(args.readme)
+    commit = git_commit(path.parent)
+    block = results_markdown(find_runs(args.results), args.command, commit=commit)
+    text = replace_block(path.read_text(), block)
+    with atomic_write(path) as fh:
+        fh.write(text)
+    print(f"wrote the results block of {path} ({block.count(chr(10)) + 1} lines; commit {commit}; "
+          f"this machine: {machine()})")
+
+
+if __name__ == "__main__":
+    main()
