@@ -16,20 +16,16 @@ import hashlib
 import os
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import TYPE_CHECKING, ClassVar, Sequence
 
-import click
 import numpy as np
 
+from .errors import MissingDependencyError, MissingWeightsError, OptionError
+
+if TYPE_CHECKING:
+    import click
+
 ENTRY_POINT_GROUP = "faceeval.methods"
-
-
-class MissingDependencyError(RuntimeError):
-    """An optional dependency of a method is not installed; the message says what to install."""
-
-
-class MissingWeightsError(RuntimeError):
-    """A method needs trained weights that are not there; the message says how to get them."""
 
 
 class LandmarkMethod(abc.ABC):
@@ -104,7 +100,7 @@ def method_class(name: str) -> type[LandmarkMethod]:
     eps = available_methods()
     if name not in eps:
         known = ", ".join(sorted(eps)) or "none (is faceeval installed with `pip install -e .`?)"
-        raise click.UsageError(f"unknown method {name!r}; registered methods: {known}")
+        raise OptionError(f"unknown method {name!r}; registered methods: {known}")
     cls = eps[name].load()
     if not (isinstance(cls, type) and issubclass(cls, LandmarkMethod)):
         raise TypeError(f"entry point {name!r} ({eps[name].value}) is not a LandmarkMethod subclass")
@@ -114,3 +110,7 @@ def method_class(name: str) -> type[LandmarkMethod]:
 def load_method(name: str, weights: str | Path | None = None, **options) -> LandmarkMethod:
     """Instantiate a registered method by name."""
     return method_class(name).load(weights=weights, **options)
+
+
+__all__ = ["LandmarkMethod", "MissingDependencyError", "MissingWeightsError", "ENTRY_POINT_GROUP", "faceeval_home",
+           "default_weights_dir", "file_hash", "available_methods", "method_class", "load_method"]

@@ -20,6 +20,7 @@ from typing import Sequence
 import numpy as np
 from scipy.integrate import simpson
 
+from .errors import MetricInputError
 from .landmarks import EYE_A, EYE_B, N_POINTS, OUTER_EYE_CORNERS
 
 #: Normalisations, by the names used on the command line and in tables.
@@ -29,10 +30,6 @@ GRID_STEP = 1e-4
 #: Shapes per chunk: 4096 shapes keep each chunk's temporaries (2 MiB) in cache, which
 #: matters more than anything else here (``benchmarks/metrics.py``), and let threads share the work.
 _CHUNK = 4096
-
-
-class MetricInputError(ValueError):
-    """Input that cannot be scored (wrong shape, non-finite values, zero normaliser, id mismatch)."""
 
 
 def _name(ids: Sequence[str] | None, i: int) -> str:

@@ -177,3 +177,32 @@ def test_run_on_a_fake_300w_tree(fake_300w, tmp_path):
     assert "meanshape on 300w/challenging (2 faces, init boxes)" in result.output
     pts = sorted(p.relative_to(tmp_path / "r").as_posix() for p in (tmp_path / "r").rglob("*.pts"))
     assert len(pts) == 2 and all("/300w/challenging/pts/ibug/image_" in p for p in pts)
+
+
+def test_library_errors_become_one_line_in_every_command_plugins_included(monkeypatch):
+    """The main group converts FaceevalError once, for built-in and plugin commands alike."""
+    import click
+
+    from faceeval.cli import _Main
+    from faceeval.errors import DataError, OptionError
+
+    @click.command("broken-plugin")
+    @click.argument("kind")
+    def broken(kind):
+        """A plugin command that fails in its library code.
+
+        \b
+        Example:
+          faceeval broken-plugin data
+        """
+        raise (DataError if kind == "data" else OptionError)(f"{kind}: the problem, named")
+
+    class FakeEntryPoint:
+        def load(self):
+            return broken
+
+    monkeypatch.setattr(_Main, "_plugins", lambda self: {"broken-plugin": FakeEntryPoint()})
+    for kind in ("data", "option"):
+        result = invoke("broken-plugin", kind, ok=False)
+        assert_clean_failure(result, f"Error: {kind}: the problem, named")
+        assert result.exit_code == 1 and result.output.count("\n") == 1

@@ -6,9 +6,8 @@ from typing import Sequence
 
 import click
 
-from ..io import DataError
-from ..methods import MissingDependencyError, MissingWeightsError
-from ..metrics import MetricInputError, Summary
+from ..errors import FaceevalError
+from ..metrics import Summary
 
 #: Options several commands share (plugin commands use them too).
 DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), envvar="FACEEVAL_DATA_ROOT",
@@ -17,18 +16,23 @@ RESULTS = click.option("--results", type=click.Path(file_okay=False), default=No
                        help="Results root holding the runs (default ./results or env FACEEVAL_RESULTS).")
 
 #: Errors that are the user's input or set-up, reported as one clear line (no traceback).
-USER_ERRORS = (DataError, MetricInputError, MissingDependencyError, MissingWeightsError, FileNotFoundError)
+USER_ERRORS = (FaceevalError,)
 
 
 def fail_cleanly(fn):
-    """Turn expected user errors into ``click.ClickException`` (exit 1, one message)."""
+    """Turn a :class:`~faceeval.errors.FaceevalError` into ``click.ClickException`` (exit 1, one line).
+
+    The one place where library errors become command-line errors: the ``faceeval``
+    group applies it to every command it runs (built-in and plugin commands alike), so
+    commands do not decorate themselves. Any other exception is a bug and keeps its traceback.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except USER_ERRORS as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(" ".join(str(exc).split()) or type(exc).__name__) from exc
 
     return wrapper
 

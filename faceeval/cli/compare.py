@@ -7,7 +7,7 @@ import click
 
 from ..datasets import DATASETS, load_dataset
 from ..runs import INITIALISERS, results_root
-from .common import DATA_ROOT, RESULTS, fail_cleanly
+from .common import DATA_ROOT, RESULTS
 from .evaluate import ALPHA, NORM
 
 
@@ -42,7 +42,6 @@ def _parse_weights(pairs: tuple[str, ...]) -> dict[str, str]:
                    "(default RESULTS/compare/DATASET-SUBSET).")
 @click.option("--force", is_flag=True, help="Recompute predictions even if cached.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-@fail_cleanly
 def compare_command(methods, dataset, subset, data_root, init, weight_pairs, norm, alpha, timing_images,
                     results, output, force, no_progress):
     """Compare METHODS on one subset: mean error, AUC, failure, images/s (batch 1 and batched).

@@ -4,7 +4,6 @@ from __future__ import annotations
 import click
 
 from ..datasets import check_300w
-from .common import fail_cleanly
 
 
 @click.group("data")
@@ -50,7 +49,6 @@ def print_check_report(root) -> bool:
 
 @data.command("check")
 @click.argument("root", type=click.Path(file_okay=False))
-@fail_cleanly
 def check_command(root):
     """Report which 300W folders and subsets are present and complete under ROOT.
 
@@ -72,7 +70,6 @@ def check_command(root):
               help="Fetch only these archives (afw, helen, ibug, lfpw, 300w); repeatable.")
 @click.option("--remove-archives", is_flag=True, help="Delete the archives once unpacked.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
-@fail_cleanly
 def download_command(dataset, to, base_url, only, remove_archives, no_progress):
     """Fetch the 300-W archives from ibug, check and unpack them into --to, then check the result.
 

@@ -8,7 +8,7 @@ import click
 
 from ..metrics import NORMALISATIONS, evaluate
 from ..pairing import load_pairs
-from .common import fail_cleanly, format_summary_table
+from .common import format_summary_table
 
 NORM = click.option("--norm", type=click.Choice(NORMALISATIONS), default="inter-ocular", show_default=True,
                     help="Normalising distance, computed from the ground truth.")
@@ -26,7 +26,6 @@ INCLUSIVE = click.option("--inclusive-failure", is_flag=True,
 @ALPHA
 @INCLUSIVE
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@fail_cleanly
 def eval_command(pred_dir, gt_dir, norm, alpha, inclusive_failure, fmt):
     """Score the .pts files in PRED_DIR against those in --gt, paired by name.
 
@@ -61,7 +60,6 @@ def eval_command(pred_dir, gt_dir, norm, alpha, inclusive_failure, fmt):
 @click.option("--reference", "references", multiple=True, type=click.Choice(["300w-challenge"]),
               help="Also draw published curves (dashed): 300w-challenge = the four 300W challenge winners "
                    "on the private set (inter-ocular).")
-@fail_cleanly
 def ced_command(pred_dirs, gt_dir, output, norm, alpha, inclusive_failure, labels, x_max, references):
     """Draw the CED curves of several prediction folders on one plot.
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from ..metrics import NORMALISATIONS
-from .common import RESULTS, fail_cleanly
+from .common import RESULTS
 DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), envvar="FACEEVAL_DATA_ROOT",
                          help="300W root as distributed (env FACEEVAL_DATA_ROOT): says which subsets could be "
                               "run and gives figures their images.")
@@ -37,7 +37,6 @@ def _tables(results, data_root, menpo_root, measured_only):
               help="Folder for table2..table6 as .md, .tex and .csv, and tables.md.")
 @MEASURED_ONLY
 @click.option("--quiet", is_flag=True, help="Do not print the Markdown tables.")
-@fail_cleanly
 def tables_command(results, data_root, menpo_root, out, measured_only, quiet):
     """Write the paper's Tables 2-6 with our measured rows beside the published ones.
 
@@ -74,7 +73,6 @@ def tables_command(results, data_root, menpo_root, out, measured_only, quiet):
 @click.option("--internals-from", default="builtin", show_default=True,
               help="Faces for Fig. 3: DATASET[/SUBSET] (first 3 faces), e.g. 300w/challenging.")
 @click.option("--no-worst", is_flag=True, help="Skip the worst-case grids (they need the images).")
-@fail_cleanly
 def figures_command(results, data_root, menpo_root, out, k, norm, dan_weights, internals_from, no_worst):
     """Draw the paper's figures from stored runs: CED curves (Fig. 6, with the 300W challenge
     winners' published curves on the private set), the k worst faces of each run (Fig. 4),
@@ -104,7 +102,6 @@ def figures_command(results, data_root, menpo_root, out, k, norm, dan_weights, i
 @K
 @DAN_WEIGHTS
 @MEASURED_ONLY
-@fail_cleanly
 def report_command(results, data_root, menpo_root, output, k, dan_weights, measured_only):
     """Write one self-contained HTML report (tables, CED plots, worst cases, a sortable
     per-image error table) that opens offline.

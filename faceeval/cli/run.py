@@ -4,11 +4,11 @@ from __future__ import annotations
 import click
 
 from ..datasets import DATASETS, load_dataset
-from ..io import DataError
-from ..methods import MissingDependencyError, MissingWeightsError, available_methods, method_class
-from ..metrics import NORMALISATIONS, MetricInputError, evaluate
+from ..errors import DataError, MetricInputError, MissingDependencyError, MissingWeightsError, OptionError
+from ..methods import available_methods, method_class
+from ..metrics import NORMALISATIONS, evaluate
 from ..runs import INITIALISERS, run_method
-from .common import DATA_ROOT, RESULTS, fail_cleanly, format_summary_table, parse_options
+from .common import DATA_ROOT, RESULTS, format_summary_table, parse_options
 
 
 @click.command("run")
@@ -31,7 +31,6 @@ from .common import DATA_ROOT, RESULTS, fail_cleanly, format_summary_table, pars
 @click.option("--alpha", type=float, default=0.08, show_default=True, help="AUC/failure threshold.")
 @click.option("--force", is_flag=True, help="Recompute even if cached predictions exist.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-@fail_cleanly
 def run_command(method, dataset, subset, data_root, weights, options, init, box_fraction, results, batch_size, alpha, force,
                 no_progress):
     """Run METHOD on a dataset subset, store its predictions and print the scores.
@@ -90,7 +89,7 @@ def train_command(ctx, method):
         return
     cmd = method_class(method).train_command()
     if cmd is None:
-        raise click.UsageError(f"method {method!r} has nothing to train")
+        raise OptionError(f"method {method!r} has nothing to train")
     cmd.main(args=ctx.args, prog_name=f"faceeval train {method}", standalone_mode=True)
 
 

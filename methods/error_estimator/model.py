@@ -98,7 +98,7 @@ def fit_ridge(features: np.ndarray, targets: np.ndarray, alphas: Sequence[float]
     if x.ndim != 2 or len(x) != len(y):
         raise ValueError(f"features (N, D) and targets (N,) must match, got {x.shape} and {y.shape}")
     if len(y) < 3:
-        raise ValueError(f"need at least 3 training samples, got {len(y)}")
+        raise DataError(f"need at least 3 training samples, got {len(y)}")
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise ValueError("features and targets must be finite")
     if groups is not None and len(groups) != len(y):

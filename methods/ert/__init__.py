@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from faceeval.errors import OptionError
 from faceeval.geometry import crop_window
 from faceeval.methods import LandmarkMethod, MissingDependencyError, MissingWeightsError, file_hash
 
@@ -69,7 +70,7 @@ class ERT(LandmarkMethod):
 
     def __init__(self, weights: str | os.PathLike | None = None, box_style: str = "tight"):
         if box_style not in BOX_STYLES:
-            raise ValueError(f"box_style must be one of {', '.join(BOX_STYLES)}; got {box_style!r}")
+            raise OptionError(f"ert: box_style must be one of {', '.join(BOX_STYLES)}; got {box_style!r}")
         dlib = _import_dlib()
         path = Path(weights).expanduser() if weights is not None else find_model()
         if path is None:

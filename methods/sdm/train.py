@@ -79,22 +79,16 @@ def train_sdm_command(dataset, subset, data_root, output, feature, patch_size, s
           --scales 1 --iterations 3 --perturbations 5 --patch-size 16 --diagonal 80
       faceeval run sdm --weights /tmp/sdm-tiny --dataset builtin
     """
-    from faceeval.cli.common import fail_cleanly
-
     from . import default_model_dir
 
-    @fail_cleanly
-    def _train():
-        try:
-            scale_list = tuple(float(s) for s in scales.split(","))
-            config = SDMConfig(feature=feature, patch_size=patch_size, scales=scale_list, n_iterations=iterations,
-                               n_perturbations=perturbations, diagonal=diagonal, alpha=alpha, seed=seed)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc)) from exc
-        ds = load_dataset(dataset, subset or ("train" if dataset in ("300w", "menpo") else None), data_root)
-        folder = Path(output).expanduser() if output else default_model_dir()
-        model = train_sdm(ds, config, augment=augment, output=folder, progress=not no_progress)
-        click.echo(f"trained SDM on {model.info['n_training_images']} faces of {ds.name}/{ds.subset}; "
-                   f"saved to {folder}")
-
-    _train()
+    try:
+        scale_list = tuple(float(s) for s in scales.split(","))
+        config = SDMConfig(feature=feature, patch_size=patch_size, scales=scale_list, n_iterations=iterations,
+                           n_perturbations=perturbations, diagonal=diagonal, alpha=alpha, seed=seed)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    ds = load_dataset(dataset, subset or ("train" if dataset in ("300w", "menpo") else None), data_root)
+    folder = Path(output).expanduser() if output else default_model_dir()
+    model = train_sdm(ds, config, augment=augment, output=folder, progress=not no_progress)
+    click.echo(f"trained SDM on {model.info['n_training_images']} faces of {ds.name}/{ds.subset}; "
+               f"saved to {folder}")
