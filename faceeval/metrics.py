@@ -228,6 +228,8 @@ class Summary:
     failure_rate: float
     alpha: float
     norm: str = "inter-ocular"
+    #: True when failure counts error >= alpha, False for error > alpha (the default).
+    inclusive_failure: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -240,7 +242,7 @@ def summarize(errors: np.ndarray, alpha: float = 0.08, norm: str = "inter-ocular
     s = np.sort(e)          # sorted once for the median, the CED and the failure count
     return Summary(n=int(e.size), mean_error=float(e.mean()), median_error=float(np.median(s)),
                    auc=_auc_sorted(s, alpha), failure_rate=_failure_sorted(s, alpha, inclusive_failure),
-                   alpha=float(alpha), norm=norm)
+                   alpha=float(alpha), norm=norm, inclusive_failure=bool(inclusive_failure))
 
 
 def align_by_ids(pred_ids: Sequence[str], gt_ids: Sequence[str]) -> np.ndarray:

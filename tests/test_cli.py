@@ -179,6 +179,14 @@ def test_run_on_a_fake_300w_tree(fake_300w, tmp_path):
     assert len(pts) == 2 and all("/300w/challenging/pts/ibug/image_" in p for p in pts)
 
 
+def test_eval_footer_says_which_failure_convention_was_used(pred_and_gt):
+    pred_dir, gt_dir = pred_and_gt
+    strict = invoke("eval", pred_dir, "--gt", gt_dir).output
+    inclusive = invoke("eval", pred_dir, "--gt", gt_dir, "--inclusive-failure").output
+    assert "failure = error > alpha)" in strict and ">=" not in strict
+    assert "failure = error >= alpha)" in inclusive
+
+
 def test_library_errors_become_one_line_in_every_command_plugins_included(monkeypatch):
     """The main group converts FaceevalError once, for built-in and plugin commands alike."""
     import click

@@ -141,7 +141,9 @@ def test_summary_hand_worked():
     assert s.mean_error == pytest.approx(0.04)
     assert s.median_error == pytest.approx(0.025)
     assert s.failure_rate == 0.25
-    assert set(s.as_dict()) == {"n", "mean_error", "median_error", "auc", "failure_rate", "alpha", "norm"}
+    assert set(s.as_dict()) == {"n", "mean_error", "median_error", "auc", "failure_rate", "alpha", "norm",
+                                "inclusive_failure"}
+    assert not s.inclusive_failure and summarize(np.array([0.01]), inclusive_failure=True).inclusive_failure
 
 
 def test_summary_equals_the_separate_functions_exactly():

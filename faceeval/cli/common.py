@@ -44,7 +44,8 @@ def format_summary_table(summaries: Sequence[Summary]) -> str:
     for s in summaries:
         rows.append(f"{s.norm:15s} {s.n:6d} {s.mean_error * 100:8.2f} {s.median_error * 100:9.2f} "
                     f"{s.auc * 100:7.2f} {s.failure_rate * 100:10.2f}")
-    rows.append(f"(AUC and failure at alpha = {summaries[0].alpha:g}; failure = error > alpha)")
+    s = summaries[0]
+    rows.append(f"(AUC and failure at alpha = {s.alpha:g}; failure = error {'>=' if s.inclusive_failure else '>'} alpha)")
     return "\n".join(rows)
 
 
