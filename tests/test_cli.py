@@ -187,6 +187,31 @@ def test_eval_footer_says_which_failure_convention_was_used(pred_and_gt):
     assert "failure = error >= alpha)" in inclusive
 
 
+@pytest.mark.parametrize("args, fragment", [
+    (["--init", "two-step", "--box-fraction", "5"], "--box-fraction"),
+    (["--box-fraction", "0.4"], "--box-fraction applies to --init two-step only"),
+    (["--init", "magic"], "--init"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--alpha", "0"], "--alpha"),
+    (["-O", "flavour=odd"], "does not accept the options ['flavour']"),
+])
+def test_run_refuses_bad_options_before_any_work(tmp_path, args, fragment):
+    result = invoke("run", "meanshape", "--dataset", "builtin", "--results", tmp_path / "r", "--no-progress",
+                    *args, ok=False)
+    assert_clean_failure(result, fragment)
+    assert len([line for line in result.output.splitlines() if line.startswith("Error")]) == 1
+    assert not (tmp_path / "r").exists()            # no run folder, no .partial
+
+
+def test_box_fraction_from_the_environment_is_resolved_once_into_the_run_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEEVAL_TWO_STEP_FRACTION", "0.3")
+    invoke("run", "meanshape", "--dataset", "builtin", "--init", "two-step", "--results", tmp_path, "--no-progress")
+    assert [p.name for p in tmp_path.glob("meanshape/*/builtin/*")] == ["all@two-step,fraction=0.3"]
+    monkeypatch.setenv("FACEEVAL_TWO_STEP_FRACTION", "big")
+    assert_clean_failure(invoke("run", "meanshape", "--dataset", "builtin", "--init", "two-step", "--results",
+                                tmp_path, "--no-progress", ok=False), "FACEEVAL_TWO_STEP_FRACTION")
+
+
 def test_library_errors_become_one_line_in_every_command_plugins_included(monkeypatch):
     """The main group converts FaceevalError once, for built-in and plugin commands alike."""
     import click

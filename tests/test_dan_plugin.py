@@ -148,5 +148,21 @@ def test_internals_are_the_second_stage_inputs(faces, tmp_path):
     one_stage = DAN.load(tmp_path / "w", stages=1)
     with pytest.raises(ValueError, match="at least 2 stages"):
         DAN(DANModel(DANConfig(stages=1, widths=(4, 8, 8, 16)))).internals(images, boxes)
-    assert one_stage.weights_hash == f"{dan.weights_hash}-s1"
+    assert one_stage.weights_hash == dan.weights_hash and one_stage.options()["stages"] == 1
     assert one_stage.provenance()["stages"] == 1 and dan.provenance()["stages"] == 2
+
+
+def test_precision_and_stages_are_part_of_the_run_key(tmp_path, faces):
+    from faceeval.datasets import load_dataset
+    from faceeval.runs import run_dir
+
+    save_weights(_random_model(), tmp_path / "w")
+    fp32 = DAN.load(tmp_path / "w", precision="fp32")
+    bf16 = DAN.load(tmp_path / "w", precision="bf16")
+    one = DAN.load(tmp_path / "w", precision="fp32", stages=1)
+    assert fp32.options() == {"precision": "fp32", "stages": 2}
+    assert bf16.options() == {"precision": "bf16", "stages": 2}
+    assert one.options() == {"precision": "fp32", "stages": 1}
+    assert fp32.weights_hash == bf16.weights_hash == one.weights_hash       # the same weights file
+    ds = load_dataset("builtin")
+    assert len({run_dir(tmp_path / "r", m, ds) for m in (fp32, bf16, one)}) == 3

@@ -125,11 +125,11 @@ def test_menpo_run_gives_table5_row_and_fig5_with_boxes(tmp_path, make_faces, wr
     import pandas as pd
 
     t5 = pd.read_csv(out / "table5.csv")
-    row = t5[t5.method == "noisy [sigma0p3] (init two-step)"].iloc[0]
+    row = t5[t5.method == "noisy [sigma0p3] (init two-step,fraction=0.46)"].iloc[0]
     summary = evaluate(run.predictions, run.ground_truth, "bbox-diagonal", 0.03)[0]
     assert (row["n"], float(row["AUC_0.03"])) == (3, summary.auc * 100)
     res = CliRunner().invoke(main, ["figures", "--results", str(results), "--out", str(out), "-k", "2",
                                     "--menpo-root", str(root)])
     assert res.exit_code == 0, res.output
-    assert Image.open(out / "fig5_results_noisy_sigma0p3_menpo_test@two-step.png").size == grid_pixels(2)
-    assert Image.open(out / "fig6_ced_menpo_test@two-step_bbox-diagonal.png").size == CED_PX
+    assert Image.open(out / "fig5_results_noisy_sigma0p3_menpo_test@two-step,fraction=0.46.png").size == grid_pixels(2)
+    assert Image.open(out / "fig6_ced_menpo_test@two-step,fraction=0.46_bbox-diagonal.png").size == CED_PX

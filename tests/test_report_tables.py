@@ -311,3 +311,26 @@ def test_method_options_label_rows_and_rerun_hints(tmp_path):
     plain, odd = rows["optioned [sigma2]"], rows["optioned, flavour=odd [sigma2-o]"]
     assert any("-O flavour=odd --subset challenging" in str(c) for c in odd.cells.values())
     assert not any("-O flavour" in str(c) for c in plain.cells.values())
+
+
+def test_runs_that_differ_in_init_options_or_version_get_rows_of_their_own(tmp_path):
+    """Two-step at 0.46 and at 0.3 are two computations: two Table 5 rows, each its own numbers."""
+    ds = memory_dataset("menpo", "test", 4, seed=11)
+    by_fraction = {f: run_method(NoisyMeanShape(0.3), ds, tmp_path, init="two-step", init_options={"fraction": f},
+                                 progress=False) for f in (0.46, 0.3)}
+
+    class NoisyV2(NoisyMeanShape):
+        version = "2"
+
+    v2 = run_method(NoisyV2(0.3), ds, tmp_path, init="two-step", init_options={"fraction": 0.3}, progress=False)
+    t5 = next(t for t in build_tables(find_runs(tmp_path), methods=[]) if t.key == "table5")
+    measured = {r.method: r for r in t5.rows if r.source == MEASURED}
+    assert sorted(measured) == ["noisy v1 [sigma0p3] (init two-step,fraction=0.3)",
+                                "noisy v1 [sigma0p3] (init two-step,fraction=0.46)",
+                                "noisy v2 [sigma0p3] (init two-step,fraction=0.3)"]
+    for label, run in ((f"noisy v1 [sigma0p3] (init two-step,fraction={f:g})", r) for f, r in by_fraction.items()):
+        s = evaluate(run.predictions, run.ground_truth, "bbox-diagonal", 0.03)[0]
+        assert measured[label].cells["AUC_0.03"].value == pytest.approx(s.auc * 100, rel=1e-12)
+    s2 = evaluate(v2.predictions, v2.ground_truth, "bbox-diagonal", 0.03)[0]
+    assert measured["noisy v2 [sigma0p3] (init two-step,fraction=0.3)"].cells["mean error"].value == pytest.approx(
+        s2.mean_error * 100, rel=1e-12)

@@ -10,7 +10,8 @@ from faceeval.datasets import load_dataset
 from faceeval.geometry import apply_affine, shape_boxes, similarity_matrix, warp_image
 from faceeval.methods import LandmarkMethod, load_method
 from faceeval.metrics import point_to_point_error
-from faceeval.twostep import (DEFAULT_FRACTION, FRACTION_ENV, canonical_frames, centred_boxes, default_fraction,
+from faceeval.errors import OptionError
+from faceeval.twostep import (DEFAULT_FRACTION, FRACTION_ENV, canonical_frames, centred_boxes, resolve_options,
                               two_step_predict)
 
 
@@ -128,16 +129,17 @@ def test_two_step_rejects_a_collapsed_first_step():
         two_step_predict(Collapsed(), [np.zeros((50, 50), np.uint8)], 0.5)
 
 
-def test_fraction_comes_from_the_environment(monkeypatch):
-    monkeypatch.delenv(FRACTION_ENV, raising=False)
-    assert default_fraction() == DEFAULT_FRACTION == 0.46
+def test_fraction_is_an_explicit_option_never_read_from_the_environment(monkeypatch):
     monkeypatch.setenv(FRACTION_ENV, "0.3")
+    assert resolve_options({}) == {"fraction": DEFAULT_FRACTION} and DEFAULT_FRACTION == 0.46
+    assert resolve_options({"fraction": 0.3}) == {"fraction": 0.3}
     images = [np.zeros((100, 100), np.uint8)]
     method = load_method("meanshape")
-    np.testing.assert_allclose(two_step_predict(method, images), two_step_predict(method, images, 0.3))
-    monkeypatch.setenv(FRACTION_ENV, "big")
-    with pytest.raises(ValueError, match=FRACTION_ENV):
-        default_fraction()
+    np.testing.assert_array_equal(two_step_predict(method, images), two_step_predict(method, images, 0.46))
+    for bad, message in (({"fraction": 0.0}, r"\(0, 2\]"), ({"fraction": 2.5}, r"\(0, 2\]"),
+                         ({"fraction": "big"}, "not a number"), ({"size": 0.3}, "fraction only")):
+        with pytest.raises(OptionError, match=message):
+            resolve_options(bad)
 
 
 def test_two_step_on_off_centre_faces_ends_closer_than_step_one(dlib_method):

@@ -15,6 +15,53 @@ DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), envvar
 RESULTS = click.option("--results", type=click.Path(file_okay=False), default=None,
                        help="Results root holding the runs (default ./results or env FACEEVAL_RESULTS).")
 
+
+def _box_fraction_option():
+    from ..twostep import DEFAULT_FRACTION, FRACTION_ENV, FRACTION_RANGE
+
+    def check(ctx, param, value):
+        if value is None:
+            return None
+        source = ctx.get_parameter_source(param.name)
+        where = f" (from ${FRACTION_ENV})" if source is not None and source.name == "ENVIRONMENT" else ""
+        try:
+            fraction = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{value!r}{where} is not a number (e.g. {DEFAULT_FRACTION})") from None
+        low, high = FRACTION_RANGE
+        if not low < fraction <= high:
+            raise click.BadParameter(f"{value!r}{where} is not in ({low:g}, {high:g}] (box side / image height)")
+        return fraction
+
+    return click.option("--box-fraction", default=None, envvar=FRACTION_ENV, callback=check, metavar="FLOAT",
+                        help=f"--init two-step: side of the centred square box as a fraction of the image height "
+                             f"(default {DEFAULT_FRACTION}, the paper's choice; env {FRACTION_ENV}; "
+                             "`faceeval menpo-boxsize` picks one).")
+
+
+BOX_FRACTION = _box_fraction_option()
+#: Per-image batch sizes and thresholds that only make sense when positive.
+POSITIVE_INT = click.IntRange(min=1)
+POSITIVE_FLOAT = click.FloatRange(min=0, min_open=True)
+
+
+def init_options(init: str, box_fraction: float | None) -> dict:
+    """The initialiser's options from the command line, validated and completed (the run key's part).
+
+    ``--box-fraction`` given with another ``--init`` is refused; a value that came from the
+    environment is simply not used there.
+    """
+    from ..runs import resolve_init_options
+
+    ctx = click.get_current_context(silent=True)
+    source = ctx.get_parameter_source("box_fraction") if ctx is not None else None
+    if box_fraction is not None and init != "two-step":
+        if source is not None and source.name == "ENVIRONMENT":
+            box_fraction = None
+        else:
+            raise click.UsageError("--box-fraction applies to --init two-step only")
+    return resolve_init_options(init, {"fraction": box_fraction} if init == "two-step" else None)
+
 #: Errors that are the user's input or set-up, reported as one clear line (no traceback).
 USER_ERRORS = (FaceevalError,)
 

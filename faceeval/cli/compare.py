@@ -6,8 +6,8 @@ from pathlib import Path
 import click
 
 from ..datasets import DATASETS, load_dataset
-from ..runs import INITIALISERS, results_root
-from .common import DATA_ROOT, RESULTS
+from ..runs import INITIALISERS, results_root, subset_tag
+from .common import BOX_FRACTION, DATA_ROOT, POSITIVE_INT, RESULTS, init_options
 from .evaluate import ALPHA, NORM
 
 
@@ -29,11 +29,12 @@ def _parse_weights(pairs: tuple[str, ...]) -> dict[str, str]:
 @DATA_ROOT
 @click.option("--init", "init", type=click.Choice(sorted(INITIALISERS)), default="boxes", show_default=True,
               help="Initialisation of every method (boxes = the dataset's detector boxes).")
+@BOX_FRACTION
 @click.option("--weights", "weight_pairs", multiple=True, metavar="METHOD=PATH",
               help="Weights of one method (repeatable), e.g. --weights sdm=~/models/sdm.")
 @NORM
 @ALPHA
-@click.option("--timing-images", type=int, default=32, show_default=True,
+@click.option("--timing-images", type=POSITIVE_INT, default=32, show_default=True,
               help="Images in the separate speed pass: batch 1, then batches of min(the method's "
                    "batch size, this); raise it to time large batches (e.g. 256 for DAN).")
 @RESULTS
@@ -42,7 +43,7 @@ def _parse_weights(pairs: tuple[str, ...]) -> dict[str, str]:
                    "(default RESULTS/compare/DATASET-SUBSET).")
 @click.option("--force", is_flag=True, help="Recompute predictions even if cached.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
-def compare_command(methods, dataset, subset, data_root, init, weight_pairs, norm, alpha, timing_images,
+def compare_command(methods, dataset, subset, data_root, init, box_fraction, weight_pairs, norm, alpha, timing_images,
                     results, output, force, no_progress):
     """Compare METHODS on one subset: mean error, AUC, failure, images/s (batch 1 and batched).
 
@@ -57,13 +58,13 @@ def compare_command(methods, dataset, subset, data_root, init, weight_pairs, nor
     """
     from ..compare import compare_methods, comparison_markdown, write_comparison
 
-    if timing_images < 1:
-        raise click.BadParameter("must be at least 1", param_hint="--timing-images")
+    init_opts = init_options(init, box_fraction)
+    weights = _parse_weights(weight_pairs)
     ds = load_dataset(dataset, subset, data_root)
     rows = compare_methods(list(methods), ds, results, init=init, norm=norm, alpha=alpha,
-                           timing_images=timing_images, weights=_parse_weights(weight_pairs), force=force,
-                           progress=not no_progress)
-    subset_name = ds.subset if init == "boxes" else f"{ds.subset}@{init}"
+                           timing_images=timing_images, weights=weights, force=force,
+                           progress=not no_progress, init_options=init_opts)
+    subset_name = subset_tag(ds.subset, init, init_opts)        # as the runs' folders name it
     stem = Path(output) if output else results_root(results) / "compare" / f"{ds.name}-{subset_name}"
     title = f"{ds.name}/{subset_name} ({len(ds)} faces)"
     written = write_comparison(rows, stem, title)

@@ -8,11 +8,11 @@ import click
 
 from ..metrics import NORMALISATIONS, evaluate
 from ..pairing import load_pairs
-from .common import format_summary_table
+from .common import POSITIVE_FLOAT, format_summary_table
 
 NORM = click.option("--norm", type=click.Choice(NORMALISATIONS), default="inter-ocular", show_default=True,
                     help="Normalising distance, computed from the ground truth.")
-ALPHA = click.option("--alpha", type=float, default=0.08, show_default=True,
+ALPHA = click.option("--alpha", type=POSITIVE_FLOAT, default=0.08, show_default=True,
                      help="Threshold of AUC_alpha and of the failure rate (use 0.03 for bbox-diagonal on Menpo).")
 INCLUSIVE = click.option("--inclusive-failure", is_flag=True,
                          help="Count error >= alpha as failure (the paper's text) instead of > alpha (its code).")
@@ -56,7 +56,7 @@ def eval_command(pred_dir, gt_dir, norm, alpha, inclusive_failure, fmt):
 @ALPHA
 @INCLUSIVE
 @click.option("--label", "labels", multiple=True, help="Legend label per PRED_DIR, in order (default: folder path).")
-@click.option("--x-max", type=float, default=None, help="Right end of the x axis (default alpha).")
+@click.option("--x-max", type=POSITIVE_FLOAT, default=None, help="Right end of the x axis (default alpha).")
 @click.option("--reference", "references", multiple=True, type=click.Choice(["300w-challenge"]),
               help="Also draw published curves (dashed): 300w-challenge = the four 300W challenge winners "
                    "on the private set (inter-ocular).")

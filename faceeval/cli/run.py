@@ -7,8 +7,9 @@ from ..datasets import DATASETS, load_dataset
 from ..errors import DataError, MetricInputError, MissingDependencyError, MissingWeightsError, OptionError
 from ..methods import available_methods, method_class
 from ..metrics import NORMALISATIONS, evaluate
-from ..runs import INITIALISERS, run_method
-from .common import DATA_ROOT, RESULTS, format_summary_table, parse_options
+from ..runs import INITIALISERS, RunKey, run_method
+from .common import (BOX_FRACTION, DATA_ROOT, POSITIVE_FLOAT, POSITIVE_INT, RESULTS, format_summary_table,
+                     init_options, parse_options)
 
 
 @click.command("run")
@@ -21,23 +22,23 @@ from .common import DATA_ROOT, RESULTS, format_summary_table, parse_options
 @click.option("-O", "--option", "options", multiple=True, metavar="KEY=VALUE",
               help="Method option, repeatable (e.g. -O stages=1 for DAN's first stage only, "
                    "-O precision=fp32; ERT: -O box_style=dlib when the boxes already come from dlib's detector).")
-@click.option("--init", "init", default="boxes", show_default=True,
-              help=f"Initialisation: {', '.join(sorted(INITIALISERS))} (boxes = the dataset's detector boxes).")
-@click.option("--box-fraction", type=float, default=None,
-              help="--init two-step: side of the centred square box as a fraction of the image height "
-                   "(default 0.46, the paper's choice; `faceeval menpo-boxsize` picks one).")
+@click.option("--init", "init", type=click.Choice(sorted(INITIALISERS)), default="boxes", show_default=True,
+              help="Initialisation (boxes = the dataset's detector boxes; gt-box = tight ground-truth boxes; "
+                   "two-step = no box, see --box-fraction).")
+@BOX_FRACTION
 @RESULTS
-@click.option("--batch-size", type=int, default=None, help="Images per predict call (method's default).")
-@click.option("--alpha", type=float, default=0.08, show_default=True, help="AUC/failure threshold.")
+@click.option("--batch-size", type=POSITIVE_INT, default=None, help="Images per predict call (method's default).")
+@click.option("--alpha", type=POSITIVE_FLOAT, default=0.08, show_default=True, help="AUC/failure threshold.")
 @click.option("--force", is_flag=True, help="Recompute even if cached predictions exist.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def run_command(method, dataset, subset, data_root, weights, options, init, box_fraction, results, batch_size, alpha, force,
                 no_progress):
     """Run METHOD on a dataset subset, store its predictions and print the scores.
 
-    Predictions go to RESULTS/METHOD/WEIGHTS_HASH/DATASET/SUBSET/ as one .pts per face
-    plus predictions.npz and meta.json, written atomically. A killed run resumes where
-    it stopped; a finished one is reused unless --force.
+    Predictions go to RESULTS/METHOD/WEIGHTS_HASH@vVERSION[,OPTIONS]/DATASET/SUBSET[@INIT]/
+    as one .pts per face plus predictions.npz and meta.json, written atomically. A killed
+    run resumes where it stopped; a finished one is reused unless --force. Every option is
+    checked before any work starts.
 
     \b
     Examples:
@@ -46,29 +47,30 @@ def run_command(method, dataset, subset, data_root, weights, options, init, box_
       faceeval run dan --dataset menpo --init two-step --data-root ~/data/menpo
       faceeval run dan -O stages=1 --subset private --data-root ~/data/300w
     """
-    ds = load_dataset(dataset, subset, data_root)
+    init_opts = init_options(init, box_fraction)
     method_options = parse_options(options)
+    cls = method_class(method)
+    ds = load_dataset(dataset, subset, data_root)
     try:
-        model = method_class(method).load(weights=weights, **method_options)
+        model = cls.load(weights=weights, **method_options)
     except TypeError as exc:
         if not method_options:
             raise
         raise click.UsageError(f"method {method!r} does not accept the options {sorted(method_options)}: {exc}")
-    if box_fraction is not None and init != "two-step":
-        raise click.UsageError("--box-fraction applies to --init two-step only")
-    if box_fraction is None and init == "two-step":
-        from ..twostep import default_fraction
-
-        box_fraction = default_fraction()
     run = run_method(model, ds, results, init=init, force=force, batch_size=batch_size, progress=not no_progress,
-                     init_options={"fraction": box_fraction} if init == "two-step" else None)
-    click.echo(f"{model.name} on {ds.name}/{ds.subset} ({len(ds)} faces, init {init}) "
+                     init_options=init_opts)
+    click.echo(f"{model.name} on {ds.name}/{ds.subset} ({len(ds)} faces, init {run_key_init(run)}) "
                f"{'reused from' if run.reused else 'saved to'} {run.path}")
     if run.ground_truth is None:
         click.echo("no ground truth: nothing to score")
         return
     summaries = [evaluate(run.predictions, run.ground_truth, norm, alpha, ids=run.ids)[0] for norm in NORMALISATIONS]
     click.echo(format_summary_table(summaries))
+
+
+def run_key_init(run) -> str:
+    """``boxes`` or e.g. ``two-step,fraction=0.46``: the initialisation part of a run's key."""
+    return RunKey.from_meta(run.meta).init_tag
 
 
 @click.command("train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,

@@ -51,6 +51,19 @@ class SampleIndex:
         return self._cache[key]
 
 
+def _tag(text: str) -> str:
+    """A run-key tag as a file name, spelled as the run folders spell it (``two-step,fraction=0.46``)."""
+    return safe_name(text, keep="-_.,=")
+
+
+def _model_tag(model) -> str:
+    """A model in figure file names: method, weights hash and, where set, its options and version."""
+    from ..runs import option_tag
+
+    tag = option_tag(f"{safe_name(model.method)}_{model.weights_hash[:8]}", model.option_items)
+    return _tag(tag + (f"_v{model.version}" if model.show_version else ""))
+
+
 def subset_groups(models) -> list[tuple[str, str, str]]:
     """Every (dataset, subset, init) some model has a run for, plus 300W full where combinable."""
     keys = {k for m in models for k in m.runs}
@@ -84,15 +97,15 @@ def make_figures(runs: Iterable[Run], out: str | os.PathLike, data_root=None, me
                 and fig_norm == "inter-ocular" else [])
         if not entries and not refs:
             continue
-        name = f"fig6_ced_{safe_name(dataset)}_{safe_name(subset)}{'' if init == 'boxes' else '@' + safe_name(init)}_{fig_norm}"
+        name = f"fig6_ced_{safe_name(dataset)}_{safe_name(subset)}{'' if init == 'boxes' else '@' + _tag(init)}_{fig_norm}"
         title = f"CED on {dataset}/{subset}" + ("" if init == "boxes" else f" (init {init})")
         res = ced_figure(entries, out / name, alpha, fig_norm, refs, title=title)
         results.append(res)
         log(f"wrote {res.png} (+ pdf)" + ("" if entries else ": published curves only, no measured run"))
     for m in models:
         for (dataset, subset, init), run in sorted(m.runs.items()):
-            tag = f"{safe_name(m.method)}_{m.weights_hash[:8]}_{safe_name(dataset)}_{safe_name(subset)}" + \
-                ("" if init == "boxes" else f"@{safe_name(init)}")
+            tag = f"{_model_tag(m)}_{safe_name(dataset)}_{safe_name(subset)}" + \
+                ("" if init == "boxes" else f"@{_tag(init)}")
             fig_norm = norm or DATASET_NORM.get(dataset, DEFAULT_NORM)[0]
             jobs = []
             if worst:

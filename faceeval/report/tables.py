@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..metrics import evaluate
-from ..runs import Run
+from ..runs import Run, RunKey
 from .published import challenge_curves, published_results
 
 W300_TEST_SUBSETS = ("common", "challenging", "full")
@@ -135,11 +135,21 @@ def _latex_escape(s: str) -> str:
 
 @dataclass
 class Model:
-    """All stored runs of one method with one set of weights."""
+    """All stored runs of one model: a method, its version, weights and prediction options
+    (the method part of :class:`~faceeval.runs.RunKey`)."""
 
     method: str
     weights_hash: str
-    runs: dict[tuple[str, str, str], Run] = field(default_factory=dict)   # (dataset, subset, init) -> run
+    #: (dataset, subset, init tag) -> run; the init tag holds the init options (``two-step,fraction=0.46``).
+    runs: dict[tuple[str, str, str], Run] = field(default_factory=dict)
+    version: str = ""
+    option_items: tuple = ()
+    #: Put the version in the label (set when models differ only by version).
+    show_version: bool = False
+
+    @property
+    def key(self) -> tuple:
+        return self.method, self.version, self.weights_hash, self.option_items
 
     @property
     def meta(self) -> dict:
@@ -156,21 +166,31 @@ class Model:
         extra = f", {stages} stage{'s' if stages != 1 else ''}" if stages else ""
         others = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items()) if k != "stages")
         extra += f", {others}" if others else ""
-        return f"{self.method}{extra} [{self.weights_hash[:8]}]"
+        version = f" v{self.version}" if self.show_version else ""
+        return f"{self.method}{version}{extra} [{self.weights_hash[:8]}]"
 
     def run(self, dataset: str, subset: str, init: str = "boxes") -> Run | None:
         return self.runs.get((dataset, subset, init))
 
 
 def group_models(runs: Iterable[Run]) -> list[Model]:
-    """Group runs by (method, weights hash); the newest run of each (dataset, subset, init) wins."""
-    models: dict[tuple[str, str], Model] = {}
+    """Group runs by model (the method part of their :class:`~faceeval.runs.RunKey`); of several
+    runs with one key, the newest wins (``runs`` in the order of :func:`~faceeval.runs.find_runs`)."""
+    models: dict[tuple, Model] = {}
     for run in runs:   # find_runs gives oldest first
-        m = run.meta
-        key = (m["method"], m.get("weights_hash", "none"))
-        model = models.setdefault(key, Model(*key))
-        model.runs[(m.get("dataset", "?"), m.get("subset", "?"), m.get("init", "boxes"))] = run
-    return [models[k] for k in sorted(models)]
+        key = RunKey.from_meta(run.meta)
+        model = models.setdefault(key.model, Model(key.method, key.weights_hash, version=key.version,
+                                                   option_items=key.options))
+        model.runs[(key.dataset, key.subset, key.init_tag)] = run
+    ordered = [models[k] for k in sorted(models, key=lambda k: (k[0], k[2], k[1], repr(k[3])))]
+    by_label: dict[str, list[Model]] = {}
+    for model in ordered:
+        by_label.setdefault(model.label, []).append(model)
+    for same in by_label.values():
+        if len(same) > 1:
+            for model in same:
+                model.show_version = True
+    return ordered
 
 
 def model_stages(meta: dict) -> int | None:
@@ -206,7 +226,7 @@ class Evaluator:
 
     def errors(self, model: Model, dataset: str, subset: str, norm: str, init: str = "boxes") -> Measured | str:
         """Per-image errors, or a reason string when the run exists but cannot be scored."""
-        key = (model.method, model.weights_hash, dataset, subset, norm, init)
+        key = (model.key, dataset, subset, norm, init)
         if key not in self._cache:
             self._cache[key] = self._errors(model, dataset, subset, norm, init)
         return self._cache[key]

@@ -75,11 +75,13 @@ class DAN(LandmarkMethod):
 
     @property
     def weights_hash(self) -> str:
-        """The weights file's hash; ``-s<k>`` marks a run that uses only the first k stages."""
-        return self._hash if self.stages == self.model.cfg.stages else f"{self._hash}-s{self.stages}"
+        """The weights file's hash (the stages used and the precision are :meth:`options`)."""
+        return self._hash
 
     def options(self) -> dict:
-        return {} if self.stages == self.model.cfg.stages else {"stages": self.stages}
+        """The stages used and the arithmetic (``bf16`` or ``fp32``, resolved from ``auto``): both change
+        the predictions, so both are part of a run's key."""
+        return {"stages": self.stages, "precision": "bf16" if self.bf16 else "fp32"}
 
     def provenance(self) -> dict:
         return {**super().provenance(), "stages": self.stages, "trained_stages": self.model.cfg.stages,

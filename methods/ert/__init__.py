@@ -94,8 +94,8 @@ class ERT(LandmarkMethod):
 
     @property
     def weights_hash(self) -> str:
-        """The model file's hash; the box style is part of it when not the default (runs differ)."""
-        return self._hash if self.box_style == "tight" else f"{self._hash}-{self.box_style}box"
+        """The model file's hash (the box style, which changes predictions too, is in :meth:`options`)."""
+        return self._hash
 
     def predict(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> np.ndarray:
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
