@@ -1,57 +1,25 @@
 """The boxless two-step initialisation (faceeval.twostep) and its `run --init two-step` path."""
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
 from faceeval.datasets import load_dataset
 from faceeval.geometry import apply_affine, shape_boxes, similarity_matrix, warp_image
-from faceeval.methods import LandmarkMethod, load_method
+from faceeval.methods import LandmarkMethod, MissingDependencyError, MissingWeightsError, load_method
 from faceeval.metrics import point_to_point_error
 from faceeval.errors import OptionError
 from faceeval.twostep import (DEFAULT_FRACTION, FRACTION_ENV, canonical_frames, centred_boxes, resolve_options,
                               two_step_predict)
 
 
-def _dlib_model_path():
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or importlib.util.find_spec("dlib") is None:
-        return None
-    return spec.submodule_search_locations[0] + "/models/shape_predictor_68_face_landmarks.dat"
-
-
-class _DlibERT(LandmarkMethod):
-    """dlib's 68-point predictor started from the given box as is (used if methods.ert is unavailable)."""
-
-    name = "dlib-ert-test"
-
-    def __init__(self, path):
-        import dlib
-
-        self.dlib, self.predictor = dlib, dlib.shape_predictor(path)
-
-    def predict(self, images, boxes):
-        from faceeval.io import to_gray
-
-        out = []
-        for image, box in zip(images, boxes):
-            grey = np.ascontiguousarray(np.clip(to_gray(image), 0, 255).astype(np.uint8))
-            parts = self.predictor(grey, self.dlib.rectangle(*[int(round(v)) for v in box])).parts()
-            out.append([[p.x, p.y] for p in parts])
-        return np.asarray(out, dtype=np.float64)
-
-
 @pytest.fixture(scope="module")
 def dlib_method():
-    path = _dlib_model_path()
-    if path is None:
-        pytest.skip("dlib / face-recognition-models not installed")
+    """The real ERT plugin (dlib's 68-point model), or a skip that says what is missing."""
     try:
         return load_method("ert")
-    except Exception:   # the ert plugin is missing or broken: wrap dlib directly
-        return _DlibERT(path)
+    except (MissingDependencyError, MissingWeightsError) as exc:
+        pytest.skip(f"the ert plugin cannot load here: {exc}")
 
 
 def paste_off_centre(image, gt, face_fraction, offset, background=120):
