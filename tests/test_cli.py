@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from faceeval.cli import main
 from faceeval.datasets import load_dataset
 from faceeval.io import read_pts_tree, write_pts
-from faceeval.metrics import NORMALISATIONS, evaluate
-from conftest import face_shapes
+from faceeval.metrics import NORMALISATIONS, MetricInputError, evaluate
+from conftest import face_shapes, loop_errors
 
 
 @pytest.fixture(autouse=True)
@@ -116,21 +116,60 @@ def test_eval_table_and_partial_ground_truth(pred_and_gt):
 
 
 def test_eval_pairs_by_file_name_when_folders_differ(tmp_path):
-    gt = face_shapes(2, seed=3)
+    gt = np.round(face_shapes(2, seed=3) * 4) / 4           # quarter pixels: exact through the .pts files
     for k in range(2):
         write_pts(tmp_path / "gt" / "lfpw" / "testset" / f"image_{k:04d}.pts", gt[k])
         write_pts(tmp_path / "pred" / f"image_{k:04d}.pts", gt[k] + 1.0)
     got = json.loads(invoke("eval", tmp_path / "pred", "--gt", tmp_path / "gt", "--format", "json").output)
-    assert got["n"] == 2 and got["mean_error"] > 0
+    # every point moved by (1, 1): each face's error is sqrt(2) / its outer-eye-corner distance
+    per_face = np.sqrt(2) / np.hypot(*(gt[:, 36] - gt[:, 45]).T)
+    assert got["n"] == 2 and got["mean_error"] == pytest.approx(per_face.mean(), rel=1e-12)
+    assert got["median_error"] == pytest.approx(per_face.mean(), rel=1e-12)      # the median of two
+    # a prediction whose name is missing from the ground truth is an error, not a silent drop
+    write_pts(tmp_path / "pred" / "image_9999.pts", gt[0])
+    assert_clean_failure(invoke("eval", tmp_path / "pred", "--gt", tmp_path / "gt", ok=False),
+                         "id mismatch", "image_9999")
 
 
-def test_ced_writes_a_png(pred_and_gt, tmp_path):
+def test_pairing_falls_back_to_file_names_only_when_they_are_unique(tmp_path):
+    from faceeval.pairing import load_pairs
+
+    gt = np.round(face_shapes(3, seed=4) * 4) / 4
+    for k, folder in enumerate(("lfpw/testset", "helen/testset", "ibug")):
+        write_pts(tmp_path / "gt" / folder / f"image_{k:04d}.pts", gt[k])
+    write_pts(tmp_path / "pred" / "x" / "image_0002.pts", gt[2] + 1.0)
+    write_pts(tmp_path / "pred" / "y" / "image_0000.pts", gt[0] + 2.0)
+    ids, pred, truth, unused = load_pairs(tmp_path / "pred", tmp_path / "gt")
+    assert ids == ["image_0000", "image_0002"] and unused == 1
+    np.testing.assert_array_equal(truth, gt[[0, 2]])
+    np.testing.assert_array_equal(pred - truth, [[[2.0, 2.0]] * 68, [[1.0, 1.0]] * 68])
+    # by relative path first: a prediction tree laid out as the ground truth pairs path by path
+    write_pts(tmp_path / "same" / "ibug" / "image_0002.pts", gt[2])
+    assert load_pairs(tmp_path / "same", tmp_path / "gt")[0] == ["ibug/image_0002"]
+    # two ground-truth files of one name: no fallback, the unpaired predictions are reported by path
+    write_pts(tmp_path / "gt" / "afw" / "image_0002.pts", gt[1])
+    with pytest.raises(MetricInputError, match=r"2 predictions in .* have no ground truth .*'x/image_0002'"):
+        load_pairs(tmp_path / "pred", tmp_path / "gt")
+
+
+def test_ced_draws_one_curve_per_folder(pred_and_gt, tmp_path, drawn):
     pred_dir, gt_dir = pred_and_gt
     out = tmp_path / "figs" / "ced.png"
     result = invoke("ced", pred_dir, gt_dir, "--gt", gt_dir, "--label", "noisy", "--label", "perfect", "-o", out)
     assert f"wrote {out}" in result.output
-    data = out.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ax = drawn[0].axes[0]
+    curves = [ln for ln in ax.lines if not ln.get_label().startswith("_")]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(curves) == 2 and labels[1] == "perfect: AUC 100.00, fail 0.00%"
+    grid = np.arange(801) * 1e-4                            # 0 .. alpha = 0.08, drawn in percent
+    pred, gt = read_pts_tree(pred_dir), read_pts_tree(gt_dir)
+    ids = sorted(pred)
+    errors = loop_errors(np.stack([pred[i] for i in ids]), np.stack([gt[i] for i in ids]))
+    np.testing.assert_allclose(curves[0].get_xdata(), grid * 100)
+    np.testing.assert_array_equal(curves[0].get_ydata(), (errors[None] <= grid[:, None]).mean(axis=1))
+    np.testing.assert_array_equal(curves[1].get_ydata(), np.ones(801))       # no error at all: 1 from 0 on
+    assert labels[0].startswith("noisy: AUC ") and labels[0].endswith(f"fail {(errors > 0.08).mean() * 100:.2f}%")
     bad = invoke("ced", pred_dir, "--gt", gt_dir, "--label", "a", "--label", "b", "-o", out, ok=False)
     assert_clean_failure(bad, "2 --label values for 1 folders")
 
