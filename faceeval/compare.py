@@ -29,7 +29,7 @@ import numpy as np
 from .datasets import Dataset
 from .io import DataError, atomic_write
 from .methods import LandmarkMethod, load_method
-from .metrics import Summary, evaluate
+from .metrics import ALPHA, Summary, evaluate
 from .report.ced import curve_from_errors, plot_ced
 from .runs import BOXLESS_INITIALISERS, INITIALISERS, Run, resolve_init_options, run_method
 
@@ -109,7 +109,7 @@ def timing_sample(dataset: Dataset, boxes: np.ndarray, n: int) -> tuple[list[np.
 
 
 def compare_methods(methods: Sequence[str | LandmarkMethod], dataset: Dataset, results: str | os.PathLike | None = None,
-                    init: str = "boxes", norm: str = "inter-ocular", alpha: float = 0.08,
+                    init: str = "boxes", norm: str = "inter-ocular", alpha: float = ALPHA,
                     timing_images: int = 32, weights: Mapping[str, str] | None = None,
                     force: bool = False, progress: bool = True,
                     init_options: Mapping | None = None) -> list[Comparison]:

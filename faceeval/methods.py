@@ -12,6 +12,7 @@ are found through the entry-point group ``faceeval.methods``::
 from __future__ import annotations
 
 import abc
+import functools
 import hashlib
 import os
 from importlib.metadata import entry_points
@@ -28,13 +29,43 @@ if TYPE_CHECKING:
 ENTRY_POINT_GROUP = "faceeval.methods"
 
 
+def _checked_predict(predict):
+    """``predict`` behind the argument checks every method needs (see :meth:`LandmarkMethod.predict`)."""
+
+    @functools.wraps(predict)
+    def checked(self, images: Sequence[np.ndarray], boxes: np.ndarray | None) -> np.ndarray:
+        images = images if isinstance(images, list) else list(images)
+        if boxes is not None:
+            boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+            if len(images) != len(boxes):
+                raise ValueError(f"{self.name}: predict got {len(images)} images but {len(boxes)} boxes")
+        if not images:
+            return np.zeros((0, 68, 2))
+        return predict(self, images, boxes)
+
+    checked.__wrapped_checks__ = True
+    return checked
+
+
 class LandmarkMethod(abc.ABC):
     """Base class of every method plugin.
 
     Subclasses set ``name``, ``version`` and ``description`` and implement :meth:`predict`.
-    ``weights_hash`` identifies the trained parameters: runs are cached under it, so a
-    retrained model never reuses stale predictions.
+    ``weights_hash`` identifies the trained parameters and :meth:`options` the load options
+    that change predictions: both are part of a run's key, so a retrained or differently
+    configured model never reuses stale predictions.
+
+    Every subclass's ``predict`` gets its arguments checked here, once: ``images`` arrive as a
+    list, ``boxes`` as float64 ``(N, 4)`` with as many rows as images (else ``ValueError``), and
+    no images give ``(0, 68, 2)`` without calling the method.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("predict")
+        if own is not None and not getattr(own, "__isabstractmethod__", False) \
+                and not getattr(own, "__wrapped_checks__", False):
+            cls.predict = _checked_predict(own)
 
     name: ClassVar[str]
     version: ClassVar[str] = "0"

@@ -27,6 +27,10 @@ from .landmarks import EYE_A, EYE_B, N_POINTS, OUTER_EYE_CORNERS
 NORMALISATIONS = ("inter-ocular", "inter-pupil", "bbox-diagonal")
 #: The CED grid step of the protocol.
 GRID_STEP = 1e-4
+#: The protocol's threshold of AUC_alpha and of the failure rate for eye-normalised errors (300W) ...
+ALPHA = 0.08
+#: ... and for box-diagonal errors (Menpo).
+ALPHA_BBOX_DIAGONAL = 0.03
 #: Shapes per chunk: 4096 shapes keep each chunk's temporaries (2 MiB) in cache, which
 #: matters more than anything else here (``benchmarks/metrics.py``), and let threads share the work.
 _CHUNK = 4096
@@ -170,7 +174,7 @@ def _area_over_alpha(ced_values: np.ndarray, grid: np.ndarray, alpha: float) -> 
     return float(simpson(ced_values, x=grid) / alpha)
 
 
-def auc_of_curve(x: np.ndarray, y: np.ndarray, alpha: float = 0.08, step: float = GRID_STEP) -> float:
+def auc_of_curve(x: np.ndarray, y: np.ndarray, alpha: float = ALPHA, step: float = GRID_STEP) -> float:
     """AUC_alpha of a CED given as a curve (e.g. a published one) rather than as errors.
 
     The curve is linearly interpolated onto the protocol grid and integrated exactly as
@@ -200,7 +204,7 @@ def ced(errors: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     return _ced_sorted(np.sort(_check_errors(errors)), thresholds)
 
 
-def auc(errors: np.ndarray, alpha: float = 0.08, step: float = GRID_STEP) -> float:
+def auc(errors: np.ndarray, alpha: float = ALPHA, step: float = GRID_STEP) -> float:
     """Area under the CED from 0 to ``alpha``, divided by ``alpha`` (0..1), Simpson's rule.
 
     Errors uniform on [0, 1] give ``alpha / 2``:
@@ -211,7 +215,7 @@ def auc(errors: np.ndarray, alpha: float = 0.08, step: float = GRID_STEP) -> flo
     return _auc_sorted(np.sort(_check_errors(errors)), alpha, step)
 
 
-def failure_rate(errors: np.ndarray, alpha: float = 0.08, inclusive: bool = False) -> float:
+def failure_rate(errors: np.ndarray, alpha: float = ALPHA, inclusive: bool = False) -> float:
     """Fraction of images whose error is > ``alpha`` (``inclusive=True``: >= ``alpha``)."""
     e = _check_errors(errors)
     return float(np.count_nonzero(e >= alpha if inclusive else e > alpha) / e.size)
@@ -235,7 +239,7 @@ class Summary:
         return asdict(self)
 
 
-def summarize(errors: np.ndarray, alpha: float = 0.08, norm: str = "inter-ocular",
+def summarize(errors: np.ndarray, alpha: float = ALPHA, norm: str = "inter-ocular",
               inclusive_failure: bool = False) -> Summary:
     """n, mean, median, AUC_alpha and failure rate of a set of per-image errors."""
     e = _check_errors(errors)
@@ -264,7 +268,7 @@ def align_by_ids(pred_ids: Sequence[str], gt_ids: Sequence[str]) -> np.ndarray:
 
 
 def evaluate(predictions: np.ndarray, ground_truth: np.ndarray, norm: str = "inter-ocular",
-             alpha: float = 0.08, ids: Sequence[str] | None = None,
+             alpha: float = ALPHA, ids: Sequence[str] | None = None,
              inclusive_failure: bool = False) -> tuple[Summary, np.ndarray]:
     """Score predictions against ground truth: the summary and the per-image errors."""
     errors = point_to_point_error(predictions, ground_truth, norm, ids)

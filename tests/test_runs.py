@@ -247,3 +247,24 @@ def test_the_newest_of_several_runs_with_one_key_wins(tmp_path, builtin):
     models = group_models(find_runs(tmp_path))
     assert len(models) == 1 and models[0].run("builtin", "all").path == copy
     np.testing.assert_array_equal(models[0].run("builtin", "all").predictions, old.predictions + 1.0)
+
+
+def test_every_methods_predict_gets_its_arguments_checked_by_the_base_class():
+    from faceeval.methods import LandmarkMethod
+
+    class Bare(LandmarkMethod):
+        name = "bare"
+
+        def predict(self, images, boxes):
+            self.got = (type(images), boxes.dtype, boxes.shape)
+            return np.zeros((len(images), 68, 2))
+
+    m = Bare()
+    assert m.predict((np.zeros((4, 4)) for _ in range(2)), [[0, 0, 1, 1], [1, 1, 2, 2]]).shape == (2, 68, 2)
+    assert m.got == (list, np.dtype("float64"), (2, 4))
+    with pytest.raises(ValueError, match="bare: predict got 2 images but 1 boxes"):
+        m.predict([np.zeros((4, 4))] * 2, [0, 0, 1, 1])
+    del m.got
+    assert m.predict([], np.zeros((0, 4))).shape == (0, 68, 2) and not hasattr(m, "got")
+    # a subclass that calls super().predict is checked once per level, with the same result
+    assert CountingMeanShape().predict([np.zeros((4, 4))], [0, 0, 2, 2]).shape == (1, 68, 2)

@@ -6,14 +6,16 @@ from pathlib import Path
 
 import click
 
-from ..metrics import NORMALISATIONS, evaluate
+from ..metrics import ALPHA as PROTOCOL_ALPHA
+from ..metrics import ALPHA_BBOX_DIAGONAL, NORMALISATIONS, evaluate
 from ..pairing import load_pairs
 from .common import POSITIVE_FLOAT, format_summary_table
 
 NORM = click.option("--norm", type=click.Choice(NORMALISATIONS), default="inter-ocular", show_default=True,
                     help="Normalising distance, computed from the ground truth.")
-ALPHA = click.option("--alpha", type=POSITIVE_FLOAT, default=0.08, show_default=True,
-                     help="Threshold of AUC_alpha and of the failure rate (use 0.03 for bbox-diagonal on Menpo).")
+ALPHA = click.option("--alpha", type=POSITIVE_FLOAT, default=PROTOCOL_ALPHA, show_default=True,
+                     help="Threshold of AUC_alpha and of the failure rate "
+                          f"(use {ALPHA_BBOX_DIAGONAL:g} for bbox-diagonal on Menpo).")
 INCLUSIVE = click.option("--inclusive-failure", is_flag=True,
                          help="Count error >= alpha as failure (the paper's text) instead of > alpha (its code).")
 

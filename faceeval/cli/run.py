@@ -6,7 +6,7 @@ import click
 from ..datasets import DATASETS, load_dataset
 from ..errors import DataError, MetricInputError, MissingDependencyError, MissingWeightsError, OptionError
 from ..methods import available_methods, method_class
-from ..metrics import NORMALISATIONS, evaluate
+from ..metrics import ALPHA, NORMALISATIONS, evaluate
 from ..runs import INITIALISERS, RunKey, run_method
 from .common import (BOX_FRACTION, DATA_ROOT, POSITIVE_FLOAT, POSITIVE_INT, RESULTS, format_summary_table,
                      init_options, parse_options)
@@ -28,7 +28,7 @@ from .common import (BOX_FRACTION, DATA_ROOT, POSITIVE_FLOAT, POSITIVE_INT, RESU
 @BOX_FRACTION
 @RESULTS
 @click.option("--batch-size", type=POSITIVE_INT, default=None, help="Images per predict call (method's default).")
-@click.option("--alpha", type=POSITIVE_FLOAT, default=0.08, show_default=True, help="AUC/failure threshold.")
+@click.option("--alpha", type=POSITIVE_FLOAT, default=ALPHA, show_default=True, help="AUC/failure threshold.")
 @click.option("--force", is_flag=True, help="Recompute even if cached predictions exist.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def run_command(method, dataset, subset, data_root, weights, options, init, box_fraction, results, batch_size, alpha, force,

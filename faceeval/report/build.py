@@ -13,16 +13,17 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..io import DataError, safe_name
-from ..metrics import NORMALISATIONS, evaluate
+from ..metrics import ALPHA, ALPHA_BBOX_DIAGONAL, NORMALISATIONS, evaluate
 from ..runs import Run
 from .figures import FigureResult, FigureSkipped, ced_figure, internals_figure, results_figure, worst_figure
 from .published import challenge_curves
 from .tables import Evaluator, Measured, group_models
 
 #: Default normalisation and alpha per dataset (the paper's choices).
-DATASET_NORM = {"menpo": ("bbox-diagonal", 0.03)}
-DEFAULT_NORM = ("inter-ocular", 0.08)
-PRIVATE_SUBSETS = {"private": "private", "private_indoor": "private_indoor", "private_outdoor": "private_outdoor"}
+DATASET_NORM = {"menpo": ("bbox-diagonal", ALPHA_BBOX_DIAGONAL)}
+DEFAULT_NORM = ("inter-ocular", ALPHA)
+#: 300W subsets that have published challenge curves to draw beside ours.
+PRIVATE_SUBSETS = ("private", "private_indoor", "private_outdoor")
 
 
 class SampleIndex:
@@ -86,14 +87,14 @@ def make_figures(runs: Iterable[Run], out: str | os.PathLike, data_root=None, me
     if ("300w", "private", "boxes") not in groups:
         groups.append(("300w", "private", "boxes"))      # the published curves alone
     for dataset, subset, init in groups:
-        fig_norm, alpha = (norm, DEFAULT_NORM[1] if norm != "bbox-diagonal" else 0.03) if norm else \
+        fig_norm, alpha = (norm, DEFAULT_NORM[1] if norm != "bbox-diagonal" else ALPHA_BBOX_DIAGONAL) if norm else \
             DATASET_NORM.get(dataset, DEFAULT_NORM)
         entries = []
         for m in models:
             got = ev.errors(m, dataset, subset, fig_norm, init)
             if isinstance(got, Measured):
                 entries.append((m.label, got.errors))
-        refs = (challenge_curves(PRIVATE_SUBSETS[subset], alpha) if dataset == "300w" and subset in PRIVATE_SUBSETS
+        refs = (challenge_curves(subset, alpha) if dataset == "300w" and subset in PRIVATE_SUBSETS
                 and fig_norm == "inter-ocular" else [])
         if not entries and not refs:
             continue

@@ -22,7 +22,7 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..metrics import evaluate
+from ..metrics import ALPHA, ALPHA_BBOX_DIAGONAL, evaluate
 from ..runs import Run, RunKey
 from .published import challenge_curves, published_results
 
@@ -404,7 +404,7 @@ def table2(models, ctx, ev) -> Table:
             for c, (norm, subset) in cols.items():
                 got = ev.errors(model, "300w", subset, norm) if model else None
                 if isinstance(got, Measured):
-                    cells[c] = summary_cells(got, 0.08, norm)["mean"]
+                    cells[c] = summary_cells(got, ALPHA, norm)["mean"]
                     sizes[subset] = len(got.errors)
                     if got.note:
                         notes.add(got.note)
@@ -442,7 +442,7 @@ def table3(models, ctx, ev) -> Table:
     t = _three_col_table(
         "table3", "Table 3: AUC_0.08 and failure rate (%) on the 300W public test set (full)",
         "Inter-ocular normalisation, full set (common + challenging, 689 faces), failure = error > 0.08.",
-        3, "full", "inter-ocular", 0.08, models, ctx, ev,
+        3, "full", "inter-ocular", ALPHA, models, ctx, ev,
         predicate=lambda k: k[0] == "300w" and k[1] in ("full", "common", "challenging") and k[2] == "boxes",
         why=lambda ctx, name, model: why_300w(ctx, name, "full", model))
     # The paper's Table 3 prints AUC and failure only; drop the mean column.
@@ -456,10 +456,10 @@ def table4(models, ctx, ev) -> Table:
         "Inter-ocular normalisation, 600 faces (indoor + outdoor), failure = error > 0.08. Rows marked "
         "'from published CED' are read off the 300W challenge entries' published curves "
         "(linear interpolation onto the 1e-4 grid, Simpson's rule, as for measured curves).",
-        4, "private", "inter-ocular", 0.08, models, ctx, ev,
+        4, "private", "inter-ocular", ALPHA, models, ctx, ev,
         predicate=lambda k: k[0] == "300w" and k[1] == "private" and k[2] == "boxes",
         why=lambda ctx, name, model: why_300w(ctx, name, "private", model))
-    for curve in challenge_curves("private", 0.08):
+    for curve in challenge_curves("private", ALPHA):
         cells = {"mean error": Cell(why="not readable from a CED"), "AUC_0.08": Cell(curve.auc * 100),
                  "failure @ 0.08": Cell(curve.failure * 100)}
         t.rows.append(Row(curve.label.replace(" (published)", ""), FROM_CED, "600", cells,
@@ -473,7 +473,7 @@ def table5(models, ctx, ev) -> Table:
         "Mean error, AUC_0.03 and failure (error > 0.03), normalised by the ground-truth box diagonal, on "
         "faceeval's held-out split of the Menpo training set (the challenge test annotations were never "
         "released). The published row is on the Menpo challenge test set, so it is not the same images.",
-        5, "test", "bbox-diagonal", 0.03, models, ctx, ev, dataset="menpo",
+        5, "test", "bbox-diagonal", ALPHA_BBOX_DIAGONAL, models, ctx, ev, dataset="menpo",
         predicate=lambda k: k[0] == "menpo" and k[1] == "test",
         why=lambda ctx, name, model: why_menpo(ctx, name, model))
 
@@ -493,7 +493,7 @@ def table6(models, ctx, ev, method: str = "dan") -> Table:
         seen.add(stages)
         note = "" if stages else "number of stages not stored in the run's meta"
         if isinstance(got, Measured):
-            sc = summary_cells(got, 0.08, "inter-ocular")
+            sc = summary_cells(got, ALPHA, "inter-ocular")
             t.rows.append(Row(model.label, MEASURED, str(len(got.errors)), {c: sc[m] for c, m in cols.items()}, note))
         else:
             t.rows.append(Row(model.label, MEASURED, "–", {c: Cell(why=got) for c in cols}, note))

@@ -98,11 +98,6 @@ class DAN(LandmarkMethod):
             return self._forward(frames, self.stages)[-1].float()
 
     def predict(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> np.ndarray:
-        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        if len(images) != len(boxes):
-            raise ValueError(f"predict: {len(images)} images but {len(boxes)} boxes")
-        if len(images) == 0:
-            return np.zeros((0, 68, 2))
         m = frame_transforms(box_initialisation(boxes), self._frame_shape)
         shapes = []
         for i in range(0, len(images), self.batch_size):        # bounded memory for any number of images

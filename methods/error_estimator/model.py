@@ -17,14 +17,14 @@ from typing import Sequence
 import numpy as np
 
 from faceeval.io import DataError, save_npz
-from faceeval.metrics import MetricInputError
+from faceeval.metrics import ALPHA, MetricInputError
 
 from .features import HogConfig, landmark_hog
 
 #: Ridge penalties tried by cross-validation (on standardised features).
 DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-2, 6, 17))
 #: Failure threshold of the quality report (inter-ocular error).
-FAILURE_THRESHOLD = 0.08
+FAILURE_THRESHOLD = ALPHA
 FORMAT = "faceeval-error-estimator/1"
 
 
@@ -150,9 +150,6 @@ class ErrorEstimator:
     config: HogConfig
     ridge: RidgeModel
     meta: dict = field(default_factory=dict)
-
-    def estimate_features(self, features: np.ndarray) -> np.ndarray:
-        return self.ridge.predict(features)
 
     def estimate(self, images: Sequence[np.ndarray], shapes: np.ndarray) -> np.ndarray:
         """Estimated inter-ocular errors ``(N,)`` of ``shapes`` (N, 68, 2), one per image."""

@@ -98,9 +98,6 @@ class ERT(LandmarkMethod):
         return self._hash
 
     def predict(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> np.ndarray:
-        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        if len(images) != len(boxes):
-            raise ValueError(f"ert: {len(images)} images but {len(boxes)} boxes")
         if self.box_style == "tight":
             boxes = to_dlib_boxes(boxes)
         out = np.empty((len(boxes), 68, 2))
