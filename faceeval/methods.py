@@ -139,8 +139,16 @@ def method_class(name: str) -> type[LandmarkMethod]:
 
 
 def load_method(name: str, weights: str | Path | None = None, **options) -> LandmarkMethod:
-    """Instantiate a registered method by name."""
-    return method_class(name).load(weights=weights, **options)
+    """Instantiate a registered method by name; weights or options it does not take are an
+    :class:`~faceeval.errors.OptionError` naming them."""
+    cls = method_class(name)
+    try:
+        return cls.load(weights=weights, **options)
+    except TypeError as exc:
+        if not options and weights is None:
+            raise
+        given = (["weights"] if weights is not None else []) + sorted(options)
+        raise OptionError(f"method {name!r} does not accept the options {given}: {exc}") from exc
 
 
 __all__ = ["LandmarkMethod", "MissingDependencyError", "MissingWeightsError", "ENTRY_POINT_GROUP", "faceeval_home",

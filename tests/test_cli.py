@@ -233,6 +233,7 @@ def test_eval_footer_says_which_failure_convention_was_used(pred_and_gt):
     (["--batch-size", "0"], "--batch-size"),
     (["--alpha", "0"], "--alpha"),
     (["-O", "flavour=odd"], "does not accept the options ['flavour']"),
+    (["--weights", "w.bin"], "does not accept the options ['weights']"),
 ])
 def test_run_refuses_bad_options_before_any_work(tmp_path, args, fragment):
     result = invoke("run", "meanshape", "--dataset", "builtin", "--results", tmp_path / "r", "--no-progress",

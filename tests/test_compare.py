@@ -75,10 +75,12 @@ def test_command_writes_the_table(tmp_path):
     assert (tmp_path / "compare" / "builtin-all-ced.png").is_file()
 
 
-def test_command_rejects_malformed_weights(tmp_path):
-    out = CliRunner().invoke(main, ["compare", "meanshape", "--dataset", "builtin", "--results", str(tmp_path),
-                                    "--weights", "meanshape"])
-    assert out.exit_code == 2 and "METHOD=PATH" in out.output
+def test_command_rejects_weights_it_cannot_assign(tmp_path):
+    for methods, weights in ((["meanshape", "ert"], "some/path"), (["meanshape"], "sdm=some/path")):
+        out = CliRunner().invoke(main, ["compare", *methods, "--dataset", "builtin", "--results", str(tmp_path),
+                                        "--weights", weights])
+        assert out.exit_code == 2 and "METHOD=PATH" in out.output, out.output
+    assert not tmp_path.joinpath("meanshape").exists()          # refused before any run
 
 
 def test_boxless_initialisation_is_timed_through_its_procedure(builtin, tmp_path):

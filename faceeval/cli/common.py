@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from typing import Sequence
 
 import click
@@ -11,7 +12,8 @@ from ..metrics import Summary
 
 #: Options several commands share (plugin commands use them too).
 DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), envvar="FACEEVAL_DATA_ROOT",
-                         help="Folder holding the dataset as distributed (env FACEEVAL_DATA_ROOT).")
+                         help="Folder holding the dataset as distributed (env FACEEVAL_DATA_ROOT); for tables "
+                              "and figures the 300W root, which says what could be run and gives figures their images.")
 RESULTS = click.option("--results", type=click.Path(file_okay=False), default=None,
                        help="Results root holding the runs (default ./results or env FACEEVAL_RESULTS).")
 
@@ -94,6 +96,28 @@ def format_summary_table(summaries: Sequence[Summary]) -> str:
     s = summaries[0]
     rows.append(f"(AUC and failure at alpha = {s.alpha:g}; failure = error {'>=' if s.inclusive_failure else '>'} alpha)")
     return "\n".join(rows)
+
+
+def parse_weights(values: Sequence[str], methods: Sequence[str]) -> dict[str, str]:
+    """``--weights`` values, ``METHOD=PATH`` or (with one method) ``PATH``, as method -> path.
+
+    >>> parse_weights(["dan=w/dan", "sdm=w/sdm"], ["dan", "sdm", "ert"])
+    {'dan': 'w/dan', 'sdm': 'w/sdm'}
+    >>> parse_weights(["w/dan.safetensors"], ["dan"])
+    {'dan': 'w/dan.safetensors'}
+    """
+    out: dict[str, str] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        named = bool(sep) and "/" not in name and os.sep not in name     # METHOD=PATH, not a path holding '='
+        if named and name in methods and path:
+            out[name] = path
+        elif not named and len(methods) == 1:
+            out[methods[0]] = value
+        else:
+            raise click.BadParameter(f"expected METHOD=PATH with METHOD one of {', '.join(methods)}, got {value!r}",
+                                     param_hint="--weights")
+    return out
 
 
 def parse_options(pairs: Sequence[str]) -> dict:

@@ -7,18 +7,8 @@ import click
 
 from ..datasets import DATASETS, load_dataset
 from ..runs import INITIALISERS, results_root, subset_tag
-from .common import BOX_FRACTION, DATA_ROOT, POSITIVE_INT, RESULTS, init_options
+from .common import BOX_FRACTION, DATA_ROOT, POSITIVE_INT, RESULTS, init_options, parse_weights
 from .evaluate import ALPHA, NORM
-
-
-def _parse_weights(pairs: tuple[str, ...]) -> dict[str, str]:
-    weights = {}
-    for pair in pairs:
-        name, sep, path = pair.partition("=")
-        if not sep or not name or not path:
-            raise click.BadParameter(f"expected METHOD=PATH, got {pair!r}", param_hint="--weights")
-        weights[name] = path
-    return weights
 
 
 @click.command("compare")
@@ -30,8 +20,9 @@ def _parse_weights(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--init", "init", type=click.Choice(sorted(INITIALISERS)), default="boxes", show_default=True,
               help="Initialisation of every method (boxes = the dataset's detector boxes).")
 @BOX_FRACTION
-@click.option("--weights", "weight_pairs", multiple=True, metavar="METHOD=PATH",
-              help="Weights of one method (repeatable), e.g. --weights sdm=~/models/sdm.")
+@click.option("--weights", "weight_pairs", multiple=True, metavar="[METHOD=]PATH",
+              help="Weights of a method (repeatable), e.g. --weights sdm=~/models/sdm; a bare PATH when "
+                   "comparing one method.")
 @NORM
 @ALPHA
 @click.option("--timing-images", type=POSITIVE_INT, default=32, show_default=True,
@@ -59,7 +50,7 @@ def compare_command(methods, dataset, subset, data_root, init, box_fraction, wei
     from ..compare import compare_methods, comparison_markdown, write_comparison
 
     init_opts = init_options(init, box_fraction)
-    weights = _parse_weights(weight_pairs)
+    weights = parse_weights(weight_pairs, list(methods))
     ds = load_dataset(dataset, subset, data_root)
     rows = compare_methods(list(methods), ds, results, init=init, norm=norm, alpha=alpha,
                            timing_images=timing_images, weights=weights, force=force,

@@ -62,7 +62,7 @@ def check_command(root):
 
 @data.command("download")
 @click.argument("dataset", type=click.Choice(["300w"]))
-@click.option("--to", "to", required=True, type=click.Path(file_okay=False),
+@click.option("-o", "--output", "--to", "to", required=True, type=click.Path(file_okay=False),
               help="Dataset root to fill (the archives are kept in its archives/ folder).")
 @click.option("--base-url", default=None, envvar="FACEEVAL_300W_URL", show_envvar=True,
               help="Where the archives are served (default: the ibug download page).")

@@ -7,10 +7,8 @@ from pathlib import Path
 import click
 
 from ..metrics import NORMALISATIONS
-from .common import RESULTS
-DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), envvar="FACEEVAL_DATA_ROOT",
-                         help="300W root as distributed (env FACEEVAL_DATA_ROOT): says which subsets could be "
-                              "run and gives figures their images.")
+from .common import DATA_ROOT, RESULTS
+
 MENPO_ROOT = click.option("--menpo-root", type=click.Path(file_okay=False), envvar="FACEEVAL_MENPO_ROOT",
                           help="Menpo 2D root (env FACEEVAL_MENPO_ROOT), for Table 5 hints and Fig. 5 images.")
 MEASURED_ONLY = click.option("--measured-only", is_flag=True,
@@ -33,7 +31,7 @@ def _tables(results, data_root, menpo_root, measured_only):
 @RESULTS
 @DATA_ROOT
 @MENPO_ROOT
-@click.option("--out", type=click.Path(file_okay=False), default="reports", show_default=True,
+@click.option("-o", "--output", "--out", "out", type=click.Path(file_okay=False), default="reports", show_default=True,
               help="Folder for table2..table6 as .md, .tex and .csv, and tables.md.")
 @MEASURED_ONLY
 @click.option("--quiet", is_flag=True, help="Do not print the Markdown tables.")
@@ -63,7 +61,7 @@ def tables_command(results, data_root, menpo_root, out, measured_only, quiet):
 @RESULTS
 @DATA_ROOT
 @MENPO_ROOT
-@click.option("--out", type=click.Path(file_okay=False), default="reports", show_default=True,
+@click.option("-o", "--output", "--out", "out", type=click.Path(file_okay=False), default="reports", show_default=True,
               help="Folder for the figures (PNG and PDF).")
 @K
 @click.option("--norm", type=click.Choice(NORMALISATIONS), default=None,

@@ -5,11 +5,11 @@ import click
 
 from ..datasets import DATASETS, load_dataset
 from ..errors import DataError, MetricInputError, MissingDependencyError, MissingWeightsError, OptionError
-from ..methods import available_methods, method_class
+from ..methods import available_methods, load_method, method_class
 from ..metrics import ALPHA, NORMALISATIONS, evaluate
 from ..runs import INITIALISERS, RunKey, run_method
 from .common import (BOX_FRACTION, DATA_ROOT, POSITIVE_FLOAT, POSITIVE_INT, RESULTS, format_summary_table,
-                     init_options, parse_options)
+                     init_options, parse_options, parse_weights)
 
 
 @click.command("run")
@@ -18,7 +18,8 @@ from .common import (BOX_FRACTION, DATA_ROOT, POSITIVE_FLOAT, POSITIVE_INT, RESU
 @click.option("--subset", default=None, help="300w: train, common, challenging, full, private; "
               "menpo: train, test, all; builtin: all. Default: full / test / all.")
 @DATA_ROOT
-@click.option("--weights", type=click.Path(dir_okay=True), default=None, help="Weights file or folder of the method.")
+@click.option("--weights", default=None, metavar="[METHOD=]PATH",
+              help="Weights file or folder of the method (as in compare, METHOD=PATH also works).")
 @click.option("-O", "--option", "options", multiple=True, metavar="KEY=VALUE",
               help="Method option, repeatable (e.g. -O stages=1 for DAN's first stage only, "
                    "-O precision=fp32; ERT: -O box_style=dlib when the boxes already come from dlib's detector).")
@@ -48,15 +49,11 @@ def run_command(method, dataset, subset, data_root, weights, options, init, box_
       faceeval run dan -O stages=1 --subset private --data-root ~/data/300w
     """
     init_opts = init_options(init, box_fraction)
+    weights = parse_weights([weights], [method])[method] if weights else None
     method_options = parse_options(options)
-    cls = method_class(method)
+    method_class(method)                           # an unknown name fails here, before the data is read
     ds = load_dataset(dataset, subset, data_root)
-    try:
-        model = cls.load(weights=weights, **method_options)
-    except TypeError as exc:
-        if not method_options:
-            raise
-        raise click.UsageError(f"method {method!r} does not accept the options {sorted(method_options)}: {exc}")
+    model = load_method(method, weights, **method_options)
     run = run_method(model, ds, results, init=init, force=force, batch_size=batch_size, progress=not no_progress,
                      init_options=init_opts)
     click.echo(f"{model.name} on {ds.name}/{ds.subset} ({len(ds)} faces, init {run_key_init(run)}) "

@@ -50,7 +50,7 @@ _DEFAULTS = {f.name: f.default for f in fields(SDMConfig)}
 @click.option("--dataset", type=click.Choice(DATASETS), default="300w", show_default=True)
 @click.option("--subset", default=None, help="Subset to train on (default: train; builtin: all).")
 @DATA_ROOT
-@click.option("--output", type=click.Path(file_okay=False), default=None,
+@click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
               help="Model folder (default $FACEEVAL_HOME/weights/sdm, i.e. ~/.cache/faceeval/weights/sdm).")
 @click.option("--feature", type=click.Choice(sorted(PATCH_FEATURES)), default=_DEFAULTS["feature"], show_default=True,
               help="Patch descriptor: hog = 2x2-cell orientation histograms, pixels = standardised grey patch.")
@@ -81,14 +81,17 @@ def train_sdm_command(dataset, subset, data_root, output, feature, patch_size, s
     """
     from . import default_model_dir
 
-    try:
-        scale_list = tuple(float(s) for s in scales.split(","))
-        config = SDMConfig(feature=feature, patch_size=patch_size, scales=scale_list, n_iterations=iterations,
-                           n_perturbations=perturbations, diagonal=diagonal, alpha=alpha, seed=seed)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc)) from exc
-    ds = load_dataset(dataset, subset or ("train" if dataset in ("300w", "menpo") else None), data_root)
-    folder = Path(output).expanduser() if output else default_model_dir()
-    model = train_sdm(ds, config, augment=augment, output=folder, progress=not no_progress)
-    click.echo(f"trained SDM on {model.info['n_training_images']} faces of {ds.name}/{ds.subset}; "
-               f"saved to {folder}")
+    def _train():
+        try:
+            scale_list = tuple(float(s) for s in scales.split(","))
+            config = SDMConfig(feature=feature, patch_size=patch_size, scales=scale_list, n_iterations=iterations,
+                               n_perturbations=perturbations, diagonal=diagonal, alpha=alpha, seed=seed)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from exc
+        ds = load_dataset(dataset, subset or ("train" if dataset in ("300w", "menpo") else None), data_root)
+        folder = Path(output).expanduser() if output else default_model_dir()
+        model = train_sdm(ds, config, augment=augment, output=folder, progress=not no_progress)
+        click.echo(f"trained SDM on {model.info['n_training_images']} faces of {ds.name}/{ds.subset}; "
+                   f"saved to {folder}")
+
+    _train()
