@@ -7,13 +7,16 @@ REPORTS ?= reports
 DATA_ROOT ?=
 DATA_ROOT_OPT = $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
-.PHONY: install test tables report bench
+.PHONY: install test lint tables report bench
 
 install:  ## editable install with the peer methods and test tools, as the README does
 	$(PYTHON) -m pip install -e ".[all]"
 
 test:
 	$(PYTHON) -m pytest -q
+
+lint:  ## ruff, configured in pyproject.toml (CI runs it)
+	$(PYTHON) -m ruff check .
 
 tables:  ## the paper's Tables 2-6 and figures from cached runs (seconds)
 	$(FACEEVAL) tables --results $(RESULTS) $(DATA_ROOT_OPT) --out $(REPORTS)

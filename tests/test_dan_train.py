@@ -109,7 +109,7 @@ def _last_speed_columns(tmp_path):
     """log.csv rows differ only in the measured img/s; align b's to a's for the comparison."""
     a = (tmp_path / "a" / "log.csv").read_text().splitlines()
     b = (tmp_path / "b" / "log.csv").read_text().splitlines()
-    strip = lambda rows: [r.rsplit(",", 1)[0] for r in rows]
+    strip = lambda rows: [r.rsplit(",", 1)[0] for r in rows]  # noqa: E731
     assert strip(a) == strip(b)
     return "\n".join(b), "\n".join(a)
 

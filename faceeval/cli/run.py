@@ -95,7 +95,7 @@ def train_command(ctx, method):
 def _trainable(name: str) -> bool:
     try:
         return method_class(name).train_command() is not None
-    except Exception:  # a plugin whose optional dependency is missing is just not listed
+    except Exception:  # noqa: BLE001 - a plugin whose optional dependency is missing is just not listed
         return False
 
 
