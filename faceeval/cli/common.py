@@ -42,7 +42,7 @@ def _box_fraction_option():
 
 
 BOX_FRACTION = _box_fraction_option()
-#: Per-image batch sizes and thresholds that only make sense when positive.
+#: Types of options that only make sense when positive (batch sizes, image counts, thresholds).
 POSITIVE_INT = click.IntRange(min=1)
 POSITIVE_FLOAT = click.FloatRange(min=0, min_open=True)
 
@@ -63,6 +63,7 @@ def init_options(init: str, box_fraction: float | None) -> dict:
         else:
             raise click.UsageError("--box-fraction applies to --init two-step only")
     return resolve_init_options(init, {"fraction": box_fraction} if init == "two-step" else None)
+
 
 #: Errors that are the user's input or set-up, reported as one clear line (no traceback).
 USER_ERRORS = (FaceevalError,)
