@@ -8,13 +8,16 @@ REPORTS ?= reports
 DATA_ROOT ?= $(or $(FACEEVAL_DATA_ROOT),$(wildcard ../shared/data/300w))
 DATA_ROOT_OPT = $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
-.PHONY: install test tables report readme-results bench gpu-pack gpu-train
+.PHONY: install test lint tables report readme-results bench gpu-pack gpu-train
 
 install:  ## editable install with the peer methods and test tools, as the README does
 	$(PYTHON) -m pip install -e ".[all]"
 
 test:
 	$(PYTHON) -m pytest -q
+
+lint:  ## ruff, configured in pyproject.toml (CI runs it)
+	$(PYTHON) -m ruff check .
 
 tables:  ## the paper's Tables 2-6 and figures from cached runs (seconds)
 	$(FACEEVAL) tables --results $(RESULTS) $(DATA_ROOT_OPT) --out $(REPORTS)

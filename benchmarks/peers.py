@@ -39,7 +39,7 @@ def build_dan(device: str):
     """(DAN instance, how it was built) or (None, why it was skipped)."""
     try:
         cls = method_class("dan")
-    except Exception as exc:          # plugin missing or broken: say so, time the rest
+    except Exception as exc:  # noqa: BLE001 - plugin missing or broken: say so, time the rest
         return None, f"skipped ({exc})"
     try:
         return cls.load(device=device), "trained weights"

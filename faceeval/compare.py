@@ -29,9 +29,9 @@ import numpy as np
 from .datasets import Dataset
 from .io import DataError, atomic_write
 from .methods import LandmarkMethod, load_method
-from .metrics import Summary, align_by_ids, evaluate
+from .metrics import ALPHA, Summary, align_by_ids, evaluate
 from .report.ced import curve_from_errors, plot_ced
-from .runs import BOXLESS_INITIALISERS, INITIALISERS, Run, run_method
+from .runs import BOXLESS_INITIALISERS, INITIALISERS, Run, resolve_init_options, run_method
 from .stats import Bootstrap, PairedComparison, SummaryIntervals, format_with_interval, paired_comparison, \
     summary_intervals
 
@@ -115,19 +115,22 @@ def timing_sample(dataset: Dataset, boxes: np.ndarray, n: int) -> tuple[list[np.
 
 
 def compare_methods(methods: Sequence[str | LandmarkMethod], dataset: Dataset, results: str | os.PathLike | None = None,
-                    init: str = "boxes", norm: str = "inter-ocular", alpha: float = 0.08,
+                    init: str = "boxes", norm: str = "inter-ocular", alpha: float = ALPHA,
                     timing_images: int = 32, weights: Mapping[str, str] | None = None,
                     force: bool = False, progress: bool = True,
-                    bootstrap: Bootstrap | None = None) -> list[Comparison]:
+                    init_options: Mapping | None = None, bootstrap: Bootstrap | None = None) -> list[Comparison]:
     """Run (or reuse), score and time each method on ``dataset``; one :class:`Comparison` per method.
 
     ``methods`` are registered names (loaded with ``weights[name]`` where given) or
-    ready instances; ``bootstrap`` adds confidence intervals to each row. Timing goes through the same initialisation procedure as the run (the
+    ready instances; ``bootstrap`` adds confidence intervals to each row. Each run is the
+    one ``faceeval run`` stores for the same method, ``init`` and ``init_options`` (one run
+    key). Timing goes through the same initialisation procedure with the same options (the
     dataset's boxes, the tight ground-truth boxes for ``init="gt-box"``, or a box-less
     procedure such as two-step).
     """
     from .geometry import shape_boxes
 
+    init_options = resolve_init_options(init, init_options)       # before any work: bad options fail here
     weights = dict(weights or {})
     boxless = init in BOXLESS_INITIALISERS
     if boxless:                        # the initialiser finds the face: boxes are placeholders
@@ -138,13 +141,15 @@ def compare_methods(methods: Sequence[str | LandmarkMethod], dataset: Dataset, r
     rows = []
     for entry in methods:
         method = load_method(entry, weights.get(entry)) if isinstance(entry, str) else entry
-        run = run_method(method, dataset, results, init=init, force=force, progress=progress)
+        run = run_method(method, dataset, results, init=init, force=force, progress=progress,
+                         init_options=init_options)
         if run.ground_truth is None:
             raise DataError(f"{dataset.name}/{dataset.subset}: no ground truth, nothing to compare")
         summary, errors = evaluate(run.predictions, run.ground_truth, norm, alpha, ids=run.ids)
         initialise = INITIALISERS[init]
         speed = measure_throughput(method, sample_images, sample_boxes,
-                                   predict=lambda imgs, b, m=method: initialise(m, imgs, None if boxless else b))
+                                   predict=lambda imgs, b, m=method: initialise(m, imgs, None if boxless else b,
+                                                                                **init_options))
         intervals = summary_intervals(errors, alpha, bootstrap=bootstrap) if bootstrap else None
         rows.append(Comparison(method, run, summary, errors, speed, intervals))
     return rows
@@ -200,7 +205,8 @@ def comparison_markdown(rows: Sequence[Comparison], title: str = "",
     lines += ["| " + " | ".join(_cell(r, c) for c in COLUMNS) + " |" for r in rows]
     if rows:
         s = rows[0].summary
-        lines += ["", f"Errors normalised by {s.norm} distance; AUC and failure (error > {s.alpha:g}) at "
+        lines += ["", f"Errors normalised by {s.norm} distance; AUC and failure "
+                      f"(error {'>=' if s.inclusive_failure else '>'} {s.alpha:g}) at "
                       f"alpha = {s.alpha:g}. Speeds: `predict` only (images preloaded), "
                       f"{rows[0].speed.n_images} images, measured in one run on {machine_description()}."]
         boot = next((r.intervals.bootstrap for r in rows if r.intervals is not None), None)

@@ -15,6 +15,7 @@ from typing import Iterator
 
 import numpy as np
 
+from .errors import DataError
 from .landmarks import N_POINTS
 
 
@@ -25,10 +26,6 @@ def _current_umask() -> int:
 
 
 _UMASK = _current_umask()
-
-
-class DataError(ValueError):
-    """A data file that cannot be used; the message names the file and the problem."""
 
 
 @contextlib.contextmanager

@@ -12,33 +12,60 @@ are found through the entry-point group ``faceeval.methods``::
 from __future__ import annotations
 
 import abc
+import functools
 import hashlib
 import os
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import TYPE_CHECKING, ClassVar, Sequence
 
-import click
 import numpy as np
+
+from .errors import MissingDependencyError, MissingWeightsError, OptionError
+
+if TYPE_CHECKING:
+    import click
 
 ENTRY_POINT_GROUP = "faceeval.methods"
 
 
-class MissingDependencyError(RuntimeError):
-    """An optional dependency of a method is not installed; the message says what to install."""
+def _checked_predict(predict):
+    """``predict`` behind the argument checks every method needs (see :meth:`LandmarkMethod.predict`)."""
 
+    @functools.wraps(predict)
+    def checked(self, images: Sequence[np.ndarray], boxes: np.ndarray | None) -> np.ndarray:
+        images = images if isinstance(images, list) else list(images)
+        if boxes is not None:
+            boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+            if len(images) != len(boxes):
+                raise ValueError(f"{self.name}: predict got {len(images)} images but {len(boxes)} boxes")
+        if not images:
+            return np.zeros((0, 68, 2))
+        return predict(self, images, boxes)
 
-class MissingWeightsError(RuntimeError):
-    """A method needs trained weights that are not there; the message says how to get them."""
+    checked.__wrapped_checks__ = True
+    return checked
 
 
 class LandmarkMethod(abc.ABC):
     """Base class of every method plugin.
 
     Subclasses set ``name``, ``version`` and ``description`` and implement :meth:`predict`.
-    ``weights_hash`` identifies the trained parameters: runs are cached under it, so a
-    retrained model never reuses stale predictions.
+    ``weights_hash`` identifies the trained parameters and :meth:`options` the load options
+    that change predictions: both are part of a run's key, so a retrained or differently
+    configured model never reuses stale predictions.
+
+    Every subclass's ``predict`` gets its arguments checked here, once: ``images`` arrive as a
+    list, ``boxes`` as float64 ``(N, 4)`` with as many rows as images (else ``ValueError``), and
+    no images give ``(0, 68, 2)`` without calling the method.
     """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("predict")
+        if own is not None and not getattr(own, "__isabstractmethod__", False) \
+                and not getattr(own, "__wrapped_checks__", False):
+            cls.predict = _checked_predict(own)
 
     name: ClassVar[str]
     version: ClassVar[str] = "0"
@@ -104,7 +131,7 @@ def method_class(name: str) -> type[LandmarkMethod]:
     eps = available_methods()
     if name not in eps:
         known = ", ".join(sorted(eps)) or "none (is faceeval installed with `pip install -e .`?)"
-        raise click.UsageError(f"unknown method {name!r}; registered methods: {known}")
+        raise OptionError(f"unknown method {name!r}; registered methods: {known}")
     cls = eps[name].load()
     if not (isinstance(cls, type) and issubclass(cls, LandmarkMethod)):
         raise TypeError(f"entry point {name!r} ({eps[name].value}) is not a LandmarkMethod subclass")
@@ -112,5 +139,17 @@ def method_class(name: str) -> type[LandmarkMethod]:
 
 
 def load_method(name: str, weights: str | Path | None = None, **options) -> LandmarkMethod:
-    """Instantiate a registered method by name."""
-    return method_class(name).load(weights=weights, **options)
+    """Instantiate a registered method by name; weights or options it does not take are an
+    :class:`~faceeval.errors.OptionError` naming them."""
+    cls = method_class(name)
+    try:
+        return cls.load(weights=weights, **options)
+    except TypeError as exc:
+        if not options and weights is None:
+            raise
+        given = (["weights"] if weights is not None else []) + sorted(options)
+        raise OptionError(f"method {name!r} does not accept the options {given}: {exc}") from exc
+
+
+__all__ = ["LandmarkMethod", "MissingDependencyError", "MissingWeightsError", "ENTRY_POINT_GROUP", "faceeval_home",
+           "default_weights_dir", "file_hash", "available_methods", "method_class", "load_method"]

@@ -25,6 +25,7 @@ from typing import Sequence
 import numpy as np
 from scipy.integrate import simpson, trapezoid
 
+from .errors import MetricInputError
 from .landmarks import EYE_A, EYE_B, N_POINTS, OUTER_EYE_CORNERS
 
 #: Normalisations, by the names used on the command line and in tables.
@@ -33,13 +34,15 @@ NORMALISATIONS = ("inter-ocular", "inter-pupil", "bbox-diagonal")
 GRID_STEP = 1e-4
 #: Integration rules for AUC_alpha: the protocol's (Simpson) and the one other tools often use.
 AUC_RULES = ("simpson", "trapezoid")
+
+
+#: The protocol's threshold of AUC_alpha and of the failure rate for eye-normalised errors (300W) ...
+ALPHA = 0.08
+#: ... and for box-diagonal errors (Menpo).
+ALPHA_BBOX_DIAGONAL = 0.03
 #: Shapes per chunk: 4096 shapes keep each chunk's temporaries (2 MiB) in cache, which
 #: matters more than anything else here (``benchmarks/metrics.py``), and let threads share the work.
 _CHUNK = 4096
-
-
-class MetricInputError(ValueError):
-    """Input that cannot be scored (wrong shape, non-finite values, zero normaliser, id mismatch)."""
 
 
 def _name(ids: Sequence[str] | None, i: int) -> str:
@@ -240,7 +243,7 @@ def auc_contributions(errors: np.ndarray, alpha: float = 0.08, step: float = GRI
     return tail[np.searchsorted(ced_grid(alpha, step), e, side="left")]
 
 
-def auc_of_curve(x: np.ndarray, y: np.ndarray, alpha: float = 0.08, step: float = GRID_STEP) -> float:
+def auc_of_curve(x: np.ndarray, y: np.ndarray, alpha: float = ALPHA, step: float = GRID_STEP) -> float:
     """AUC_alpha of a CED given as a curve (e.g. a published one) rather than as errors.
 
     The curve is linearly interpolated onto the protocol grid and integrated exactly as
@@ -270,7 +273,7 @@ def ced(errors: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     return _ced_sorted(np.sort(check_errors(errors)), thresholds)
 
 
-def auc(errors: np.ndarray, alpha: float = 0.08, step: float = GRID_STEP, rule: str = "simpson") -> float:
+def auc(errors: np.ndarray, alpha: float = ALPHA, step: float = GRID_STEP, rule: str = "simpson") -> float:
     """Area under the CED from 0 to ``alpha``, divided by ``alpha`` (0..1), Simpson's rule
     (``rule="trapezoid"``: the trapezoid rule on the same grid, a convention other tools use).
 
@@ -299,7 +302,7 @@ def error_percentiles(errors: np.ndarray, q: Sequence[float] = (50, 90, 95, 99))
     return {f"p{k:g}": float(v) for k, v in zip(q, np.percentile(e, q))}
 
 
-def failure_rate(errors: np.ndarray, alpha: float = 0.08, inclusive: bool = False) -> float:
+def failure_rate(errors: np.ndarray, alpha: float = ALPHA, inclusive: bool = False) -> float:
     """Fraction of images whose error is > ``alpha`` (``inclusive=True``: >= ``alpha``)."""
     e = check_errors(errors)
     return float(np.count_nonzero(e >= alpha if inclusive else e > alpha) / e.size)
@@ -316,19 +319,21 @@ class Summary:
     failure_rate: float
     alpha: float
     norm: str = "inter-ocular"
+    #: True when failure counts error >= alpha, False for error > alpha (the default).
+    inclusive_failure: bool = False
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
-def summarize(errors: np.ndarray, alpha: float = 0.08, norm: str = "inter-ocular",
+def summarize(errors: np.ndarray, alpha: float = ALPHA, norm: str = "inter-ocular",
               inclusive_failure: bool = False) -> Summary:
     """n, mean, median, AUC_alpha and failure rate of a set of per-image errors."""
     e = check_errors(errors)
     s = np.sort(e)          # sorted once for the median, the CED and the failure count
     return Summary(n=int(e.size), mean_error=float(e.mean()), median_error=float(np.median(s)),
                    auc=_auc_sorted(s, alpha), failure_rate=_failure_sorted(s, alpha, inclusive_failure),
-                   alpha=float(alpha), norm=norm)
+                   alpha=float(alpha), norm=norm, inclusive_failure=bool(inclusive_failure))
 
 
 def align_by_ids(pred_ids: Sequence[str], gt_ids: Sequence[str]) -> np.ndarray:
@@ -350,7 +355,7 @@ def align_by_ids(pred_ids: Sequence[str], gt_ids: Sequence[str]) -> np.ndarray:
 
 
 def evaluate(predictions: np.ndarray, ground_truth: np.ndarray, norm: str = "inter-ocular",
-             alpha: float = 0.08, ids: Sequence[str] | None = None,
+             alpha: float = ALPHA, ids: Sequence[str] | None = None,
              inclusive_failure: bool = False) -> tuple[Summary, np.ndarray]:
     """Score predictions against ground truth: the summary and the per-image errors."""
     errors = point_to_point_error(predictions, ground_truth, norm, ids)

@@ -1,15 +1,20 @@
 """The run store: predictions of a method on a dataset subset, with their provenance.
 
-A run lives in ``RESULTS/<method>/<weights_hash>/<dataset>/<subset>[@<init>]/``::
+A run is identified by its :class:`RunKey`: the method, its version, weights hash and the
+load options that change its predictions, the dataset and subset, and the initialisation
+with its options (defaults filled in). The same key names the run's folder, decides
+whether a stored run is reused, names ``faceeval compare``'s output and groups the tables::
 
-    predictions.npz   ids, predictions (N, 68, 2), ground_truth (N, 68, 2) or empty, boxes (N, 4)
-    meta.json         method, version, weights hash, dataset, subset, init, n, expected (the official
-                      count, or null), partial (n < expected), timings, created
-    pts/<id>.pts      one 1-based .pts file per face
+    RESULTS/<method>/<weights_hash>@v<version>[,<option>=<value>...]/<dataset>/<subset>[@<init>[,<option>=<value>...]]/
+        predictions.npz   ids, predictions (N, 68, 2), ground_truth (N, 68, 2) or empty, boxes (N, 4)
+        meta.json         the key's fields, description, n, expected (the official count, or null),
+                          partial (n < expected), timings, machine, created
+        pts/<id>.pts      one 1-based .pts file per face of this run, and no other
 
 Everything is written atomically. Work proceeds in chunks saved under ``.partial/``,
-so a killed run resumes where it stopped; a finished run is reused unless forced.
-Tables and figures are a pure function of stored runs.
+so a killed run resumes where it stopped; a finished run is reused unless forced, and
+a run redone (forced, or for another list of faces) replaces the old one only once it
+is complete. Tables and figures are a pure function of stored runs.
 """
 from __future__ import annotations
 
@@ -20,12 +25,14 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from .datasets import Dataset
+from .errors import OptionError
 from .io import atomic_write, safe_name, save_npz, write_json, write_pts
+from .landmarks import N_POINTS
 from .methods import LandmarkMethod
 
 #: Initialisation procedures: name -> fn(method, images, boxes or None, **init_options) -> (N, 68, 2).
@@ -33,26 +40,64 @@ Initialiser = Callable[[LandmarkMethod, Sequence[np.ndarray], np.ndarray], np.nd
 INITIALISERS: dict[str, Initialiser] = {}
 #: Initialisers that need no dataset box (they find the face themselves).
 BOXLESS_INITIALISERS: set[str] = set()
+#: name -> fn(options) -> the options validated, with every default filled in (initialisers with options).
+INIT_OPTION_RESOLVERS: dict[str, Callable[[dict], dict]] = {}
 
 
-def register_initialiser(name: str, fn: Initialiser, needs_boxes: bool = True) -> None:
-    """Add an initialisation procedure selectable with ``faceeval run --init NAME``."""
+def register_initialiser(name: str, fn: Initialiser, needs_boxes: bool = True,
+                         resolve_options: Callable[[dict], dict] | None = None) -> None:
+    """Add an initialisation procedure selectable with ``faceeval run --init NAME``.
+
+    ``resolve_options(options) -> dict`` validates its options (raising
+    :class:`~faceeval.errors.OptionError`) and fills in every default, so that the run key
+    holds the values the procedure will use; an initialiser without it takes no options.
+    """
     INITIALISERS[name] = fn
     if not needs_boxes:
         BOXLESS_INITIALISERS.add(name)
+    if resolve_options is not None:
+        INIT_OPTION_RESOLVERS[name] = resolve_options
 
 
 register_initialiser("boxes", lambda method, images, boxes: method.predict(images, boxes))
 register_initialiser("gt-box", lambda method, images, boxes: method.predict(images, boxes))
 
 
-def _two_step(method, images, boxes, fraction: float | None = None):
+def _two_step(method, images, boxes, fraction: float):
     from .twostep import two_step_predict
 
     return two_step_predict(method, images, fraction=fraction)
 
 
-register_initialiser("two-step", _two_step, needs_boxes=False)
+def _two_step_options(options: dict) -> dict:
+    from .twostep import resolve_options
+
+    return resolve_options(options)
+
+
+register_initialiser("two-step", _two_step, needs_boxes=False, resolve_options=_two_step_options)
+
+
+def resolve_init_options(init: str, options: Mapping | None = None) -> dict:
+    """The options of initialiser ``init``, validated and with every default filled in.
+
+    ``None`` values count as not given. Raises :class:`~faceeval.errors.OptionError` for an
+    unknown initialiser, an option it does not take or a value out of range, before any work.
+
+    >>> resolve_init_options("two-step")
+    {'fraction': 0.46}
+    >>> resolve_init_options("boxes")
+    {}
+    """
+    if init not in INITIALISERS:
+        raise OptionError(f"unknown --init {init!r}; choose one of {', '.join(sorted(INITIALISERS))}")
+    given = {k: v for k, v in (options or {}).items() if v is not None}
+    resolver = INIT_OPTION_RESOLVERS.get(init)
+    if resolver is None:
+        if given:
+            raise OptionError(f"--init {init} takes no options, got {', '.join(sorted(given))}")
+        return {}
+    return resolver(given)
 
 
 def machine() -> str:
@@ -77,6 +122,101 @@ def results_root(path: str | os.PathLike | None = None) -> Path:
 
 def _safe(part: str) -> str:
     return safe_name(part, keep="-_.@,=")
+
+
+def _items(options: Mapping | None) -> tuple:
+    """Options as sorted ``(name, value)`` pairs, ``None`` values dropped: hashable, order-free."""
+    return tuple(sorted((str(k), v) for k, v in (options or {}).items() if v is not None))
+
+
+def _value_text(value) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def option_tag(head: str, options: Mapping | Sequence | None) -> str:
+    """``head`` followed by ``,name=value`` per option, sorted by name.
+
+    >>> option_tag("two-step", {"fraction": 0.46})
+    'two-step,fraction=0.46'
+    """
+    items = _items(options) if isinstance(options, Mapping) or options is None else tuple(options)
+    return ",".join([head] + [f"{k}={_value_text(v)}" for k, v in items])
+
+
+def subset_tag(subset: str, init: str = "boxes", init_options: Mapping | None = None) -> str:
+    """``full`` for detector boxes, else ``full@<init>[,option=value...]``: how runs and comparisons name a set.
+
+    >>> subset_tag("test", "two-step", {"fraction": 0.46})
+    'test@two-step,fraction=0.46'
+    """
+    tag = option_tag(init, init_options)
+    return subset if tag == "boxes" else f"{subset}@{tag}"
+
+
+@dataclass(frozen=True)
+class RunKey:
+    """Everything that decides a run's predictions, and so its identity.
+
+    ``options`` are the method's load options that change predictions
+    (:meth:`~faceeval.methods.LandmarkMethod.options`, e.g. DAN's stages and precision);
+    ``init_options`` are the initialiser's options with defaults filled in (e.g. the
+    two-step box fraction), both as sorted ``(name, value)`` pairs. Two runs are the same
+    computation exactly when their keys are equal.
+    """
+
+    method: str
+    version: str
+    weights_hash: str
+    options: tuple
+    dataset: str
+    subset: str
+    init: str = "boxes"
+    init_options: tuple = ()
+
+    @classmethod
+    def of(cls, method: LandmarkMethod, dataset: Dataset, init: str = "boxes",
+           init_options: Mapping | None = None) -> "RunKey":
+        """The key of running ``method`` on ``dataset``; ``init_options`` are validated and completed."""
+        return cls(method.name, str(method.version), method.weights_hash, _items(method.options()),
+                   dataset.name, dataset.subset, init, _items(resolve_init_options(init, init_options)))
+
+    @classmethod
+    def from_meta(cls, meta: Mapping) -> "RunKey":
+        """The key of a stored run, from its ``meta.json``."""
+        return cls(meta["method"], str(meta.get("version", "0")), meta.get("weights_hash", "none"),
+                   _items(meta.get("options")), meta.get("dataset", "?"), meta.get("subset", "?"),
+                   meta.get("init", "boxes"), _items(meta.get("init_options")))
+
+    @property
+    def model(self) -> tuple:
+        """The method part (method, version, weights hash, options): what a table row stands for."""
+        return self.method, self.version, self.weights_hash, self.options
+
+    @property
+    def model_tag(self) -> str:
+        """``<weights_hash>@v<version>[,option=value...]``: the model's folder name."""
+        return option_tag(f"{self.weights_hash}@v{self.version}", self.options)
+
+    @property
+    def init_tag(self) -> str:
+        """``boxes``, or e.g. ``two-step,fraction=0.46``."""
+        return option_tag(self.init, self.init_options)
+
+    @property
+    def subset_tag(self) -> str:
+        return self.subset if self.init_tag == "boxes" else f"{self.subset}@{self.init_tag}"
+
+    def folder(self, root: str | os.PathLike) -> Path:
+        """Where the run is stored under the results root."""
+        return (Path(root) / _safe(self.method) / _safe(self.model_tag) / _safe(self.dataset)
+                / _safe(self.subset_tag))
+
+    def as_dict(self) -> dict:
+        return {"method": self.method, "version": self.version, "weights_hash": self.weights_hash,
+                "options": dict(self.options), "dataset": self.dataset, "subset": self.subset,
+                "init": self.init, "init_options": dict(self.init_options)}
 
 
 @dataclass
@@ -115,18 +255,10 @@ class Run:
         return partial_label(len(self.ids), self.expected)
 
 
-def _init_tag(init: str, init_options: dict | None) -> str:
-    """``two-step`` or ``two-step,fraction=0.4``: options that change predictions are in the path."""
-    opts = ",".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}"
-                    for k, v in sorted((init_options or {}).items()) if v is not None)
-    return f"{init},{opts}" if opts else init
-
-
-def run_dir(root: Path, method: LandmarkMethod, dataset: Dataset, init: str = "boxes",
-            init_options: dict | None = None) -> Path:
-    tag = _init_tag(init, init_options)
-    subset = dataset.subset if tag == "boxes" else f"{dataset.subset}@{tag}"
-    return root / _safe(method.name) / _safe(method.weights_hash) / _safe(dataset.name) / _safe(subset)
+def run_dir(root: str | os.PathLike, method: LandmarkMethod, dataset: Dataset, init: str = "boxes",
+            init_options: Mapping | None = None) -> Path:
+    """The folder of the run of ``method`` on ``dataset`` (see :class:`RunKey`)."""
+    return RunKey.of(method, dataset, init, init_options).folder(root)
 
 
 def load_run(path: str | os.PathLike) -> Run:
@@ -162,29 +294,27 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
                stop_after_chunks: int | None = None, init_options: dict | None = None) -> Run:
     """Run ``method`` on every sample of ``dataset`` and store the predictions (or reuse them).
 
-    ``init_options`` are passed to the initialiser (e.g. ``{"fraction": 0.4}`` for two-step)
-    and recorded in the run's folder name and meta.
+    ``init_options`` are passed to the initialiser (e.g. ``{"fraction": 0.4}`` for two-step);
+    they are validated, completed with the initialiser's defaults and made part of the
+    run's key (:class:`RunKey`) before any work starts. A stored run is reused when its key
+    and its list of faces are this run's.
     ``stop_after_chunks`` stops early after that many new chunks (to simulate a kill in tests).
     """
-    if init not in INITIALISERS:
-        raise ValueError(f"unknown --init {init!r}; choose one of {', '.join(sorted(INITIALISERS))}")
-    init_options = {k: v for k, v in (init_options or {}).items() if v is not None}
-    out = run_dir(results_root(results), method, dataset, init, init_options)
+    key = RunKey.of(method, dataset, init, init_options)        # raises OptionError before any file is written
+    init_options = dict(key.init_options)
+    out = key.folder(results_root(results))
     if (out / "meta.json").is_file() and not force:
         run = load_run(out)
-        if run.ids == dataset.ids:
+        if RunKey.from_meta(run.meta) == key and run.ids == dataset.ids:
             run.reused = True
             return run
-    if force and out.exists():
-        shutil.rmtree(out)
-    partial = out / ".partial"
-    partial.mkdir(parents=True, exist_ok=True)
     boxes = _initial_boxes(dataset, init)
+    partial = _partial_folder(out, key, fresh=force)
     batch_size = batch_size or method.batch_size
     chunk_size = max(chunk_size or 4 * batch_size, batch_size)
     n = len(dataset)
     ids = dataset.ids
-    predictions = np.full((n, 68, 2), np.nan)
+    predictions = np.full((n, N_POINTS, 2), np.nan)
     timings = {"predict_seconds": 0.0, "load_seconds": 0.0}
     starts = list(range(0, n, chunk_size))
     bar = _progress(total=n, desc=f"{method.name} on {dataset.name}/{dataset.subset}", enabled=progress)
@@ -213,7 +343,7 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
             pred = INITIALISERS[init](method, images, None if boxes is None else boxes[b:e], **init_options)
             t2 = time.perf_counter()
             pred = np.asarray(pred, dtype=np.float64)
-            if pred.shape != (e - b, 68, 2):
+            if pred.shape != (e - b, N_POINTS, 2):
                 raise ValueError(f"method {method.name!r} returned shape {pred.shape} for {e - b} images")
             predictions[b:e] = pred
             load_s, pred_s = load_s + t1 - t0, pred_s + t2 - t1
@@ -225,22 +355,47 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
         timings["load_seconds"] += load_s
         new_chunks += 1
     bar.close()
-    gt = dataset.ground_truth if all(s.ground_truth is not None for s in dataset.samples) else np.zeros((0, 68, 2))
-    meta = {**method.provenance(), "description": method.description, "dataset": dataset.name,
-            "subset": dataset.subset, "init": init, "init_options": init_options, "n": n,
+    gt = (dataset.ground_truth if all(s.ground_truth is not None for s in dataset.samples)
+          else np.zeros((0, N_POINTS, 2)))
+    meta = {**method.provenance(), **key.as_dict(), "description": method.description, "n": n,
             "expected": dataset.expected, "partial": dataset.partial,
             "data_root": str(dataset.root) if dataset.root else None,
             "dataset_notes": dataset.notes, "batch_size": batch_size, "machine": machine(), **timings,
             "images_per_second": n / timings["predict_seconds"] if timings["predict_seconds"] > 0 else None,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    save_npz(out / "predictions.npz", ids=np.array(ids), predictions=predictions, ground_truth=gt,
-             boxes=boxes if boxes is not None else np.zeros((0, 4)))
+    new_pts = partial / "pts"
+    shutil.rmtree(new_pts, ignore_errors=True)
     if write_pts_files:
         for sid, shape in zip(ids, predictions):
-            write_pts(out / "pts" / f"{sid}.pts", shape)
+            write_pts(new_pts / f"{sid}.pts", shape)
+    # From here the old run (if any) is replaced: unmark it, swap in the new files, mark the new one.
+    (out / "meta.json").unlink(missing_ok=True)
+    save_npz(out / "predictions.npz", ids=np.array(ids), predictions=predictions, ground_truth=gt,
+             boxes=boxes if boxes is not None else np.zeros((0, 4)))
+    shutil.rmtree(out / "pts", ignore_errors=True)         # a redone run holds its own faces only
+    if write_pts_files:
+        new_pts.rename(out / "pts")
     write_json(out / "meta.json", meta)      # last: its presence marks the run finished
     shutil.rmtree(partial, ignore_errors=True)
     return Run(out, meta, ids, predictions, gt if gt.size else None, boxes)
+
+
+def _partial_folder(out: Path, key: RunKey, fresh: bool = False) -> Path:
+    """``out/.partial`` for the chunks of this key's run; chunks of another computation
+    (or all of them when ``fresh``) are discarded."""
+    partial = out / ".partial"
+    stamp = partial / "key.json"
+    wanted = key.as_dict()
+    if partial.exists():
+        try:
+            same = json.loads(stamp.read_text()) == wanted
+        except (OSError, ValueError):
+            same = False
+        if fresh or not same:
+            shutil.rmtree(partial)
+    if not stamp.is_file():
+        write_json(stamp, wanted)
+    return partial
 
 
 #: Pixel bytes one predict call may hold: a batch stops early when its images reach it
@@ -276,5 +431,5 @@ def _progress(total: int, desc: str, enabled: bool = True):
     return tqdm(total=total, desc=desc, unit="img", leave=False)
 
 
-__all__ = ["Run", "run_method", "load_run", "find_runs", "results_root", "run_dir", "register_initialiser",
-           "INITIALISERS", "atomic_write"]
+__all__ = ["Run", "RunKey", "run_method", "load_run", "find_runs", "results_root", "run_dir", "register_initialiser",
+           "resolve_init_options", "option_tag", "subset_tag", "INITIALISERS", "BOXLESS_INITIALISERS", "atomic_write"]

@@ -9,45 +9,59 @@ method runs again from the tight box of the warped landmarks (the protocol's
 ``gt-box``-style box of an upright face), and its answer is mapped back with the
 inverse transform.
 
-The fraction defaults to :data:`DEFAULT_FRACTION`, or ``$FACEEVAL_TWO_STEP_FRACTION``
-when set (that is how ``faceeval run --init two-step`` picks up another value).
+The fraction defaults to :data:`DEFAULT_FRACTION`. It is part of a run's key, so it is
+resolved once, before a run starts (:func:`resolve_options`); nothing here reads the
+environment. (The command line's ``--box-fraction`` also reads ``$FACEEVAL_TWO_STEP_FRACTION``.)
 
 This module works with any :class:`~faceeval.methods.LandmarkMethod` and never
 imports a method package.
 """
 from __future__ import annotations
 
-import os
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
+from .errors import OptionError
 from .geometry import apply_affine, estimate_similarity, invert_affine, shape_boxes, warp_image
 from .resources import dan_mean_shape
 
 #: The box fraction of the paper's Menpo entry.
 DEFAULT_FRACTION = 0.46
+#: Valid box fractions: ``FRACTION_RANGE[0] < fraction <= FRACTION_RANGE[1]``.
+FRACTION_RANGE = (0.0, 2.0)
+#: The environment variable that ``--box-fraction`` of the command line falls back on.
 FRACTION_ENV = "FACEEVAL_TWO_STEP_FRACTION"
 #: Side of the step-2 canvas, in units of the larger side of the canonical shape's box.
 CANVAS_FACTOR = 2.0
 
 
-def default_fraction() -> float:
-    """``$FACEEVAL_TWO_STEP_FRACTION`` if set, else :data:`DEFAULT_FRACTION` (0.46)."""
-    value = os.environ.get(FRACTION_ENV)
-    if value is None or not value.strip():
-        return DEFAULT_FRACTION
+def _check_fraction(fraction) -> float:
     try:
-        fraction = float(value)
-    except ValueError:
-        raise ValueError(f"${FRACTION_ENV}={value!r} is not a number (e.g. 0.46)") from None
-    _check_fraction(fraction)
-    return fraction
+        value = float(fraction)
+    except (TypeError, ValueError):
+        raise OptionError(f"two-step box fraction {fraction!r} is not a number (e.g. {DEFAULT_FRACTION})") from None
+    low, high = FRACTION_RANGE
+    if not (np.isfinite(value) and low < value <= high):
+        raise OptionError(f"two-step box fraction must be in ({low:g}, {high:g}] (box side / image height), "
+                          f"got {fraction!r}")
+    return value
 
 
-def _check_fraction(fraction: float) -> None:
-    if not (np.isfinite(fraction) and 0 < fraction <= 2):
-        raise ValueError(f"box fraction must be in (0, 2], got {fraction!r}")
+def resolve_options(options: Mapping | None = None) -> dict:
+    """The two-step options, validated, with the default filled in: ``{"fraction": f}``.
+
+    >>> resolve_options({})
+    {'fraction': 0.46}
+    >>> resolve_options({"fraction": "0.3"})
+    {'fraction': 0.3}
+    """
+    options = dict(options or {})
+    unknown = sorted(set(options) - {"fraction"})
+    if unknown:
+        raise OptionError(f"--init two-step takes the option fraction only, got {', '.join(unknown)}")
+    fraction = options.get("fraction")
+    return {"fraction": DEFAULT_FRACTION if fraction is None else _check_fraction(fraction)}
 
 
 def centred_boxes(images: Sequence[np.ndarray], fraction: float) -> np.ndarray:
@@ -99,7 +113,7 @@ def two_step_predict(method, images: Sequence[np.ndarray], fraction: float | Non
         Grey ``(H, W)`` or RGB ``(H, W, 3)``.
     fraction : float, optional
         Side of the centred step-1 box as a fraction of the image height; default
-        :func:`default_fraction` (0.46 unless ``$FACEEVAL_TWO_STEP_FRACTION`` is set).
+        :data:`DEFAULT_FRACTION` (0.46).
     return_first : bool
         Also return step 1's shapes (to measure what step 2 adds).
 
@@ -110,7 +124,7 @@ def two_step_predict(method, images: Sequence[np.ndarray], fraction: float | Non
     >>> shapes.shape
     (1, 68, 2)
     """
-    fraction = default_fraction() if fraction is None else float(fraction)
+    fraction = DEFAULT_FRACTION if fraction is None else _check_fraction(fraction)
     images = list(images)
     if not images:
         empty = np.zeros((0, 68, 2))
@@ -133,5 +147,5 @@ def two_step_predict(method, images: Sequence[np.ndarray], fraction: float | Non
     return (result, first) if return_first else result
 
 
-__all__ = ["DEFAULT_FRACTION", "FRACTION_ENV", "default_fraction", "centred_boxes",
+__all__ = ["DEFAULT_FRACTION", "FRACTION_RANGE", "FRACTION_ENV", "resolve_options", "centred_boxes",
            "canonical_frames", "two_step_predict"]

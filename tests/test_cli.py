@@ -8,9 +8,9 @@ from click.testing import CliRunner
 from faceeval.cli import main
 from faceeval.datasets import load_dataset
 from faceeval.io import read_pts_tree, write_pts
-from faceeval.metrics import NORMALISATIONS, evaluate
+from faceeval.metrics import NORMALISATIONS, MetricInputError, evaluate
 from faceeval.stats import STATISTICS, summary_intervals
-from conftest import face_shapes, write_pack_files
+from conftest import face_shapes, loop_errors, write_pack_files
 
 
 @pytest.fixture(autouse=True)
@@ -129,25 +129,61 @@ def test_eval_table_and_partial_ground_truth(pred_and_gt):
 
 
 def test_eval_pairs_by_file_name_when_folders_differ(tmp_path):
-    gt = face_shapes(2, seed=3)
+    gt = np.round(face_shapes(2, seed=3) * 4) / 4           # quarter pixels: exact through the .pts files
     for k in range(2):
         write_pts(tmp_path / "gt" / "lfpw" / "testset" / f"image_{k:04d}.pts", gt[k])
         write_pts(tmp_path / "pred" / f"image_{k:04d}.pts", gt[k] + 1.0)
     result = invoke("eval", tmp_path / "pred", "--gt", tmp_path / "gt", "--format", "json")
     got = json.loads(result.stdout)
-    assert got["n"] == 2 and got["mean_error"] > 0
+    # every point moved by (1, 1): each face's error is sqrt(2) / its outer-eye-corner distance
+    per_face = np.sqrt(2) / np.hypot(*(gt[:, 36] - gt[:, 45]).T)
+    assert got["n"] == 2 and got["mean_error"] == pytest.approx(per_face.mean(), rel=1e-12)
+    assert got["median_error"] == pytest.approx(per_face.mean(), rel=1e-12)      # the median of two
     assert list(got["per_source"]) == ["lfpw/testset"]          # ids are the ground truth's paths
     # every prediction is exactly (+1, +1) px off: the one-pixel-shift warning says so, on stderr
     assert [w["kind"] for w in got["warnings"]] == ["shift"] and "--one-based" in result.stderr
 
 
-def test_ced_writes_a_png(pred_and_gt, tmp_path):
+def test_pairing_falls_back_to_file_names_only_when_they_are_unique(tmp_path):
+    from faceeval.pairing import load_pairs
+
+    gt = np.round(face_shapes(3, seed=4) * 4) / 4
+    for k, folder in enumerate(("lfpw/testset", "helen/testset", "ibug")):
+        write_pts(tmp_path / "gt" / folder / f"image_{k:04d}.pts", gt[k])
+    write_pts(tmp_path / "pred" / "x" / "image_0002.pts", gt[2] + 1.0)
+    write_pts(tmp_path / "pred" / "y" / "image_0000.pts", gt[0] + 2.0)
+    ids, pred, truth, unused = load_pairs(tmp_path / "pred", tmp_path / "gt")
+    # paired by file name, each face takes the ground truth's relative path as its id (its source folder)
+    assert ids == ["ibug/image_0002", "lfpw/testset/image_0000"] and unused == 1
+    np.testing.assert_array_equal(truth, gt[[2, 0]])
+    np.testing.assert_array_equal(pred - truth, [[[1.0, 1.0]] * 68, [[2.0, 2.0]] * 68])
+    # by relative path first: a prediction tree laid out as the ground truth pairs path by path
+    write_pts(tmp_path / "same" / "ibug" / "image_0002.pts", gt[2])
+    assert load_pairs(tmp_path / "same", tmp_path / "gt")[0] == ["ibug/image_0002"]
+    # two ground-truth files of one name: no fallback, the unpaired predictions are reported by path
+    write_pts(tmp_path / "gt" / "afw" / "image_0002.pts", gt[1])
+    with pytest.raises(MetricInputError, match=r"2 predictions in .* have no ground truth .*'x/image_0002'"):
+        load_pairs(tmp_path / "pred", tmp_path / "gt")
+
+
+def test_ced_draws_one_curve_per_folder(pred_and_gt, tmp_path, drawn):
     pred_dir, gt_dir = pred_and_gt
     out = tmp_path / "figs" / "ced.png"
     result = invoke("ced", pred_dir, gt_dir, "--gt", gt_dir, "--label", "noisy", "--label", "perfect", "-o", out)
     assert f"wrote {out}" in result.output
-    data = out.read_bytes()
-    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ax = drawn[0].axes[0]
+    curves = [ln for ln in ax.lines if not ln.get_label().startswith("_")]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert len(curves) == 2 and labels[1] == "perfect: AUC 100.00, fail 0.00%"
+    grid = np.arange(801) * 1e-4                            # 0 .. alpha = 0.08, drawn in percent
+    pred, gt = read_pts_tree(pred_dir), read_pts_tree(gt_dir)
+    ids = sorted(pred)
+    errors = loop_errors(np.stack([pred[i] for i in ids]), np.stack([gt[i] for i in ids]))
+    np.testing.assert_allclose(curves[0].get_xdata(), grid * 100)
+    np.testing.assert_array_equal(curves[0].get_ydata(), (errors[None] <= grid[:, None]).mean(axis=1))
+    np.testing.assert_array_equal(curves[1].get_ydata(), np.ones(801))       # no error at all: 1 from 0 on
+    assert labels[0].startswith("noisy: AUC ") and labels[0].endswith(f"fail {(errors > 0.08).mean() * 100:.2f}%")
     bad = invoke("ced", pred_dir, "--gt", gt_dir, "--label", "a", "--label", "b", "-o", out, ok=False)
     assert_clean_failure(bad, "2 --label values for 1 folders")
 
@@ -255,3 +291,68 @@ def test_a_complete_builtin_run_is_not_labelled_partial(tmp_path):
     assert "partial" not in result.output.lower() and not result.stderr
     meta = json.loads(next(tmp_path.rglob("meta.json")).read_text())
     assert (meta["expected"], meta["partial"]) == (None, False)
+
+
+def test_eval_footer_says_which_failure_convention_was_used(pred_and_gt):
+    pred_dir, gt_dir = pred_and_gt
+    strict = invoke("eval", pred_dir, "--gt", gt_dir, "--no-ci").output
+    inclusive = invoke("eval", pred_dir, "--gt", gt_dir, "--no-ci", "--inclusive-failure").output
+    assert "failure = error > alpha)" in strict and ">=" not in strict
+    assert "failure = error >= alpha)" in inclusive
+    with_ci = invoke("eval", pred_dir, "--gt", gt_dir, "--inclusive-failure", "--ci-resamples", "200").output
+    assert "failure = error >= alpha; [95% interval]" in with_ci
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--init", "two-step", "--box-fraction", "5"], "--box-fraction"),
+    (["--box-fraction", "0.4"], "--box-fraction applies to --init two-step only"),
+    (["--init", "magic"], "--init"),
+    (["--batch-size", "0"], "--batch-size"),
+    (["--alpha", "0"], "--alpha"),
+    (["-O", "flavour=odd"], "does not accept the options ['flavour']"),
+    (["--weights", "w.bin"], "does not accept the options ['weights']"),
+])
+def test_run_refuses_bad_options_before_any_work(tmp_path, args, fragment):
+    result = invoke("run", "meanshape", "--dataset", "builtin", "--results", tmp_path / "r", "--no-progress",
+                    *args, ok=False)
+    assert_clean_failure(result, fragment)
+    assert len([line for line in result.output.splitlines() if line.startswith("Error")]) == 1
+    assert not (tmp_path / "r").exists()            # no run folder, no .partial
+
+
+def test_box_fraction_from_the_environment_is_resolved_once_into_the_run_key(tmp_path, monkeypatch):
+    monkeypatch.setenv("FACEEVAL_TWO_STEP_FRACTION", "0.3")
+    invoke("run", "meanshape", "--dataset", "builtin", "--init", "two-step", "--results", tmp_path, "--no-progress")
+    assert [p.name for p in tmp_path.glob("meanshape/*/builtin/*")] == ["all@two-step,fraction=0.3"]
+    monkeypatch.setenv("FACEEVAL_TWO_STEP_FRACTION", "big")
+    assert_clean_failure(invoke("run", "meanshape", "--dataset", "builtin", "--init", "two-step", "--results",
+                                tmp_path, "--no-progress", ok=False), "FACEEVAL_TWO_STEP_FRACTION")
+
+
+def test_library_errors_become_one_line_in_every_command_plugins_included(monkeypatch):
+    """The main group converts FaceevalError once, for built-in and plugin commands alike."""
+    import click
+
+    from faceeval.cli import _Main
+    from faceeval.errors import DataError, OptionError
+
+    @click.command("broken-plugin")
+    @click.argument("kind")
+    def broken(kind):
+        """A plugin command that fails in its library code.
+
+        \b
+        Example:
+          faceeval broken-plugin data
+        """
+        raise (DataError if kind == "data" else OptionError)(f"{kind}: the problem, named")
+
+    class FakeEntryPoint:
+        def load(self):
+            return broken
+
+    monkeypatch.setattr(_Main, "_plugins", lambda self: {"broken-plugin": FakeEntryPoint()})
+    for kind in ("data", "option"):
+        result = invoke("broken-plugin", kind, ok=False)
+        assert_clean_failure(result, f"Error: {kind}: the problem, named")
+        assert result.exit_code == 1 and result.output.count("\n") == 1

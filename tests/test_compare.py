@@ -76,10 +76,12 @@ def test_command_writes_the_table(tmp_path):
     assert (tmp_path / "compare" / "builtin-all-ced.png").is_file()
 
 
-def test_command_rejects_malformed_weights(tmp_path):
-    out = CliRunner().invoke(main, ["compare", "meanshape", "--dataset", "builtin", "--results", str(tmp_path),
-                                    "--weights", "meanshape"])
-    assert out.exit_code == 2 and "METHOD=PATH" in out.output
+def test_command_rejects_weights_it_cannot_assign(tmp_path):
+    for methods, weights in ((["meanshape", "ert"], "some/path"), (["meanshape"], "sdm=some/path")):
+        out = CliRunner().invoke(main, ["compare", *methods, "--dataset", "builtin", "--results", str(tmp_path),
+                                        "--weights", weights])
+        assert out.exit_code == 2 and "METHOD=PATH" in out.output, out.output
+    assert not tmp_path.joinpath("meanshape").exists()          # refused before any run
 
 
 def test_boxless_initialisation_is_timed_through_its_procedure(builtin, tmp_path):
@@ -92,7 +94,11 @@ def test_boxless_initialisation_is_timed_through_its_procedure(builtin, tmp_path
     with pytest.raises(DataError, match="no initial box"):
         compare_methods(["meanshape"], no_boxes, tmp_path, timing_images=1, progress=False)
     rows = compare_methods(["meanshape"], no_boxes, tmp_path, init="two-step", timing_images=1, progress=False)
-    assert rows[0].run.path.name == "all@two-step"
+    # the same computation as `faceeval run --init two-step`: the same key, so the same stored run
+    from faceeval.runs import run_method
+
+    run = run_method(load_method("meanshape"), no_boxes, tmp_path, init="two-step", progress=False)
+    assert run.reused and rows[0].run.path == run.path and run.path.name == "all@two-step,fraction=0.46"
     assert rows[0].speed.batch1 > 0 and rows[0].summary.n == 4
 
 
@@ -137,3 +143,35 @@ def test_command_compares_pairs_with_intervals_and_scatter_plots(tmp_path):
     assert len(scatters) == 1
     with Image.open(scatters[0]) as im:
         assert im.size == SCATTER_PX
+
+
+def test_compare_passes_init_options_to_the_run_and_the_timing(builtin, tmp_path):
+    from dataclasses import replace
+
+    from faceeval.datasets import Dataset
+
+    no_boxes = Dataset("builtin", "all", [replace(s, box=None) for s in builtin], None)
+    seen = []
+
+    class Recording(type(load_method("meanshape"))):
+        def predict(self, images, boxes):
+            seen.append(np.asarray(boxes)[:, 2] - np.asarray(boxes)[:, 0])      # box sides
+            return super().predict(images, boxes)
+
+    rows = compare_methods([Recording()], no_boxes, tmp_path, init="two-step", init_options={"fraction": 0.3},
+                           timing_images=2, progress=False)
+    assert rows[0].run.meta["init_options"] == {"fraction": 0.3}
+    assert rows[0].run.path.name == "all@two-step,fraction=0.3"
+    heights = [s.load_image().shape[0] for s in builtin.samples]
+    step_one = [sides for sides in seen if len(sides) and not np.allclose(sides, 0)][0]
+    np.testing.assert_allclose(step_one[0], 0.3 * heights[0])       # step 1 of the first image: 0.3 x its height
+
+
+def test_compare_command_takes_the_box_fraction_and_names_the_output_by_the_run_key(tmp_path):
+    out = CliRunner().invoke(main, ["compare", "meanshape", "--dataset", "builtin", "--init", "two-step",
+                                    "--box-fraction", "0.3", "--results", str(tmp_path), "--timing-images", "1",
+                                    "--no-progress"])
+    assert out.exit_code == 0, out.output
+    assert [p.name for p in tmp_path.glob("meanshape/*/builtin/*")] == ["all@two-step,fraction=0.3"]
+    assert (tmp_path / "compare" / "builtin-all@two-step,fraction=0.3.csv").is_file()
+    assert "builtin/all@two-step,fraction=0.3 (4 faces)" in out.output

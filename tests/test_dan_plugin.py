@@ -6,9 +6,20 @@ import pytest
 import torch
 
 from faceeval.datasets import load_dataset
+from faceeval.errors import DataError
 from faceeval.methods import MissingWeightsError, method_class
 from methods.dan import DAN, DANConfig, DANModel, load_weights, save_weights
 from methods.dan.augment import box_initialisation, frame_transforms, warp_to_frames
+
+
+class _Trap:
+    """Unpickling it creates the file ``path`` (a harmless stand-in for code run by a pickle)."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __reduce__(self):
+        return (open, (self.path, "w"))
 
 
 def _random_model(stages=2, seed=0):
@@ -68,10 +79,16 @@ def test_weights_roundtrip_is_exact_and_never_unpickles(tmp_path):
     x = torch.rand(3, 1, 112, 112) * 255
     with torch.inference_mode():
         assert torch.equal(m(x)[-1], m2.eval()(x)[-1])
-    # a pickle under the weights name is refused, not executed
-    torch.save(m.state_dict(), tensors)
-    with pytest.raises(Exception):
+    # a pickle under the weights name is refused, not executed: unpickling this one would create a file
+    marker = tmp_path / "unpickled"
+    torch.save({"weights": _Trap(str(marker))}, tensors)
+    with pytest.raises(DataError, match=r"dan\.safetensors: not a safetensors weights file"):
         load_weights(tmp_path / "w")
+    assert not marker.exists()
+    import pickle
+
+    pickle.loads(pickle.dumps(_Trap(str(marker))))          # the trap does work when unpickled
+    assert marker.exists()
 
 
 def test_predict_is_batched_consistent_and_handles_grey_rgb(tmp_path, faces):
@@ -162,7 +179,7 @@ def test_internals_are_the_second_stage_inputs(faces, tmp_path):
     one_stage = DAN.load(tmp_path / "w", stages=1)
     with pytest.raises(ValueError, match="at least 2 stages"):
         DAN(DANModel(DANConfig(stages=1, widths=(4, 8, 8, 16)))).internals(images, boxes)
-    assert one_stage.weights_hash == f"{dan.weights_hash}-s1"
+    assert one_stage.weights_hash == dan.weights_hash and one_stage.options()["stages"] == 1
     assert one_stage.provenance()["stages"] == 1 and dan.provenance()["stages"] == 2
 
 
@@ -193,3 +210,52 @@ def test_int8_weights_are_a_quarter_the_size_and_predict_alike(tmp_path, faces):
     assert moved > 1.0 and np.abs(a - b).mean() < 0.02 * moved
     meta = json.loads((tmp_path / "q8" / "dan.json").read_text())
     assert meta["quantization"]["scheme"].startswith("int8")
+
+
+def test_precision_and_stages_are_part_of_the_run_key(tmp_path, faces):
+    from faceeval.datasets import load_dataset
+    from faceeval.runs import run_dir
+
+    save_weights(_random_model(), tmp_path / "w")
+    fp32 = DAN.load(tmp_path / "w", precision="fp32")
+    bf16 = DAN.load(tmp_path / "w", precision="bf16")
+    one = DAN.load(tmp_path / "w", precision="fp32", stages=1)
+    assert fp32.options() == {"precision": "fp32", "stages": 2}
+    assert bf16.options() == {"precision": "bf16", "stages": 2}
+    assert one.options() == {"precision": "fp32", "stages": 1}
+    assert fp32.weights_hash == bf16.weights_hash == one.weights_hash       # the same weights file
+    ds = load_dataset("builtin")
+    assert len({run_dir(tmp_path / "r", m, ds) for m in (fp32, bf16, one)}) == 3
+
+
+def test_option_stages_k_is_the_first_k_stages_of_the_model(tmp_path, faces):
+    """-O stages=1 predicts what the full model's first stage predicts, through `faceeval run` too."""
+    from click.testing import CliRunner
+
+    from faceeval.cli import main
+    from faceeval.geometry import apply_affine, invert_affine
+    from faceeval.runs import find_runs
+
+    images, boxes, _ = faces
+    model = _random_model(seed=4)
+    save_weights(model, tmp_path / "w")
+    frame = model.mean_shape.double().numpy()
+    to_frame = frame_transforms(box_initialisation(boxes), frame)
+    with torch.inference_mode():          # the whole model, every stage's output: take the first by hand
+        per_stage = model(warp_to_frames(images, to_frame, 112))
+    assert len(per_stage) == 2
+    first = apply_affine(per_stage[0].double().numpy(), invert_affine(to_frame))
+    both = apply_affine(per_stage[1].double().numpy(), invert_affine(to_frame))
+    one = DAN.load(tmp_path / "w", precision="fp32", stages=1, fold_bn=False).predict(images, boxes)
+    np.testing.assert_allclose(one, first, atol=1e-3)
+    assert np.abs(first - both).mean() > 0.5            # stage 2 moves the points: the check can fail
+    res = CliRunner().invoke(main, ["run", "dan", "--weights", str(tmp_path / "w"), "-O", "stages=1",
+                                    "-O", "precision=fp32", "--dataset", "builtin", "--results",
+                                    str(tmp_path / "r"), "--no-progress"])
+    assert res.exit_code == 0, res.output
+    (run,) = find_runs(tmp_path / "r")
+    assert run.meta["options"] == {"precision": "fp32", "stages": 1}
+    np.testing.assert_allclose(run.predictions, first, atol=1e-3)
+    bad = CliRunner().invoke(main, ["run", "dan", "--weights", str(tmp_path / "w"), "-O", "stages=3",
+                                    "--dataset", "builtin", "--results", str(tmp_path / "r"), "--no-progress"])
+    assert bad.exit_code == 1 and "stages must be 1..2" in bad.output and "Traceback" not in bad.output

@@ -45,7 +45,7 @@ def test_hog_length_is_fixed_for_any_image_and_face_size(lenna):
 def test_hog_describes_the_face_not_the_image_size(lenna):
     image, gt = lenna
     base = landmark_hog(image, gt[None])[0]
-    corr = lambda a, b: np.corrcoef(a, b)[0, 1]
+    corr = lambda a, b: np.corrcoef(a, b)[0, 1]  # noqa: E731
     for factor in (0.5, 2.0):
         scaled = landmark_hog(_rescaled(image, factor), ((gt + 0.5) * factor - 0.5)[None])[0]
         assert corr(base, scaled) > 0.95
@@ -87,7 +87,7 @@ def test_grouped_cv_does_not_memorise_near_duplicate_perturbations():
     loo, grouped = fit_ridge(x, y), fit_ridge(x, y, groups=groups)
     assert grouped.alpha >= 100 * loo.alpha
     x_new, y_new = rng.normal(size=(200, 60)), rng.normal(size=200)          # unseen images
-    mse = lambda m: np.mean((m.predict(x_new) - y_new) ** 2)
+    mse = lambda m: np.mean((m.predict(x_new) - y_new) ** 2)  # noqa: E731
     assert mse(grouped) < mse(loo)
 
 

@@ -14,6 +14,8 @@ from faceeval.methods import load_method
 from faceeval.resources import dan_mean_shape
 from methods.error_estimator.boxsize import parse_fractions, sweep_box_fractions
 
+from conftest import loop_errors, mean_shape_in_centred_box
+
 
 def _eye_distance(shapes):
     return np.linalg.norm(shapes[:, 45] - shapes[:, 36], axis=-1)
@@ -43,14 +45,26 @@ def test_sweep_picks_the_fraction_that_minimises_the_estimate(target):
     assert np.all(np.diff(result.mean_estimated[fractions > target]) > 0)
 
 
+def _true_errors_by_hand(images, gt, fractions):
+    """(F, N) errors of the image-blind mean shape's two-step result (= its step 1) per fraction."""
+    return np.array([loop_errors(np.stack([mean_shape_in_centred_box(*im.shape[:2], f) for im in images]), gt)
+                     for f in fractions])
+
+
 def test_sweep_reports_true_error_where_ground_truth_exists():
     ds = load_dataset("builtin")
     images = [s.load_image() for s in ds.samples]
-    result = sweep_box_fractions(load_method("meanshape"), images, [0.3, 0.5], _stub_estimator(0.5),
+    fractions = [0.3, 0.5, 0.7, 0.9]
+    result = sweep_box_fractions(load_method("meanshape"), images, fractions, _stub_estimator(0.5),
                                  ground_truth=ds.ground_truth, ids=ds.ids, progress=False)
-    assert result.true.shape == (2, 4) and np.all(result.true > 0)
-    assert result.best == 0.5 and result.best_true in (0.3, 0.5)
-    assert "true %" in result.table() and "best fraction by estimate: 0.500" in result.table()
+    expected = _true_errors_by_hand(images, ds.ground_truth, fractions)
+    np.testing.assert_allclose(result.true, expected, rtol=1e-7)
+    means = expected.mean(axis=1)
+    assert np.min(np.abs(np.diff(np.sort(means)))) > 0.01          # a clear winner: the check can fail
+    assert result.best == 0.5 and result.best_true == fractions[int(np.argmin(means))]
+    table = result.table()
+    assert "best fraction by estimate: 0.500" in table and f"by true error: {result.best_true:.3f}" in table
+    assert [line.split()[2] for line in table.splitlines()[2:6]] == [f"{m * 100:.2f}" for m in means]
 
 
 def test_parse_fractions():
@@ -95,8 +109,21 @@ def test_estimator_predict_scores_a_stored_run(trained, tmp_path):
     assert out.exit_code == 0, out.output
     assert "mean estimated error" in out.output and "Spearman" in out.output
     rows = list(csv.DictReader(open(run_dir / "estimated_errors.csv")))
-    assert [r["id"] for r in rows] == load_dataset("builtin").ids
-    assert all(np.isfinite(float(r["estimated_error"])) and float(r["true_error"]) > 0 for r in rows)
+    ds = load_dataset("builtin")
+    assert [r["id"] for r in rows] == ds.ids
+    # the mean shape in each face's box, scored by the per-image loop; the estimate of each stored shape
+    from faceeval.runs import load_run
+    from methods.error_estimator import ErrorEstimator
+
+    stored = load_run(run_dir).predictions
+    np.testing.assert_allclose(stored, fit_shape_to_boxes(dan_mean_shape(), ds.boxes), atol=1e-9)
+    true = loop_errors(stored, ds.ground_truth)
+    np.testing.assert_allclose([float(r["true_error"]) for r in rows], true, atol=5e-7)
+    est = ErrorEstimator.load(model)
+    by_hand = [est.estimate([s.load_image()], shape[None])[0] for s, shape in zip(ds.samples, stored)]
+    np.testing.assert_allclose([float(r["estimated_error"]) for r in rows], by_hand, atol=5e-7)
+    assert f"mean estimated error {np.mean(by_hand) * 100:.2f}%" in out.output
+    assert f"true mean error {true.mean() * 100:.2f}%" in out.output
     bad = runner.invoke(main, ["estimator", "predict", str(tmp_path / "nope.npz"), str(run_dir)])
     assert bad.exit_code == 1 and "nope.npz" in bad.output and "Traceback" not in bad.output
 
@@ -116,6 +143,8 @@ def menpo_folder(tmp_path_factory):
 
 
 def test_menpo_boxsize_command_prints_table_and_writes_csv(trained, menpo_folder, tmp_path):
+    from methods.error_estimator import ErrorEstimator
+
     model, _ = trained
     csv_path = tmp_path / "boxsize.csv"
     out = CliRunner().invoke(main, ["menpo-boxsize", "--estimator", str(model), "--method", "meanshape",
@@ -127,7 +156,16 @@ def test_menpo_boxsize_command_prints_table_and_writes_csv(trained, menpo_folder
     estimates = [float(r["mean_estimated_error"]) for r in rows]
     best = [float(r["fraction"]) for r in rows if r["best"] == "1"]
     assert best == [float(rows[int(np.argmin(estimates))]["fraction"])]
-    assert all(float(r["mean_true_error"]) > 0 for r in rows)            # ground truth exists here
+    # --limit 2 --seed 0: the two images a seeded choice without replacement picks, in dataset order
+    ds = load_dataset("menpo", "all", menpo_folder)
+    picked = [ds.samples[i] for i in np.sort(np.random.default_rng(0).choice(len(ds), size=2, replace=False))]
+    images = [s.load_image() for s in picked]
+    true = _true_errors_by_hand(images, np.stack([s.ground_truth for s in picked]), [0.30, 0.36, 0.42, 0.48, 0.54, 0.60])
+    np.testing.assert_allclose([float(r["mean_true_error"]) for r in rows], true.mean(axis=1), atol=5e-7)
+    est = ErrorEstimator.load(model)
+    by_hand = [np.mean(est.estimate(images, np.stack([mean_shape_in_centred_box(*im.shape[:2], f) for im in images])))
+               for f in (0.30, 0.36, 0.42, 0.48, 0.54, 0.60)]
+    np.testing.assert_allclose(estimates, by_hand, atol=2e-6)
     assert f"best fraction by estimate: {best[0]:.3f}" in out.output and "true %" in out.output
     bad = CliRunner().invoke(main, ["menpo-boxsize", "--estimator", str(model), "--fractions", "0.6:0.3:0.1",
                                     "--data-root", str(menpo_folder)])

@@ -10,7 +10,7 @@ pytest.importorskip("dlib")
 
 from faceeval.methods import MissingDependencyError, MissingWeightsError, file_hash, load_method  # noqa: E402
 from faceeval.metrics import point_to_point_error  # noqa: E402
-from faceeval.runs import run_method  # noqa: E402
+from faceeval.runs import run_dir, run_method  # noqa: E402
 from methods import ert as ert_module  # noqa: E402
 from methods.ert import ERT, find_model  # noqa: E402
 from methods.ert.box_style import (OFFSET_X, OFFSET_Y, SCALE, derive_box_mapping, dlib_detections,  # noqa: E402
@@ -79,7 +79,10 @@ def test_runs_through_the_run_store(builtin, ert, tmp_path):
     assert run.predictions.shape == (4, 68, 2) and np.isfinite(run.predictions).all()
     assert run.meta["weights_hash"] == file_hash(find_model())
     assert "300-W" in run.meta["description"]
-    assert ERT(box_style="dlib").weights_hash != ert.weights_hash       # different boxes, different cache
+    dlib_boxes = ERT(box_style="dlib")
+    assert dlib_boxes.weights_hash == ert.weights_hash                  # one model file ...
+    assert run_dir(tmp_path, dlib_boxes, builtin) != run.path           # ... but other boxes: another run
+    assert dlib_boxes.options() == {"box_style": "dlib"} and ert.options() == {}
 
 
 def test_missing_dlib_says_what_to_install(monkeypatch):

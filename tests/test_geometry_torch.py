@@ -51,7 +51,7 @@ def test_apply_invert_compose_match_numpy_and_roundtrip():
     m2 = _random_similarities(4)
     np.testing.assert_allclose(GT.apply_affine(_t(pts), GT.compose_affine(_t(m2), _t(m))).numpy(),
                                G.apply_affine(G.apply_affine(pts, m), m2), atol=1e-8)
-    s = RNG.uniform(0.5, 2, 3); a = RNG.uniform(-3, 3, 3); tx = RNG.normal(size=3); ty = RNG.normal(size=3)
+    s, a, tx, ty = RNG.uniform(0.5, 2, 3), RNG.uniform(-3, 3, 3), RNG.normal(size=3), RNG.normal(size=3)
     np.testing.assert_allclose(GT.similarity_matrix(_t(s), _t(a), _t(tx), _t(ty)).numpy(),
                                G.similarity_matrix(s, a, tx, ty), atol=1e-12)
 

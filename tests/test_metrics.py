@@ -23,6 +23,65 @@ def hand_face() -> np.ndarray:
     return s
 
 
+def asymmetric_face() -> np.ndarray:
+    """A face whose eyes are irregular hexagons: no eye point sits at its eye's centre, so
+    an inter-pupil distance computed from fewer than the 6 points of each eye is wrong.
+
+    Eye A (36-41): (0, 0), (10, 0), (20, 0), (20, 12), (10, 12), (0, 12): centre (10, 6).
+    Eye B (42-47): (100, 0), (112, 0), (124, 3), (118, 12), (106, 12), (100, 9):
+    x sum 660, y sum 36, centre (110, 6). Inter-pupil distance: exactly 100. Leaving out
+    any one point moves its eye's centre by (centre - point) / 5, never 0.
+    Outer eye corners 36 = (0, 0) and 45 = (118, 12). Other points spread over the face.
+    """
+    s = np.zeros((68, 2))
+    s[:36] = np.stack([np.linspace(-20, 140, 36), np.linspace(-30, 90, 36) ** 2 / 100], axis=1)
+    s[36:42] = [(0, 0), (10, 0), (20, 0), (20, 12), (10, 12), (0, 12)]
+    s[42:48] = [(100, 0), (112, 0), (124, 3), (118, 12), (106, 12), (100, 9)]
+    s[48:] = np.stack([np.linspace(30, 90, 20), 60 + np.linspace(0, 10, 20) ** 1.5], axis=1)
+    return s
+
+
+def test_inter_pupil_uses_all_six_points_of_each_eye():
+    gt = asymmetric_face()[None]
+    assert normalisers(gt, "inter-pupil").tolist() == [100.0]
+    # every point of each eye matters: dropping one (the 5-point mutant) changes the distance
+    for eye in (np.arange(36, 42), np.arange(42, 48)):
+        for left_out in eye:
+            keep_a = [i for i in range(36, 42) if i != left_out]
+            keep_b = [i for i in range(42, 48) if i != left_out]
+            d = np.linalg.norm(gt[0, keep_a].mean(0) - gt[0, keep_b].mean(0))
+            assert abs(d - 100.0) > 1e-3, left_out
+    pred = gt + np.array([3.0, 4.0])                 # every point 5 px away: 5 / 100
+    assert point_to_point_error(pred, gt, "inter-pupil").tolist() == [0.05]
+
+
+def test_failure_at_exactly_alpha_follows_the_convention_everywhere():
+    """Errors exactly equal to alpha: failures only when failure is inclusive (>=)."""
+    gt = hand_face()[None].repeat(4, axis=0)             # inter-ocular 100 (see hand_face)
+    pred = gt.copy()
+    pred[:3] += np.array([0.0, 8.0])                     # 8 px / 100 = 0.08 exactly, three faces
+    pred[3] += np.array([0.0, 2.0])                      # 0.02, the fourth
+    errors = point_to_point_error(pred, gt)
+    assert errors.tolist() == [0.08, 0.08, 0.08, 0.02]
+    strict, _ = evaluate(pred, gt, "inter-ocular", 0.08)
+    inclusive, _ = evaluate(pred, gt, "inter-ocular", 0.08, inclusive_failure=True)
+    assert strict.failure_rate == 0.0 and inclusive.failure_rate == 0.75
+    assert failure_rate(errors, 0.08) == 0.0 and failure_rate(errors, 0.08, inclusive=True) == 0.75
+    assert summarize(errors, 0.08, inclusive_failure=True).failure_rate == 0.75
+
+
+def test_auc_of_curve_interpolates_linearly_between_the_given_points():
+    """A coarse curve: (0, 0), (0.02, 0.6), (0.08, 0.9), linear in between. Its area up to 0.08
+    is 0.02 * 0.6 / 2 + 0.06 * (0.6 + 0.9) / 2 = 0.006 + 0.045 = 0.051, so AUC = 0.051 / 0.08.
+    The kink at 0.02 is grid node 200 (even), where Simpson's panels meet: exact there.
+    A step (previous-value) interpolation would give 0.6 * 0.06 / 0.08 = 0.45."""
+    assert M.auc_of_curve([0.0, 0.02, 0.08], [0.0, 0.6, 0.9], alpha=0.08) == pytest.approx(0.6375, abs=1e-12)
+    # a straight CED from 0 to 1 at x = 0.16 is half-way at alpha 0.08: AUC 0.25
+    assert M.auc_of_curve([0.0, 0.16], [0.0, 1.0], alpha=0.08) == pytest.approx(0.25, abs=1e-12)
+    with pytest.raises(MetricInputError, match="before alpha"):
+        M.auc_of_curve([0.0, 0.05], [0.0, 1.0], alpha=0.08)
+
+
 def test_hand_worked_normalisers():
     gt = hand_face()[None]
     assert normalisers(gt, "inter-ocular").tolist() == [100.0]
@@ -141,7 +200,9 @@ def test_summary_hand_worked():
     assert s.mean_error == pytest.approx(0.04)
     assert s.median_error == pytest.approx(0.025)
     assert s.failure_rate == 0.25
-    assert set(s.as_dict()) == {"n", "mean_error", "median_error", "auc", "failure_rate", "alpha", "norm"}
+    assert set(s.as_dict()) == {"n", "mean_error", "median_error", "auc", "failure_rate", "alpha", "norm",
+                                "inclusive_failure"}
+    assert not s.inclusive_failure and summarize(np.array([0.01]), inclusive_failure=True).inclusive_failure
 
 
 def test_summary_equals_the_separate_functions_exactly():

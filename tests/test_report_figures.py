@@ -1,4 +1,5 @@
-"""Figures: every file written, non-empty, at the documented pixel size; the right faces drawn."""
+"""Figures: every file written at the documented pixel size, and what is drawn in it: the curves
+and their data, the faces, their points and boxes (read back from the saved matplotlib figure)."""
 from __future__ import annotations
 
 import numpy as np
@@ -14,7 +15,31 @@ from faceeval.report.figures import (CED_PX, INTERNALS_KEYS, FigureSkipped, ced_
 from faceeval.report.published import challenge_curves
 from faceeval.runs import find_runs, run_method
 
+from conftest import loop_errors
 from test_report_tables import NoisyMeanShape, build_store, datasets
+
+
+def _ced_by_hand(errors, grid):
+    """Fraction of errors <= each threshold, by broadcasting."""
+    return (np.asarray(errors)[None, :] <= np.asarray(grid)[:, None]).mean(axis=1)
+
+
+def _curves(fig):
+    """(label, x, y, linestyle) of every curve of a CED figure (the alpha marker left out)."""
+    ax = fig.axes[0]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    lines = [ln for ln in ax.lines if not ln.get_label().startswith("_")]
+    assert len(labels) == len(lines)
+    return [(lab, ln.get_xdata(), ln.get_ydata(), ln.get_linestyle()) for lab, ln in zip(labels, lines)]
+
+
+def _points(ax, colour):
+    """Scatter points of one colour in an axes."""
+    from matplotlib.colors import to_rgba
+
+    found = [c.get_offsets() for c in ax.collections if np.allclose(c.get_facecolor()[0], to_rgba(colour))]
+    assert len(found) == 1, (colour, len(found))
+    return np.asarray(found[0])
 
 
 def _check(result, size):
@@ -31,12 +56,30 @@ def store(tmp_path_factory):
     return results, build_store(results)
 
 
-def test_ced_figure_with_reference_curves(tmp_path, store):
+def test_ced_figure_with_reference_curves(tmp_path, store, drawn):
+    from faceeval.resources import challenge_ced
+
     _, runs = store
     run = runs[("noisy1", "private")]
     _, errors = evaluate(run.predictions, run.ground_truth, "inter-ocular")
     res = ced_figure([("noisy", errors)], tmp_path / "ced", 0.08, references=challenge_curves())
     _check(res, CED_PX)
+    assert len(drawn) == 1
+    curves = _curves(drawn[0])
+    published = challenge_ced()["subsets"]["private"]
+    assert len(curves) == 1 + len(published["curves"]) == 5
+    label, x, y, style = curves[0]
+    grid = np.arange(801) * 1e-4
+    np.testing.assert_allclose(x, grid * 100)                         # percent on the x axis
+    np.testing.assert_array_equal(y, _ced_by_hand(loop_errors(run.predictions, run.ground_truth), grid))
+    assert label.startswith("noisy: AUC ") and style == "-"
+    px = np.asarray(published["x"])
+    for (label, x, y, style), (name, values) in zip(curves[1:], published["curves"].items()):
+        keep = px <= 0.08 + 1e-12
+        assert label.startswith(f"{name} (published): AUC ") and style == "--"
+        np.testing.assert_allclose(x, px[keep] * 100)
+        np.testing.assert_array_equal(y, np.asarray(values)[keep])
+    assert [ln.get_xdata()[0] for ln in drawn[0].axes[0].lines if ln.get_label().startswith("_")] == [8.0]
 
 
 def test_worst_images_are_the_largest_errors_worst_first():
@@ -45,7 +88,7 @@ def test_worst_images_are_the_largest_errors_worst_first():
 
 
 @pytest.mark.parametrize("k", [3, 5])
-def test_worst_figure_grid_size(tmp_path, store, k):
+def test_worst_figure_draws_the_k_worst_faces_worst_first(tmp_path, store, k, drawn):
     _, runs = store
     run = runs[("noisy1", "common")]
     samples = {s.id: s for s in datasets()["common"].samples}
@@ -54,6 +97,15 @@ def test_worst_figure_grid_size(tmp_path, store, k):
     # rows of 4 or 3, whichever leaves fewer holes: the paper's 9 worst faces are a 3 x 3 grid
     assert grid_pixels(5) == (900, 600) and grid_pixels(3) == (900, 300) and grid_pixels(9) == (900, 900)
     assert grid_pixels(8) == (1200, 600) and grid_pixels(7) == (1200, 600) and grid_pixels(5, ncols=4) == (1200, 600)
+    errors = loop_errors(run.predictions, run.ground_truth)
+    worst = sorted(range(len(errors)), key=lambda i: -errors[i])[:k]
+    axes = drawn[0].axes
+    assert len(axes) == k
+    for ax, i in zip(axes, worst):
+        assert ax.get_title().startswith(f"{run.ids[i]}\nerror {errors[i] * 100:.2f}%")
+        np.testing.assert_array_equal(ax.images[0].get_array(), samples[run.ids[i]].load_image())
+        np.testing.assert_allclose(_points(ax, "red"), run.predictions[i])
+        np.testing.assert_allclose(_points(ax, "lime"), run.ground_truth[i])
 
 
 def test_worst_figure_without_images_is_skipped_with_the_reason(tmp_path, store):
@@ -62,16 +114,30 @@ def test_worst_figure_without_images_is_skipped_with_the_reason(tmp_path, store)
         worst_figure(runs[("noisy1", "common")], {}, tmp_path / "w")
 
 
-def test_results_figure_draws_two_step_boxes(tmp_path, store):
+@pytest.mark.parametrize("fraction", [None, 0.3])
+def test_results_figure_draws_two_step_boxes(tmp_path, store, drawn, fraction):
     _, runs = store
     from dataclasses import replace
 
+    from matplotlib.colors import to_rgba
+
     original = runs[("noisy1", "private")]
-    run = replace(original, meta={**original.meta, "init": "two-step"}, boxes=None)
+    options = {} if fraction is None else {"fraction": fraction}
+    run = replace(original, meta={**original.meta, "init": "two-step", "init_options": options}, boxes=None)
     samples = {s.id: s for s in datasets()["private"].samples}
     res = results_figure(run, samples, tmp_path / "menpo", k=4)
     _check(res, grid_pixels(4))
     assert res.notes == []
+    # images are 100 x 100: the centred step-1 box has side f x 100 around (49.5, 49.5); 0.46 by default
+    half = (0.46 if fraction is None else fraction) * 100 / 2
+    lo, hi = 49.5 - half, 49.5 + half
+    for ax in drawn[0].axes:
+        boxes = [ln for ln in ax.lines if np.allclose(to_rgba(ln.get_color()), to_rgba("yellow"))]
+        assert len(boxes) == 1
+        np.testing.assert_allclose(boxes[0].get_xdata(), [lo, hi, hi, lo, lo])
+        np.testing.assert_allclose(boxes[0].get_ydata(), [lo, lo, hi, hi, lo])
+        sid = ax.get_title().split("\n")[0]
+        np.testing.assert_allclose(_points(ax, "red"), run.predictions[run.ids.index(sid)])
 
 
 class _Internals:
@@ -83,10 +149,17 @@ class _Internals:
         return {k: np.stack([ramp * (i + 1) for i in range(n)]) for k in INTERNALS_KEYS}
 
 
-def test_internals_figure_one_row_per_image(tmp_path):
+def test_internals_figure_one_row_per_image(tmp_path, drawn):
     images = [np.zeros((50, 60), np.uint8)] * 2
     res = internals_figure(_Internals(), images, np.zeros((2, 4)), tmp_path / "fig3", ids=["a", "b"])
     _check(res, (len(INTERNALS_KEYS) * 300, 2 * 300))
+    axes = drawn[0].axes
+    assert len(axes) == 2 * len(INTERNALS_KEYS)
+    ramp = np.linspace(0, 1, 112 * 112).reshape(112, 112)
+    for j, ax in enumerate(axes):                     # row by row, the keys left to right
+        row = j // len(INTERNALS_KEYS)
+        np.testing.assert_allclose(ax.images[0].get_array(), ramp * (row + 1))
+    assert axes[0].get_title() == "input image (a)" and axes[len(INTERNALS_KEYS)].get_title() == "input image (b)"
 
 
 def test_internals_figure_without_the_hook_says_what_it_needs(tmp_path):
@@ -94,9 +167,9 @@ def test_internals_figure_without_the_hook_says_what_it_needs(tmp_path):
         internals_figure(NoisyMeanShape(), [np.zeros((5, 5), np.uint8)], np.zeros((1, 4)), tmp_path / "x")
 
 
-def test_figures_command_on_a_builtin_run(tmp_path):
+def test_figures_command_on_a_builtin_run(tmp_path, drawn):
     results = tmp_path / "results"
-    run_method(NoisyMeanShape(1.0), load_dataset("builtin"), results, progress=False)
+    run = run_method(NoisyMeanShape(1.0), load_dataset("builtin"), results, progress=False)
     out = tmp_path / "reports"
     res = CliRunner().invoke(main, ["figures", "--results", str(results), "--out", str(out), "-k", "3"])
     assert res.exit_code == 0, res.output
@@ -107,6 +180,13 @@ def test_figures_command_on_a_builtin_run(tmp_path):
         assert (out / f"{name}.pdf").stat().st_size > 1000
     assert "skipped fig3" in res.output and "--dan-weights" in res.output
     assert len(find_runs(results)) == 1      # figures never add runs
+    # the builtin CED holds the one measured curve, the private one the four published curves only
+    builtin_ced, private_ced = (f for f in drawn if f.axes[0].get_legend() is not None)
+    (label, _, y, _), = _curves(builtin_ced)
+    assert label.startswith("noisy [sigma1]: AUC ")
+    np.testing.assert_array_equal(y, _ced_by_hand(loop_errors(run.predictions, run.ground_truth),
+                                                  np.arange(801) * 1e-4))
+    assert [style for *_, style in _curves(private_ced)] == ["--"] * 4
 
 
 def test_menpo_run_gives_table5_row_and_fig5_with_boxes(tmp_path, make_faces, write_face_files):
@@ -127,14 +207,14 @@ def test_menpo_run_gives_table5_row_and_fig5_with_boxes(tmp_path, make_faces, wr
     import pandas as pd
 
     t5 = pd.read_csv(out / "table5.csv")
-    row = t5[t5.method == "noisy [sigma0p3] (init two-step)"].iloc[0]
+    row = t5[t5.method == "noisy [sigma0p3] (init two-step,fraction=0.46)"].iloc[0]
     summary = evaluate(run.predictions, run.ground_truth, "bbox-diagonal", 0.03)[0]
     assert (row["n"], float(row["AUC_0.03"])) == (3, summary.auc * 100)
     res = CliRunner().invoke(main, ["figures", "--results", str(results), "--out", str(out), "-k", "2",
                                     "--menpo-root", str(root)])
     assert res.exit_code == 0, res.output
-    assert Image.open(out / "fig5_results_noisy_sigma0p3_menpo_test@two-step.png").size == grid_pixels(2)
-    assert Image.open(out / "fig6_ced_menpo_test@two-step_bbox-diagonal.png").size == CED_PX
+    assert Image.open(out / "fig5_results_noisy_sigma0p3_menpo_test@two-step,fraction=0.46.png").size == grid_pixels(2)
+    assert Image.open(out / "fig6_ced_menpo_test@two-step,fraction=0.46_bbox-diagonal.png").size == CED_PX
 
 
 def test_learning_curve_draws_one_line_per_phase_with_its_best_point(tmp_path):

@@ -349,16 +349,28 @@ def test_table6_tells_dan_models_apart_by_stages(store):
     assert measured[3].cells["AUC_0.08"].why.startswith("no weights: `faceeval train dan --stages 3")
 
 
+def _simpson_by_hand(y: np.ndarray, h: float) -> float:
+    """Composite Simpson's rule on an even number of equal intervals."""
+    assert (len(y) - 1) % 2 == 0
+    return h / 3 * (y[0] + y[-1] + 4 * y[1:-1:2].sum() + 2 * y[2:-1:2].sum())
+
+
 def test_table4_reads_the_challenge_entries_off_their_published_curves(store):
     _, _, tables = store
     data = challenge_ced()["subsets"]["private"]
     rows = [r for r in tables["table4"].rows if r.source == FROM_CED]
     assert [r.method for r in rows] == list(data["curves"])
+    x = np.asarray(data["x"], dtype=np.float64)
+    grid = np.arange(801) * 1e-4                             # the protocol grid 0, 1e-4, ..., 0.08
     for r in rows:
-        y = np.asarray(data["curves"][r.method])
-        assert r.cells["AUC_0.08"].value == pytest.approx(curve_auc(np.asarray(data["x"]), y, 0.08) * 100)
-        assert r.cells["failure @ 0.08"].value == pytest.approx((1 - y[np.isclose(data["x"], 0.08)][0]) * 100)
+        y = np.asarray(data["curves"][r.method], dtype=np.float64)
+        # the curve linearly interpolated onto the grid, integrated with Simpson's rule, over alpha
+        expected_auc = _simpson_by_hand(np.interp(grid, x, y), 1e-4) / 0.08
+        assert r.cells["AUC_0.08"].value == pytest.approx(expected_auc * 100, rel=1e-9)
+        assert r.cells["failure @ 0.08"].value == pytest.approx((1 - y[np.isclose(x, 0.08)][0]) * 100, rel=1e-12)
         assert r.cells["mean error"].value is None
+    # the table's numbers are the challenge entries' own, not one curve repeated
+    assert len({r.cells["AUC_0.08"].value for r in rows}) == len(rows) == 4
 
 
 def test_curve_auc_on_the_protocol_grid_is_the_metrics_auc():
@@ -393,7 +405,7 @@ def test_tables_command_writes_markdown_latex_csv_and_prints_markdown(store, tmp
     assert "no run: `faceeval run noisy --subset challenging --data-root DIR`" in md
 
 
-def test_ced_command_draws_the_challenge_reference_curves(tmp_path, make_faces):
+def test_ced_command_draws_the_challenge_reference_curves(tmp_path, make_faces, drawn):
     from faceeval.io import write_pts
     from PIL import Image
 
@@ -406,6 +418,11 @@ def test_ced_command_draws_the_challenge_reference_curves(tmp_path, make_faces):
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     assert Image.open(out).size == (768, 576)
+    ax = drawn[0].axes[0]
+    styles = [ln.get_linestyle() for ln in ax.lines if not ln.get_label().startswith("_")]
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert styles == ["-"] + ["--"] * 4
+    assert [lab.split(" (published)")[0] for lab in labels[1:]] == list(challenge_ced()["subsets"]["private"]["curves"])
     res = CliRunner().invoke(main, args + ["--norm", "bbox-diagonal"])
     assert res.exit_code == 1 and "inter-ocular" in res.output
 
@@ -472,3 +489,41 @@ def test_a_no_weights_hint_names_the_data_root(store, fake_300w):
     t2 = build_tables(find_runs(results), data_root=tree.root, methods=["other"], method_status=status_stub)[0]
     assert {c.why for c in t2.row("other", MEASURED).cells.values()} == {
         f"no weights: `faceeval train other --data-root {tree.root}`"}
+
+
+def test_runs_that_differ_in_init_options_or_version_get_rows_of_their_own(tmp_path):
+    """Two-step at 0.46 and at 0.3 are two computations: two Table 5 rows, each its own numbers."""
+    ds = memory_dataset("menpo", "test", 4, seed=11)
+    by_fraction = {f: run_method(NoisyMeanShape(0.3), ds, tmp_path, init="two-step", init_options={"fraction": f},
+                                 progress=False) for f in (0.46, 0.3)}
+
+    class NoisyV2(NoisyMeanShape):
+        version = "2"
+
+    v2 = run_method(NoisyV2(0.3), ds, tmp_path, init="two-step", init_options={"fraction": 0.3}, progress=False)
+    t5 = next(t for t in build_tables(find_runs(tmp_path), methods=[]) if t.key == "table5")
+    measured = {r.method: r for r in t5.rows if r.source == MEASURED}
+    assert sorted(measured) == ["noisy v1 [sigma0p3] (init two-step,fraction=0.3)",
+                                "noisy v1 [sigma0p3] (init two-step,fraction=0.46)",
+                                "noisy v2 [sigma0p3] (init two-step,fraction=0.3)"]
+    for label, run in ((f"noisy v1 [sigma0p3] (init two-step,fraction={f:g})", r) for f, r in by_fraction.items()):
+        s = evaluate(run.predictions, run.ground_truth, "bbox-diagonal", 0.03)[0]
+        assert measured[label].cells["AUC_0.03"].value == pytest.approx(s.auc * 100, rel=1e-12)
+    s2 = evaluate(v2.predictions, v2.ground_truth, "bbox-diagonal", 0.03)[0]
+    assert measured["noisy v2 [sigma0p3] (init two-step,fraction=0.3)"].cells["mean error"].value == pytest.approx(
+        s2.mean_error * 100, rel=1e-12)
+
+
+def test_latex_escapes_every_special_character_once():
+    from faceeval.report.tables import Cell, Row, Table
+
+    t = Table("tableX", "Title_1 & more", "50% of #faces cost $5 {each}", ["IO full"])
+    t.rows.append(Row("dan_v2 [ab~cd^e]", MEASURED, "6/–/–", {"IO full": Cell(1.5)}, note="back\\slash `tick`"))
+    t.rows.append(Row("other", MEASURED, "–", {"IO full": Cell(why="no run: `faceeval run other`")}))
+    lines = t.to_latex().splitlines()
+    assert lines[2] == r"\caption{Title\_1 \& more. 50\% of \#faces cost \$5 \{each\}}"
+    assert lines[6] == r"method & source & n & IO full & note \\"
+    assert lines[8] == (r"dan\_v2 [ab\textasciitilde{}cd\^{}e] & measured & 6/--/-- & 1.50 & "
+                        r"back\textbackslash{}slash tick \\")
+    assert lines[9] == r"other & measured & -- & no run: faceeval run other &  \\"
+    assert lines[4] == r"\begin{tabular}{lllrl}"

@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 
+from faceeval.errors import OptionError
 from faceeval.geometry import fit_shape_to_boxes, shape_boxes
 from faceeval.resources import dan_mean_shape
 from faceeval.runs import find_runs, load_run, results_root, run_dir, run_method
@@ -31,7 +32,7 @@ def _files(root):
 def test_run_stores_predictions_pts_and_provenance(tmp_path, builtin):
     method = CountingMeanShape()
     run = run_method(method, builtin, tmp_path, progress=False)
-    assert run.path == tmp_path / "meanshape" / method.weights_hash / "builtin" / "all"
+    assert run.path == tmp_path / "meanshape" / f"{method.weights_hash}@v1" / "builtin" / "all"
     assert not run.reused and method.seen == 4
     expected = fit_shape_to_boxes(dan_mean_shape(), shape_boxes(builtin.ground_truth))
     np.testing.assert_array_equal(run.predictions, expected)
@@ -79,11 +80,11 @@ def test_resume_after_a_kill_continues_and_gives_identical_predictions(tmp_path,
                    progress=False)
     out = run_dir(tmp_path / "killed", method, builtin)
     assert method.seen == 1
-    assert _files(out) == [".partial/chunk_0000000.npz"]      # no meta, no predictions, no half file
+    assert _files(out) == [".partial/chunk_0000000.npz", ".partial/key.json"]   # no meta, no predictions, no half file
     with pytest.raises(KeyboardInterrupt):                     # a second kill after one more chunk
         run_method(method, builtin, tmp_path / "killed", batch_size=1, chunk_size=1, stop_after_chunks=1,
                    progress=False)
-    assert method.seen == 2 and len(list((out / ".partial").iterdir())) == 2
+    assert method.seen == 2 and len(list((out / ".partial").glob("chunk_*.npz"))) == 2
     resumed = run_method(method, builtin, tmp_path / "killed", batch_size=1, chunk_size=1, progress=False)
     assert method.seen == 4                                    # only the two missing faces were predicted
     np.testing.assert_array_equal(resumed.predictions, reference.predictions)
@@ -101,7 +102,7 @@ def test_a_kill_while_saving_leaves_no_half_file(tmp_path, builtin, monkeypatch)
     monkeypatch.setattr(runs.np, "savez", dying_savez)
     with pytest.raises(KeyboardInterrupt):
         run_method(MeanShape(), builtin, tmp_path, progress=False)
-    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+    assert [p.name for p in tmp_path.rglob("*") if p.is_file()] == ["key.json"]     # which run the chunks are for
     monkeypatch.undo()
     run = run_method(MeanShape(), builtin, tmp_path, progress=False)
     assert not run.reused and run.predictions.shape == (4, 68, 2)
@@ -111,7 +112,7 @@ def test_gt_box_init_is_a_separate_run(tmp_path, builtin):
     a = run_method(MeanShape(), builtin, tmp_path, progress=False)
     b = run_method(MeanShape(), builtin, tmp_path, init="gt-box", progress=False)
     assert b.path.name == "all@gt-box" and b.meta["init"] == "gt-box" and a.path != b.path
-    with pytest.raises(ValueError, match="unknown --init 'magic'"):
+    with pytest.raises(OptionError, match="unknown --init 'magic'"):
         run_method(MeanShape(), builtin, tmp_path, init="magic", progress=False)
 
 
@@ -146,3 +147,124 @@ def test_large_images_split_a_batch_without_changing_predictions(tmp_path, built
     again = run_method(split, builtin, tmp_path / "b", progress=False, batch_size=4)
     assert split.calls == [1, 2, 1]
     np.testing.assert_array_equal(again.predictions, reference.predictions)
+
+
+# --- one run, one identity (issue 13) ---------------------------------------------------------
+
+def test_a_redone_run_holds_exactly_its_own_pts_files(tmp_path, builtin):
+    run_method(MeanShape(), builtin, tmp_path, progress=False)
+    two = builtin.subset_of(builtin.ids[:2], "all")            # same dataset/subset name, fewer faces
+    redone = run_method(MeanShape(), two, tmp_path, progress=False)
+    assert not redone.reused
+    assert sorted(p.stem for p in (redone.path / "pts").glob("*.pts")) == sorted(builtin.ids[:2])
+    without_pts = run_method(MeanShape(), builtin, tmp_path, write_pts_files=False, progress=False)
+    assert without_pts.path == redone.path and not (without_pts.path / "pts").exists()
+
+
+class MeanShapeV2(CountingMeanShape):
+    """The same method and weights under a new version: its predictions may differ."""
+
+    version = "2"
+
+
+class FlavouredMeanShape(CountingMeanShape):
+    """A load option that changes predictions but not the weights (as DAN's precision)."""
+
+    def __init__(self, flavour="plain"):
+        super().__init__()
+        self.flavour = flavour
+
+    def options(self):
+        return {"flavour": self.flavour}
+
+
+def test_version_and_prediction_options_are_part_of_the_run(tmp_path, builtin):
+    first = run_method(MeanShape(), builtin, tmp_path, progress=False)
+    v2 = MeanShapeV2()
+    second = run_method(v2, builtin, tmp_path, progress=False)
+    assert not second.reused and v2.seen == 4 and second.path != first.path
+    plain, odd = FlavouredMeanShape("plain"), FlavouredMeanShape("odd")
+    a = run_method(plain, builtin, tmp_path, progress=False)
+    b = run_method(odd, builtin, tmp_path, progress=False)
+    assert not b.reused and odd.seen == 4 and len({first.path, second.path, a.path, b.path}) == 4
+    again = FlavouredMeanShape("odd")
+    assert run_method(again, builtin, tmp_path, progress=False).reused and again.seen == 0
+    assert sorted((r.meta["version"], r.meta["options"].get("flavour", "-")) for r in find_runs(tmp_path)) == [
+        ("1", "-"), ("1", "odd"), ("1", "plain"), ("2", "-")]
+
+
+def test_init_options_are_resolved_up_front_and_never_read_from_the_environment(tmp_path, builtin, monkeypatch):
+    from dataclasses import replace
+
+    from faceeval.datasets import Dataset
+    from faceeval.twostep import two_step_predict
+
+    monkeypatch.setenv("FACEEVAL_TWO_STEP_FRACTION", "0.3")     # a library call does not look at it
+    no_boxes = Dataset("builtin", "all", [replace(s, box=None) for s in builtin], None)
+    run = run_method(MeanShape(), no_boxes, tmp_path, init="two-step", progress=False)
+    assert run.meta["init_options"] == {"fraction": 0.46} and run.path.name == "all@two-step,fraction=0.46"
+    images = [s.load_image() for s in builtin.samples]
+    # the mean shape ignores the image: a 0.46 box centred in each image, fitted by hand
+    h = np.array([im.shape[0] for im in images], dtype=np.float64)
+    w = np.array([im.shape[1] for im in images], dtype=np.float64)
+    boxes = np.stack([(w - 1) / 2 - 0.23 * h, (h - 1) / 2 - 0.23 * h, (w - 1) / 2 + 0.23 * h, (h - 1) / 2 + 0.23 * h], 1)
+    np.testing.assert_allclose(run.predictions, fit_shape_to_boxes(dan_mean_shape(), boxes), atol=1e-6)
+    np.testing.assert_array_equal(two_step_predict(MeanShape(), images), two_step_predict(MeanShape(), images, 0.46))
+    other = run_method(MeanShape(), no_boxes, tmp_path, init="two-step", init_options={"fraction": 0.3},
+                       progress=False)
+    assert other.path.name == "all@two-step,fraction=0.3" and not other.reused
+
+
+def test_bad_init_options_fail_before_any_file_is_written(tmp_path, builtin):
+    from faceeval.errors import OptionError
+
+    for init, options, message in (("two-step", {"fraction": 5.0}, "fraction"),
+                                   ("two-step", {"fraction": "big"}, "fraction"),
+                                   ("two-step", {"size": 0.4}, "size"),
+                                   ("boxes", {"fraction": 0.4}, "fraction"),
+                                   ("magic", {}, "unknown --init 'magic'")):
+        with pytest.raises(OptionError, match=message):
+            run_method(MeanShape(), builtin, tmp_path, init=init, init_options=options, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_newest_of_several_runs_with_one_key_wins(tmp_path, builtin):
+    """Two folders can hold one key (a copied store, an old layout): the newest run is used."""
+    import shutil
+
+    from faceeval.report.tables import group_models
+
+    old = run_method(MeanShape(), builtin, tmp_path, progress=False)
+    copy = old.path.parent / "all-copy"
+    shutil.copytree(old.path, copy)
+    meta = json.loads((copy / "meta.json").read_text())
+    meta["created"] = "2999-01-01T00:00:00+00:00"
+    (copy / "meta.json").write_text(json.dumps(meta))
+    with np.load(copy / "predictions.npz") as z:
+        arrays = dict(z)
+    arrays["predictions"] = arrays["predictions"] + 1.0
+    np.savez(copy / "predictions.npz", **arrays)
+    models = group_models(find_runs(tmp_path))
+    assert len(models) == 1 and models[0].run("builtin", "all").path == copy
+    np.testing.assert_array_equal(models[0].run("builtin", "all").predictions, old.predictions + 1.0)
+
+
+def test_every_methods_predict_gets_its_arguments_checked_by_the_base_class():
+    from faceeval.methods import LandmarkMethod
+
+    class Bare(LandmarkMethod):
+        name = "bare"
+
+        def predict(self, images, boxes):
+            self.got = (type(images), boxes.dtype, boxes.shape)
+            return np.zeros((len(images), 68, 2))
+
+    m = Bare()
+    assert m.predict((np.zeros((4, 4)) for _ in range(2)), [[0, 0, 1, 1], [1, 1, 2, 2]]).shape == (2, 68, 2)
+    assert m.got == (list, np.dtype("float64"), (2, 4))
+    with pytest.raises(ValueError, match="bare: predict got 2 images but 1 boxes"):
+        m.predict([np.zeros((4, 4))] * 2, [0, 0, 1, 1])
+    del m.got
+    assert m.predict([], np.zeros((0, 4))).shape == (0, 68, 2) and not hasattr(m, "got")
+    # a subclass that calls super().predict is checked once per level, with the same result
+    assert CountingMeanShape().predict([np.zeros((4, 4))], [0, 0, 2, 2]).shape == (1, 68, 2)

@@ -1,56 +1,25 @@
 """The boxless two-step initialisation (faceeval.twostep) and its `run --init two-step` path."""
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 
 from faceeval.datasets import load_dataset
 from faceeval.geometry import apply_affine, shape_boxes, similarity_matrix, warp_image
-from faceeval.methods import LandmarkMethod, load_method
+from faceeval.methods import LandmarkMethod, MissingDependencyError, MissingWeightsError, load_method
 from faceeval.metrics import point_to_point_error
-from faceeval.twostep import (DEFAULT_FRACTION, FRACTION_ENV, canonical_frames, centred_boxes, default_fraction,
+from faceeval.errors import OptionError
+from faceeval.twostep import (DEFAULT_FRACTION, FRACTION_ENV, canonical_frames, centred_boxes, resolve_options,
                               two_step_predict)
-
-
-def _dlib_model_path():
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or importlib.util.find_spec("dlib") is None:
-        return None
-    return spec.submodule_search_locations[0] + "/models/shape_predictor_68_face_landmarks.dat"
-
-
-class _DlibERT(LandmarkMethod):
-    """dlib's 68-point predictor started from the given box as is (used if methods.ert is unavailable)."""
-
-    name = "dlib-ert-test"
-
-    def __init__(self, path):
-        import dlib
-
-        self.dlib, self.predictor = dlib, dlib.shape_predictor(path)
-
-    def predict(self, images, boxes):
-        from faceeval.io import to_gray
-
-        out = []
-        for image, box in zip(images, boxes):
-            grey = np.ascontiguousarray(np.clip(to_gray(image), 0, 255).astype(np.uint8))
-            parts = self.predictor(grey, self.dlib.rectangle(*[int(round(v)) for v in box])).parts()
-            out.append([[p.x, p.y] for p in parts])
-        return np.asarray(out, dtype=np.float64)
 
 
 @pytest.fixture(scope="module")
 def dlib_method():
-    path = _dlib_model_path()
-    if path is None:
-        pytest.skip("dlib / face-recognition-models not installed")
+    """The real ERT plugin (dlib's 68-point model), or a skip that says what is missing."""
     try:
         return load_method("ert")
-    except Exception:   # the ert plugin is missing or broken: wrap dlib directly
-        return _DlibERT(path)
+    except (MissingDependencyError, MissingWeightsError) as exc:
+        pytest.skip(f"the ert plugin cannot load here: {exc}")
 
 
 def paste_off_centre(image, gt, face_fraction, offset, background=120):
@@ -128,16 +97,17 @@ def test_two_step_rejects_a_collapsed_first_step():
         two_step_predict(Collapsed(), [np.zeros((50, 50), np.uint8)], 0.5)
 
 
-def test_fraction_comes_from_the_environment(monkeypatch):
-    monkeypatch.delenv(FRACTION_ENV, raising=False)
-    assert default_fraction() == DEFAULT_FRACTION == 0.46
+def test_fraction_is_an_explicit_option_never_read_from_the_environment(monkeypatch):
     monkeypatch.setenv(FRACTION_ENV, "0.3")
+    assert resolve_options({}) == {"fraction": DEFAULT_FRACTION} and DEFAULT_FRACTION == 0.46
+    assert resolve_options({"fraction": 0.3}) == {"fraction": 0.3}
     images = [np.zeros((100, 100), np.uint8)]
     method = load_method("meanshape")
-    np.testing.assert_allclose(two_step_predict(method, images), two_step_predict(method, images, 0.3))
-    monkeypatch.setenv(FRACTION_ENV, "big")
-    with pytest.raises(ValueError, match=FRACTION_ENV):
-        default_fraction()
+    np.testing.assert_array_equal(two_step_predict(method, images), two_step_predict(method, images, 0.46))
+    for bad, message in (({"fraction": 0.0}, r"\(0, 2\]"), ({"fraction": 2.5}, r"\(0, 2\]"),
+                         ({"fraction": "big"}, "not a number"), ({"size": 0.3}, "fraction only")):
+        with pytest.raises(OptionError, match=message):
+            resolve_options(bad)
 
 
 def test_two_step_on_off_centre_faces_ends_closer_than_step_one(dlib_method):

@@ -10,6 +10,7 @@ from importlib.metadata import entry_points
 import click
 
 from .. import __version__
+from .common import fail_cleanly
 from .data import data
 from .evaluate import ced_command, eval_command
 from .run import methods_command, run_command, train_command
@@ -59,6 +60,10 @@ class _Main(click.Group):
         if cmd is None and name in self._plugins():
             cmd = self._plugins()[name].load()
         return cmd
+
+    def invoke(self, ctx):
+        """Run the chosen command; a library error anywhere below becomes one line (exit 1)."""
+        return fail_cleanly(super().invoke)(ctx)
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import fail_cleanly, format_summary_table
+from .common import format_summary_table
 from .evaluate import ALPHA, GT_OPTIONAL, INCLUSIVE, NORM, ONE_BASED, YX
 from .uncertainty import bootstrap_from, ci_options
 
@@ -40,7 +40,6 @@ def default_stem(predictions: Path) -> tuple[Path, str]:
               help="Output stem: writes STEM-landmarks.png/.pdf and STEM.json (default for a stored run: "
                    "RESULTS/analyse/DATASET-SUBSET-METHOD-HASH).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@fail_cleanly
 def analyse_command(run, gt_dir, norm, alpha, inclusive_failure, one_based, yx, ci, ci_resamples, ci_seed,
                     ci_level, output, fmt):
     """Show where a method fails: mean error per landmark (drawn on the mean face), per face

@@ -2,35 +2,94 @@
 from __future__ import annotations
 
 import functools
+import os
 from typing import Sequence
 
 import click
 
-from ..io import DataError
-from ..methods import MissingDependencyError, MissingWeightsError
-from ..metrics import MetricInputError, Summary
+from ..errors import FaceevalError
+from ..metrics import Summary
 
 #: Options several commands share (plugin commands use them too).
 DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), envvar="FACEEVAL_DATA_ROOT",
-                         help="Folder holding the dataset as distributed (env FACEEVAL_DATA_ROOT).")
+                         help="Folder holding the dataset as distributed (env FACEEVAL_DATA_ROOT); for tables "
+                              "and figures the 300W root, which says what could be run and gives figures their images.")
 RESULTS = click.option("--results", type=click.Path(file_okay=False), default=None,
                        help="Results root holding the runs (default ./results or env FACEEVAL_RESULTS).")
 
+
+def _box_fraction_option():
+    from ..twostep import DEFAULT_FRACTION, FRACTION_ENV, FRACTION_RANGE
+
+    def check(ctx, param, value):
+        if value is None:
+            return None
+        source = ctx.get_parameter_source(param.name)
+        where = f" (from ${FRACTION_ENV})" if source is not None and source.name == "ENVIRONMENT" else ""
+        try:
+            fraction = float(value)
+        except ValueError:
+            raise click.BadParameter(f"{value!r}{where} is not a number (e.g. {DEFAULT_FRACTION})") from None
+        low, high = FRACTION_RANGE
+        if not low < fraction <= high:
+            raise click.BadParameter(f"{value!r}{where} is not in ({low:g}, {high:g}] (box side / image height)")
+        return fraction
+
+    return click.option("--box-fraction", default=None, envvar=FRACTION_ENV, callback=check, metavar="FLOAT",
+                        help=f"--init two-step: side of the centred square box as a fraction of the image height "
+                             f"(default {DEFAULT_FRACTION}, the paper's choice; env {FRACTION_ENV}; "
+                             "`faceeval menpo-boxsize` picks one).")
+
+
+BOX_FRACTION = _box_fraction_option()
+#: Types of options that only make sense when positive (batch sizes, image counts, thresholds).
+POSITIVE_INT = click.IntRange(min=1)
+POSITIVE_FLOAT = click.FloatRange(min=0, min_open=True)
+
+
+def init_options(init: str, box_fraction: float | None) -> dict:
+    """The initialiser's options from the command line, validated and completed (the run key's part).
+
+    ``--box-fraction`` given with another ``--init`` is refused; a value that came from the
+    environment is simply not used there.
+    """
+    from ..runs import resolve_init_options
+
+    ctx = click.get_current_context(silent=True)
+    source = ctx.get_parameter_source("box_fraction") if ctx is not None else None
+    if box_fraction is not None and init != "two-step":
+        if source is not None and source.name == "ENVIRONMENT":
+            box_fraction = None
+        else:
+            raise click.UsageError("--box-fraction applies to --init two-step only")
+    return resolve_init_options(init, {"fraction": box_fraction} if init == "two-step" else None)
+
+
 #: Errors that are the user's input or set-up, reported as one clear line (no traceback).
-USER_ERRORS = (DataError, MetricInputError, MissingDependencyError, MissingWeightsError, FileNotFoundError)
+USER_ERRORS = (FaceevalError,)
 
 
 def fail_cleanly(fn):
-    """Turn expected user errors into ``click.ClickException`` (exit 1, one message)."""
+    """Turn a :class:`~faceeval.errors.FaceevalError` into ``click.ClickException`` (exit 1, one line).
+
+    The one place where library errors become command-line errors: the ``faceeval``
+    group applies it to every command it runs (built-in and plugin commands alike), so
+    commands do not decorate themselves. Any other exception is a bug and keeps its traceback.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except USER_ERRORS as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(" ".join(str(exc).split()) or type(exc).__name__) from exc
 
     return wrapper
+
+
+def _footer(s: Summary) -> str:
+    """The line under a summary table: alpha and the failure convention actually used."""
+    return f"(AUC and failure at alpha = {s.alpha:g}; failure = error {'>=' if s.inclusive_failure else '>'} alpha)"
 
 
 def format_summary_table(summaries: Sequence[Summary], intervals: Sequence | None = None) -> str:
@@ -45,7 +104,7 @@ def format_summary_table(summaries: Sequence[Summary], intervals: Sequence | Non
         for s in summaries:
             rows.append(f"{s.norm:15s} {s.n:6d} {s.mean_error * 100:8.2f} {s.median_error * 100:9.2f} "
                         f"{s.auc * 100:7.2f} {s.failure_rate * 100:10.2f}")
-        rows.append(f"(AUC and failure at alpha = {summaries[0].alpha:g}; failure = error > alpha)")
+        rows.append(_footer(summaries[0]))
         return "\n".join(rows)
     from ..stats import STATISTICS, format_with_interval
 
@@ -56,9 +115,31 @@ def format_summary_table(summaries: Sequence[Summary], intervals: Sequence | Non
         cells = [format_with_interval(getattr(s, k), ci[k] if ci is not None else None) for k in STATISTICS]
         rows.append(f"{s.norm:15s} {s.n:6d} " + " ".join(f"{c:>20s}" for c in cells))
     boot = next(ci.bootstrap for ci in intervals if ci is not None)
-    rows.append(f"(AUC and failure at alpha = {summaries[0].alpha:g}; failure = error > alpha; [{boot.level * 100:g}% "
+    rows.append(f"{_footer(summaries[0])[:-1]}; [{boot.level * 100:g}% "
                 f"interval]: percentile bootstrap over images, {boot.resamples} resamples, seed {boot.seed})")
     return "\n".join(rows)
+
+
+def parse_weights(values: Sequence[str], methods: Sequence[str]) -> dict[str, str]:
+    """``--weights`` values, ``METHOD=PATH`` or (with one method) ``PATH``, as method -> path.
+
+    >>> parse_weights(["dan=w/dan", "sdm=w/sdm"], ["dan", "sdm", "ert"])
+    {'dan': 'w/dan', 'sdm': 'w/sdm'}
+    >>> parse_weights(["w/dan.safetensors"], ["dan"])
+    {'dan': 'w/dan.safetensors'}
+    """
+    out: dict[str, str] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        named = bool(sep) and "/" not in name and os.sep not in name     # METHOD=PATH, not a path holding '='
+        if named and name in methods and path:
+            out[name] = path
+        elif not named and len(methods) == 1:
+            out[methods[0]] = value
+        else:
+            raise click.BadParameter(f"expected METHOD=PATH with METHOD one of {', '.join(methods)}, got {value!r}",
+                                     param_hint="--weights")
+    return out
 
 
 def parse_options(pairs: Sequence[str]) -> dict:

@@ -6,20 +6,10 @@ from pathlib import Path
 import click
 
 from ..datasets import DATASETS, load_dataset
-from ..runs import INITIALISERS, results_root
-from .common import DATA_ROOT, RESULTS, fail_cleanly
+from ..runs import INITIALISERS, results_root, subset_tag
+from .common import BOX_FRACTION, DATA_ROOT, POSITIVE_INT, RESULTS, init_options, parse_weights
 from .evaluate import ALPHA, NORM
 from .uncertainty import bootstrap_from, ci_options
-
-
-def _parse_weights(pairs: tuple[str, ...]) -> dict[str, str]:
-    weights = {}
-    for pair in pairs:
-        name, sep, path = pair.partition("=")
-        if not sep or not name or not path:
-            raise click.BadParameter(f"expected METHOD=PATH, got {pair!r}", param_hint="--weights")
-        weights[name] = path
-    return weights
 
 
 @click.command("compare")
@@ -30,11 +20,13 @@ def _parse_weights(pairs: tuple[str, ...]) -> dict[str, str]:
 @DATA_ROOT
 @click.option("--init", "init", type=click.Choice(sorted(INITIALISERS)), default="boxes", show_default=True,
               help="Initialisation of every method (boxes = the dataset's detector boxes).")
-@click.option("--weights", "weight_pairs", multiple=True, metavar="METHOD=PATH",
-              help="Weights of one method (repeatable), e.g. --weights sdm=~/models/sdm.")
+@BOX_FRACTION
+@click.option("--weights", "weight_pairs", multiple=True, metavar="[METHOD=]PATH",
+              help="Weights of a method (repeatable), e.g. --weights sdm=~/models/sdm; a bare PATH when "
+                   "comparing one method.")
 @NORM
 @ALPHA
-@click.option("--timing-images", type=int, default=32, show_default=True,
+@click.option("--timing-images", type=POSITIVE_INT, default=32, show_default=True,
               help="Images in the separate speed pass: batch 1, then batches of min(the method's "
                    "batch size, this); raise it to time large batches (e.g. 256 for DAN).")
 @RESULTS
@@ -44,8 +36,7 @@ def _parse_weights(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--force", is_flag=True, help="Recompute predictions even if cached.")
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 @ci_options
-@fail_cleanly
-def compare_command(methods, dataset, subset, data_root, init, weight_pairs, norm, alpha, timing_images,
+def compare_command(methods, dataset, subset, data_root, init, box_fraction, weight_pairs, norm, alpha, timing_images,
                     results, output, force, no_progress, ci, ci_resamples, ci_seed, ci_level):
     """Compare METHODS on one subset: mean error, AUC, failure, images/s (batch 1 and batched).
 
@@ -67,14 +58,15 @@ def compare_command(methods, dataset, subset, data_root, init, weight_pairs, nor
     from ..compare import compare_methods, comparison_markdown, paired_comparisons, write_comparison
     from ..stats import Bootstrap
 
-    if timing_images < 1:
-        raise click.BadParameter("must be at least 1", param_hint="--timing-images")
+    init_opts = init_options(init, box_fraction)
+    weights = parse_weights(weight_pairs, list(methods))
     ds = load_dataset(dataset, subset, data_root)
     rows = compare_methods(list(methods), ds, results, init=init, norm=norm, alpha=alpha,
-                           timing_images=timing_images, weights=_parse_weights(weight_pairs), force=force,
-                           progress=not no_progress, bootstrap=bootstrap_from(ci, ci_resamples, ci_seed, ci_level))
+                           timing_images=timing_images, weights=weights, force=force,
+                           progress=not no_progress, init_options=init_opts,
+                           bootstrap=bootstrap_from(ci, ci_resamples, ci_seed, ci_level))
     pairs = paired_comparisons(rows, Bootstrap(ci_resamples, ci_seed, ci_level))
-    subset_name = ds.subset if init == "boxes" else f"{ds.subset}@{init}"
+    subset_name = subset_tag(ds.subset, init, init_opts)        # as the runs' folders name it
     stem = Path(output) if output else results_root(results) / "compare" / f"{ds.name}-{subset_name}"
     title = f"{ds.name}/{subset_name} ({len(ds)} faces)"
     written = write_comparison(rows, stem, title, pairs)

@@ -6,7 +6,6 @@ from pathlib import Path
 import click
 
 from ..datasets import W300_SUBSETS, check_300w
-from .common import fail_cleanly
 
 
 @click.group("data")
@@ -55,7 +54,6 @@ def print_check_report(root) -> list[dict]:
 @click.argument("root", required=False, envvar="FACEEVAL_DATA_ROOT", type=click.Path(file_okay=False))
 @click.option("--subset", type=click.Choice(W300_SUBSETS), default=None,
               help="Exit with status 1 unless this subset is complete (for scripts and CI).")
-@fail_cleanly
 def check_command(root, subset):
     """Report which 300W folders and subsets are present and complete under ROOT
     (default: $FACEEVAL_DATA_ROOT).
@@ -87,7 +85,7 @@ def check_command(root, subset):
 
 @data.command("download")
 @click.argument("dataset", type=click.Choice(["300w"]))
-@click.option("--to", "to", required=True, type=click.Path(file_okay=False),
+@click.option("-o", "--output", "--to", "to", required=True, type=click.Path(file_okay=False),
               help="Dataset root to fill (the archives are kept in its archives/ folder).")
 @click.option("--base-url", default=None, envvar="FACEEVAL_300W_URL", show_envvar=True,
               help="Where the archives are served (default: the ibug download page).")
@@ -95,7 +93,6 @@ def check_command(root, subset):
               help="Fetch only these archives (afw, helen, ibug, lfpw, 300w); repeatable.")
 @click.option("--remove-archives", is_flag=True, help="Delete the archives once unpacked.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bars.")
-@fail_cleanly
 def download_command(dataset, to, base_url, only, remove_archives, no_progress):
     """Fetch the 300-W archives from ibug, check and unpack them into --to, then check the result.
 

@@ -6,16 +6,18 @@ from pathlib import Path
 
 import click
 
-from ..metrics import NORMALISATIONS, evaluate
+from ..metrics import ALPHA as PROTOCOL_ALPHA
+from ..metrics import ALPHA_BBOX_DIAGONAL, NORMALISATIONS, evaluate
 from ..pairing import load_pairs
 from ..stats import summary_intervals
-from .common import fail_cleanly, format_summary_table
+from .common import POSITIVE_FLOAT, format_summary_table
 from .uncertainty import bootstrap_from, ci_options
 
 NORM = click.option("--norm", type=click.Choice(NORMALISATIONS), default="inter-ocular", show_default=True,
                     help="Normalising distance, computed from the ground truth.")
-ALPHA = click.option("--alpha", type=float, default=0.08, show_default=True,
-                     help="Threshold of AUC_alpha and of the failure rate (use 0.03 for bbox-diagonal on Menpo).")
+ALPHA = click.option("--alpha", type=POSITIVE_FLOAT, default=PROTOCOL_ALPHA, show_default=True,
+                     help="Threshold of AUC_alpha and of the failure rate "
+                          f"(use {ALPHA_BBOX_DIAGONAL:g} for bbox-diagonal on Menpo).")
 INCLUSIVE = click.option("--inclusive-failure", is_flag=True,
                          help="Count error >= alpha as failure (the paper's text) instead of > alpha (its code).")
 
@@ -43,7 +45,6 @@ GT_OPTIONAL = click.option("--gt", "gt_dir", type=click.Path(exists=True, file_o
                    "> or >= alpha, Simpson or trapezoid AUC, how 'full' is averaged, 0- or 1-based "
                    "coordinates), each beside the protocol's value.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@fail_cleanly
 def eval_command(predictions, gt_dir, norm, alpha, inclusive_failure, one_based, yx, ci, ci_resamples, ci_seed,
                  ci_level, explain, fmt):
     """Score PREDICTIONS against the ground truth in --gt, paired by id.
@@ -109,11 +110,10 @@ def eval_command(predictions, gt_dir, norm, alpha, inclusive_failure, one_based,
 @ALPHA
 @INCLUSIVE
 @click.option("--label", "labels", multiple=True, help="Legend label per PRED_DIR, in order (default: folder path).")
-@click.option("--x-max", type=float, default=None, help="Right end of the x axis (default alpha).")
+@click.option("--x-max", type=POSITIVE_FLOAT, default=None, help="Right end of the x axis (default alpha).")
 @click.option("--reference", "references", multiple=True, type=click.Choice(["300w-challenge"]),
               help="Also draw published curves (dashed): 300w-challenge = the four 300W challenge winners "
                    "on the private set (inter-ocular).")
-@fail_cleanly
 def ced_command(pred_dirs, gt_dir, output, norm, alpha, inclusive_failure, labels, x_max, references):
     """Draw the CED curves of several prediction folders on one plot.
 

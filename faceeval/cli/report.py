@@ -7,11 +7,9 @@ from pathlib import Path
 import click
 
 from ..metrics import NORMALISATIONS
-from .common import RESULTS, fail_cleanly
+from .common import DATA_ROOT, RESULTS
 from .uncertainty import bootstrap_from, ci_options
-DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), envvar="FACEEVAL_DATA_ROOT",
-                         help="300W root as distributed (env FACEEVAL_DATA_ROOT): says which subsets could be "
-                              "run and gives figures their images.")
+
 MENPO_ROOT = click.option("--menpo-root", type=click.Path(file_okay=False), envvar="FACEEVAL_MENPO_ROOT",
                           help="Menpo 2D root (env FACEEVAL_MENPO_ROOT), for Table 5 hints and Fig. 5 images.")
 MEASURED_ONLY = click.option("--measured-only", is_flag=True,
@@ -34,12 +32,11 @@ def _tables(results, data_root, menpo_root, measured_only, bootstrap=None):
 @RESULTS
 @DATA_ROOT
 @MENPO_ROOT
-@click.option("--out", type=click.Path(file_okay=False), default="reports", show_default=True,
+@click.option("-o", "--output", "--out", "out", type=click.Path(file_okay=False), default="reports", show_default=True,
               help="Folder for table2..table6 as .md, .tex and .csv, and tables.md.")
 @MEASURED_ONLY
 @click.option("--quiet", is_flag=True, help="Do not print the Markdown tables.")
 @ci_options
-@fail_cleanly
 def tables_command(results, data_root, menpo_root, out, measured_only, quiet, ci, ci_resamples, ci_seed, ci_level):
     """Write the paper's Tables 2-6 with our measured rows beside the published ones.
 
@@ -67,7 +64,7 @@ def tables_command(results, data_root, menpo_root, out, measured_only, quiet, ci
 @RESULTS
 @DATA_ROOT
 @MENPO_ROOT
-@click.option("--out", type=click.Path(file_okay=False), default="reports", show_default=True,
+@click.option("-o", "--output", "--out", "out", type=click.Path(file_okay=False), default="reports", show_default=True,
               help="Folder for the figures (PNG and PDF).")
 @K
 @click.option("--norm", type=click.Choice(NORMALISATIONS), default=None,
@@ -77,7 +74,6 @@ def tables_command(results, data_root, menpo_root, out, measured_only, quiet, ci
 @click.option("--internals-from", default="builtin", show_default=True,
               help="Faces for Fig. 3: DATASET[/SUBSET] (first 3 faces), e.g. 300w/challenging.")
 @click.option("--no-worst", is_flag=True, help="Skip the worst-case grids (they need the images).")
-@fail_cleanly
 def figures_command(results, data_root, menpo_root, out, k, norm, dan_weights, internals_from, no_worst):
     """Draw the paper's figures from stored runs: CED curves (Fig. 6, with the 300W challenge
     winners' published curves on the private set), the k worst faces of each run (Fig. 4),
@@ -108,7 +104,6 @@ def figures_command(results, data_root, menpo_root, out, k, norm, dan_weights, i
 @DAN_WEIGHTS
 @MEASURED_ONLY
 @ci_options
-@fail_cleanly
 def report_command(results, data_root, menpo_root, output, k, dan_weights, measured_only, ci, ci_resamples, ci_seed,
                    ci_level):
     """Write one self-contained HTML report (tables, CED plots, worst cases, a sortable

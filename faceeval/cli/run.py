@@ -4,12 +4,13 @@ from __future__ import annotations
 import click
 
 from ..datasets import DATASETS
-from ..io import DataError
-from ..methods import MissingDependencyError, MissingWeightsError, available_methods, method_class
-from ..metrics import NORMALISATIONS, MetricInputError, evaluate
-from ..runs import INITIALISERS, run_method
+from ..errors import DataError, MetricInputError, MissingDependencyError, MissingWeightsError, OptionError
+from ..methods import available_methods, load_method, method_class
+from ..metrics import ALPHA, NORMALISATIONS, evaluate
+from ..runs import INITIALISERS, RunKey, run_method
 from ..stats import summary_intervals
-from .common import DATA_ROOT, RESULTS, fail_cleanly, format_summary_table, load_dataset_reporting_gaps, parse_options
+from .common import (BOX_FRACTION, DATA_ROOT, POSITIVE_FLOAT, POSITIVE_INT, RESULTS, format_summary_table,
+                     init_options, load_dataset_reporting_gaps, parse_options, parse_weights)
 from .uncertainty import bootstrap_from, ci_options
 
 
@@ -19,29 +20,29 @@ from .uncertainty import bootstrap_from, ci_options
 @click.option("--subset", default=None, help="300w: train, common, challenging, full, private; "
               "menpo: train, test, all; builtin: all. Default: full / test / all.")
 @DATA_ROOT
-@click.option("--weights", type=click.Path(dir_okay=True), default=None, help="Weights file or folder of the method.")
+@click.option("--weights", default=None, metavar="[METHOD=]PATH",
+              help="Weights file or folder of the method (as in compare, METHOD=PATH also works).")
 @click.option("-O", "--option", "options", multiple=True, metavar="KEY=VALUE",
               help="Method option, repeatable (e.g. -O stages=1 for DAN's first stage only, "
                    "-O precision=fp32; ERT: -O box_style=dlib when the boxes already come from dlib's detector).")
-@click.option("--init", "init", default="boxes", show_default=True,
-              help=f"Initialisation: {', '.join(sorted(INITIALISERS))} (boxes = the dataset's detector boxes).")
-@click.option("--box-fraction", type=float, default=None,
-              help="--init two-step: side of the centred square box as a fraction of the image height "
-                   "(default 0.46, the paper's choice; `faceeval menpo-boxsize` picks one).")
+@click.option("--init", "init", type=click.Choice(sorted(INITIALISERS)), default="boxes", show_default=True,
+              help="Initialisation (boxes = the dataset's detector boxes; gt-box = tight ground-truth boxes; "
+                   "two-step = no box, see --box-fraction).")
+@BOX_FRACTION
 @RESULTS
-@click.option("--batch-size", type=int, default=None, help="Images per predict call (method's default).")
-@click.option("--alpha", type=float, default=0.08, show_default=True, help="AUC/failure threshold.")
+@click.option("--batch-size", type=POSITIVE_INT, default=None, help="Images per predict call (method's default).")
+@click.option("--alpha", type=POSITIVE_FLOAT, default=ALPHA, show_default=True, help="AUC/failure threshold.")
 @click.option("--force", is_flag=True, help="Recompute even if cached predictions exist.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @ci_options
-@fail_cleanly
 def run_command(method, dataset, subset, data_root, weights, options, init, box_fraction, results, batch_size, alpha, force,
                 no_progress, ci, ci_resamples, ci_seed, ci_level):
     """Run METHOD on a dataset subset, store its predictions and print the scores.
 
-    Predictions go to RESULTS/METHOD/WEIGHTS_HASH/DATASET/SUBSET/ as one .pts per face
-    plus predictions.npz and meta.json, written atomically. A killed run resumes where
-    it stopped; a finished one is reused unless --force.
+    Predictions go to RESULTS/METHOD/WEIGHTS_HASH@vVERSION[,OPTIONS]/DATASET/SUBSET[@INIT]/
+    as one .pts per face plus predictions.npz and meta.json, written atomically. A killed
+    run resumes where it stopped; a finished one is reused unless --force. Every option is
+    checked before any work starts.
 
     \b
     Examples:
@@ -50,25 +51,17 @@ def run_command(method, dataset, subset, data_root, weights, options, init, box_
       faceeval run dan --dataset menpo --init two-step --data-root ~/data/menpo
       faceeval run dan -O stages=1 --subset private --data-root ~/data/300w
     """
-    ds = load_dataset_reporting_gaps(dataset, subset, data_root)
+    init_opts = init_options(init, box_fraction)
+    weights = parse_weights([weights], [method])[method] if weights else None
     method_options = parse_options(options)
-    try:
-        model = method_class(method).load(weights=weights, **method_options)
-    except TypeError as exc:
-        if not method_options:
-            raise
-        raise click.UsageError(f"method {method!r} does not accept the options {sorted(method_options)}: {exc}")
-    if box_fraction is not None and init != "two-step":
-        raise click.UsageError("--box-fraction applies to --init two-step only")
-    if box_fraction is None and init == "two-step":
-        from ..twostep import default_fraction
-
-        box_fraction = default_fraction()
+    method_class(method)                           # an unknown name fails here, before the data is read
+    ds = load_dataset_reporting_gaps(dataset, subset, data_root)
+    model = load_method(method, weights, **method_options)
     run = run_method(model, ds, results, init=init, force=force, batch_size=batch_size, progress=not no_progress,
-                     init_options={"fraction": box_fraction} if init == "two-step" else None)
+                     init_options=init_opts)
     partial = run.partial_label
     faces = f"{len(ds)} faces" + (f", PARTIAL: {run.expected} expected" if partial else "")
-    click.echo(f"{model.name} on {ds.name}/{ds.subset} ({faces}, init {init}) "
+    click.echo(f"{model.name} on {ds.name}/{ds.subset} ({faces}, init {run_key_init(run)}) "
                f"{'reused from' if run.reused else 'saved to'} {run.path}")
     if run.ground_truth is None:
         click.echo("no ground truth: nothing to score")
@@ -80,6 +73,11 @@ def run_command(method, dataset, subset, data_root, weights, options, init, box_
     if partial:
         click.echo(f"{partial} faces of {ds.name}/{ds.subset}: these scores are partial, "
                    f"not comparable with published ones")
+
+
+def run_key_init(run) -> str:
+    """``boxes`` or e.g. ``two-step,fraction=0.46``: the initialisation part of a run's key."""
+    return RunKey.from_meta(run.meta).init_tag
 
 
 @click.command("train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
@@ -100,14 +98,14 @@ def train_command(ctx, method):
         return
     cmd = method_class(method).train_command()
     if cmd is None:
-        raise click.UsageError(f"method {method!r} has nothing to train")
+        raise OptionError(f"method {method!r} has nothing to train")
     cmd.main(args=ctx.args, prog_name=f"faceeval train {method}", standalone_mode=True)
 
 
 def _trainable(name: str) -> bool:
     try:
         return method_class(name).train_command() is not None
-    except Exception:  # a plugin whose optional dependency is missing is just not listed
+    except Exception:  # noqa: BLE001 - a plugin whose optional dependency is missing is just not listed
         return False
 
 

@@ -13,7 +13,7 @@ from typing import Callable, Iterable
 import numpy as np
 
 from ..io import DataError, safe_name
-from ..metrics import NORMALISATIONS, evaluate
+from ..metrics import ALPHA, ALPHA_BBOX_DIAGONAL, NORMALISATIONS, evaluate
 from ..runs import Run
 from .figures import (FigureResult, FigureSkipped, ced_figure, internals_figure, learning_curve_figure, results_figure,
                       worst_figure)
@@ -21,9 +21,10 @@ from .published import challenge_curves
 from .tables import Evaluator, Measured, group_models
 
 #: Default normalisation and alpha per dataset (the paper's choices).
-DATASET_NORM = {"menpo": ("bbox-diagonal", 0.03)}
-DEFAULT_NORM = ("inter-ocular", 0.08)
-PRIVATE_SUBSETS = {"private": "private", "private_indoor": "private_indoor", "private_outdoor": "private_outdoor"}
+DATASET_NORM = {"menpo": ("bbox-diagonal", ALPHA_BBOX_DIAGONAL)}
+DEFAULT_NORM = ("inter-ocular", ALPHA)
+#: 300W subsets that have published challenge curves to draw beside ours.
+PRIVATE_SUBSETS = ("private", "private_indoor", "private_outdoor")
 
 
 class SampleIndex:
@@ -52,6 +53,19 @@ class SampleIndex:
         return self._cache[key]
 
 
+def _tag(text: str) -> str:
+    """A run-key tag as a file name, spelled as the run folders spell it (``two-step,fraction=0.46``)."""
+    return safe_name(text, keep="-_.,=")
+
+
+def _model_tag(model) -> str:
+    """A model in figure file names: method, weights hash and, where set, its options and version."""
+    from ..runs import option_tag
+
+    tag = option_tag(f"{safe_name(model.method)}_{model.weights_hash[:8]}", model.option_items)
+    return _tag(tag + (f"_v{model.version}" if model.show_version else ""))
+
+
 def subset_groups(models) -> list[tuple[str, str, str]]:
     """Every (dataset, subset, init) some model has a run for, plus 300W full where combinable."""
     keys = {k for m in models for k in m.runs}
@@ -74,26 +88,26 @@ def make_figures(runs: Iterable[Run], out: str | os.PathLike, data_root=None, me
     if ("300w", "private", "boxes") not in groups:
         groups.append(("300w", "private", "boxes"))      # the published curves alone
     for dataset, subset, init in groups:
-        fig_norm, alpha = (norm, DEFAULT_NORM[1] if norm != "bbox-diagonal" else 0.03) if norm else \
+        fig_norm, alpha = (norm, DEFAULT_NORM[1] if norm != "bbox-diagonal" else ALPHA_BBOX_DIAGONAL) if norm else \
             DATASET_NORM.get(dataset, DEFAULT_NORM)
         entries = []
         for m in models:
             got = ev.errors(m, dataset, subset, fig_norm, init)
             if isinstance(got, Measured):
                 entries.append((m.label + (f" ({got.partial_label})" if got.partial_label else ""), got.errors))
-        refs = (challenge_curves(PRIVATE_SUBSETS[subset], alpha) if dataset == "300w" and subset in PRIVATE_SUBSETS
+        refs = (challenge_curves(subset, alpha) if dataset == "300w" and subset in PRIVATE_SUBSETS
                 and fig_norm == "inter-ocular" else [])
         if not entries and not refs:
             continue
-        name = f"fig6_ced_{safe_name(dataset)}_{safe_name(subset)}{'' if init == 'boxes' else '@' + safe_name(init)}_{fig_norm}"
+        name = f"fig6_ced_{safe_name(dataset)}_{safe_name(subset)}{'' if init == 'boxes' else '@' + _tag(init)}_{fig_norm}"
         title = f"CED on {dataset}/{subset}" + ("" if init == "boxes" else f" (init {init})")
         res = ced_figure(entries, out / name, alpha, fig_norm, refs, title=title)
         results.append(res)
         log(f"wrote {res.png} (+ pdf)" + ("" if entries else ": published curves only, no measured run"))
     for m in models:
         for (dataset, subset, init), run in sorted(m.runs.items()):
-            tag = f"{safe_name(m.method)}_{m.weights_hash[:8]}_{safe_name(dataset)}_{safe_name(subset)}" + \
-                ("" if init == "boxes" else f"@{safe_name(init)}")
+            tag = f"{_model_tag(m)}_{safe_name(dataset)}_{safe_name(subset)}" + \
+                ("" if init == "boxes" else f"@{_tag(init)}")
             fig_norm = norm or DATASET_NORM.get(dataset, DEFAULT_NORM)[0]
             jobs = []
             if worst:

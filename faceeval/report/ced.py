@@ -32,8 +32,9 @@ def curve_from_errors(label: str, errors: np.ndarray, alpha: float, x_max: float
 
 def plot_ced(curves: Sequence[Curve], path: str | os.PathLike, alpha: float, norm: str = "inter-ocular",
              title: str | None = None) -> list[Path]:
-    """Draw the curves and save them to ``path`` (its suffix picks PNG/PDF; ``.png`` also writes a PDF twin
-    when ``path`` has no suffix). Returns the files written."""
+    """Draw the curves and save them to ``path`` (a suffix matplotlib writes, e.g. ``.png`` or ``.pdf``,
+    picks the format; without one, ``path.png`` and ``path.pdf`` are written, so a stem may hold
+    dots, as ``full@two-step,fraction=0.46`` does). Returns the files written."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -57,7 +58,9 @@ def plot_ced(curves: Sequence[Curve], path: str | os.PathLike, alpha: float, nor
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     path = Path(path)
-    targets = [path] if path.suffix else [path.with_suffix(".png"), path.with_suffix(".pdf")]
+    formats = fig.canvas.get_supported_filetypes()
+    targets = ([path] if path.suffix[1:].lower() in formats
+               else [path.with_name(path.name + ".png"), path.with_name(path.name + ".pdf")])
     for target in targets:
         fmt = target.suffix.lstrip(".").lower() or "png"
         with atomic_write(target, "wb") as fh:

@@ -92,10 +92,17 @@ def _pyplot():
     return plt
 
 
+def _stem(path: str | os.PathLike) -> Path:
+    """``path`` without a ``.png`` / ``.pdf`` suffix; other dots stay (``test@two-step,fraction=0.46``)."""
+    path = Path(path)
+    return path.with_suffix("") if path.suffix.lower() in (".png", ".pdf") else path
+
+
 def _save(fig, path: Path) -> list[Path]:
     from ..io import atomic_write
 
-    targets = [path.with_suffix(".png"), path.with_suffix(".pdf")]
+    stem = _stem(path)
+    targets = [stem.with_name(stem.name + ".png"), stem.with_name(stem.name + ".pdf")]
     for target in targets:
         with atomic_write(target, "wb") as fh:
             fig.savefig(fh, format=target.suffix[1:], dpi=DPI)
@@ -162,8 +169,7 @@ def ced_figure(entries: Sequence[tuple[str, np.ndarray]], path: str | os.PathLik
     curves += list(references)
     if not curves:
         raise FigureSkipped("no curves to draw")
-    path = Path(path)
-    paths = plot_ced(curves, path.with_suffix(""), alpha, norm, title)
+    paths = plot_ced(curves, _stem(path), alpha, norm, title)
     return FigureResult("ced", title or f"CED ({norm})", paths, CED_PX)
 
 
@@ -209,9 +215,9 @@ def initial_boxes(run, images: Sequence[np.ndarray]) -> np.ndarray | None:
     if run.boxes is not None and len(run.boxes) == len(run.ids):
         return run.boxes
     if run.meta.get("init") == "two-step":
-        from ..twostep import centred_boxes, default_fraction
+        from ..twostep import DEFAULT_FRACTION, centred_boxes
 
-        fraction = (run.meta.get("init_options") or {}).get("fraction") or default_fraction()
+        fraction = (run.meta.get("init_options") or {}).get("fraction") or DEFAULT_FRACTION
         return centred_boxes(images, float(fraction))
     return None
 

@@ -18,7 +18,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from ..metrics import MetricInputError, auc_of_curve
+from ..metrics import ALPHA, MetricInputError, auc_of_curve
 from ..resources import challenge_ced, data_path
 from .ced import Curve
 
@@ -41,21 +41,6 @@ def published_results() -> pd.DataFrame:
     return pd.read_csv(io.StringIO(_published_csv()), comment="#")
 
 
-def published_value(table: int, method: str, metric: str, subset: str | None = None,
-                    norm: str | None = None) -> float | None:
-    """One published number (percent), or None where the paper's table has no such cell."""
-    df = published_results()
-    sel = (df.table == table) & (df.method == method) & (df.metric == metric)
-    if subset is not None:
-        sel &= df.subset == subset
-    if norm is not None:
-        sel &= df.norm == norm
-    hits = df[sel]
-    if len(hits) > 1:
-        raise ValueError(f"published_results.csv: {len(hits)} values for table {table} {method} {metric} {subset} {norm}")
-    return float(hits.value.iloc[0]) if len(hits) else None
-
-
 def curve_auc(x: np.ndarray, y: np.ndarray, alpha: float) -> float:
     """AUC_alpha of a published CED curve, by the metrics core's convention (see :func:`auc_of_curve`)."""
     return auc_of_curve(x, y, alpha)
@@ -66,7 +51,7 @@ def curve_failure(x: np.ndarray, y: np.ndarray, alpha: float) -> float:
     return float(1.0 - np.interp(alpha, np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)))
 
 
-def challenge_curves(subset: str = "private", alpha: float = 0.08, x_max: float | None = None) -> list[Curve]:
+def challenge_curves(subset: str = "private", alpha: float = ALPHA, x_max: float | None = None) -> list[Curve]:
     """The 300W challenge winners' published curves (inter-ocular) as dashed reference curves.
 
     ``x_max`` crops the curves (default: alpha); AUC and failure are computed at ``alpha``.
@@ -84,7 +69,7 @@ def challenge_curves(subset: str = "private", alpha: float = 0.08, x_max: float 
     return curves
 
 
-def reference_curves(name: str, alpha: float = 0.08, x_max: float | None = None, norm: str = "inter-ocular",
+def reference_curves(name: str, alpha: float = ALPHA, x_max: float | None = None, norm: str = "inter-ocular",
                      subset: str = "private") -> list[Curve]:
     """Reference curves by the name ``faceeval ced --reference`` takes."""
     if name not in REFERENCES:

@@ -22,8 +22,8 @@ from typing import Callable, Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from ..metrics import evaluate
-from ..runs import Run
+from ..metrics import ALPHA, ALPHA_BBOX_DIAGONAL, evaluate
+from ..runs import Run, RunKey
 from ..stats import Bootstrap, SummaryIntervals, summary_intervals
 from .published import challenge_curves, published_results
 
@@ -157,11 +157,21 @@ def _latex_escape(s: str) -> str:
 
 @dataclass
 class Model:
-    """All stored runs of one method with one set of weights."""
+    """All stored runs of one model: a method, its version, weights and prediction options
+    (the method part of :class:`~faceeval.runs.RunKey`)."""
 
     method: str
     weights_hash: str
-    runs: dict[tuple[str, str, str], Run] = field(default_factory=dict)   # (dataset, subset, init) -> run
+    #: (dataset, subset, init tag) -> run; the init tag holds the init options (``two-step,fraction=0.46``).
+    runs: dict[tuple[str, str, str], Run] = field(default_factory=dict)
+    version: str = ""
+    option_items: tuple = ()
+    #: Put the version in the label (set when models differ only by version).
+    show_version: bool = False
+
+    @property
+    def key(self) -> tuple:
+        return self.method, self.version, self.weights_hash, self.option_items
 
     @property
     def meta(self) -> dict:
@@ -183,21 +193,31 @@ class Model:
         extra = f", {stages} stage{'s' if stages != 1 else ''}" if stages else ""
         others = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items()) if k != "stages")
         extra += f", {others}" if others else ""
-        return f"{self.method}{extra} [{self.weights_hash[:8]}]"
+        version = f" v{self.version}" if self.show_version else ""
+        return f"{self.method}{version}{extra} [{self.weights_hash[:8]}]"
 
     def run(self, dataset: str, subset: str, init: str = "boxes") -> Run | None:
         return self.runs.get((dataset, subset, init))
 
 
 def group_models(runs: Iterable[Run]) -> list[Model]:
-    """Group runs by (method, weights hash); the newest run of each (dataset, subset, init) wins."""
-    models: dict[tuple[str, str], Model] = {}
+    """Group runs by model (the method part of their :class:`~faceeval.runs.RunKey`); of several
+    runs with one key, the newest wins (``runs`` in the order of :func:`~faceeval.runs.find_runs`)."""
+    models: dict[tuple, Model] = {}
     for run in runs:   # find_runs gives oldest first
-        m = run.meta
-        key = (m["method"], m.get("weights_hash", "none"))
-        model = models.setdefault(key, Model(*key))
-        model.runs[(m.get("dataset", "?"), m.get("subset", "?"), m.get("init", "boxes"))] = run
-    return [models[k] for k in sorted(models)]
+        key = RunKey.from_meta(run.meta)
+        model = models.setdefault(key.model, Model(key.method, key.weights_hash, version=key.version,
+                                                   option_items=key.options))
+        model.runs[(key.dataset, key.subset, key.init_tag)] = run
+    ordered = [models[k] for k in sorted(models, key=lambda k: (k[0], k[2], k[1], repr(k[3])))]
+    by_label: dict[str, list[Model]] = {}
+    for model in ordered:
+        by_label.setdefault(model.label, []).append(model)
+    for same in by_label.values():
+        if len(same) > 1:
+            for model in same:
+                model.show_version = True
+    return ordered
 
 
 def model_stages(meta: dict) -> int | None:
@@ -265,7 +285,7 @@ class Evaluator:
 
     def errors(self, model: Model, dataset: str, subset: str, norm: str, init: str = "boxes") -> Measured | str:
         """Per-image errors, or a reason string when the run exists but cannot be scored."""
-        key = (model.method, model.weights_hash, dataset, subset, norm, init)
+        key = (model.key, dataset, subset, norm, init)
         if key not in self._cache:
             self._cache[key] = self._errors(model, dataset, subset, norm, init)
             if isinstance(self._cache[key], Measured):
@@ -468,7 +488,7 @@ def table2(models, ctx, ev) -> Table:
             for c, (norm, subset) in cols.items():
                 got = ev.errors(model, "300w", subset, norm) if model else None
                 if isinstance(got, Measured):
-                    cells[c] = summary_cells(got, 0.08, norm)["mean"]
+                    cells[c] = summary_cells(got, ALPHA, norm)["mean"]
                     sizes[subset] = got.n_text
                     if got.note:
                         notes.add(got.note)
@@ -507,7 +527,7 @@ def table3(models, ctx, ev) -> Table:
     t = _three_col_table(
         "table3", "Table 3: AUC_0.08 and failure rate (%) on the 300W public test set (full)",
         "Inter-ocular normalisation, full set (common + challenging, 689 faces), failure = error > 0.08.",
-        3, "full", "inter-ocular", 0.08, models, ctx, ev,
+        3, "full", "inter-ocular", ALPHA, models, ctx, ev,
         predicate=lambda k: k[0] == "300w" and k[1] in ("full", "common", "challenging") and k[2] == "boxes",
         why=lambda ctx, name, model: why_300w(ctx, name, "full", model))
     # The paper's Table 3 prints AUC and failure only; drop the mean column.
@@ -521,10 +541,10 @@ def table4(models, ctx, ev) -> Table:
         "Inter-ocular normalisation, 600 faces (indoor + outdoor), failure = error > 0.08. Rows marked "
         "'from published CED' are read off the 300W challenge entries' published curves "
         "(linear interpolation onto the 1e-4 grid, Simpson's rule, as for measured curves).",
-        4, "private", "inter-ocular", 0.08, models, ctx, ev,
+        4, "private", "inter-ocular", ALPHA, models, ctx, ev,
         predicate=lambda k: k[0] == "300w" and k[1] == "private" and k[2] == "boxes",
         why=lambda ctx, name, model: why_300w(ctx, name, "private", model))
-    for curve in challenge_curves("private", 0.08):
+    for curve in challenge_curves("private", ALPHA):
         cells = {"mean error": Cell(why="not readable from a CED"), "AUC_0.08": Cell(curve.auc * 100),
                  "failure @ 0.08": Cell(curve.failure * 100)}
         t.rows.append(Row(curve.label.replace(" (published)", ""), FROM_CED, "600", cells,
@@ -558,7 +578,7 @@ def table5(models, ctx, ev) -> Table:
         "Mean error, AUC_0.03 and failure (error > 0.03), normalised by the ground-truth box diagonal, on "
         "faceeval's held-out split of the Menpo training set (the challenge test annotations were never "
         "released). The published row is on the Menpo challenge test set, so it is not the same images.",
-        5, "test", "bbox-diagonal", 0.03, models, ctx, ev, dataset="menpo",
+        5, "test", "bbox-diagonal", ALPHA_BBOX_DIAGONAL, models, ctx, ev, dataset="menpo",
         predicate=lambda k: k[0] == "menpo" and k[1] == "test",
         why=lambda ctx, name, model: why_menpo(ctx, name, model))
     if not any(k[:2] == ("menpo", "test") for m in models for k in m.runs):
@@ -585,7 +605,7 @@ def table6(models, ctx, ev, method: str = "dan") -> Table:
         seen.add(stages)
         note = "" if stages else "number of stages not stored in the run's meta"
         if isinstance(got, Measured):
-            sc = summary_cells(got, 0.08, "inter-ocular")
+            sc = summary_cells(got, ALPHA, "inter-ocular")
             t.rows.append(Row(model.label, MEASURED, got.n_text, {c: sc[m] for c, m in cols.items()}, note))
         else:
             t.rows.append(Row(model.label, MEASURED, "–", {c: Cell(why=got) for c in cols}, note))

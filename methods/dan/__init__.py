@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from faceeval import geometry as G
+from faceeval.errors import OptionError
 from faceeval.methods import LandmarkMethod, MissingWeightsError, file_hash
 
 from .augment import box_initialisation, frame_transforms, warp_to_frames
@@ -22,6 +23,8 @@ from .train import resolve_device, use_bf16
 from .weights import default_weights_dir, load_weights, save_weights, weights_paths
 
 __all__ = ["DAN", "DANConfig", "DANModel", "load_weights", "save_weights"]
+
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 class DAN(LandmarkMethod):
@@ -42,6 +45,10 @@ class DAN(LandmarkMethod):
     def __init__(self, model: DANModel, weights_path: str | Path | None = None, device: str = "auto",
                  precision: str = "auto", channels_last: bool = True, compile: bool = False,
                  stages: int | None = None, fold_bn: bool = True):
+        if precision not in PRECISIONS:
+            raise OptionError(f"dan: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+        if stages is not None and not (isinstance(stages, int) and 1 <= stages <= model.cfg.stages):
+            raise OptionError(f"dan: stages must be 1..{model.cfg.stages} for these weights, got {stages!r}")
         self.device = resolve_device(device)
         self.bf16 = use_bf16(precision, self.device)
         self.model = (fold_batchnorm(model) if fold_bn else model).to(self.device).eval()
@@ -49,8 +56,6 @@ class DAN(LandmarkMethod):
             self.model = self.model.to(memory_format=torch.channels_last)
         self.channels_last = channels_last
         self.stages = stages or model.cfg.stages
-        if not 1 <= self.stages <= model.cfg.stages:
-            raise ValueError(f"stages must be 1..{model.cfg.stages}, got {stages}")
         self._forward = torch.compile(self.model, dynamic=True) if compile else self.model
         self._frame_shape = self.model.mean_shape.double().cpu().numpy()
         self.weights_path = None if weights_path is None else Path(weights_path)
@@ -70,11 +75,13 @@ class DAN(LandmarkMethod):
 
     @property
     def weights_hash(self) -> str:
-        """The weights file's hash; ``-s<k>`` marks a run that uses only the first k stages."""
-        return self._hash if self.stages == self.model.cfg.stages else f"{self._hash}-s{self.stages}"
+        """The weights file's hash (the stages used and the precision are :meth:`options`)."""
+        return self._hash
 
     def options(self) -> dict:
-        return {} if self.stages == self.model.cfg.stages else {"stages": self.stages}
+        """The stages used and the arithmetic (``bf16`` or ``fp32``, resolved from ``auto``): both change
+        the predictions, so both are part of a run's key."""
+        return {"stages": self.stages, "precision": "bf16" if self.bf16 else "fp32"}
 
     def provenance(self) -> dict:
         return {**super().provenance(), "stages": self.stages, "trained_stages": self.model.cfg.stages,
@@ -91,11 +98,6 @@ class DAN(LandmarkMethod):
             return self._forward(frames, self.stages)[-1].float()
 
     def predict(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> np.ndarray:
-        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        if len(images) != len(boxes):
-            raise ValueError(f"predict: {len(images)} images but {len(boxes)} boxes")
-        if len(images) == 0:
-            return np.zeros((0, 68, 2))
         m = frame_transforms(box_initialisation(boxes), self._frame_shape)
         shapes = []
         for i in range(0, len(images), self.batch_size):        # bounded memory for any number of images

@@ -1,7 +1,11 @@
 """``python -m methods.dan [train options]``: the training command, e.g. under ``torchrun``::
 
     torchrun --nproc-per-node 2 -m methods.dan --data-root /data/300W --stages 2
-"""
-from .train import main
 
-main()
+It goes through the ``faceeval`` command group, so errors read as in ``faceeval train dan``.
+"""
+import sys
+
+from faceeval.cli import main
+
+main(args=["train", "dan", *sys.argv[1:]], prog_name="faceeval")

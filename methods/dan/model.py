@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from faceeval.landmarks import EYE_A, EYE_B
+
 from .config import DANConfig, frame_mean_shape
 from .layers import Connection, untransform
 
@@ -131,8 +133,9 @@ class DANModel(nn.Module):
 
 
 def pupil_distance(shapes: Tensor) -> Tensor:
-    """Inter-pupil distance ``(N,)``: eye centres = means of points 36-41 and 42-47."""
-    return (shapes[:, 36:42].mean(1) - shapes[:, 42:48].mean(1)).norm(dim=-1)
+    """Inter-pupil distance ``(N,)``: eye centres = means of the points of each eye
+    (:data:`faceeval.landmarks.EYE_A` and ``EYE_B``, 36-41 and 42-47)."""
+    return (shapes[:, EYE_A].mean(1) - shapes[:, EYE_B].mean(1)).norm(dim=-1)
 
 
 def alignment_loss(pred: Tensor, gt: Tensor) -> Tensor:

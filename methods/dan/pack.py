@@ -29,7 +29,6 @@ import torch
 from faceeval.io import DataError, save_npz
 
 from .augment import Canvases, TRANSLATION_MODES
-from .config import frame_mean_shape
 
 PACK_FORMAT = "faceeval-dan-pack-1"
 

@@ -29,6 +29,7 @@ import torch.distributed as dist
 from safetensors.torch import load_file
 
 from faceeval import geometry as G
+from faceeval.errors import OptionError
 from faceeval.io import DataError, atomic_write, write_json
 from faceeval.metrics import point_to_point_error
 
@@ -156,8 +157,8 @@ def prepare_data(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: 
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     if opts.val_count > 0:
         if n <= opts.val_count:
-            raise click.UsageError(f"{n} training images: need more than --val-count {opts.val_count} "
-                                   "(or --val-count 0 to validate on the training images)")
+            raise OptionError(f"{n} training images: need more than --val-count {opts.val_count} "
+                              "(or --val-count 0 to validate on the training images)")
         val = slice(0, opts.val_count)
         train = slice(opts.val_count, n)
     else:
@@ -379,8 +380,8 @@ def train_with(make_data, out: str | os.PathLike, opts: TrainOptions | None = No
     out = Path(out)
     ckpt = out / f"{CHECKPOINT}.json"
     if ckpt.exists() and not resume:
-        raise click.UsageError(f"{out} already holds a training checkpoint: pass --resume to continue it, "
-                               "or choose another --out")
+        raise OptionError(f"{out} already holds a training checkpoint: pass --resume to continue it, "
+                          "or choose another --out")
     if resume and ckpt.exists():     # a resumed run keeps its own options; only where/how it runs may change
         saved_state = json.loads(ckpt.read_text())
         if saved_state.get("done"):
@@ -396,7 +397,7 @@ def train_with(make_data, out: str | os.PathLike, opts: TrainOptions | None = No
         device = torch.device("cuda", local_rank)
     bf16 = use_bf16(opts.precision, device)
     if opts.batch_size % world:
-        raise click.UsageError(f"--batch-size {opts.batch_size} is not divisible by {world} processes")
+        raise OptionError(f"--batch-size {opts.batch_size} is not divisible by {world} processes")
     local_batch = opts.batch_size // world
 
     torch.manual_seed(_seed(opts.seed, 3))

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from faceeval.io import atomic_write, write_json
+from faceeval.io import DataError, atomic_write, write_json
 from faceeval.methods import default_weights_dir as methods_weights_dir
 
 from .config import DANConfig
@@ -77,7 +78,7 @@ def read_config(path: str | os.PathLike) -> dict:
     with open(path) as fh:
         meta = json.load(fh)
     if meta.get("format") != "faceeval-dan":
-        raise ValueError(f"{path}: not a faceeval DAN config (format={meta.get('format')!r})")
+        raise DataError(f"{path}: not a faceeval DAN config (format={meta.get('format')!r})")
     return meta
 
 
@@ -86,7 +87,11 @@ def load_weights(path: str | os.PathLike | None = None, map_location: str | torc
     tensors_path, config_path = weights_paths(path)
     meta = read_config(config_path)
     model = DANModel(DANConfig.from_dict(meta["config"]))
-    state = load_file(str(tensors_path), device=str(map_location))
+    try:
+        state = load_file(str(tensors_path), device=str(map_location))
+    except SafetensorError as exc:
+        raise DataError(f"{tensors_path}: not a safetensors weights file ({exc}); faceeval never unpickles "
+                        "weights") from exc
     if is_quantized(state):
         state = dequantize_tensors(state)
     model.load_state_dict(state, strict=True)

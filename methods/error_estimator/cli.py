@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-from faceeval.cli.common import DATA_ROOT, fail_cleanly, load_dataset_reporting_gaps as load_dataset
+from faceeval.cli.common import DATA_ROOT, load_dataset_reporting_gaps as load_dataset
 from faceeval.datasets import DATASETS, Dataset
 from faceeval.io import DataError, atomic_write
 from faceeval.methods import method_class
@@ -76,7 +76,6 @@ def estimator():
               help="Folder for resumable chunks of training data (default: OUTPUT.cache).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="estimator.npz", show_default=True)
 @NO_PROGRESS
-@fail_cleanly
 def train(method, weights, dataset, subset, data_root, k, limit, heldout, clip, seed, cache, output, no_progress):
     """Train an error estimator on METHOD's predictions from perturbed starts.
 
@@ -99,10 +98,7 @@ def train(method, weights, dataset, subset, data_root, k, limit, heldout, clip, 
     data = generate_training_data(model, ds, k=k, seed=seed, config=config,
                                   cache=cache or f"{output}.cache", progress=not no_progress)
     meta = {**model.provenance(), "dataset": ds.name, "subset": ds.subset, "n_faces": len(ds), "perturbations": k}
-    try:
-        est, report = train_estimator(data, config, heldout=heldout, seed=seed, clip=clip, meta=meta)
-    except ValueError as exc:
-        raise click.ClickException(str(exc)) from exc
+    est, report = train_estimator(data, config, heldout=heldout, seed=seed, clip=clip, meta=meta)
     est.save(output)
     click.echo(f"error estimator for {model.name} trained on {len(data.errors)} predictions "
                f"({len(ds)} faces of {ds.name}/{ds.subset}) -> {output}")
@@ -116,7 +112,6 @@ def train(method, weights, dataset, subset, data_root, k, limit, heldout, clip, 
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="CSV of id, estimated error, true error (default RUN_DIR/estimated_errors.csv).")
 @NO_PROGRESS
-@fail_cleanly
 def predict(model, run_dir, data_root, output, no_progress):
     """Estimate the error of each shape of a stored run (no ground truth used).
 
@@ -180,7 +175,6 @@ def predict(model, run_dir, data_root, output, no_progress):
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="menpo_boxsize.csv", show_default=True,
               help="CSV: fraction, mean estimated error, mean true error, best.")
 @NO_PROGRESS
-@fail_cleanly
 def menpo_boxsize(estimator_path, method, weights, fractions, dataset, subset, data_root, limit, seed, output,
                   no_progress):
     """Pick the two-step box fraction that minimises the estimated error.

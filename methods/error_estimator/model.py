@@ -17,14 +17,14 @@ from typing import Sequence
 import numpy as np
 
 from faceeval.io import DataError, save_npz
-from faceeval.metrics import MetricInputError
+from faceeval.metrics import ALPHA, MetricInputError
 
 from .features import HogConfig, landmark_hog
 
 #: Ridge penalties tried by cross-validation (on standardised features).
 DEFAULT_ALPHAS = tuple(float(a) for a in np.logspace(-2, 6, 17))
 #: Failure threshold of the quality report (inter-ocular error).
-FAILURE_THRESHOLD = 0.08
+FAILURE_THRESHOLD = ALPHA
 FORMAT = "faceeval-error-estimator/1"
 
 
@@ -98,7 +98,7 @@ def fit_ridge(features: np.ndarray, targets: np.ndarray, alphas: Sequence[float]
     if x.ndim != 2 or len(x) != len(y):
         raise ValueError(f"features (N, D) and targets (N,) must match, got {x.shape} and {y.shape}")
     if len(y) < 3:
-        raise ValueError(f"need at least 3 training samples, got {len(y)}")
+        raise DataError(f"need at least 3 training samples, got {len(y)}")
     if not (np.isfinite(x).all() and np.isfinite(y).all()):
         raise ValueError("features and targets must be finite")
     if groups is not None and len(groups) != len(y):
@@ -150,9 +150,6 @@ class ErrorEstimator:
     config: HogConfig
     ridge: RidgeModel
     meta: dict = field(default_factory=dict)
-
-    def estimate_features(self, features: np.ndarray) -> np.ndarray:
-        return self.ridge.predict(features)
 
     def estimate(self, images: Sequence[np.ndarray], shapes: np.ndarray) -> np.ndarray:
         """Estimated inter-ocular errors ``(N,)`` of ``shapes`` (N, 68, 2), one per image."""

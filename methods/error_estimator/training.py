@@ -23,7 +23,7 @@ import numpy as np
 from faceeval.datasets import Dataset
 from faceeval.geometry import (TRAIN_ROTATION_SIGMA_DEG, TRAIN_SCALE_SIGMA, TRAIN_TRANSLATION_SIGMA, apply_affine,
                                fit_shape_to_boxes, shape_boxes, similarity_matrix, warp_image)
-from faceeval.io import save_npz
+from faceeval.io import DataError, save_npz
 from faceeval.metrics import point_to_point_error
 from faceeval.resources import dan_mean_shape
 
@@ -181,7 +181,7 @@ def train_estimator(data: TrainingData, config: HogConfig = HogConfig(), heldout
         raise ValueError(f"features have length {data.features.shape[1]}, config expects {config.length}")
     test = heldout_mask(data.ids, heldout, seed)
     if test.all() or not test.any():
-        raise ValueError("need faces of at least two images to hold some out")
+        raise DataError("need faces of at least two images to hold some out")
     ridge = fit_ridge(data.features[~test], np.minimum(data.errors[~test], clip), alphas, groups=data.ids[~test])
     report = {"heldout": quality(ridge.predict(data.features[test]), data.errors[test]),
               "train": quality(ridge.predict(data.features[~test]), data.errors[~test]),

@@ -20,6 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
+from faceeval.errors import OptionError
 from faceeval.geometry import crop_window
 from faceeval.methods import LandmarkMethod, MissingDependencyError, MissingWeightsError, file_hash
 
@@ -72,7 +73,7 @@ class ERT(LandmarkMethod):
 
     def __init__(self, weights: str | os.PathLike | None = None, box_style: str = "tight"):
         if box_style not in BOX_STYLES:
-            raise ValueError(f"box_style must be one of {', '.join(BOX_STYLES)}; got {box_style!r}")
+            raise OptionError(f"ert: box_style must be one of {', '.join(BOX_STYLES)}; got {box_style!r}")
         dlib = _import_dlib()
         path = Path(weights).expanduser() if weights is not None else find_model()
         if path is None:
@@ -96,13 +97,10 @@ class ERT(LandmarkMethod):
 
     @property
     def weights_hash(self) -> str:
-        """The model file's hash; the box style is part of it when not the default (runs differ)."""
-        return self._hash if self.box_style == "tight" else f"{self._hash}-{self.box_style}box"
+        """The model file's hash (the box style, which changes predictions too, is in :meth:`options`)."""
+        return self._hash
 
     def predict(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> np.ndarray:
-        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        if len(images) != len(boxes):
-            raise ValueError(f"ert: {len(images)} images but {len(boxes)} boxes")
         if self.box_style == "tight":
             boxes = to_dlib_boxes(boxes)
         out = np.empty((len(boxes), 68, 2))

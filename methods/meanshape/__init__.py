@@ -30,4 +30,4 @@ class MeanShape(LandmarkMethod):
         return hashlib.sha256(np.ascontiguousarray(self.template).tobytes()).hexdigest()[:12]
 
     def predict(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> np.ndarray:
-        return fit_shape_to_boxes(self.template, np.asarray(boxes, dtype=np.float64).reshape(-1, 4))
+        return fit_shape_to_boxes(self.template, boxes)

@@ -57,9 +57,6 @@ class SDM(LandmarkMethod):
         return self._hash
 
     def predict(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> np.ndarray:
-        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-        if len(images) != len(boxes):
-            raise ValueError(f"sdm: {len(images)} images but {len(boxes)} boxes")
         from menpo.image import Image
 
         initial = fit_shape_to_boxes(self.model.reference_shape, boxes)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from faceeval.io import DataError, save_npz, write_json
-from faceeval.methods import MissingDependencyError
+from faceeval.methods import MissingDependencyError, MissingWeightsError
 
 from .features import FEATURE_VERSIONS, patch_feature
 
@@ -125,7 +125,7 @@ def load_model(folder: str | Path) -> SDMModel:
     json_path, npz_path = folder / JSON_NAME, folder / NPZ_NAME
     for path in (json_path, npz_path):
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: missing SDM model file (train one with `faceeval train sdm`)")
+            raise MissingWeightsError(f"{path}: missing SDM model file (train one with `faceeval train sdm`)")
     try:
         meta = json.loads(json_path.read_text())
     except json.JSONDecodeError as exc:

@@ -57,7 +57,7 @@ _DEFAULTS = {f.name: f.default for f in fields(SDMConfig)}
 @click.option("--dataset", type=click.Choice(DATASETS), default="300w", show_default=True)
 @click.option("--subset", default=None, help="Subset to train on (default: train; builtin: all).")
 @DATA_ROOT
-@click.option("--output", type=click.Path(file_okay=False), default=None,
+@click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
               help="Model folder (default $FACEEVAL_HOME/weights/sdm, i.e. ~/.cache/faceeval/weights/sdm).")
 @click.option("--feature", type=click.Choice(sorted(PATCH_FEATURES)), default=_DEFAULTS["feature"], show_default=True,
               help="Patch descriptor: hog = 2x2-cell orientation histograms, pixels = standardised grey patch.")
@@ -86,11 +86,8 @@ def train_sdm_command(dataset, subset, data_root, output, feature, patch_size, s
           --scales 1 --iterations 3 --perturbations 5 --patch-size 16 --diagonal 80
       faceeval run sdm --weights /tmp/sdm-tiny --dataset builtin
     """
-    from faceeval.cli.common import fail_cleanly
-
     from . import default_model_dir
 
-    @fail_cleanly
     def _train():
         try:
             scale_list = tuple(float(s) for s in scales.split(","))
