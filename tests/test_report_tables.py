@@ -527,3 +527,23 @@ def test_latex_escapes_every_special_character_once():
                         r"back\textbackslash{}slash tick \\")
     assert lines[9] == r"other & measured & -- & no run: faceeval run other &  \\"
     assert lines[4] == r"\begin{tabular}{lllrl}"
+
+
+def test_table6_measures_the_stages_question_on_full_when_the_private_set_is_missing(tmp_path):
+    """No private runs: 1- and 2-stage runs on 300W full answer Table 6's question, labelled so,
+    each with its own numbers; the rows that need the private set still say why they are empty."""
+    runs = {}
+    for stages, sigma in ((1, 3.0), (2, 1.0)):
+        ds = memory_dataset("300w", "full", 8, seed=stages)
+        runs[stages] = run_method(FakeDAN(sigma, stages=stages), ds, tmp_path, progress=False)
+    t6 = next(t for t in build_tables(find_runs(tmp_path), methods=[]) if t.key == "table6")
+    measured = {r.method: r for r in t6.rows if r.source == MEASURED}
+    assert set(measured) >= {"dan, 1 stage [sigma3] [300W full]", "dan, 2 stages [sigma1] [300W full]",
+                             "dan, 1 stage", "dan, 2 stages", "dan, 3 stages"}
+    for stages, sigma in ((1, 3), (2, 1)):
+        row = measured[f"dan, {stages} stage{'s' if stages > 1 else ''} [sigma{sigma}] [300W full]"]
+        assert "not the private set" in row.note and row.n == "8"
+        s = _summary([runs[stages]], "inter-ocular")
+        assert row.cells["mean error"].value == pytest.approx(s.mean_error * 100, rel=1e-12)
+        assert row.cells["failure @ 0.08"].value == pytest.approx(s.failure_rate * 100, rel=1e-12)
+    assert measured["dan, 2 stages"].cells["AUC_0.08"].value is None
