@@ -8,7 +8,7 @@ REPORTS ?= reports
 DATA_ROOT ?= $(or $(FACEEVAL_DATA_ROOT),$(wildcard ../shared/data/300w))
 DATA_ROOT_OPT = $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
-.PHONY: install test lint tables report readme-results bench gpu-pack gpu-train
+.PHONY: install test lint tables report readme-results bench gpu-pack gpu-train dan-release
 
 install:  ## editable install with the peer methods and test tools, as the README does
 	$(PYTHON) -m pip install -e ".[all]"
@@ -43,3 +43,6 @@ gpu-pack:  ## the training faces as one compact file in the git-ignored .gpu/ (r
 
 gpu-train:  ## on the GPU machine: train both stages within GPU_MINUTES, weights + figures into $OUT
 	PYTHONUNBUFFERED=1 python3 -m methods.dan.gpu_train --pack $(PACK) --out $(GPU_OUT) --minutes $(GPU_MINUTES)
+
+dan-release:  ## ship a DAN training folder's weights (int8, with provenance) as the default: make dan-release TRAIN_DIR=DIR
+	$(PYTHON) -m methods.dan.release $(TRAIN_DIR) $(DATA_ROOT_OPT)

@@ -1,0 +1,119 @@
+"""Make a training run's best weights DAN's shipped default: ``make dan-release TRAIN_DIR=...``.
+
+Takes the finished weights of a training folder (``dan.safetensors``) or, while training
+still runs, its best so far (``best.safetensors``); stores them as int8
+(:mod:`methods.dan.quantize`) in ``methods/dan/pretrained/``, with the measured error
+change on the validation faces, the learning curve (``curve.csv``) and the provenance a
+reader needs to trust them: data, samples seen, stages, hardware, minutes, validation error.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+from faceeval.io import DataError, write_json
+
+from .weights import PRETRAINED_DIR
+
+
+def _commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parent, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def provenance(train_dir: Path) -> dict:
+    """What made the weights of ``train_dir``: from its checkpoint and best-weights records."""
+    from faceeval.runs import machine
+
+    try:
+        state = json.loads((train_dir / "checkpoint.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"{train_dir / 'checkpoint.json'}: cannot read the training state ({exc})") from exc
+    done = bool(state.get("done")) and (train_dir / "dan.safetensors").is_file()
+    best = {}
+    if (train_dir / "best.json").is_file():
+        best = {k: v for k, v in json.loads((train_dir / "best.json").read_text()).items()
+                if k in ("phase", "val_inter_pupil", "val_inter_ocular", "global_step", "samples_seen")}
+    opts = state.get("options", {})
+    return {"weights": "final" if done else "best so far (training not finished)",
+            "best_validation": best,
+            # the training state as of its last checkpoint (the whole run once it is done)
+            "samples_seen_at_checkpoint": state.get("global_step", 0) * opts.get("batch_size", 64),
+            "training_minutes_at_checkpoint": round(state.get("seconds", 0.0) / 60, 1),
+            "epochs": [{k: h[k] for k in ("phase", "epoch", "val_inter_ocular", "img_per_s") if k in h}
+                       for h in state.get("history", [])],
+            "options": opts, "hardware": machine(), "world_size": state.get("world_size", 1),
+            "released": _dt.date.today().isoformat(), "commit": _commit()}
+
+
+def release(train_dir: str | Path, data_root: str | Path | None, dest: str | Path = PRETRAINED_DIR,
+            data: dict | None = None) -> dict:
+    """Quantise the weights of ``train_dir`` into ``dest``; returns the provenance written."""
+    from .quantize import main as quantize_main
+
+    train_dir, dest = Path(train_dir), Path(dest)
+    src = train_dir / "dan.safetensors"
+    if not src.is_file():
+        src = train_dir / "best.safetensors"
+    if not src.is_file():
+        raise DataError(f"{train_dir}: no dan.safetensors or best.safetensors to release")
+    info = provenance(train_dir)
+    info["data"] = data or {}
+    dest.mkdir(parents=True, exist_ok=True)
+    args = [str(src), str(dest / "dan.safetensors")] + (["--data-root", str(data_root)] if data_root else [])
+    try:
+        quantize_main(args)
+    except SystemExit as exc:          # click's standalone mode ends with SystemExit(0) on success
+        if exc.code:
+            raise
+    if (train_dir / "curve.csv").is_file():
+        shutil.copy(train_dir / "curve.csv", dest / "curve.csv")
+    meta = json.loads((dest / "dan.json").read_text())
+    meta["provenance"] = info
+    meta.pop("training", None)          # the long per-step records live in the training folder
+    write_json(dest / "dan.json", meta)
+    return info
+
+
+def main(argv=None) -> None:
+    import click
+
+    @click.command(help="""Store a DAN training run's weights (final, else best so far) as the shipped default,
+int8, with provenance and learning curve, in methods/dan/pretrained/.
+
+\b
+Example:
+  python -m methods.dan.release /work/fhome/train/dan2-pack --data-root ../shared/data/300w
+""", context_settings={"help_option_names": ["-h", "--help"]})
+    @click.argument("train_dir", type=click.Path(exists=True, file_okay=False))
+    @click.option("--data-root", type=click.Path(exists=True, file_okay=False), default=None,
+                  help="300W root it was trained on: measures the int8 error change on its validation faces.")
+    @click.option("--dest", type=click.Path(file_okay=False), default=str(PRETRAINED_DIR), show_default=True)
+    def command(train_dir, data_root, dest):
+        data = {}
+        if data_root:
+            import warnings
+
+            from faceeval.datasets import load_dataset
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = load_dataset("300w", "train", data_root)
+            data = {"dataset": "300w/train", "faces": len(ds), "expected": ds.expected, "notes": ds.notes}
+        info = release(train_dir, data_root, dest, data)
+        click.echo(f"released {info['weights']} weights of {train_dir} into {dest}: "
+                   f"{info['samples_seen_at_checkpoint']} samples seen and {info['training_minutes_at_checkpoint']} min "
+                   f"at its last checkpoint; best validation {info['best_validation']}")
+
+    command.main(args=argv, prog_name="python -m methods.dan.release")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""Shipping a training run's weights as DAN's default: int8, provenance, learning curve."""
+import json
+
+import numpy as np
+import pytest
+
+from faceeval.datasets import load_dataset
+from faceeval.io import DataError
+from methods.dan import DAN
+from methods.dan.release import release
+from methods.dan.train import TrainOptions, train
+
+
+@pytest.fixture(scope="module")
+def stopped_run(tmp_path_factory):
+    """A narrow 2-stage training on the builtin faces, stopped by its time limit (not finished)."""
+    ds = load_dataset("builtin")
+    out = tmp_path_factory.mktemp("dan_run")
+    opts = TrainOptions(stages=2, batch_size=16, perturbations=8, max_epochs=2, val_count=0, validate_every=2,
+                        widths=(4, 8, 8, 16), progress=False, seed=2, max_minutes=1e-9)
+    train([s.load_image() for s in ds.samples], ds.ground_truth, ds.boxes, out, opts, log=lambda m: None)
+    return out, ds
+
+
+def test_release_ships_int8_weights_with_provenance_and_curve(stopped_run, tmp_path):
+    out, ds = stopped_run
+    with pytest.raises(DataError, match="no dan.safetensors or best.safetensors"):
+        release(out, None, tmp_path / "early")          # stopped before its first validation: nothing to ship
+    train([s.load_image() for s in ds.samples], ds.ground_truth, ds.boxes, out,
+           TrainOptions(max_minutes=0, progress=False), resume=True, log=lambda m: None)
+    info = release(out, None, tmp_path / "shipped", {"dataset": "builtin"})
+    meta = json.loads((tmp_path / "shipped" / "dan.json").read_text())
+    assert meta["provenance"] == json.loads(json.dumps(info))
+    assert info["weights"] == "final" and info["data"] == {"dataset": "builtin"}
+    state = json.loads((out / "checkpoint.json").read_text())
+    assert info["samples_seen_at_checkpoint"] == state["global_step"] * 16
+    assert info["best_validation"]["phase"] == "stage2" and info["hardware"]
+    assert (tmp_path / "shipped" / "curve.csv").read_text() == (out / "curve.csv").read_text()
+    assert meta["quantization"]["scheme"].startswith("int8")
+    images = [s.load_image() for s in ds.samples]
+    a = DAN.load(out, precision="fp32").predict(images, ds.boxes)
+    b = DAN.load(tmp_path / "shipped", precision="fp32").predict(images, ds.boxes)
+    assert np.abs(a - b).max() < 0.5                   # int8 weights, same predictions to a fraction of a pixel
+    assert len(DAN.load(tmp_path / "shipped").training_curve()) == len((out / "curve.csv").read_text().splitlines()) - 1
+
+
+def test_release_of_a_folder_without_weights_names_it(tmp_path):
+    (tmp_path / "checkpoint.json").write_text("{}")
+    with pytest.raises(DataError, match="no dan.safetensors or best.safetensors"):
+        release(tmp_path, None, tmp_path / "out")
