@@ -45,4 +45,4 @@ gpu-train:  ## on the GPU machine: train both stages within GPU_MINUTES, weights
 	PYTHONUNBUFFERED=1 python3 -m methods.dan.gpu_train --pack $(PACK) --out $(GPU_OUT) --minutes $(GPU_MINUTES)
 
 dan-release:  ## ship a DAN training folder's weights (int8, with provenance) as the default: make dan-release TRAIN_DIR=DIR
-	$(PYTHON) -m methods.dan.release $(TRAIN_DIR) $(DATA_ROOT_OPT)
+	$(PYTHON) -m methods.dan.release $(TRAIN_DIR) $(DATA_ROOT_OPT) --readme README.md

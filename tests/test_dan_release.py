@@ -28,12 +28,21 @@ def test_release_ships_int8_weights_with_provenance_and_curve(stopped_run, tmp_p
         release(out, None, tmp_path / "early")          # stopped before its first validation: nothing to ship
     train([s.load_image() for s in ds.samples], ds.ground_truth, ds.boxes, out,
            TrainOptions(max_minutes=0, progress=False), resume=True, log=lambda m: None)
-    info = release(out, None, tmp_path / "shipped", {"dataset": "builtin"})
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n<!-- dan-weights:begin -->\nold\n<!-- dan-weights:end -->\ntail\n")
+    info = release(out, None, tmp_path / "shipped", {"dataset": "builtin", "faces": 4, "expected": None},
+                   readme=readme)
     meta = json.loads((tmp_path / "shipped" / "dan.json").read_text())
     assert meta["provenance"] == json.loads(json.dumps(info))
-    assert info["weights"] == "final" and info["data"] == {"dataset": "builtin"}
+    assert info["weights"] == "final" and info["data"]["dataset"] == "builtin"
     state = json.loads((out / "checkpoint.json").read_text())
     assert info["samples_seen_at_checkpoint"] == state["global_step"] * 16
+    text = readme.read_text()
+    assert text.startswith("# x\n<!-- dan-weights:begin -->\n| shipped DAN weights |") and text.endswith(
+        "<!-- dan-weights:end -->\ntail\n") and "old" not in text
+    assert f"| training so far | {state['global_step'] * 16:,} samples" in text
+    best = info["best_validation"]
+    assert f"{best['val_inter_ocular'] * 100:.2f}% inter-ocular" in text and "builtin: 4 of None faces" in text
     assert info["best_validation"]["phase"] == "stage2" and info["hardware"]
     assert (tmp_path / "shipped" / "curve.csv").read_text() == (out / "curve.csv").read_text()
     assert meta["quantization"]["scheme"].startswith("int8")

@@ -104,13 +104,13 @@ def results_markdown(runs: Iterable[Run], regenerate: str, commit: str | None = 
     return "\n".join(lines).rstrip()
 
 
-def replace_block(text: str, block: str) -> str:
-    """``text`` with everything between :data:`BEGIN` and :data:`END` replaced by ``block``."""
-    if text.count(BEGIN) != 1 or text.count(END) != 1 or text.index(BEGIN) > text.index(END):
-        raise ValueError(f"expected one {BEGIN} line followed by one {END} line")
-    head, rest = text.split(BEGIN)
-    _, tail = rest.split(END)
-    return f"{head}{BEGIN}\n{block.strip()}\n{END}{tail}"
+def replace_block(text: str, block: str, begin: str = BEGIN, end: str = END) -> str:
+    """``text`` with everything between the ``begin`` and ``end`` marker lines replaced by ``block``."""
+    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+        raise ValueError(f"expected one {begin} line followed by one {end} line")
+    head, rest = text.split(begin)
+    _, tail = rest.split(end)
+    return f"{head}{begin}\n{block.strip()}\n{end}{tail}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -53,9 +53,49 @@ def provenance(train_dir: Path) -> dict:
             "released": _dt.date.today().isoformat(), "commit": _commit()}
 
 
+README_BEGIN = "<!-- dan-weights:begin -->"
+README_END = "<!-- dan-weights:end -->"
+
+
+def readme_block(meta: dict, weights_file: Path) -> str:
+    """The README's description of the shipped weights, from their JSON (never typed by hand)."""
+    info, q = meta.get("provenance", {}), meta.get("quantization", {})
+    opts, best, data = info.get("options", {}), info.get("best_validation", {}), info.get("data", {})
+    cfg = meta.get("config", {})
+    per_phase = {}
+    for e in info.get("epochs", []):
+        per_phase[e["phase"]] = per_phase.get(e["phase"], 0) + 1
+    epochs = ", ".join(f"{k}: {v} epoch{'s' if v != 1 else ''}" for k, v in per_phase.items()) or "no epoch finished"
+    rows = [
+        ("file", f"`{weights_file}` (int8 weights with per-channel scales, {weights_file.stat().st_size / 1e6:.1f} MB; "
+                 f"float32 {q.get('source_bytes', 0) / 1e6:.1f} MB)"),
+        ("which weights", f"{info.get('weights', '?')}; best validation in {best.get('phase', '?')} after "
+                          f"{best.get('samples_seen', 0):,} samples"),
+        ("data", f"{data.get('dataset', '?')}: {data.get('faces', '?')} of {data.get('expected', '?')} faces "
+                 f"(the pack at hand), the first {opts.get('val_count', '?')} held out for validation; never a test face"),
+        ("recipe", f"{cfg.get('stages', '?')} stages, stage by stage; Adam {opts.get('lr', '?')}, batch "
+                   f"{opts.get('batch_size', '?')}; {opts.get('perturbations', '?')} {opts.get('augment', '?')} "
+                   f"perturbations per face + mirrors; translation {opts.get('translation', '?')}; "
+                   f"input batch norm of stage 2: {cfg.get('input_bn', False)}"),
+        ("training so far", f"{info.get('samples_seen_at_checkpoint', 0):,} samples, "
+                            f"{info.get('training_minutes_at_checkpoint', '?')} min ({epochs}) on "
+                            f"{info.get('hardware', '?')}"),
+        ("validation error", f"{best.get('val_inter_ocular', float('nan')) * 100:.2f}% inter-ocular, "
+                             f"{best.get('val_inter_pupil', float('nan')) * 100:.2f}% inter-pupil (float32)"),
+        ("int8 vs float32", f"{q.get('val_inter_ocular_int8', float('nan')) * 100:.4f}% vs "
+                            f"{q.get('val_inter_ocular_float32', float('nan')) * 100:.4f}% on the "
+                            f"{q.get('val_faces', '?')} validation faces ({q.get('relative_change', float('nan')):+.4%} relative)"),
+        ("released", f"{info.get('released', '?')} at commit {info.get('commit', '?')}"),
+    ]
+    lines = ["| shipped DAN weights | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
+    return "\n".join(lines) + "\n\nWritten by `make dan-release` from `methods/dan/pretrained/dan.json`."
+
+
 def release(train_dir: str | Path, data_root: str | Path | None, dest: str | Path = PRETRAINED_DIR,
-            data: dict | None = None) -> dict:
-    """Quantise the weights of ``train_dir`` into ``dest``; returns the provenance written."""
+            data: dict | None = None, readme: str | Path | None = None) -> dict:
+    """Quantise the weights of ``train_dir`` into ``dest``; returns the provenance written.
+
+    ``readme``: a file whose ``dan-weights`` marker block is rewritten to describe them."""
     from .quantize import main as quantize_main
 
     train_dir, dest = Path(train_dir), Path(dest)
@@ -79,6 +119,19 @@ def release(train_dir: str | Path, data_root: str | Path | None, dest: str | Pat
     meta["provenance"] = info
     meta.pop("training", None)          # the long per-step records live in the training folder
     write_json(dest / "dan.json", meta)
+    if readme is not None:
+        from faceeval.io import atomic_write
+        from faceeval.report.readme import replace_block
+
+        readme = Path(readme)
+        shown = dest / "dan.safetensors"
+        try:
+            shown = shown.resolve().relative_to(readme.resolve().parent)
+        except ValueError:
+            pass
+        text = replace_block(readme.read_text(), readme_block(meta, shown), README_BEGIN, README_END)
+        with atomic_write(readme) as fh:
+            fh.write(text)
     return info
 
 
@@ -96,7 +149,9 @@ Example:
     @click.option("--data-root", type=click.Path(exists=True, file_okay=False), default=None,
                   help="300W root it was trained on: measures the int8 error change on its validation faces.")
     @click.option("--dest", type=click.Path(file_okay=False), default=str(PRETRAINED_DIR), show_default=True)
-    def command(train_dir, data_root, dest):
+    @click.option("--readme", type=click.Path(exists=True, dir_okay=False), default=None,
+                  help="Rewrite this file's dan-weights block (between its marker lines) to describe the weights.")
+    def command(train_dir, data_root, dest, readme):
         data = {}
         if data_root:
             import warnings
@@ -107,7 +162,7 @@ Example:
                 warnings.simplefilter("ignore")
                 ds = load_dataset("300w", "train", data_root)
             data = {"dataset": "300w/train", "faces": len(ds), "expected": ds.expected, "notes": ds.notes}
-        info = release(train_dir, data_root, dest, data)
+        info = release(train_dir, data_root, dest, data, readme)
         click.echo(f"released {info['weights']} weights of {train_dir} into {dest}: "
                    f"{info['samples_seen_at_checkpoint']} samples seen and {info['training_minutes_at_checkpoint']} min "
                    f"at its last checkpoint; best validation {info['best_validation']}")
