@@ -57,7 +57,7 @@ README_BEGIN = "<!-- dan-weights:begin -->"
 README_END = "<!-- dan-weights:end -->"
 
 
-def readme_block(meta: dict, weights_file: Path) -> str:
+def readme_block(meta: dict, weights_file: Path, shown_as: str | Path | None = None) -> str:
     """The README's description of the shipped weights, from their JSON (never typed by hand)."""
     info, q = meta.get("provenance", {}), meta.get("quantization", {})
     opts, best, data = info.get("options", {}), info.get("best_validation", {}), info.get("data", {})
@@ -67,7 +67,7 @@ def readme_block(meta: dict, weights_file: Path) -> str:
         per_phase[e["phase"]] = per_phase.get(e["phase"], 0) + 1
     epochs = ", ".join(f"{k}: {v} epoch{'s' if v != 1 else ''}" for k, v in per_phase.items()) or "no epoch finished"
     rows = [
-        ("file", f"`{weights_file}` (int8 weights with per-channel scales, {weights_file.stat().st_size / 1e6:.1f} MB; "
+        ("file", f"`{shown_as or weights_file}` (int8 weights with per-channel scales, {weights_file.stat().st_size / 1e6:.1f} MB; "
                  f"float32 {q.get('source_bytes', 0) / 1e6:.1f} MB)"),
         ("which weights", f"{info.get('weights', '?')}; best validation in {best.get('phase', '?')} after "
                           f"{best.get('samples_seen', 0):,} samples"),
@@ -124,12 +124,12 @@ def release(train_dir: str | Path, data_root: str | Path | None, dest: str | Pat
         from faceeval.report.readme import replace_block
 
         readme = Path(readme)
-        shown = dest / "dan.safetensors"
+        weights = dest / "dan.safetensors"
         try:
-            shown = shown.resolve().relative_to(readme.resolve().parent)
+            shown = weights.resolve().relative_to(readme.resolve().parent)
         except ValueError:
-            pass
-        text = replace_block(readme.read_text(), readme_block(meta, shown), README_BEGIN, README_END)
+            shown = weights
+        text = replace_block(readme.read_text(), readme_block(meta, weights, shown), README_BEGIN, README_END)
         with atomic_write(readme) as fh:
             fh.write(text)
     return info
