@@ -259,3 +259,15 @@ def test_option_stages_k_is_the_first_k_stages_of_the_model(tmp_path, faces):
     bad = CliRunner().invoke(main, ["run", "dan", "--weights", str(tmp_path / "w"), "-O", "stages=3",
                                     "--dataset", "builtin", "--results", str(tmp_path / "r"), "--no-progress"])
     assert bad.exit_code == 1 and "stages must be 1..2" in bad.output and "Traceback" not in bad.output
+
+
+def test_runs_of_the_shipped_weights_record_no_machine_specific_path(tmp_path, monkeypatch):
+    import methods.dan.weights as W
+
+    monkeypatch.setenv("FACEEVAL_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(W, "PRETRAINED_DIR", (tmp_path / "shipped").resolve())
+    save_weights(_random_model(seed=1), tmp_path / "shipped")
+    save_weights(_random_model(seed=1), tmp_path / "mine")
+    shipped, given = DAN.load().provenance(), DAN.load(tmp_path / "mine").provenance()
+    assert (shipped["weights"], shipped["weights_source"]) == (None, "shipped default")
+    assert (given["weights"], given["weights_source"]) == (str(tmp_path / "mine" / "dan.safetensors"), "given")

@@ -20,6 +20,7 @@ from .augment import box_initialisation, frame_transforms, warp_to_frames
 from .config import DANConfig
 from .model import DANModel, fold_batchnorm
 from .train import resolve_device, use_bf16
+from . import weights as _weights
 from .weights import default_weights_dir, load_weights, save_weights, weights_paths
 
 __all__ = ["DAN", "DANConfig", "DANModel", "load_weights", "save_weights"]
@@ -84,8 +85,11 @@ class DAN(LandmarkMethod):
         return {"stages": self.stages, "precision": "bf16" if self.bf16 else "fp32"}
 
     def provenance(self) -> dict:
+        shipped = self.weights_path is not None and self.weights_path.resolve().parent == _weights.PRETRAINED_DIR
+        # the shipped weights need no --weights to be found again: tables' rerun commands omit it
         return {**super().provenance(), "stages": self.stages, "trained_stages": self.model.cfg.stages,
-                "weights": None if self.weights_path is None else str(self.weights_path),
+                "weights": None if self.weights_path is None or shipped else str(self.weights_path),
+                "weights_source": "shipped default" if shipped else "given",
                 "precision": "bf16" if self.bf16 else "fp32"}
 
     @torch.inference_mode()
