@@ -19,12 +19,17 @@ test:
 lint:  ## ruff, configured in pyproject.toml (CI runs it)
 	$(PYTHON) -m ruff check .
 
+# DAN weights for Fig. 3 (its internals) and its learning curve: the shipped ones unless told otherwise.
+DAN_WEIGHTS ?= $(wildcard methods/dan/pretrained/dan.safetensors)
+DAN_FIG_OPT = $(if $(DAN_WEIGHTS),--dan-weights $(DAN_WEIGHTS),)
+INTERNALS_OPT = $(if $(and $(DAN_WEIGHTS),$(DATA_ROOT)),--internals-from 300w/challenging,)
+
 tables:  ## the paper's Tables 2-6 and figures from cached runs (seconds)
 	$(FACEEVAL) tables --results $(RESULTS) $(DATA_ROOT_OPT) --out $(REPORTS)
-	$(FACEEVAL) figures --results $(RESULTS) $(DATA_ROOT_OPT) --out $(REPORTS)
+	$(FACEEVAL) figures --results $(RESULTS) $(DATA_ROOT_OPT) --out $(REPORTS) $(DAN_FIG_OPT) $(INTERNALS_OPT)
 
 report:  ## one self-contained HTML page
-	$(FACEEVAL) report --results $(RESULTS) $(DATA_ROOT_OPT) -o $(REPORTS)/report.html
+	$(FACEEVAL) report --results $(RESULTS) $(DATA_ROOT_OPT) -o $(REPORTS)/report.html $(DAN_FIG_OPT)
 
 readme-results:  ## regenerate the README's "Results on real 300W" table from the runs under RESULTS
 	$(PYTHON) -m faceeval.report.readme --results $(RESULTS) --readme README.md \

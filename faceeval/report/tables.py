@@ -564,12 +564,13 @@ def _absent_data_note(t: Table, missing: str | None, note: str) -> None:
                 c.why = "no data (see note)"
 
 
-def _private_note(t: Table, ctx: Context) -> None:
+def _private_note(t: Table, ctx: Context, instead: str = "") -> None:
     root = ctx.data_root
     _absent_data_note(t, ctx.w300_missing("private"),
                       f"The 300W private test set (300W/01_Indoor + 300W/02_Outdoor, 600 faces) is not in the data "
-                      f"under {root}, so no measured row of this table can be filled; `faceeval data check {root}` "
-                      f"shows what is there (the set is distributed by ibug: ibug.doc.ic.ac.uk/resources/300-W).")
+                      f"under {root}, so no measured private-set row of this table can be filled; `faceeval data "
+                      f"check {root}` shows what is there (the set is distributed by ibug: "
+                      f"ibug.doc.ic.ac.uk/resources/300-W).{instead}")
 
 
 def table5(models, ctx, ev) -> Table:
@@ -621,7 +622,8 @@ def table6(models, ctx, ev, method: str = "dan") -> Table:
             f"no weights: `faceeval train {method} --stages {k} --data-root {_root_text(ctx.data_root)}`, then "
             f"`faceeval run {method} --weights W --subset private --data-root {_root_text(ctx.data_root)}`")
         t.rows.append(Row(f"{method}, {k} stage{'s' if k > 1 else ''}", MEASURED, "–", {c: Cell(why=reason) for c in cols}))
-    _private_note(t, ctx)
+    _private_note(t, ctx, " The table's question (what each stage adds) is measured on 300W full instead, "
+                          "in the rows marked [300W full], where such runs exist.")
     return t
 
 
