@@ -131,52 +131,45 @@ def make_figures(runs: Iterable[Run], out: str | os.PathLike, data_root=None, me
     return results
 
 
-def dan_learning_curve(out: Path, weights: str | None, log: Callable[[str], None] = print) -> FigureResult | None:
-    """The learning curve recorded beside DAN's weights ``weights``, or None with a message."""
+def _dan_figure(what: str, weights: str | None, draw: Callable, log: Callable[[str], None]) -> FigureResult | None:
+    """``draw(model)`` with DAN loaded from ``weights``; a figure that cannot be drawn is logged, never raised."""
+    if weights is None:
+        log(f"skipped {what}: pass --dan-weights W (trained DAN weights)")
+        return None
     from ..methods import load_method
 
-    if weights is None:
-        log("skipped the DAN learning curve: pass --dan-weights W (trained DAN weights with their curve.csv)")
-        return None
     try:
-        model = load_method("dan", weights=weights)
-        rows = model.training_curve()
-        res = learning_curve_figure(rows, out / "fig_dan_learning_curve",
-                                    title=f"DAN learning curve (weights {model.weights_hash})")
-    except FigureSkipped as exc:
-        log(f"skipped the DAN learning curve: {exc}")
+        res = draw(load_method("dan", weights=weights))
+    except (FigureSkipped, DataError) as exc:
+        log(f"skipped {what}: {exc}")
         return None
     except Exception as exc:  # noqa: BLE001 - a plugin that fails to load is reported, not fatal
-        log(f"skipped the DAN learning curve: no DAN weights to read it from ({type(exc).__name__}: {exc})")
+        log(f"skipped {what}: could not load DAN ({type(exc).__name__}: {exc})")
         return None
     log(f"wrote {res.png} (+ pdf)")
     return res
+
+
+def dan_learning_curve(out: Path, weights: str | None, log: Callable[[str], None] = print) -> FigureResult | None:
+    """The learning curve recorded beside DAN's weights ``weights`` (their ``curve.csv``), or None with a message."""
+    return _dan_figure("the DAN learning curve", weights,
+                       lambda model: learning_curve_figure(model.training_curve(), out / "fig_dan_learning_curve",
+                                                           title=f"DAN learning curve (weights {model.weights_hash})"),
+                       log)
 
 
 def dan_internals(out: Path, weights: str | None, source: str = "builtin", data_root=None, n: int = 3,
                   log: Callable[[str], None] = print) -> FigureResult | None:
     """Fig. 3 for the first ``n`` faces of ``source`` (``dataset[/subset]``), or None with a message."""
-    if weights is None:
-        log("skipped fig3 (DAN internals): pass --dan-weights W (trained DAN weights)")
-        return None
     from ..datasets import load_dataset
-    from ..methods import load_method
 
-    try:
-        model = load_method("dan", weights=weights)
+    def draw(model):
         dataset, _, subset = source.partition("/")
-        ds = load_dataset(dataset, subset or None, data_root)
-        chosen = ds.samples[:n]
-        res = internals_figure(model, [s.load_image() for s in chosen], np.stack([s.box for s in chosen]),
-                               out / "fig3_dan_internals", ids=[s.id for s in chosen])
-    except (FigureSkipped, DataError) as exc:
-        log(f"skipped fig3 (DAN internals): {exc}")
-        return None
-    except Exception as exc:  # noqa: BLE001 - a plugin that fails to load is reported, not fatal
-        log(f"skipped fig3 (DAN internals): could not load DAN ({type(exc).__name__}: {exc})")
-        return None
-    log(f"wrote {res.png} (+ pdf)")
-    return res
+        chosen = load_dataset(dataset, subset or None, data_root).samples[:n]
+        return internals_figure(model, [s.load_image() for s in chosen], np.stack([s.box for s in chosen]),
+                                out / "fig3_dan_internals", ids=[s.id for s in chosen])
+
+    return _dan_figure("fig3 (DAN internals)", weights, draw, log)
 
 
 def per_image_errors(runs: Iterable[Run]) -> list[dict]:
