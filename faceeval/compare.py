@@ -28,6 +28,7 @@ import numpy as np
 
 from .datasets import Dataset
 from .io import DataError, atomic_write
+from .errors import MissingDependencyError, MissingWeightsError, OptionError
 from .methods import LandmarkMethod, load_method
 from .metrics import ALPHA, Summary, align_by_ids, evaluate
 from .report.ced import curve_from_errors, plot_ced
@@ -118,7 +119,8 @@ def compare_methods(methods: Sequence[str | LandmarkMethod], dataset: Dataset, r
                     init: str = "boxes", norm: str = "inter-ocular", alpha: float = ALPHA,
                     timing_images: int = 32, weights: Mapping[str, str] | None = None,
                     force: bool = False, progress: bool = True,
-                    init_options: Mapping | None = None, bootstrap: Bootstrap | None = None) -> list[Comparison]:
+                    init_options: Mapping | None = None, bootstrap: Bootstrap | None = None,
+                    on_unavailable: Callable[[str, Exception], None] | None = None) -> list[Comparison]:
     """Run (or reuse), score and time each method on ``dataset``; one :class:`Comparison` per method.
 
     ``methods`` are registered names (loaded with ``weights[name]`` where given) or
@@ -127,6 +129,11 @@ def compare_methods(methods: Sequence[str | LandmarkMethod], dataset: Dataset, r
     key). Timing goes through the same initialisation procedure with the same options (the
     dataset's boxes, the tight ground-truth boxes for ``init="gt-box"``, or a box-less
     procedure such as two-step).
+
+    Every method is loaded before any runs. With ``on_unavailable``, a method that cannot be
+    loaded here (no trained weights, a missing optional dependency) is left out and
+    ``on_unavailable(name, error)`` is called, so the others are still compared; without it,
+    that error is raised. Anything else (an unknown name, a damaged weights file) always fails.
     """
     from .geometry import shape_boxes
 
@@ -137,10 +144,22 @@ def compare_methods(methods: Sequence[str | LandmarkMethod], dataset: Dataset, r
         timing_boxes = np.zeros((len(dataset), 4))
     else:
         timing_boxes = shape_boxes(dataset.ground_truth) if init == "gt-box" else dataset.boxes
+    loaded = []
+    for entry in methods:
+        if not isinstance(entry, str):
+            loaded.append(entry)
+            continue
+        try:
+            loaded.append(load_method(entry, weights.get(entry)))
+        except (MissingWeightsError, MissingDependencyError) as exc:
+            if on_unavailable is None:
+                raise
+            on_unavailable(entry, exc)
+    if not loaded:
+        raise OptionError(f"none of the methods {', '.join(map(str, methods))} can run here; nothing to compare")
     sample_images, sample_boxes = timing_sample(dataset, timing_boxes, timing_images)
     rows = []
-    for entry in methods:
-        method = load_method(entry, weights.get(entry)) if isinstance(entry, str) else entry
+    for method in loaded:
         run = run_method(method, dataset, results, init=init, force=force, progress=progress,
                          init_options=init_options)
         if run.ground_truth is None:
@@ -196,9 +215,9 @@ def _cell(row: Comparison, column: str) -> str:
 
 
 def comparison_markdown(rows: Sequence[Comparison], title: str = "",
-                        pairs: Sequence[PairedComparison] = ()) -> str:
+                        pairs: Sequence[PairedComparison] = (), skipped: Mapping[str, str] | None = None) -> str:
     """The table as GitHub Markdown, with the protocol and the machine underneath (and the
-    paired comparisons, where given)."""
+    paired comparisons, where given); ``skipped`` (name -> why) lists methods left out."""
     lines = [f"## {title}", ""] if title else []
     lines += ["| " + " | ".join(COLUMNS) + " |", "|" + "|".join("---" if c in ("method", "weights") else "---:"
                                                                for c in COLUMNS) + "|"]
@@ -215,6 +234,8 @@ def comparison_markdown(rows: Sequence[Comparison], title: str = "",
                           f"images ({boot.resamples} resamples, seed {boot.seed})."]
         notes = [f"- {r.method.name}: {r.method.description}" for r in rows if r.method.description]
         lines += ["", *notes] if notes else []
+    if skipped:
+        lines += ["", *(f"- not compared: {name} ({why})" for name, why in skipped.items())]
     if pairs:
         lines += ["", paired_markdown(pairs)]
     return "\n".join(lines) + "\n"
@@ -270,14 +291,14 @@ def comparison_csv(rows: Sequence[Comparison]) -> str:
 
 
 def write_comparison(rows: Sequence[Comparison], stem: str | os.PathLike, title: str = "",
-                     pairs: Sequence[PairedComparison] = ()) -> list[Path]:
+                     pairs: Sequence[PairedComparison] = (), skipped: Mapping[str, str] | None = None) -> list[Path]:
     """Write ``STEM.md``, ``STEM.csv`` and the joint CED plot ``STEM-ced.png`` (+ ``.pdf``) atomically;
     with ``pairs`` also ``STEM-paired.csv`` and a scatter plot per pair, ``STEM-A-vs-B.png`` (+ ``.pdf``)."""
     if not rows:
         raise ValueError("write_comparison: no methods to write")
     stem = Path(stem)
     written = []
-    files = [(".md", comparison_markdown(rows, title, pairs)), (".csv", comparison_csv(rows))]
+    files = [(".md", comparison_markdown(rows, title, pairs, skipped)), (".csv", comparison_csv(rows))]
     files += [("-paired.csv", paired_csv(pairs))] if pairs else []
     for suffix, text in files:
         path = stem.with_name(stem.name + suffix)

@@ -58,16 +58,87 @@ def save_npz(path: str | os.PathLike, **arrays) -> None:
         np.savez(fh, **arrays)
 
 
-def read_pts(path: str | os.PathLike, n_points: int | None = N_POINTS) -> np.ndarray:
-    """Read an ibug ``.pts`` file into a 0-based ``(P, 2)`` float64 array of (x, y)."""
-    path = Path(path)
+def _read_text(path: Path, what: str) -> str:
+    """The text of ``path`` as UTF-8, or a :class:`DataError` naming the file (missing, unreadable,
+    binary or in another encoding): ``PATH: cannot read WHAT (...)``."""
     try:
-        text = path.read_text()
+        data = path.read_bytes()
     except OSError as exc:
-        raise DataError(f"{path}: cannot read landmarks ({exc.strerror or exc})") from exc
+        raise DataError(f"{path}: cannot read {what} ({exc.strerror or exc})") from exc
+    if b"\0" in data:
+        raise DataError(f"{path}: cannot read {what}: a binary file (it holds NUL bytes)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: cannot read {what}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                        f"{exc.start})") from None
+
+
+def read_json(path: str | os.PathLike, what: str = "JSON") -> object:
+    """The JSON value in ``path``; an unreadable, non-UTF-8 or invalid file is a :class:`DataError`
+    that names it and says where the file stops being JSON."""
+    path = Path(path)
+    text = _read_text(path, what)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path}: cannot read {what}: invalid JSON ({exc})") from None
+
+
+def read_json_object(path: str | os.PathLike, what: str = "JSON", expected: str = "") -> dict:
+    """:func:`read_json` for files that must hold a JSON object (``expected`` describes it)."""
+    data = read_json(path, what)
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: cannot read {what}: expected a JSON object{' ' + expected if expected else ''}, "
+                        f"got a {type(data).__name__}")
+    return data
+
+
+@contextlib.contextmanager
+def open_npz(path: str | os.PathLike, what: str = "arrays") -> Iterator:
+    """``np.load(path, allow_pickle=False)`` as a context; every way the archive can fail (missing,
+    truncated, not a zip, pickled or missing arrays, also while the body reads them) is a
+    :class:`DataError`: ``PATH: cannot read WHAT (...)``."""
+    import zipfile
+
+    path = Path(path)
+    problems = (OSError, ValueError, EOFError, zipfile.BadZipFile)
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read {what} ({exc.strerror or exc})") from None
+    if not magic.startswith(b"PK"):          # a zip archive; numpy would call anything else "pickled data"
+        raise DataError(f"{path}: cannot read {what}: not an .npz archive")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise DataError(f"{path}: cannot read {what} (no such file)") from None
+    except problems as exc:
+        raise DataError(f"{path}: cannot read {what} ({exc})") from None
+    with archive:
+        try:
+            yield archive
+        except KeyError as exc:
+            raise DataError(f"{path}: cannot read {what}: incomplete, {exc.args[0] if exc.args else exc}") from None
+        except problems as exc:
+            if isinstance(exc, DataError):
+                raise
+            raise DataError(f"{path}: cannot read {what} ({exc})") from None
+
+
+def read_pts(path: str | os.PathLike, n_points: int | None = N_POINTS) -> np.ndarray:
+    """Read an ibug ``.pts`` file into a 0-based ``(P, 2)`` float64 array of (x, y).
+
+    Every point line holds exactly two numbers; anything else (a third number, a binary or
+    non-UTF-8 file, a header that disagrees with the points) is a :class:`DataError` naming the file.
+    """
+    path = Path(path)
+    text = _read_text(path, "landmarks")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     try:
-        start, end = lines.index("{"), lines.index("}")
+        start = lines.index("{")
+        end = lines.index("}", start)
     except ValueError:
         raise DataError(f"{path}: not a .pts file (no '{{ ... }}' block)") from None
     declared = None
@@ -81,12 +152,12 @@ def read_pts(path: str | os.PathLike, n_points: int | None = N_POINTS) -> np.nda
     rows = []
     for k, ln in enumerate(lines[start + 1:end], start=1):
         parts = ln.split()
-        if len(parts) < 2:
-            raise DataError(f"{path}: point {k} needs two numbers (x y), got {ln!r}")
+        if len(parts) != 2:
+            raise DataError(f"{path}: point {k} needs two numbers (x y), got {len(parts)}: {ln[:60]!r}")
         try:
             rows.append((float(parts[0]), float(parts[1])))
         except ValueError:
-            raise DataError(f"{path}: unreadable coordinate in point {k}: {ln!r}") from None
+            raise DataError(f"{path}: unreadable coordinate in point {k}: {ln[:60]!r}") from None
     pts = np.array(rows, dtype=np.float64).reshape(-1, 2)
     if declared is not None and declared != len(pts):
         raise DataError(f"{path}: header says n_points {declared} but the file lists {len(pts)}")
@@ -169,11 +240,63 @@ def image_from_menpo(image) -> np.ndarray:
 
 def read_pts_tree(root: str | os.PathLike, n_points: int | None = N_POINTS) -> dict[str, np.ndarray]:
     """Every ``.pts`` under ``root`` keyed by its relative path without suffix (``ibug/image_003_1``)."""
+    shapes, unusable = read_pts_tree_lenient(root, n_points, strict=True)
+    return shapes
+
+
+def read_pts_tree_lenient(root: str | os.PathLike, n_points: int | None = N_POINTS, strict: bool = False
+                          ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Every ``.pts`` under ``root`` as :func:`read_pts_tree` keys them, and those that could not be used.
+
+    Returns ``(shapes, unusable)``: ``unusable`` maps the key of each file that is not a
+    ``n_points`` shape (menpo's 19-point ``tongue.pts``, a 39-point profile, a damaged file) to
+    the reason, so that a ground-truth folder can serve the files that match predictions.
+    ``strict=True`` raises the first problem instead.
+    """
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: not a folder of .pts files")
-    shapes = {p.relative_to(root).with_suffix("").as_posix(): read_pts(p, n_points)
-              for p in sorted(root.rglob("*.pts"))}
-    if not shapes:
+    shapes: dict[str, np.ndarray] = {}
+    unusable: dict[str, str] = {}
+    for p in sorted(root.rglob("*.pts")):
+        key = p.relative_to(root).with_suffix("").as_posix()
+        try:
+            shapes[key] = read_pts(p, n_points)
+        except DataError as exc:
+            if strict:
+                raise
+            unusable[key] = str(exc).removeprefix(f"{p}: ")
+    if not shapes and (strict or not unusable):
         raise DataError(f"{root}: no .pts files found")
-    return shapes
+    if not shapes:
+        first = next(iter(unusable.items()))
+        raise DataError(f"{root}: none of its {len(unusable)} .pts files is usable (first: {first[0]}.pts: {first[1]})")
+    return shapes, unusable
+
+
+def read_boxes(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Initial face boxes from a JSON object ``{id: [x_min, y_min, x_max, y_max]}`` (0-based pixels).
+
+    Each box must be four finite numbers with ``x_max > x_min`` and ``y_max > y_min``; the
+    first that is not is a :class:`DataError` naming the file and the id.
+
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "boxes.json"
+    >>> _ = path.write_text('{"ibug/image_003_1": [10, 20, 110, 130]}')
+    >>> read_boxes(path)["ibug/image_003_1"].tolist()
+    [10.0, 20.0, 110.0, 130.0]
+    """
+    data = read_json_object(path, "boxes", "{id: [x_min, y_min, x_max, y_max]}")
+    boxes = {}
+    for key, value in data.items():
+        numbers = (isinstance(value, list) and len(value) == 4
+                   and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value))
+        try:
+            box = np.asarray(value, dtype=np.float64) if numbers else None
+        except OverflowError:                    # an integer beyond any float
+            box = None
+        if box is None or not np.isfinite(box).all() or (box[2:] <= box[:2]).any():
+            raise DataError(f"{path}: box of {key!r} is {str(value)[:60]}; expected [x_min, y_min, x_max, y_max], "
+                            f"four finite numbers with x_max > x_min and y_max > y_min")
+        boxes[str(key)] = box
+    return boxes

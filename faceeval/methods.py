@@ -15,9 +15,10 @@ import abc
 import functools
 import hashlib
 import os
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Sequence
+from typing import TYPE_CHECKING, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 
@@ -47,6 +48,92 @@ def _checked_predict(predict):
     return checked
 
 
+@dataclass(frozen=True)
+class MethodOption:
+    """One load option of a method (``faceeval run METHOD -O KEY=VALUE``): its type and allowed values.
+
+    ``kind`` is ``bool``, ``int``, ``float`` or ``str``; ``choices`` (if any) are the only values
+    accepted; ``check(value)`` may return a problem text for values ``choices`` cannot list (a
+    device name). :func:`check_method_options` converts and checks every given option up front,
+    so a typo fails before any data or weights are read, with the allowed values in the message.
+
+    >>> spec = MethodOption(str, ("tight", "dlib"))
+    >>> spec.describe(), spec.allowed(), spec.convert("dlib")
+    ('tight|dlib', 'one of tight, dlib', 'dlib')
+    """
+
+    kind: type = str
+    choices: tuple = ()
+    help: str = ""
+    check: Callable[[object], str | None] | None = None
+
+    def describe(self) -> str:
+        """The values in a line of ``faceeval methods``: ``auto|fp32|bf16``, ``true|false``, ``INT``."""
+        if self.choices:
+            return "|".join(_value_text(c) for c in self.choices)
+        return {bool: "true|false", int: "INT", float: "NUMBER"}.get(self.kind, "TEXT")
+
+    def allowed(self) -> str:
+        """The values in an error message: ``one of auto, fp32, bf16``, ``true or false``, ``an integer``."""
+        if self.choices:
+            return "one of " + ", ".join(_value_text(c) for c in self.choices)
+        return {bool: "true or false", int: "an integer", float: "a number"}.get(self.kind, self.help or "text")
+
+    def convert(self, value):
+        """``value`` as ``faceeval.cli.common.parse_options`` gave it, in this option's type;
+        ``ValueError`` (with the problem when it is more than a wrong type or choice) when it is not one."""
+        kind = self.kind
+        if kind is bool:
+            if not isinstance(value, bool) and not (isinstance(value, int) and value in (0, 1)):
+                raise ValueError("")
+            out = bool(value)
+        elif kind is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError("")
+            out = value
+        elif kind is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ValueError("")
+            out = float(value)
+        else:
+            out = value if isinstance(value, str) else _value_text(value)
+        if self.choices and out not in self.choices:
+            raise ValueError("")
+        problem = self.check(out) if self.check is not None else None
+        if problem:
+            raise ValueError(problem)
+        return out
+
+
+def _value_text(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def check_method_options(cls: type["LandmarkMethod"], options: Mapping) -> dict:
+    """``options`` converted to the types ``cls.cli_options`` declares, or an
+    :class:`~faceeval.errors.OptionError` naming the option and listing the allowed values.
+
+    A method that declares no ``cli_options`` (``None``, e.g. a third-party plugin) gets its
+    options as given; one that declares ``{}`` takes none.
+    """
+    specs = cls.cli_options
+    if specs is None:
+        return dict(options)
+    out = {}
+    for key, value in options.items():
+        spec = specs.get(key)
+        if spec is None:
+            known = ", ".join(f"{k}={s.describe()}" for k, s in sorted(specs.items()))
+            raise OptionError(f"-O {key}={_value_text(value)}: method {cls.name!r} has no option {key!r}; "
+                              + (f"its options: {known}" if known else "it takes no -O options"))
+        try:
+            out[key] = spec.convert(value)
+        except ValueError as exc:
+            raise OptionError(f"-O {key}={_value_text(value)}: "
+                              + (str(exc) or f"{cls.name}'s {key} must be {spec.allowed()}")) from None
+    return out
+
+
 class LandmarkMethod(abc.ABC):
     """Base class of every method plugin.
 
@@ -72,6 +159,9 @@ class LandmarkMethod(abc.ABC):
     description: ClassVar[str] = ""
     #: Preferred number of images per :meth:`predict` call.
     batch_size: ClassVar[int] = 32
+    #: The load options ``faceeval run -O KEY=VALUE`` accepts, with their types and allowed values
+    #: (:class:`MethodOption`); ``None`` leaves options unchecked (then a wrong name fails on load).
+    cli_options: ClassVar[dict[str, MethodOption] | None] = None
 
     @classmethod
     def load(cls, weights: str | Path | None = None, **options) -> "LandmarkMethod":
@@ -142,6 +232,7 @@ def load_method(name: str, weights: str | Path | None = None, **options) -> Land
     """Instantiate a registered method by name; weights or options it does not take are an
     :class:`~faceeval.errors.OptionError` naming them."""
     cls = method_class(name)
+    options = check_method_options(cls, options)
     try:
         return cls.load(weights=weights, **options)
     except TypeError as exc:
@@ -151,5 +242,5 @@ def load_method(name: str, weights: str | Path | None = None, **options) -> Land
         raise OptionError(f"method {name!r} does not accept the options {given}: {exc}") from exc
 
 
-__all__ = ["LandmarkMethod", "MissingDependencyError", "MissingWeightsError", "ENTRY_POINT_GROUP", "faceeval_home",
+__all__ = ["LandmarkMethod", "MethodOption", "check_method_options", "MissingDependencyError", "MissingWeightsError", "ENTRY_POINT_GROUP", "faceeval_home",
            "default_weights_dir", "file_hash", "available_methods", "method_class", "load_method"]

@@ -49,13 +49,41 @@ def _name(ids: Sequence[str] | None, i: int) -> str:
     return f"image {ids[i]!r}" if ids is not None else f"image #{i}"
 
 
+def _numbers(values, what: str) -> np.ndarray:
+    """``values`` as a real float64 array, or a :class:`MetricInputError` (ragged, text, complex, objects)."""
+    try:
+        arr = np.asarray(values)
+        if arr.dtype.kind not in "biuf":
+            raise TypeError(f"dtype {arr.dtype}")
+        return arr.astype(np.float64, copy=False)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise MetricInputError(f"{what}: expected real numbers, got {type(values).__name__} ({exc})") from None
+
+
+def check_alpha(alpha: float, what: str = "alpha") -> float:
+    """``alpha`` as a float in (0, 1], or a :class:`MetricInputError`: alpha is a fraction of the
+    normalising distance (0.08 = 8%), so 5 is a percentage typed by mistake.
+
+    >>> check_alpha(0.08)
+    0.08
+    """
+    try:
+        value = float(alpha)
+    except (TypeError, ValueError):
+        raise MetricInputError(f"{what} must be a number, got {alpha!r}") from None
+    if not 0 < value <= 1:           # NaN fails too
+        hint = f"; it is a fraction of the normalising distance: {value / 100:g} means {value:g}%" if value > 1 else ""
+        raise MetricInputError(f"{what} must be in (0, 1], got {alpha!r}{hint}")
+    return value
+
+
 def check_shapes(shapes: np.ndarray, what: str = "shapes", ids: Sequence[str] | None = None) -> np.ndarray:
     """Return ``shapes`` as float64 ``(N, 68, 2)`` or raise a :class:`MetricInputError`.
 
     >>> check_shapes(np.zeros((2, 68, 2))).shape
     (2, 68, 2)
     """
-    arr = np.asarray(shapes)
+    arr = _numbers(shapes, what)
     if arr.ndim == 2 and arr.shape[1] == 2:
         raise MetricInputError(f"{what}: got a single shape of {arr.shape[0]} points; pass an array (N, {N_POINTS}, 2)")
     if arr.ndim != 3 or arr.shape[2] != 2:
@@ -138,7 +166,8 @@ def point_to_point_error(predictions: np.ndarray, ground_truth: np.ndarray, norm
     True
     """
     pred, gt = _pair(predictions, ground_truth, ids)
-    errors = mean_point_distance(pred, gt) / normalisers(gt, norm, ids)
+    with np.errstate(over="ignore", invalid="ignore"):       # overflow gives inf, refused just below
+        errors = mean_point_distance(pred, gt) / normalisers(gt, norm, ids)
     _check_finite(errors, pred, ids)
     return errors
 
@@ -173,14 +202,15 @@ def point_errors(predictions: np.ndarray, ground_truth: np.ndarray, norm: str = 
     (0.5, 0.0)
     """
     pred, gt = _pair(predictions, ground_truth, ids)
-    errors = np.linalg.norm(pred - gt, axis=-1) / normalisers(gt, norm, ids)[:, None]
+    with np.errstate(over="ignore", invalid="ignore"):       # overflow gives inf, refused just below
+        errors = np.linalg.norm(pred - gt, axis=-1) / normalisers(gt, norm, ids)[:, None]
     _check_finite(errors, pred, ids)
     return errors
 
 
 def check_errors(errors: np.ndarray) -> np.ndarray:
     """``errors`` as a flat float64 array, or a :class:`MetricInputError` (empty, non-finite)."""
-    e = np.asarray(errors, dtype=np.float64).ravel()
+    e = _numbers(errors, "errors").ravel()
     if e.size == 0:
         raise MetricInputError("no errors given (N = 0)")
     if not np.isfinite(e).all():
@@ -190,8 +220,7 @@ def check_errors(errors: np.ndarray) -> np.ndarray:
 
 def ced_grid(alpha: float, step: float = GRID_STEP) -> np.ndarray:
     """The grid 0, step, ..., alpha (inclusive) on which the CED is sampled."""
-    if not alpha > 0:
-        raise MetricInputError(f"alpha must be positive, got {alpha!r}")
+    alpha = check_alpha(alpha, "the end of the CED grid (alpha or x_max)")
     return np.linspace(0.0, alpha, int(round(alpha / step)) + 1)
 
 
@@ -282,7 +311,7 @@ def auc(errors: np.ndarray, alpha: float = ALPHA, step: float = GRID_STEP, rule:
     >>> round(auc(np.linspace(0, 1, 100001), alpha=0.1), 4)
     0.05
     """
-    return _auc_sorted(np.sort(check_errors(errors)), alpha, step, rule)
+    return _auc_sorted(np.sort(check_errors(errors)), check_alpha(alpha), step, rule)
 
 
 def failure_indicators(errors: np.ndarray, alpha: float = 0.08, inclusive: bool = False) -> np.ndarray:
@@ -305,6 +334,7 @@ def error_percentiles(errors: np.ndarray, q: Sequence[float] = (50, 90, 95, 99))
 def failure_rate(errors: np.ndarray, alpha: float = ALPHA, inclusive: bool = False) -> float:
     """Fraction of images whose error is > ``alpha`` (``inclusive=True``: >= ``alpha``)."""
     e = check_errors(errors)
+    alpha = check_alpha(alpha)
     return float(np.count_nonzero(e >= alpha if inclusive else e > alpha) / e.size)
 
 
@@ -330,6 +360,7 @@ def summarize(errors: np.ndarray, alpha: float = ALPHA, norm: str = "inter-ocula
               inclusive_failure: bool = False) -> Summary:
     """n, mean, median, AUC_alpha and failure rate of a set of per-image errors."""
     e = check_errors(errors)
+    alpha = check_alpha(alpha)
     s = np.sort(e)          # sorted once for the median, the CED and the failure count
     return Summary(n=int(e.size), mean_error=float(e.mean()), median_error=float(np.median(s)),
                    auc=_auc_sorted(s, alpha), failure_rate=_failure_sorted(s, alpha, inclusive_failure),

@@ -1,16 +1,66 @@
-"""Pair predicted and ground-truth ``.pts`` folders by name, for ``faceeval eval`` and ``ced``."""
+"""Ground truth for ``faceeval eval``, ``ced`` and ``analyse``, and pairing predictions with it.
+
+The ground truth is a folder of ``.pts`` files (any depth, e.g. a 300W root) or a dataset the
+loaders know (``builtin``, ``300w:challenging``, ``menpo:test``, ``folder``; all but ``builtin``
+with a data root). Predictions pair with it by id, else by file name.
+"""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
-from .io import read_pts_tree
+from .errors import DataError
+from .io import read_pts_tree, read_pts_tree_lenient
 from .metrics import MetricInputError
 
 
-def _by_name(shapes: dict[str, np.ndarray]) -> dict[str, np.ndarray] | None:
+@dataclass
+class GroundTruth:
+    """Ground-truth shapes by id, the files that could not be used (id -> reason), and where they came from."""
+
+    shapes: dict[str, np.ndarray]
+    source: str
+    unusable: dict[str, str] = field(default_factory=dict)
+    #: ``300w/challenging`` when read from a dataset, else None (a folder).
+    dataset: str | None = None
+
+    @property
+    def name(self) -> str:
+        """What a title calls this set: the dataset and subset, or the folder's name."""
+        return self.dataset or Path(self.source).name or self.source
+
+
+def load_ground_truth(spec: str | os.PathLike, data_root: str | os.PathLike | None = None) -> GroundTruth:
+    """The ground truth ``spec`` names: a folder of ``.pts`` files, else a dataset spec
+    ``NAME[:SUBSET]`` (see :func:`faceeval.datasets.load_dataset`; ``data_root`` is its root).
+
+    In a folder, files that are not 68-point shapes (menpo's 19-point ``tongue.pts``, 39-point
+    profiles) or cannot be read are kept aside in :attr:`GroundTruth.unusable` with the reason,
+    so they matter only if a prediction needs them. An existing folder wins over a dataset name.
+    """
+    from .datasets import DATASETS, load_dataset
+
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        shapes, unusable = read_pts_tree_lenient(path)
+        return GroundTruth(shapes, str(spec), unusable)
+    name, _, subset = str(spec).partition(":")
+    if name not in DATASETS:
+        raise DataError(f"--gt {str(spec)!r}: no such folder, and not a dataset (builtin, 300w[:SUBSET], "
+                        f"menpo[:SUBSET], folder; all but builtin with --data-root)")
+    ds = load_dataset(name, subset or None, data_root)
+    missing = [s.id for s in ds.samples if s.ground_truth is None]
+    if missing:
+        raise DataError(f"--gt {spec}: {len(missing)} faces of {ds.name}/{ds.subset} have no ground truth "
+                        f"(first: {missing[0]})")
+    return GroundTruth({s.id: s.ground_truth for s in ds.samples}, str(spec), {}, f"{ds.name}/{ds.subset}")
+
+
+def _by_name(shapes: Mapping[str, object]) -> dict[str, object] | None:
     names = {Path(k).name: v for k, v in shapes.items()}
     return names if len(names) == len(shapes) else None
 
@@ -28,13 +78,16 @@ def load_pairs(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike
 
 
 def pair_shapes(pred: dict[str, np.ndarray], gt: dict[str, np.ndarray], pred_source: str | os.PathLike = "predictions",
-                gt_source: str | os.PathLike = "ground truth") -> tuple[list[str], np.ndarray, np.ndarray, int]:
+                gt_source: str | os.PathLike = "ground truth", unusable: Mapping[str, str] | None = None
+                ) -> tuple[list[str], np.ndarray, np.ndarray, int]:
     """:func:`load_pairs` for shapes already read (e.g. from CSV or JSON predictions), keyed by id.
 
     Pairs by id, else by file name (the part after the last ``/``) when names are unique on
     both sides; the ids returned are then the ground truth's (``ibug/image_003_1``), so the
-    source folder of each face is known.
+    source folder of each face is known. ``unusable`` (ground-truth id -> reason) explains a
+    prediction whose ground-truth file exists but could not be used.
     """
+    unusable = dict(unusable or {})
     if not set(pred) <= set(gt):
         p_names, g_names = _by_name(pred), _by_name(gt)
         if p_names is not None and g_names is not None and set(p_names) <= set(g_names):
@@ -42,7 +95,36 @@ def pair_shapes(pred: dict[str, np.ndarray], gt: dict[str, np.ndarray], pred_sou
             pred = {gt_key[name]: v for name, v in p_names.items()}
     orphans = sorted(set(pred) - set(gt))
     if orphans:
+        bad_names = {Path(k).name: k for k in unusable}
+        for k in orphans:
+            why_key = k if k in unusable else bad_names.get(Path(k).name)
+            if why_key is not None:
+                raise MetricInputError(f"{Path(gt_source) / why_key}.pts: the ground truth of prediction {k!r} "
+                                       f"is unusable ({unusable[why_key]})")
         raise MetricInputError(f"prediction/ground-truth id mismatch: {len(orphans)} predictions in {pred_source} "
                                f"have no ground truth in {gt_source} (first: {orphans[:3]})")
     ids = sorted(pred)
     return ids, np.stack([pred[k] for k in ids]), np.stack([gt[k] for k in ids]), len(gt) - len(ids)
+
+
+def unpaired_note(ground_truth: GroundTruth, n_scored: int, n_unused: int) -> str | None:
+    """One line saying which ground-truth files were not scored and why, or None when all were.
+
+    >>> gt = GroundTruth({}, "menpo", {"tongue": "expected 68 points, found 19"})
+    >>> unpaired_note(gt, 3, 2)
+    'note: 2 ground-truth files in menpo have no prediction, 1 is unusable (tongue.pts: expected 68 points, found 19); scored the 3 that pair'
+    """
+    parts = []
+    if n_unused:
+        parts.append(f"{n_unused} ground-truth {'file' if n_unused == 1 else 'files'} in {ground_truth.source} "
+                     f"{'has' if n_unused == 1 else 'have'} no prediction")
+    bad = ground_truth.unusable
+    if bad:
+        shown = "; ".join(f"{k}.pts: {why}" for k, why in list(bad.items())[:3])
+        more = f"; and {len(bad) - 3} more" if len(bad) > 3 else ""
+        where = "" if parts else f" in {ground_truth.source}"
+        parts.append(f"{len(bad)}{'' if parts else ' ground-truth ' + ('file' if len(bad) == 1 else 'files')}{where} "
+                     f"{'is' if len(bad) == 1 else 'are'} unusable ({shown}{more})")
+    if not parts:
+        return None
+    return f"note: {', '.join(parts)}; scored the {n_scored} that pair"

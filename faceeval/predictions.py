@@ -35,8 +35,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .io import DataError, atomic_write, read_pts_tree, save_npz, write_pts
+from .io import DataError, atomic_write, open_npz, read_pts_tree, save_npz, write_pts
 from .landmarks import N_POINTS
+from .pairing import GroundTruth
 
 FORMATS = ("pts", "npz", "csv", "json")
 #: Whether a format's values are 1-based when nothing says otherwise.
@@ -110,16 +111,13 @@ def read_predictions(path: str | os.PathLike, one_based: bool | None = None, yx:
 
 
 def _read_npz(path: Path) -> tuple[list[str], np.ndarray, np.ndarray | None]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in ("ids", "predictions") if k not in z.files]
-            if missing:
-                raise DataError(f"{path}: missing arrays {missing} (expected ids and predictions, as "
-                                f"`faceeval run` writes them; found {z.files})")
-            ids, shapes = [str(i) for i in z["ids"]], np.asarray(z["predictions"], dtype=np.float64)
-            gt = np.asarray(z["ground_truth"], dtype=np.float64) if "ground_truth" in z.files else None
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: cannot read predictions ({exc})") from exc
+    with open_npz(path, "predictions") as z:
+        missing = [k for k in ("ids", "predictions") if k not in z.files]
+        if missing:
+            raise DataError(f"{path}: missing arrays {missing} (expected ids and predictions, as "
+                            f"`faceeval run` writes them; found {z.files})")
+        ids, shapes = [str(i) for i in z["ids"]], np.asarray(z["predictions"], dtype=np.float64)
+        gt = np.asarray(z["ground_truth"], dtype=np.float64) if "ground_truth" in z.files else None
     if shapes.shape != (len(ids), N_POINTS, 2):
         raise DataError(f"{path}: predictions have shape {shapes.shape}, expected ({len(ids)}, {N_POINTS}, 2)")
     if gt is not None and gt.shape != shapes.shape:
@@ -214,22 +212,50 @@ class Scored:
     ground_truth: np.ndarray
     unused_ground_truth: int
     source: Predictions
+    #: The ground truth read for ``--gt`` (None when the predictions carried their own).
+    truth: GroundTruth | None = None
+
+    @property
+    def unpaired_note(self) -> str | None:
+        """One ``note: ...`` line on ground-truth files that were not scored (no prediction, unusable)."""
+        from .pairing import unpaired_note
+
+        return unpaired_note(self.truth, len(self.ids), self.unused_ground_truth) if self.truth is not None else None
+
+    @property
+    def set_name(self) -> str:
+        """What the scored faces are, for titles: ``300w/challenging``, a stored run's dataset and
+        subset, or the ground-truth folder's name."""
+        if self.truth is not None and self.truth.dataset is not None:
+            return self.truth.dataset
+        meta = self.source.path.parent / "meta.json"          # a run folder's predictions.npz or pts/
+        if meta.is_file():
+            try:
+                m = json.loads(meta.read_text())
+                return f"{m['dataset']}/{m['subset']}"
+            except (OSError, ValueError, KeyError, TypeError):
+                pass
+        return self.truth.name if self.truth is not None else self.source.path.name
 
 
-def load_scored(predictions: str | os.PathLike, gt_dir: str | os.PathLike | None = None,
-                one_based: bool | None = None, yx: bool = False) -> Scored:
-    """Read ``predictions`` (any of :data:`FORMATS`) and pair them with the ``.pts`` files of
-    ``gt_dir`` by id (see :func:`faceeval.pairing.pair_shapes`); without ``gt_dir`` the ground
-    truth stored in a run's ``predictions.npz`` is used."""
-    from .pairing import pair_shapes
+def load_scored(predictions: str | os.PathLike, gt: str | os.PathLike | GroundTruth | None = None,
+                one_based: bool | None = None, yx: bool = False, data_root: str | os.PathLike | None = None) -> Scored:
+    """Read ``predictions`` (any of :data:`FORMATS`) and pair them by id with the ground truth
+    ``gt`` (a folder of ``.pts`` files or a dataset spec such as ``300w:challenging``, see
+    :func:`faceeval.pairing.load_ground_truth`; ``data_root`` is the dataset's root); without
+    ``gt`` the ground truth stored in a run's ``predictions.npz`` is used."""
+    from .pairing import load_ground_truth, pair_shapes
 
     preds = read_predictions(predictions, one_based, yx)
-    if gt_dir is not None:
-        ids, pred, gt, unused = pair_shapes(preds.as_dict(), read_pts_tree(gt_dir), preds.path, gt_dir)
-        return Scored(ids, pred, gt, unused, preds)
+    if gt is not None:
+        truth = gt if isinstance(gt, GroundTruth) else load_ground_truth(gt, data_root)
+        ids, pred, shapes, unused = pair_shapes(preds.as_dict(), truth.shapes, preds.path, truth.source,
+                                                truth.unusable)
+        return Scored(ids, pred, shapes, unused, preds, truth)
     if preds.ground_truth is None:
         raise DataError(f"{preds.path}: no ground truth stored with these predictions; give --gt DIR "
-                        f"(a folder of ground-truth .pts files, e.g. a 300W root)")
+                        f"(a folder of ground-truth .pts files, e.g. a 300W root) or a dataset (--gt builtin, "
+                        f"--gt 300w:challenging with --data-root)")
     return Scored(preds.ids, preds.shapes, preds.ground_truth, 0, preds)
 
 

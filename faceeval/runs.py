@@ -30,8 +30,8 @@ from typing import Callable, Mapping, Sequence
 import numpy as np
 
 from .datasets import Dataset
-from .errors import OptionError
-from .io import atomic_write, safe_name, save_npz, write_json, write_pts
+from .errors import DataError, OptionError
+from .io import atomic_write, open_npz, read_json_object, safe_name, save_npz, write_json, write_pts
 from .landmarks import N_POINTS
 from .methods import LandmarkMethod
 
@@ -264,8 +264,8 @@ def run_dir(root: str | os.PathLike, method: LandmarkMethod, dataset: Dataset, i
 def load_run(path: str | os.PathLike) -> Run:
     """Load a finished run from its folder."""
     path = Path(path)
-    meta = json.loads((path / "meta.json").read_text())
-    with np.load(path / "predictions.npz", allow_pickle=False) as z:
+    meta = read_json_object(path / "meta.json", "a run's provenance")
+    with open_npz(path / "predictions.npz", "a run's predictions") as z:
         gt = z["ground_truth"]
         return Run(path, meta, [str(i) for i in z["ids"]], z["predictions"],
                    gt if gt.size else None, z["boxes"] if "boxes" in z.files else None)
@@ -288,78 +288,160 @@ def _initial_boxes(dataset: Dataset, init: str) -> np.ndarray | None:
     return dataset.boxes
 
 
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C (or a simulated kill) during :func:`run_method`; ``saved`` of ``total`` faces are on disk
+    and the same call resumes from them. Derives from ``KeyboardInterrupt``, so it still stops a program."""
+
+    def __init__(self, saved: int, total: int, path: Path):
+        self.saved, self.total, self.path = saved, total, Path(path)
+        super().__init__(f"interrupted: {saved} of {total} faces are saved (in {self.path / '.partial'}); "
+                         f"run the same command again to resume")
+
+
+def inputs_digest(dataset: Dataset, boxes: np.ndarray | None) -> str:
+    """A digest of what the method is given besides the images' files: the ids, the initial boxes
+    and the ground truth (which decides gt-box and a folder's tight boxes). A stored run is reused
+    only for the same inputs, so another boxes file (``--boxes``), another re-cut of a dataset or
+    another folder with the same file names never returns stale predictions."""
+    import hashlib
+
+    h = hashlib.sha256("\n".join(dataset.ids).encode())
+    h.update(b"boxes" + (np.ascontiguousarray(boxes, dtype=np.float64).tobytes() if boxes is not None else b"none"))
+    if all(s.ground_truth is not None for s in dataset.samples):
+        h.update(b"gt" + np.ascontiguousarray(dataset.ground_truth, dtype=np.float64).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _read_chunk(chunk_file: Path, ids: Sequence[str]) -> tuple[np.ndarray, float, float] | None:
+    """A saved chunk's predictions, if its ids are ``ids`` or the first part of them (a chunk cut
+    short by Ctrl-C); else None (a chunk of another list of faces, or damaged: recomputed)."""
+    try:
+        with np.load(chunk_file, allow_pickle=False) as z:
+            got = [str(i) for i in z["ids"]]
+            if not got or got != list(ids[:len(got)]):
+                return None
+            return (np.asarray(z["predictions"], dtype=np.float64), float(z["predict_seconds"]),
+                    float(z["load_seconds"]))
+    except Exception:  # noqa: BLE001 - any unreadable chunk is simply recomputed
+        return None
+
+
 def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathLike | None = None,
                init: str = "boxes", force: bool = False, batch_size: int | None = None,
                chunk_size: int | None = None, progress: bool = True, write_pts_files: bool = True,
-               stop_after_chunks: int | None = None, init_options: dict | None = None) -> Run:
+               stop_after_chunks: int | None = None, init_options: dict | None = None,
+               report: Callable[[str], None] | None = None) -> Run:
     """Run ``method`` on every sample of ``dataset`` and store the predictions (or reuse them).
 
     ``init_options`` are passed to the initialiser (e.g. ``{"fraction": 0.4}`` for two-step);
     they are validated, completed with the initialiser's defaults and made part of the
-    run's key (:class:`RunKey`) before any work starts. A stored run is reused when its key
-    and its list of faces are this run's.
+    run's key (:class:`RunKey`) before any work starts. A stored run is reused when its key,
+    its list of faces and its inputs (:func:`inputs_digest`) are this run's.
+
+    Ctrl-C saves the faces predicted so far and raises :class:`RunInterrupted` saying how many;
+    the same call then resumes, and ``report`` (if given) is told ``resuming: N of M faces done``.
     ``stop_after_chunks`` stops early after that many new chunks (to simulate a kill in tests).
     """
     key = RunKey.of(method, dataset, init, init_options)        # raises OptionError before any file is written
     init_options = dict(key.init_options)
     out = key.folder(results_root(results))
+    boxes = _initial_boxes(dataset, init)
+    inputs = inputs_digest(dataset, boxes)
     if (out / "meta.json").is_file() and not force:
-        run = load_run(out)
-        if RunKey.from_meta(run.meta) == key and run.ids == dataset.ids:
+        try:
+            run = load_run(out)
+        except DataError:                    # a damaged stored run is computed again, not trusted
+            run = None
+        if (run is not None and RunKey.from_meta(run.meta) == key and run.ids == dataset.ids
+                and run.meta.get("inputs", inputs) == inputs):
             run.reused = True
             return run
-    boxes = _initial_boxes(dataset, init)
-    partial = _partial_folder(out, key, fresh=force)
+    partial = _partial_folder(out, key, inputs, fresh=force)
     batch_size = batch_size or method.batch_size
     chunk_size = max(chunk_size or 4 * batch_size, batch_size)
     n = len(dataset)
     ids = dataset.ids
     predictions = np.full((n, N_POINTS, 2), np.nan)
     timings = {"predict_seconds": 0.0, "load_seconds": 0.0}
-    starts = list(range(0, n, chunk_size))
-    bar = _progress(total=n, desc=f"{method.name} on {dataset.name}/{dataset.subset}", enabled=progress)
-    new_chunks = 0
-    for start in starts:
+    # What earlier, interrupted calls saved: chunk start -> (faces done, their predict and load seconds).
+    done: dict[int, tuple[int, float, float]] = {}
+    for start in range(0, n, chunk_size):
         stop = min(start + chunk_size, n)
-        chunk_file = partial / f"chunk_{start:07d}.npz"
-        if chunk_file.is_file():
-            with np.load(chunk_file, allow_pickle=False) as z:
-                if [str(i) for i in z["ids"]] == ids[start:stop]:
-                    predictions[start:stop] = z["predictions"]
-                    timings["predict_seconds"] += float(z["predict_seconds"])
-                    timings["load_seconds"] += float(z["load_seconds"])
-                    bar.update(stop - start)
-                    continue
-        if stop_after_chunks is not None and new_chunks >= stop_after_chunks:
-            bar.close()
-            raise KeyboardInterrupt(f"stopped after {new_chunks} chunks (simulated kill)")
-        load_s = pred_s = 0.0
-        b = start
-        while b < stop:
-            t0 = time.perf_counter()
-            images = _load_batch(dataset.samples[b:min(b + batch_size, stop)], BATCH_PIXEL_BYTES)
-            e = b + len(images)
-            t1 = time.perf_counter()
-            pred = INITIALISERS[init](method, images, None if boxes is None else boxes[b:e], **init_options)
-            t2 = time.perf_counter()
-            pred = np.asarray(pred, dtype=np.float64)
-            if pred.shape != (e - b, N_POINTS, 2):
-                raise ValueError(f"method {method.name!r} returned shape {pred.shape} for {e - b} images")
-            predictions[b:e] = pred
-            load_s, pred_s = load_s + t1 - t0, pred_s + t2 - t1
-            bar.update(e - b)
-            b = e
-        save_npz(chunk_file, ids=np.array(ids[start:stop]), predictions=predictions[start:stop],
-                 predict_seconds=pred_s, load_seconds=load_s)
-        timings["predict_seconds"] += pred_s
-        timings["load_seconds"] += load_s
-        new_chunks += 1
-    bar.close()
+        saved = _read_chunk(partial / f"chunk_{start:07d}.npz", ids[start:stop])
+        if saved is not None:
+            pred, pred_s, load_s = saved
+            predictions[start:start + len(pred)] = pred
+            done[start] = (len(pred), pred_s, load_s)
+    resumed = sum(k for k, _, _ in done.values())
+    if resumed and report is not None:
+        report(f"resuming: {resumed} of {n} faces done (saved in {partial})")
+    finished = resumed                       # faces whose predictions are on disk
+    bar = _progress(total=n, desc=f"{method.name} on {dataset.name}/{dataset.subset}", enabled=progress)
+    bar.update(resumed)
+    new_chunks = 0
+    start = 0
+    try:
+        for start in range(0, n, chunk_size):
+            stop = min(start + chunk_size, n)
+            have, pred_s, load_s = done.get(start, (0, 0.0, 0.0))
+            if have == stop - start:
+                timings["predict_seconds"] += pred_s
+                timings["load_seconds"] += load_s
+                continue
+            if stop_after_chunks is not None and new_chunks >= stop_after_chunks:
+                raise KeyboardInterrupt(f"stopped after {new_chunks} chunks (simulated kill)")
+            b = start + have
+            try:
+                while b < stop:
+                    t0 = time.perf_counter()
+                    images = _load_batch(dataset.samples[b:min(b + batch_size, stop)], BATCH_PIXEL_BYTES)
+                    e = b + len(images)
+                    t1 = time.perf_counter()
+                    pred = INITIALISERS[init](method, images, None if boxes is None else boxes[b:e], **init_options)
+                    t2 = time.perf_counter()
+                    pred = np.asarray(pred, dtype=np.float64)
+                    if pred.shape != (e - b, N_POINTS, 2):
+                        raise ValueError(f"method {method.name!r} returned shape {pred.shape} for {e - b} images")
+                    predictions[b:e] = pred
+                    load_s, pred_s = load_s + t1 - t0, pred_s + t2 - t1
+                    bar.update(e - b)
+                    b = e
+            except KeyboardInterrupt:
+                if b > start + have:         # keep the batches of this chunk that are done
+                    _save_chunk(partial, start, ids[start:b], predictions[start:b], pred_s, load_s)
+                    finished += b - start - have
+                raise
+            _save_chunk(partial, start, ids[start:stop], predictions[start:stop], pred_s, load_s)
+            finished += stop - start - have
+            timings["predict_seconds"] += pred_s
+            timings["load_seconds"] += load_s
+            new_chunks += 1
+        bar.close()
+        return _finish(method, dataset, key, out, partial, predictions, boxes, inputs, timings, batch_size,
+                       write_pts_files)
+    except KeyboardInterrupt as exc:
+        bar.close()
+        if isinstance(exc, RunInterrupted):
+            raise
+        raise RunInterrupted(finished, n, out) from None
+
+
+def _save_chunk(partial: Path, start: int, ids: Sequence[str], predictions: np.ndarray, predict_seconds: float,
+                load_seconds: float) -> None:
+    save_npz(partial / f"chunk_{start:07d}.npz", ids=np.array(ids), predictions=predictions,
+             predict_seconds=predict_seconds, load_seconds=load_seconds)
+
+
+def _finish(method: LandmarkMethod, dataset: Dataset, key: RunKey, out: Path, partial: Path, predictions: np.ndarray,
+            boxes: np.ndarray | None, inputs: str, timings: dict, batch_size: int, write_pts_files: bool) -> Run:
+    """Write the finished run (predictions, .pts files, meta.json last) in place of any older one."""
+    n = len(dataset)
+    ids = dataset.ids
     gt = (dataset.ground_truth if all(s.ground_truth is not None for s in dataset.samples)
           else np.zeros((0, N_POINTS, 2)))
     meta = {**method.provenance(), **key.as_dict(), "description": method.description, "n": n,
             "expected": dataset.expected, "partial": dataset.partial,
-            "data_root": str(dataset.root) if dataset.root else None,
+            "data_root": str(dataset.root) if dataset.root else None, "inputs": inputs,
             "dataset_notes": dataset.notes, "batch_size": batch_size, "machine": machine(), **timings,
             "images_per_second": n / timings["predict_seconds"] if timings["predict_seconds"] > 0 else None,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
@@ -380,12 +462,12 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
     return Run(out, meta, ids, predictions, gt if gt.size else None, boxes)
 
 
-def _partial_folder(out: Path, key: RunKey, fresh: bool = False) -> Path:
-    """``out/.partial`` for the chunks of this key's run; chunks of another computation
-    (or all of them when ``fresh``) are discarded."""
+def _partial_folder(out: Path, key: RunKey, inputs: str, fresh: bool = False) -> Path:
+    """``out/.partial`` for the chunks of this key's run on these inputs; chunks of another
+    computation (or all of them when ``fresh``) are discarded."""
     partial = out / ".partial"
     stamp = partial / "key.json"
-    wanted = key.as_dict()
+    wanted = {**key.as_dict(), "inputs": inputs}
     if partial.exists():
         try:
             same = json.loads(stamp.read_text()) == wanted
@@ -431,5 +513,5 @@ def _progress(total: int, desc: str, enabled: bool = True):
     return tqdm(total=total, desc=desc, unit="img", leave=False)
 
 
-__all__ = ["Run", "RunKey", "run_method", "load_run", "find_runs", "results_root", "run_dir", "register_initialiser",
+__all__ = ["Run", "RunKey", "RunInterrupted", "run_method", "inputs_digest", "load_run", "find_runs", "results_root", "run_dir", "register_initialiser",
            "resolve_init_options", "option_tag", "subset_tag", "INITIALISERS", "BOXLESS_INITIALISERS", "atomic_write"]

@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from faceeval.datasets import (W300_EXPECTED, W300_SUBSETS, DataError, IncompleteDataWarning, check_300w, load_300w,
+from faceeval.datasets import (W300_EXPECTED, W300_SUBSETS, DataError, IncompleteDataWarning, SkippedFilesWarning, check_300w, load_300w,
                                load_builtin, load_dataset, load_folder, load_menpo, menpo_heldout)
 from faceeval.datasets.w300 import FOLDERS
 from faceeval.geometry import shape_boxes
@@ -173,12 +173,17 @@ def _menpo_tree(root, names, profiles=2):
 def test_menpo_loader_skips_profile_faces_and_splits_disjointly(tmp_path):
     names = [f"aflw__face_{k:05d}" for k in range(40)]
     _menpo_tree(tmp_path, names)
-    all_ = load_menpo(tmp_path, "all")
-    train, test = load_menpo(tmp_path, "train"), load_menpo(tmp_path, "test")
+    left_out = (f"{tmp_path}: left out 2 .pts files that do not have 68 points (2 of 39 points "
+                f"(e.g. trainset/profile_0.pts)); Menpo 2D semi-frontal uses the 68-point faces only")
+    with pytest.warns(SkippedFilesWarning) as caught:
+        all_ = load_menpo(tmp_path, "all")
+        train, test = load_menpo(tmp_path, "train"), load_menpo(tmp_path, "test")
+        assert load_menpo(tmp_path, "test").ids == test.ids                 # deterministic
+    assert [str(w.message) for w in caught] == [left_out] * 4
+    assert "left out 2 non-68-point .pts files" in all_.notes
     assert len(all_) == 40 and not any("profile" in i for i in all_.ids)
     assert set(train.ids).isdisjoint(test.ids) and set(train.ids) | set(test.ids) == set(all_.ids)
     assert set(test.ids) == {i for i in all_.ids if menpo_heldout(i)} and len(test) > 0
-    assert load_menpo(tmp_path, "test").ids == test.ids                 # deterministic
     with pytest.raises(DataError, match="no initial box"):
         test.boxes
     assert test.ground_truth.shape == (len(test), 68, 2)
@@ -226,7 +231,7 @@ def test_folder_loader_with_and_without_boxes(tmp_path):
     ds = load_dataset("folder", root=tmp_path / "faces", boxes_json=boxes_json)
     assert ds.boxes.tolist() == [[5, 6, 7, 8], [1, 2, 3, 4]]
     boxes_json.write_text(json.dumps({"x": [1, 2, 3, 4]}))
-    with pytest.raises(DataError, match=r"boxes\.json: no box for sub/y"):
+    with pytest.raises(DataError, match=r"boxes\.json: no box for 'sub/y'"):
         load_folder(tmp_path / "faces", boxes_json=boxes_json)
     boxes_json.write_text("{not json")
     with pytest.raises(DataError, match=r"boxes\.json: cannot read boxes"):

@@ -8,6 +8,7 @@ import pytest
 
 pytest.importorskip("dlib")
 
+from faceeval.errors import DataError  # noqa: E402
 from faceeval.methods import MissingDependencyError, MissingWeightsError, file_hash, load_method  # noqa: E402
 from faceeval.metrics import point_to_point_error  # noqa: E402
 from faceeval.runs import run_dir, run_method  # noqa: E402
@@ -101,7 +102,7 @@ def test_five_point_model_is_rejected():
     five = find_model().with_name("shape_predictor_5_face_landmarks.dat")
     if not five.is_file():
         pytest.skip("no 5-point model next to the 68-point one")
-    with pytest.raises(MissingWeightsError, match="5-point"):
+    with pytest.raises(DataError, match="5-point"):
         ERT(weights=five)
 
 

@@ -61,7 +61,7 @@ def test_bad_pts_files_name_the_file_and_the_problem(tmp_path, text, problem):
 
 
 def test_missing_pts_file(tmp_path):
-    with pytest.raises(DataError, match=r"nope\.pts: cannot read landmarks"):
+    with pytest.raises(DataError, match=r"nope\.pts: cannot read landmarks \(No such file"):
         read_pts(tmp_path / "nope.pts")
 
 

@@ -282,7 +282,7 @@ def test_empty_and_mismatched_inputs(make_faces):
         auc(np.array([0.1, np.nan]))
     with pytest.raises(MetricInputError, match="unknown normalisation 'iod'"):
         normalisers(gt, "iod")
-    with pytest.raises(MetricInputError, match="alpha must be positive"):
+    with pytest.raises(MetricInputError, match=r"alpha must be in \(0, 1\], got 0.0"):
         auc(np.array([0.1]), alpha=0.0)
 
 

@@ -524,8 +524,8 @@ def test_latex_escapes_every_special_character_once():
     assert lines[2] == r"\caption{Title\_1 \& more. 50\% of \#faces cost \$5 \{each\}}"
     assert lines[6] == r"method & source & n & IO full & note \\"
     assert lines[8] == (r"dan\_v2 [ab\textasciitilde{}cd\^{}e] & measured & 6/--/-- & 1.50 & "
-                        r"back\textbackslash{}slash tick \\")
-    assert lines[9] == r"other & measured & -- & no run: faceeval run other &  \\"
+                        r"back\textbackslash{}slash \texttt{tick} \\")
+    assert lines[9] == r"other & measured & -- & no run: \texttt{faceeval run other} &  \\"
     assert lines[4] == r"\begin{tabular}{lllrl}"
 
 

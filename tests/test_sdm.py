@@ -62,7 +62,7 @@ def test_saved_model_predicts_like_the_trained_one(trained, held_out):
 
 
 @pytest.mark.parametrize("change, message", [
-    ({"steps_per_scale": [4]}, "sdm.npz: incomplete"),                      # one regressor more than stored
+    ({"steps_per_scale": [4]}, "sdm.npz: cannot read the SDM regressors: incomplete, W_0_3 is not a file"),                      # one regressor more than stored
     ({"feature_version": 0}, "version 0 of the 'hog' feature"),             # feature computed differently now
     ({"config": {**TINY.__dict__, "feature": "pixels"}}, "W_0_0 has shape"),   # settings that do not fit W
 ])

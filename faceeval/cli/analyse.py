@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import format_summary_table
+from .common import format_summary_table, reporting_data_warnings
 from .evaluate import ALPHA, GT_OPTIONAL, INCLUSIVE, NORM, ONE_BASED, YX
 from .uncertainty import bootstrap_from, ci_options
 
@@ -40,7 +40,7 @@ def default_stem(predictions: Path) -> tuple[Path, str]:
               help="Output stem: writes STEM-landmarks.png/.pdf and STEM.json (default for a stored run: "
                    "RESULTS/analyse/DATASET-SUBSET-METHOD-HASH).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def analyse_command(run, gt_dir, norm, alpha, inclusive_failure, one_based, yx, ci, ci_resamples, ci_seed,
+def analyse_command(run, gt_dir, data_root, norm, alpha, inclusive_failure, one_based, yx, ci, ci_resamples, ci_seed,
                     ci_level, output, fmt):
     """Show where a method fails: mean error per landmark (drawn on the mean face), per face
     region (jaw, brows, nose, eyes, mouth), the percentiles P50/P90/P95/P99 and a summary per
@@ -59,7 +59,10 @@ def analyse_command(run, gt_dir, norm, alpha, inclusive_failure, one_based, yx, 
     from ..predictions import load_scored
     from ..report.diagnostics import landmark_error_figure
 
-    scored = load_scored(run, gt_dir, one_based, yx)
+    with reporting_data_warnings():
+        scored = load_scored(run, gt_dir, one_based, yx, data_root)
+    if scored.unpaired_note:
+        click.echo(scored.unpaired_note, err=True)
     bootstrap = bootstrap_from(ci, ci_resamples, ci_seed, ci_level)
     result = analyse(scored.predictions, scored.ground_truth, scored.ids, norm, alpha, inclusive_failure, bootstrap)
     stem, label = default_stem(Path(run))

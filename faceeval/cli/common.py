@@ -1,6 +1,7 @@
 """Helpers shared by the CLI commands: clean errors and summary formatting."""
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from typing import Sequence
@@ -9,6 +10,7 @@ import click
 
 from ..errors import FaceevalError
 from ..metrics import Summary
+from ..runs import RunInterrupted
 
 #: Options several commands share (plugin commands use them too).
 DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), envvar="FACEEVAL_DATA_ROOT",
@@ -47,6 +49,31 @@ POSITIVE_INT = click.IntRange(min=1)
 POSITIVE_FLOAT = click.FloatRange(min=0, min_open=True)
 
 
+class _Fraction(click.ParamType):
+    """An error threshold as a fraction of the normalising distance, in (0, 1): ``--alpha 5``
+    (a percentage typed as a fraction) is refused with the value it most likely meant."""
+
+    name = "FRACTION"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, float):
+            fraction = value
+        else:
+            try:
+                fraction = float(value)
+            except (TypeError, ValueError):
+                self.fail(f"{value!r} is not a number (e.g. 0.08)", param, ctx)
+        if not 0 < fraction < 1:            # NaN fails too
+            hint = (f"; it is a fraction of the normalising distance, not a percentage: for {fraction:g}% "
+                    f"give {fraction / 100:g}" if fraction >= 1 else "")
+            self.fail(f"{value!r} is not in (0, 1){hint}", param, ctx)
+        return fraction
+
+
+#: ``--alpha`` and ``--x-max``: fractions of the normaliser (0.08 = 8%).
+FRACTION = _Fraction()
+
+
 def init_options(init: str, box_fraction: float | None) -> dict:
     """The initialiser's options from the command line, validated and completed (the run key's part).
 
@@ -74,7 +101,9 @@ def fail_cleanly(fn):
 
     The one place where library errors become command-line errors: the ``faceeval``
     group applies it to every command it runs (built-in and plugin commands alike), so
-    commands do not decorate themselves. Any other exception is a bug and keeps its traceback.
+    commands do not decorate themselves. A :class:`~faceeval.runs.RunInterrupted` (Ctrl-C in a
+    run) prints how many faces are saved and that a rerun resumes, and exits 130 as a
+    SIGINT would. Any other exception is a bug and keeps its traceback.
     """
 
     @functools.wraps(fn)
@@ -83,6 +112,9 @@ def fail_cleanly(fn):
             return fn(*args, **kwargs)
         except USER_ERRORS as exc:
             raise click.ClickException(" ".join(str(exc).split()) or type(exc).__name__) from exc
+        except RunInterrupted as exc:                 # Ctrl-C in a run: say what is kept, exit 130
+            click.echo(str(exc), err=True)
+            raise click.exceptions.Exit(130) from None
 
     return wrapper
 
@@ -167,19 +199,31 @@ def parse_options(pairs: Sequence[str]) -> dict:
     return out
 
 
-def load_dataset_reporting_gaps(name: str, subset: str | None = None, root=None, **options):
-    """:func:`~faceeval.datasets.load_dataset`, with an incomplete subset reported as one plain
-    ``warning: ...`` line on stderr (naming the short folders) instead of a Python warning."""
+@contextlib.contextmanager
+def reporting_data_warnings():
+    """Within it, a :class:`~faceeval.datasets.DataWarning` (an incomplete subset, files left out)
+    is printed as one plain ``warning: ...`` line on stderr instead of a Python warning."""
     import warnings
 
-    from ..datasets import IncompleteDataWarning, load_dataset
+    from ..datasets import DataWarning
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", IncompleteDataWarning)
-        dataset = load_dataset(name, subset, root, **options)
-    for w in caught:
-        if issubclass(w.category, IncompleteDataWarning):
-            click.echo(f"warning: {w.message}", err=True)
-        else:
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    return dataset
+    caught: list = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", DataWarning)
+            yield
+    finally:
+        for w in caught:
+            if issubclass(w.category, DataWarning):
+                click.echo(f"warning: {w.message}", err=True)
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
+def load_dataset_reporting_gaps(name: str, subset: str | None = None, root=None, **options):
+    """:func:`~faceeval.datasets.load_dataset`, with an incomplete subset or files left out reported
+    as plain ``warning: ...`` lines on stderr (naming the folders and files) instead of Python warnings."""
+    from ..datasets import load_dataset
+
+    with reporting_data_warnings():
+        return load_dataset(name, subset, root, **options)

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import click
 
-from ..datasets import DATASETS, load_dataset
+from ..datasets import DATASETS
+from ..methods import method_class
 from ..runs import INITIALISERS, results_root, subset_tag
-from .common import BOX_FRACTION, DATA_ROOT, POSITIVE_INT, RESULTS, init_options, parse_weights
+from .common import BOX_FRACTION, DATA_ROOT, POSITIVE_INT, RESULTS, init_options, load_dataset_reporting_gaps, parse_weights
 from .evaluate import ALPHA, NORM
 from .uncertainty import bootstrap_from, ci_options
 
@@ -50,6 +51,9 @@ def compare_command(methods, dataset, subset, data_root, init, box_fraction, wei
     interval covers 0 it says "no significant difference". --no-ci drops the intervals
     of the single-method numbers (the paired intervals stay).
 
+    A method that cannot run here (no trained weights, a missing optional dependency) is
+    left out with a note, and the others are compared.
+
     \b
     Examples:
       faceeval compare meanshape ert --dataset builtin
@@ -60,15 +64,23 @@ def compare_command(methods, dataset, subset, data_root, init, box_fraction, wei
 
     init_opts = init_options(init, box_fraction)
     weights = parse_weights(weight_pairs, list(methods))
-    ds = load_dataset(dataset, subset, data_root)
+    for name in methods:
+        method_class(name)                 # an unknown name fails here, before the data is read
+    ds = load_dataset_reporting_gaps(dataset, subset, data_root)
+    skipped: dict[str, str] = {}
+
+    def skip(name, exc):
+        skipped[name] = " ".join(str(exc).split())
+        click.echo(f"note: skipping {name}: {skipped[name]}", err=True)
+
     rows = compare_methods(list(methods), ds, results, init=init, norm=norm, alpha=alpha,
                            timing_images=timing_images, weights=weights, force=force,
                            progress=not no_progress, init_options=init_opts,
-                           bootstrap=bootstrap_from(ci, ci_resamples, ci_seed, ci_level))
+                           bootstrap=bootstrap_from(ci, ci_resamples, ci_seed, ci_level), on_unavailable=skip)
     pairs = paired_comparisons(rows, Bootstrap(ci_resamples, ci_seed, ci_level))
     subset_name = subset_tag(ds.subset, init, init_opts)        # as the runs' folders name it
     stem = Path(output) if output else results_root(results) / "compare" / f"{ds.name}-{subset_name}"
     title = f"{ds.name}/{subset_name} ({len(ds)} faces)"
-    written = write_comparison(rows, stem, title, pairs)
-    click.echo(comparison_markdown(rows, title, pairs))
+    written = write_comparison(rows, stem, title, pairs, skipped)
+    click.echo(comparison_markdown(rows, title, pairs, skipped))
     click.echo("wrote " + ", ".join(str(p) for p in written))

@@ -8,16 +8,15 @@ import click
 
 from ..metrics import ALPHA as PROTOCOL_ALPHA
 from ..metrics import ALPHA_BBOX_DIAGONAL, NORMALISATIONS, evaluate
-from ..pairing import load_pairs
 from ..stats import summary_intervals
-from .common import POSITIVE_FLOAT, format_summary_table
+from .common import DATA_ROOT, FRACTION, format_summary_table, reporting_data_warnings
 from .uncertainty import bootstrap_from, ci_options
 
 NORM = click.option("--norm", type=click.Choice(NORMALISATIONS), default="inter-ocular", show_default=True,
                     help="Normalising distance, computed from the ground truth.")
-ALPHA = click.option("--alpha", type=POSITIVE_FLOAT, default=PROTOCOL_ALPHA, show_default=True,
-                     help="Threshold of AUC_alpha and of the failure rate "
-                          f"(use {ALPHA_BBOX_DIAGONAL:g} for bbox-diagonal on Menpo).")
+ALPHA = click.option("--alpha", type=FRACTION, default=PROTOCOL_ALPHA, show_default=True,
+                     help="Threshold of AUC_alpha and of the failure rate, a fraction of the normalising distance "
+                          f"(0.08 = 8%; use {ALPHA_BBOX_DIAGONAL:g} for bbox-diagonal on Menpo).")
 INCLUSIVE = click.option("--inclusive-failure", is_flag=True,
                          help="Count error >= alpha as failure (the paper's text) instead of > alpha (its code).")
 
@@ -26,9 +25,19 @@ ONE_BASED = click.option("--one-based/--zero-based", "one_based", default=None,
                          help="Coordinates in PREDICTIONS are 1-based (1 is subtracted) or 0-based (taken as they "
                               "are). Default: the format's own convention (.pts 1-based; npz, CSV, JSON 0-based).")
 YX = click.option("--yx", is_flag=True, help="PREDICTIONS list (y, x) pairs instead of (x, y).")
-GT_OPTIONAL = click.option("--gt", "gt_dir", type=click.Path(exists=True, file_okay=False), default=None,
-                           help="Folder of ground-truth .pts files (e.g. a 300W root), paired by id or file name. "
-                                "Not needed for a run's predictions.npz, which holds its ground truth.")
+
+
+def GT_OPTIONAL(fn):
+    """``--gt`` (a folder of .pts files or a dataset spec) and the ``--data-root`` a spec needs; the
+    command receives them as ``gt_dir`` and ``data_root``."""
+    fn = DATA_ROOT(fn)
+    return click.option(
+        "--gt", "gt_dir", default=None, metavar="DIR|DATASET[:SUBSET]",
+        help="Ground truth: a folder of .pts files (e.g. a 300W root), paired by id or file name, or a dataset "
+             "the loaders know (builtin, 300w:challenging, menpo:test, folder; all but builtin with --data-root). "
+             "Not needed for a run's predictions.npz, which holds its ground truth.")(fn)
+
+
 
 
 @click.command("eval")
@@ -45,8 +54,8 @@ GT_OPTIONAL = click.option("--gt", "gt_dir", type=click.Path(exists=True, file_o
                    "> or >= alpha, Simpson or trapezoid AUC, how 'full' is averaged, 0- or 1-based "
                    "coordinates), each beside the protocol's value.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def eval_command(predictions, gt_dir, norm, alpha, inclusive_failure, one_based, yx, ci, ci_resamples, ci_seed,
-                 ci_level, explain, fmt):
+def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure, one_based, yx, ci, ci_resamples,
+                 ci_seed, ci_level, explain, fmt):
     """Score PREDICTIONS against the ground truth in --gt, paired by id.
 
     PREDICTIONS is a folder of .pts files, a predictions.npz as `faceeval run` writes
@@ -64,13 +73,17 @@ def eval_command(predictions, gt_dir, norm, alpha, inclusive_failure, one_based,
       faceeval eval results/dan/ab12/300w/full/pts --gt ~/data/300w --format json
       faceeval eval results/dan/ab12/300w/full/predictions.npz --explain
       faceeval eval theirs.csv --gt ~/data/300w --one-based
+      faceeval eval results/meanshape/*/builtin/all/pts --gt builtin
+      faceeval eval theirs.csv --gt 300w:challenging --data-root ~/data/300w
     """
     from ..analysis import analyse
     from ..conventions import check_conventions, explain as explain_conventions, explain_text
     from ..predictions import load_scored
 
-    scored = load_scored(predictions, gt_dir, one_based, yx)
-    _note_unused(scored.unused_ground_truth, gt_dir, len(scored.ids))
+    with reporting_data_warnings():
+        scored = load_scored(predictions, gt_dir, one_based, yx, data_root)
+    if scored.unpaired_note:
+        click.echo(scored.unpaired_note, err=True)
     ids, pred, gt = scored.ids, scored.predictions, scored.ground_truth
     summary, errors = evaluate(pred, gt, norm, alpha, ids=ids, inclusive_failure=inclusive_failure)
     bootstrap = bootstrap_from(ci, ci_resamples, ci_seed, ci_level)
@@ -101,56 +114,76 @@ def eval_command(predictions, gt_dir, norm, alpha, inclusive_failure, one_based,
 
 
 @click.command("ced")
-@click.argument("pred_dirs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
-@click.option("--gt", "gt_dir", required=True, type=click.Path(exists=True, file_okay=False),
-              help="Folder of ground-truth .pts files.")
+@click.argument("pred_dirs", nargs=-1, required=True, type=click.Path(exists=True), metavar="PREDICTIONS...")
+@GT_OPTIONAL
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
               help="Figure file (.png or .pdf; without a suffix both are written).")
 @NORM
 @ALPHA
 @INCLUSIVE
 @click.option("--label", "labels", multiple=True, help="Legend label per PRED_DIR, in order (default: folder path).")
-@click.option("--x-max", type=POSITIVE_FLOAT, default=None, help="Right end of the x axis (default alpha).")
+@click.option("--title", default=None, help="Figure title (default: the set the curves are on, the normalisation and alpha).")
+@click.option("--x-max", type=FRACTION, default=None, help="Right end of the x axis, a fraction (default alpha).")
 @click.option("--reference", "references", multiple=True, type=click.Choice(["300w-challenge"]),
               help="Also draw published curves (dashed): 300w-challenge = the four 300W challenge winners "
-                   "on the private set (inter-ocular).")
-def ced_command(pred_dirs, gt_dir, output, norm, alpha, inclusive_failure, labels, x_max, references):
-    """Draw the CED curves of several prediction folders on one plot.
+                   "on the private set (inter-ocular). On any other set the figure carries a warning.")
+def ced_command(pred_dirs, gt_dir, data_root, output, norm, alpha, inclusive_failure, labels, title, x_max, references):
+    """Draw the CED curves of several predictions on one plot.
 
-    The legend gives each method's AUC_alpha and failure rate.
+    PREDICTIONS are what `faceeval eval` reads: folders of .pts files, run folders or their
+    predictions.npz (which carry their ground truth), CSV or JSON files. The legend gives
+    each method's AUC_alpha and failure rate; the title names the set the curves are on.
 
     \b
     Example:
       faceeval ced results/dan/*/300w/private/pts results/meanshape/*/300w/private/pts \\
           --gt ~/data/300w --label DAN --label "mean shape" -o ced_private.png --reference 300w-challenge
     """
+    from ..pairing import load_ground_truth
+    from ..predictions import load_scored
     from ..report.ced import curve_from_errors, plot_ced
 
     if labels and len(labels) != len(pred_dirs):
         raise click.UsageError(f"{len(labels)} --label values for {len(pred_dirs)} folders")
-    curves = []
+    with reporting_data_warnings():
+        truth = load_ground_truth(gt_dir, data_root) if gt_dir is not None else None
+    curves, sets, private = [], [], True
     for i, pred_dir in enumerate(pred_dirs):
-        ids, pred, gt, unused = load_pairs(pred_dir, gt_dir)
-        _note_unused(unused, gt_dir, len(ids))
-        _, errors = evaluate(pred, gt, norm, alpha, ids=ids)
+        scored = load_scored(pred_dir, truth)
+        if scored.unpaired_note:
+            click.echo(scored.unpaired_note, err=True)
+        _, errors = evaluate(scored.predictions, scored.ground_truth, norm, alpha, ids=scored.ids)
         label = labels[i] if labels else _default_label(pred_dir)
         curves.append(curve_from_errors(label, errors, alpha, x_max, inclusive_failure))
+        sets.append(f"{scored.set_name} (n = {len(scored.ids)})")
+        private &= all(k.startswith(PRIVATE_FOLDERS) for k in scored.ids)
+    set_text = " / ".join(dict.fromkeys(sets))
+    warning = None
     if references:
         from ..report.published import reference_curves
 
         for name in references:
             curves += reference_curves(name, alpha, x_max, norm)
-    for path in plot_ced(curves, output, alpha, norm):
+        if not private:
+            warning = (f"the published curves are on the 300W private test set, the measured ones on "
+                       f"{set_text}: different images, not a like-for-like comparison")
+            click.echo(f"warning: {warning}", err=True)
+    title = title or f"CED on {set_text}: {norm}, AUC and failure at α = {alpha:g}"
+    for path in plot_ced(curves, output, alpha, norm, title=title, warning=warning):
         click.echo(f"wrote {path}")
 
 
-def _note_unused(unused: int, gt_dir: str, n: int) -> None:
-    if unused:
-        click.echo(f"note: {unused} ground-truth files in {gt_dir} have no prediction; scored the {n} that do",
-                   err=True)
+#: Where the 300W private test set's faces live (ids of its ground truth): the reference curves' set.
+PRIVATE_FOLDERS = ("300W/01_Indoor/", "300W/02_Outdoor/")
 
 
 def _default_label(pred_dir: str) -> str:
     parts = Path(pred_dir).resolve().parts
     # results/<method>/<hash>/<dataset>/<subset>/pts -> method
-    return parts[-5] if len(parts) >= 5 and parts[-1] == "pts" else Path(pred_dir).name
+    if len(parts) >= 5 and parts[-1] == "pts":
+        return parts[-5]
+    if len(parts) >= 5 and parts[-1] == "predictions.npz":
+        return parts[-5]
+    if len(parts) >= 4 and (Path(pred_dir) / "meta.json").is_file():
+        return parts[-4]
+    return Path(pred_dir).name

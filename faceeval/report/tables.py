@@ -130,7 +130,8 @@ class Table:
         df = self.frame(formatted=True)
         tex = lambda s: _latex_escape(str(s))  # noqa: E731
         spec = "lll" + "r" * len(self.columns) + "l"
-        lines = ["\\begin{table}[t]", "\\centering", f"\\caption{{{tex(self.title)}. {tex(self.caption)}}}",
+        title = re.sub(r"^Table \d+:\s*", "", self.title)       # LaTeX numbers its tables itself
+        lines = ["\\begin{table}[t]", "\\centering", f"\\caption{{{tex(title)}. {tex(self.caption)}}}",
                  f"\\label{{tab:{self.key}}}", f"\\begin{{tabular}}{{{spec}}}", "\\hline",
                  " & ".join(tex(c) for c in df.columns) + " \\\\", "\\hline"]
         lines += [" & ".join(tex(v) for v in rec) + " \\\\" for rec in df.itertuples(index=False)]
@@ -142,13 +143,35 @@ class Table:
 
 
 _LATEX = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
-          "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}", "`": "", "–": "--", DITTO: "''"}
-_LATEX_RE = re.compile("|".join(re.escape(k) for k in _LATEX))
+          "}": r"\}", "~": r"\textasciitilde{}", "^": r"\^{}", "–": "--", DITTO: "''", "-": "-{}",
+          ">": "$>$", "<": "$<$", "≥": r"$\geq$", "≤": r"$\leq$", "±": r"$\pm$", "×": r"$\times$",
+          "α": r"$\alpha$", "−": "$-$", "≈": r"$\approx$"}
+#: A comparison with a number (``> 0.08``) goes into math mode whole; ``-`` before another ``-`` is
+#: split from it (``--subset`` would print as an en dash); the other specials are escaped alone.
+_LATEX_RE = re.compile(r"(?P<cmp>(?:>=|<=|[<>≥≤])\s*-?\d+(?:\.\d+)?)|-(?=-)|"
+                       + "|".join(re.escape(k) for k in _LATEX if k != "-"))
+_MATH_OPS = {">=": r"\geq", "<=": r"\leq", "≥": r"\geq", "≤": r"\leq", ">": ">", "<": "<"}
+
+
+def _latex_sub(m: re.Match) -> str:
+    if m.group("cmp"):
+        op, number = re.match(r"(>=|<=|[<>≥≤])\s*(.*)", m.group("cmp")).groups()
+        return f"${_MATH_OPS[op]} {number}$"
+    return _LATEX[m.group(0)]
 
 
 def _latex_escape(s: str) -> str:
-    """Escape LaTeX's special characters in one pass (so replacements are not escaped again)."""
-    return _LATEX_RE.sub(lambda m: _LATEX[m.group(0)], s)
+    """Escape LaTeX's special characters in one pass (so replacements are not escaped again);
+    text between backticks becomes ``\\texttt``.
+
+    >>> print(_latex_escape("failure = error > 0.08; `faceeval run dan --subset full`"))
+    failure = error $> 0.08$; \\texttt{faceeval run dan -{}-subset full}
+    """
+    parts = s.split("`")
+    if len(parts) % 2 == 0:              # an unpaired backtick: no code spans
+        parts = ["".join(parts)]
+    return "".join(_LATEX_RE.sub(_latex_sub, part) if i % 2 == 0 else
+                   "\\texttt{" + _LATEX_RE.sub(_latex_sub, part) + "}" for i, part in enumerate(parts))
 
 
 # ---------------------------------------------------------------------------------------------

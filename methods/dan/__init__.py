@@ -14,7 +14,7 @@ import torch
 
 from faceeval import geometry as G
 from faceeval.errors import OptionError
-from faceeval.methods import LandmarkMethod, MissingWeightsError, file_hash
+from faceeval.methods import LandmarkMethod, MethodOption, MissingWeightsError, file_hash
 
 from .augment import box_initialisation, frame_transforms, warp_to_frames
 from .config import DANConfig
@@ -26,6 +26,19 @@ from .weights import default_weights_dir, load_weights, save_weights, weights_pa
 __all__ = ["DAN", "DANConfig", "DANModel", "load_weights", "save_weights"]
 
 PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def _device_problem(device: str) -> str | None:
+    """Why ``device`` cannot run DAN here (None if it can): checked before any weights are read."""
+    if device == "auto":
+        return None
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        return "not a torch device (auto, cpu, cuda, cuda:1, ...)"
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        return "no CUDA device is available on this machine"
+    return None
 
 
 class DAN(LandmarkMethod):
@@ -42,6 +55,14 @@ class DAN(LandmarkMethod):
     version = "1"
     description = "Deep Alignment Network (Kowalski et al., CVPR-W 2017), PyTorch, stage-wise trained."
     batch_size = 256
+    cli_options = {
+        "stages": MethodOption(int, (1, 2, 3), "use only the first k stages"),
+        "precision": MethodOption(str, PRECISIONS, "auto: bf16 where the hardware has it"),
+        "device": MethodOption(str, help="auto, cpu, cuda, cuda:1, ...", check=_device_problem),
+        "channels_last": MethodOption(bool),
+        "compile": MethodOption(bool, help="torch.compile the model"),
+        "fold_bn": MethodOption(bool, help="fold batch norm into the convolutions"),
+    }
 
     def __init__(self, model: DANModel, weights_path: str | Path | None = None, device: str = "auto",
                  precision: str = "auto", channels_last: bool = True, compile: bool = False,
@@ -70,7 +91,7 @@ class DAN(LandmarkMethod):
             raise MissingWeightsError(
                 f"no DAN weights {where} (looked for {tensors.name} and {config.name}). Train them with\n"
                 f"    faceeval train dan --data-root /path/to/300W --stages 2"
-                + (f" --out {tensors.parent}" if weights is not None else "")
+                + (f" --output {tensors.parent}" if weights is not None else "")
                 + "\nor pass --weights PATH to a trained dan.safetensors.")
         return cls(load_weights(tensors), weights_path=tensors, **options)
 

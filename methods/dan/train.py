@@ -631,8 +631,8 @@ Examples:
               help="Training data (default: 300w with --data-root, builtin without).")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Folder that holds the dataset.")
 @click.option("--subset", default=None, help="Subset to train on (default: train).")
-@click.option("--out", type=click.Path(file_okay=False), default=None,
-              help="Output folder (default: $FACEEVAL_HOME/weights/dan).")
+@click.option("-o", "--output", "--out", "out", type=click.Path(file_okay=False), default=None,
+              help="Output folder (default: $FACEEVAL_HOME/weights/dan); --out is the older spelling.")
 @click.option("--stages", type=click.IntRange(1, 3), default=2, show_default=True)
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True)
@@ -673,7 +673,7 @@ Examples:
               help="torch.compile each stage for training (about 20% faster on this CPU after 1-2 minutes of "
                    "compiling; may be switched on or off when resuming).")
 @click.option("--resume", is_flag=True,
-              help="Continue the checkpoint in --out from its step, with the options it was started with.")
+              help="Continue the checkpoint in --output from its step, with the options it was started with.")
 @click.option("--progress/--no-progress", default=True)
 def train_command(dataset, data_root, subset, out, stages, batch_size, lr, max_epochs, patience, finetune_epochs,
                   finetune_lr, perturbations, mirror, augment, val_count, heatmap, seed, checkpoint_every,

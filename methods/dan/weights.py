@@ -2,7 +2,6 @@
 normalisation). Loading never unpickles. Checkpoints use the same two-file format."""
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from faceeval.io import DataError, atomic_write, write_json
+from faceeval.io import DataError, atomic_write, read_json_object, write_json
 from faceeval.methods import default_weights_dir as methods_weights_dir
 
 from .config import DANConfig
@@ -75,24 +74,37 @@ def save_weights(model: DANModel, path: str | os.PathLike, extra: dict | None = 
 
 
 def read_config(path: str | os.PathLike) -> dict:
-    with open(path) as fh:
-        meta = json.load(fh)
+    """The JSON beside DAN's tensors; a file that is not one is a :class:`DataError` naming it."""
+    meta = read_json_object(path, "the DAN config")
     if meta.get("format") != "faceeval-dan":
         raise DataError(f"{path}: not a faceeval DAN config (format={meta.get('format')!r})")
+    if not isinstance(meta.get("config"), dict):
+        raise DataError(f"{path}: DAN config has no 'config' object")
     return meta
 
 
 def load_weights(path: str | os.PathLike | None = None, map_location: str | torch.device = "cpu") -> DANModel:
-    """Build a :class:`DANModel` from ``path`` (file or directory; default location if None)."""
+    """Build a :class:`DANModel` from ``path`` (file or directory; default location if None).
+
+    Every way the two files can be damaged or disagree (unreadable JSON, unknown settings,
+    a truncated tensor file, missing or mis-shaped tensors) is a :class:`DataError` naming the file."""
     tensors_path, config_path = weights_paths(path)
     meta = read_config(config_path)
-    model = DANModel(DANConfig.from_dict(meta["config"]))
+    try:
+        model = DANModel(DANConfig.from_dict(meta["config"]))
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{config_path}: unusable DAN settings ({exc})") from None
     try:
         state = load_file(str(tensors_path), device=str(map_location))
-    except SafetensorError as exc:
+    except (SafetensorError, OSError) as exc:
         raise DataError(f"{tensors_path}: not a safetensors weights file ({exc}); faceeval never unpickles "
                         "weights") from exc
     if is_quantized(state):
         state = dequantize_tensors(state)
-    model.load_state_dict(state, strict=True)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        problem = " ".join(str(exc).split())
+        raise DataError(f"{tensors_path}: tensors do not match the settings in {config_path.name} "
+                        f"({problem[:300]}{'...' if len(problem) > 300 else ''})") from None
     return model.to(map_location)

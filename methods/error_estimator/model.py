@@ -16,7 +16,7 @@ from typing import Sequence
 
 import numpy as np
 
-from faceeval.io import DataError, save_npz
+from faceeval.io import DataError, open_npz, save_npz
 from faceeval.metrics import ALPHA, MetricInputError
 
 from .features import HogConfig, landmark_hog
@@ -172,22 +172,26 @@ class ErrorEstimator:
     @classmethod
     def load(cls, path: str | Path) -> "ErrorEstimator":
         path = Path(path)
-        try:
-            with np.load(path, allow_pickle=False) as z:
+        if not path.is_file():
+            raise DataError(f"{path}: no such estimator file (train one with `faceeval estimator train`)")
+        with open_npz(path, "an error estimator") as z:
+            try:
                 header = json.loads(str(z["header"]))
-                arrays = {k: np.asarray(z[k], dtype=np.float64) for k in ("mean", "scale", "coef")}
-        except FileNotFoundError:
-            raise DataError(f"{path}: no such estimator file (train one with `faceeval estimator train`)") from None
-        except (OSError, KeyError, ValueError) as exc:
-            raise DataError(f"{path}: not a faceeval error-estimator file ({exc})") from exc
-        if header.get("format") != FORMAT:
-            raise DataError(f"{path}: unsupported estimator format {header.get('format')!r} (expected {FORMAT})")
-        config = HogConfig.from_dict(header["hog"])
-        if arrays["coef"].shape != (config.length,):
-            raise DataError(f"{path}: {arrays['coef'].shape[0]} coefficients but the HOG configuration "
-                            f"gives {config.length} features")
-        ridge = RidgeModel(arrays["mean"], arrays["scale"], arrays["coef"], float(header["intercept"]),
-                           float(header["alpha"]))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}: estimator header is not valid JSON ({exc})") from None
+            arrays = {k: np.asarray(z[k], dtype=np.float64) for k in ("mean", "scale", "coef")}
+        if not isinstance(header, dict) or header.get("format") != FORMAT:
+            found = header.get("format") if isinstance(header, dict) else type(header).__name__
+            raise DataError(f"{path}: unsupported estimator format {found!r} (expected {FORMAT})")
+        try:
+            config = HogConfig.from_dict(header["hog"])
+            intercept, alpha = float(header["intercept"]), float(header["alpha"])
+        except (KeyError, TypeError, ValueError, ZeroDivisionError) as exc:
+            raise DataError(f"{path}: estimator header lacks or garbles its settings ({exc!r})") from None
+        if arrays["coef"].shape != (config.length,) or any(arrays[k].shape != (config.length,) for k in ("mean", "scale")):
+            raise DataError(f"{path}: {arrays['coef'].size} coefficients ({arrays['mean'].size} means, "
+                            f"{arrays['scale'].size} scales) but the HOG configuration gives {config.length} features")
+        ridge = RidgeModel(arrays["mean"], arrays["scale"], arrays["coef"], intercept, alpha)
         return cls(config, ridge, header.get("meta", {}))
 
 

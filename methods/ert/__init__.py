@@ -22,7 +22,8 @@ import numpy as np
 
 from faceeval.errors import OptionError
 from faceeval.geometry import crop_window
-from faceeval.methods import LandmarkMethod, MissingDependencyError, MissingWeightsError, file_hash
+from faceeval.errors import DataError
+from faceeval.methods import LandmarkMethod, MethodOption, MissingDependencyError, MissingWeightsError, file_hash
 
 from .box_style import to_dlib_boxes
 
@@ -67,6 +68,7 @@ class ERT(LandmarkMethod):
                    "trained on iBUG 300-W data, so 300W test numbers are not a clean comparison. "
                    "Boxes mapped to dlib's HOG-detector box style.")
     batch_size = 64
+    cli_options = {"box_style": MethodOption(str, BOX_STYLES, "dlib: the boxes already come from dlib's detector")}
     #: Stored with every run (``meta["caveat"]``) and printed beside its table rows.
     caveat = ("dlib's model was likely trained on 300-W data including the IBUG images: "
               "its challenging (and full) numbers are not a clean comparison")
@@ -86,10 +88,10 @@ class ERT(LandmarkMethod):
         try:
             self._predictor = dlib.shape_predictor(str(path))
         except RuntimeError as exc:
-            raise MissingWeightsError(f"{path}: not a dlib shape predictor model ({exc})") from exc
+            raise DataError(f"{path}: not a dlib shape predictor model ({exc})") from exc
         n_parts = self._predictor(np.zeros((32, 32), np.uint8), dlib.rectangle(4, 4, 28, 28)).num_parts
         if n_parts != 68:
-            raise MissingWeightsError(f"{path}: a {n_parts}-point model; ert needs the 68-point one")
+            raise DataError(f"{path}: a {n_parts}-point model; ert needs the 68-point one")
         self._dlib = dlib
         self.model_path = path
         self.box_style = box_style

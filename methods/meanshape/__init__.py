@@ -19,6 +19,7 @@ class MeanShape(LandmarkMethod):
     version = "1"
     description = "Mean 68-point shape (DAN release) scaled and centred in the initial box; no image used."
     batch_size = 4096
+    cli_options: dict = {}          # no -O options
 
     def __init__(self, template: np.ndarray | None = None):
         self.template = dan_mean_shape() if template is None else np.asarray(template, dtype=np.float64)

@@ -10,7 +10,6 @@ model file from anywhere is safe to open.
 from __future__ import annotations
 
 import hashlib
-import json
 import warnings
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceeval.io import DataError, save_npz, write_json
+from faceeval.io import DataError, open_npz, read_json_object, save_npz, write_json
 from faceeval.methods import MissingDependencyError, MissingWeightsError
 
 from .features import FEATURE_VERSIONS, patch_feature
@@ -126,10 +125,7 @@ def load_model(folder: str | Path) -> SDMModel:
     for path in (json_path, npz_path):
         if not path.is_file():
             raise MissingWeightsError(f"{path}: missing SDM model file (train one with `faceeval train sdm`)")
-    try:
-        meta = json.loads(json_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{json_path}: not valid JSON ({exc})") from exc
+    meta = read_json_object(json_path, "the SDM settings")
     if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
         raise DataError(f"{json_path}: not a {FORMAT} v{FORMAT_VERSION} model file")
     try:
@@ -140,12 +136,11 @@ def load_model(folder: str | Path) -> SDMModel:
         raise DataError(f"{json_path}: trained with version {meta.get('feature_version')} of the {config.feature!r} "
                         f"feature, this faceeval computes version {FEATURE_VERSIONS[config.feature]}; retrain it")
     steps = meta.get("steps_per_scale", [])
-    try:
-        with np.load(npz_path, allow_pickle=False) as z:
-            reference = z["reference_shape"]
-            weights = [[z[f"W_{j}_{k}"] for k in range(n)] for j, n in enumerate(steps)]
-    except (KeyError, ValueError, OSError) as exc:
-        raise DataError(f"{npz_path}: incomplete or unreadable SDM model ({exc})") from exc
+    if not (isinstance(steps, list) and all(isinstance(n, int) and n >= 0 for n in steps)):
+        raise DataError(f"{json_path}: steps_per_scale must be a list of counts, got {str(steps)[:60]}")
+    with open_npz(npz_path, "the SDM regressors") as z:
+        reference = np.asarray(z["reference_shape"], dtype=np.float64)
+        weights = [[np.asarray(z[f"W_{j}_{k}"], dtype=np.float64) for k in range(n)] for j, n in enumerate(steps)]
     if reference.shape != (68, 2) or len(steps) != len(config.scales):
         raise DataError(f"{npz_path}: reference shape {reference.shape} / {len(steps)} scales do not match {json_path}")
     bias = bool(meta.get("bias", True))

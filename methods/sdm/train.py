@@ -57,8 +57,9 @@ _DEFAULTS = {f.name: f.default for f in fields(SDMConfig)}
 @click.option("--dataset", type=click.Choice(DATASETS), default="300w", show_default=True)
 @click.option("--subset", default=None, help="Subset to train on (default: train; builtin: all).")
 @DATA_ROOT
-@click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
-              help="Model folder (default $FACEEVAL_HOME/weights/sdm, i.e. ~/.cache/faceeval/weights/sdm).")
+@click.option("-o", "--output", "--out", "output", type=click.Path(file_okay=False), default=None,
+              help="Model folder (default $FACEEVAL_HOME/weights/sdm, i.e. ~/.cache/faceeval/weights/sdm); "
+                   "--out works too, as for train dan.")
 @click.option("--feature", type=click.Choice(sorted(PATCH_FEATURES)), default=_DEFAULTS["feature"], show_default=True,
               help="Patch descriptor: hog = 2x2-cell orientation histograms, pixels = standardised grey patch.")
 @click.option("--patch-size", type=int, default=_DEFAULTS["patch_size"], show_default=True)
