@@ -404,6 +404,10 @@ def test_compare_leaves_out_a_method_without_weights_and_compares_the_rest(tmp_p
     # an unknown name is a typo, not something to skip
     one_line_error(invoke("compare", "meanshape", "nosuch", "--dataset", "builtin", ok=False),
                    "unknown method 'nosuch'")
+    # so are weights the user names: a missing file is an error, not a skipped method
+    one_line_error(invoke("compare", "meanshape", "sdm", "--weights", f"sdm={tmp_path / 'nope'}", "--dataset",
+                          "builtin", "--results", tmp_path / "r", ok=False),
+                   f"--weights sdm={tmp_path / 'nope'}: no such file or folder")
 
 
 # --- train: -h, and one output option for every method -------------------------------------------

@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from ..datasets import DATASETS
+from ..errors import OptionError
 from ..methods import method_class
 from ..runs import INITIALISERS, results_root, subset_tag
 from .common import BOX_FRACTION, DATA_ROOT, POSITIVE_INT, RESULTS, init_options, load_dataset_reporting_gaps, parse_weights
@@ -66,6 +67,9 @@ def compare_command(methods, dataset, subset, data_root, init, box_fraction, wei
     weights = parse_weights(weight_pairs, list(methods))
     for name in methods:
         method_class(name)                 # an unknown name fails here, before the data is read
+    for name, path in weights.items():    # weights asked for by name are not skipped quietly
+        if not Path(path).expanduser().exists():
+            raise OptionError(f"--weights {name}={path}: no such file or folder")
     ds = load_dataset_reporting_gaps(dataset, subset, data_root)
     skipped: dict[str, str] = {}
 
