@@ -196,3 +196,25 @@ def test_max_minutes_stops_resumably_and_validation_curve_is_logged(builtin, tmp
     best = json.loads((tmp_path / "a" / "best.json").read_text())
     curve_best = min(float(r.split(",")[5]) for r in rows[1:])
     assert best["val_inter_pupil"] == pytest.approx(curve_best, abs=1e-6)
+
+
+def test_training_can_start_from_given_weights_at_a_later_stage(builtin, trained, tmp_path):
+    """A new session without the old checkpoint starts from shipped/best weights: stage 1 kept
+    exactly as given, only stage 2 trained, normalisation statistics taken over."""
+    from faceeval.errors import OptionError
+
+    images, gt, boxes = builtin
+    opts = dict(stages=2, batch_size=16, perturbations=8, max_epochs=1, val_count=0, widths=(4, 8, 8, 16),
+                progress=False, seed=5, init_weights=str(trained), start_stage=2)
+    train(images, gt, boxes, tmp_path / "b", TrainOptions(**opts), log=lambda m: None)
+    given, got = _weights(trained), _weights(tmp_path / "b")
+    for k in given:
+        if k.startswith("stages.0.") or k in ("norm_mean", "norm_std"):
+            assert torch.equal(given[k], got[k]), k
+    assert any(not torch.equal(given[k], got[k]) for k in given if k.startswith("stages.1."))
+    history = json.loads((tmp_path / "b" / "dan.json").read_text())["training"]["history"]
+    assert [h["phase"] for h in history] == ["stage2"]
+    with pytest.raises(OptionError, match="its model differs"):
+        train(images, gt, boxes, tmp_path / "c", TrainOptions(**{**opts, "widths": (4, 8, 8, 8)}), log=lambda m: None)
+    with pytest.raises(OptionError, match="initial weights"):
+        TrainOptions(stages=2, start_stage=2)

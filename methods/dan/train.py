@@ -64,6 +64,8 @@ class TrainOptions:
     validate_every: int = 0           # steps between validations within an epoch (learning curve); 0: epoch ends
     stage_minutes: float = 0.0        # a phase also ends at the first epoch end after this much time in it; 0: off
     compile: bool = False             # torch.compile each stage (pays on GPUs; compiling takes ~a minute)
+    init_weights: str | None = None   # start from these weights (e.g. the shipped ones) instead of at random
+    start_stage: int = 1              # first stage to train (earlier ones come from init_weights)
     translation: str = "released"     # translation perturbation: original-photo pixels (released) or face size
     device: str = "auto"
     precision: str = "auto"           # auto | fp32 | bf16
@@ -81,6 +83,9 @@ class TrainOptions:
             raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.translation not in TRANSLATION_MODES:
             raise ValueError(f"translation must be one of {TRANSLATION_MODES}, got {self.translation!r}")
+        if not 1 <= self.start_stage <= self.stages or (self.start_stage > 1 and not self.init_weights):
+            raise OptionError(f"start stage {self.start_stage} needs 1..{self.stages}, and initial weights "
+                              "for the stages before it")
         if self.batch_size < 2 or self.perturbations < 1:
             raise ValueError("batch_size must be >= 2 and perturbations >= 1")
         self.widths = tuple(int(w) for w in self.widths)
@@ -311,6 +316,18 @@ def _write_log(out: Path, state: dict) -> None:
 
 # --- the loop -------------------------------------------------------------------------------
 
+def _load_initial_weights(model: DANModel, path: str) -> None:
+    """Copy trained weights (any stored precision, e.g. the shipped int8 ones) into ``model``,
+    normalisation statistics included; the architectures must match."""
+    from .weights import load_weights
+
+    init = load_weights(path)
+    if init.cfg.to_dict() != model.cfg.to_dict():
+        diff = {k: (v, model.cfg.to_dict()[k]) for k, v in init.cfg.to_dict().items() if model.cfg.to_dict()[k] != v}
+        raise OptionError(f"{path}: its model differs from the one to train (setting: (its, asked)): {diff}")
+    model.load_state_dict(init.state_dict())
+
+
 def _phases(opts: TrainOptions) -> list[dict]:
     ph = [{"name": f"stage{t}", "stage": t, "n_stages": t, "frozen": t - 1, "lr": opts.lr,
            "max_epochs": opts.max_epochs} for t in range(1, opts.stages + 1)]
@@ -421,10 +438,14 @@ def train_with(make_data, out: str | os.PathLike, opts: TrainOptions | None = No
         log(f"resuming {phases[state['phase']]['name']} epoch {state['epoch'] + 1} step {state['step']} "
             f"(global step {state['global_step']})")
     else:
-        mean, std = normalisation_stats(data, opts)
-        model.norm_mean.copy_(mean.to(device))
-        model.norm_std.copy_(std.to(device))
-        state = {"phase": 0, "epoch": 0, "step": 0, "global_step": 0, "best": None, "bad_epochs": 0,
+        if opts.init_weights:
+            _load_initial_weights(model, opts.init_weights)
+            log(f"starting from the weights {opts.init_weights} at stage {opts.start_stage}")
+        else:
+            mean, std = normalisation_stats(data, opts)
+            model.norm_mean.copy_(mean.to(device))
+            model.norm_std.copy_(std.to(device))
+        state = {"phase": opts.start_stage - 1, "epoch": 0, "step": 0, "global_step": 0, "best": None, "bad_epochs": 0,
                  "loss_sum": 0.0, "loss_count": 0, "history": [], "done": False,
                  "options": asdict(opts) | {"widths": list(opts.widths)}, "world_size": world}
     if rank == 0:
@@ -669,6 +690,11 @@ Examples:
 @click.option("--widths", default="64,128,256,512", hidden=True, help="Conv widths (tests use narrower).")
 @click.option("--cache-frozen/--no-cache-frozen", default=True, show_default=True,
               help="With --augment fixed, compute the frozen stages once per stage, not every step.")
+@click.option("--init-weights", type=click.Path(exists=True), default=None,
+              help="Start from these weights (e.g. methods/dan/pretrained, or a checkpoint that is gone: its "
+                   "best.safetensors) instead of at random; a new Adam state, same architecture.")
+@click.option("--start-stage", type=click.IntRange(1, 3), default=1, show_default=True,
+              help="With --init-weights: the first stage to train (the ones before it are kept as given).")
 @click.option("--compile/--no-compile", "compile_stages", default=False, show_default=True,
               help="torch.compile each stage for training (about 20% faster on this CPU after 1-2 minutes of "
                    "compiling; may be switched on or off when resuming).")
@@ -678,7 +704,8 @@ Examples:
 def train_command(dataset, data_root, subset, out, stages, batch_size, lr, max_epochs, patience, finetune_epochs,
                   finetune_lr, perturbations, mirror, augment, val_count, heatmap, seed, checkpoint_every,
                   checkpoint_minutes, max_minutes, validate_every, translation, device,
-                  precision, channels_last, widths, cache_frozen, compile_stages, resume, progress):
+                  precision, channels_last, widths, cache_frozen, init_weights, start_stage, compile_stages, resume,
+                  progress):
     dataset = dataset or ("300w" if data_root else "builtin")
     opts = TrainOptions(stages=stages, batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience,
                         finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, perturbations=perturbations,
@@ -688,7 +715,7 @@ def train_command(dataset, data_root, subset, out, stages, batch_size, lr, max_e
                         device=device, precision=precision,
                         channels_last=channels_last, heatmap=heatmap,
                         widths=tuple(int(w) for w in widths.split(",")), cache_frozen=cache_frozen,
-                        compile=compile_stages,
+                        compile=compile_stages, init_weights=init_weights, start_stage=start_stage,
                         progress=progress)
     distributed = init_distributed(device)
     try:
