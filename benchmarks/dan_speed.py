@@ -18,7 +18,6 @@ compares two random models' numerics.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
 import sys
 import time
@@ -31,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from faceeval.datasets import load_dataset  # noqa: E402
 from faceeval.metrics import point_to_point_error  # noqa: E402
+from faceeval.runs import cpu_model  # noqa: E402
 from methods.dan import DAN, DANConfig, DANModel  # noqa: E402
 from methods.dan.augment import Canvases, sample_perturbations  # noqa: E402
 from methods.dan.model import alignment_loss  # noqa: E402
@@ -41,14 +41,7 @@ from methods.dan.weights import weights_paths  # noqa: E402
 def device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    name = platform.processor() or "cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    name = cpu_model()
     flags = [f for f in ("avx512_bf16", "amx_bf16") if f in Path("/proc/cpuinfo").read_text()] \
         if Path("/proc/cpuinfo").exists() else []
     return f"{name}, {torch.get_num_threads()} threads, {'+'.join(flags) or 'no bf16 ISA'}"

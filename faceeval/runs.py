@@ -100,19 +100,22 @@ def resolve_init_options(init: str, options: Mapping | None = None) -> dict:
     return resolver(given)
 
 
-def machine() -> str:
-    """The CPU model and core count of this computer, stored with runs beside their timings."""
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``, else what ``platform`` says)."""
     import platform
 
-    model = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return f"{model}, {os.cpu_count()} cores"
+    return platform.processor() or platform.machine()
+
+
+def machine() -> str:
+    """The CPU model and core count of this computer, stored with runs beside their timings."""
+    return f"{cpu_model()}, {os.cpu_count()} cores"
 
 
 def results_root(path: str | os.PathLike | None = None) -> Path:

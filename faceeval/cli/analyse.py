@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from .common import format_summary_table, reporting_data_warnings
-from .evaluate import ALPHA, GT_OPTIONAL, INCLUSIVE, NORM, ONE_BASED, YX
-from .uncertainty import bootstrap_from, ci_options
+from .evaluate import SCORING
+from .uncertainty import bootstrap_from
 
 
 def default_stem(predictions: Path) -> tuple[Path, str]:
@@ -29,13 +29,7 @@ def default_stem(predictions: Path) -> tuple[Path, str]:
 
 @click.command("analyse")
 @click.argument("run", type=click.Path(exists=True))
-@GT_OPTIONAL
-@NORM
-@ALPHA
-@INCLUSIVE
-@ONE_BASED
-@YX
-@ci_options
+@SCORING
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Output stem: writes STEM-landmarks.png/.pdf and STEM.json (default for a stored run: "
                    "RESULTS/analyse/DATASET-SUBSET-METHOD-HASH).")

@@ -38,17 +38,17 @@ def GT_OPTIONAL(fn):
              "Not needed for a run's predictions.npz, which holds its ground truth.")(fn)
 
 
+def SCORING(fn):
+    """The options of every command that scores predictions: ground truth, normalisation, alpha,
+    failure convention, coordinate conventions and confidence intervals."""
+    for option in (ci_options, YX, ONE_BASED, INCLUSIVE, ALPHA, NORM, GT_OPTIONAL):
+        fn = option(fn)
+    return fn
 
 
 @click.command("eval")
 @click.argument("predictions", type=click.Path(exists=True))
-@GT_OPTIONAL
-@NORM
-@ALPHA
-@INCLUSIVE
-@ONE_BASED
-@YX
-@ci_options
+@SCORING
 @click.option("--explain", is_flag=True,
               help="Also score the predictions under every convention that is commonly mixed up (normaliser, "
                    "> or >= alpha, Simpson or trapezoid AUC, how 'full' is averaged, 0- or 1-based "
