@@ -314,10 +314,11 @@ def auc(errors: np.ndarray, alpha: float = ALPHA, step: float = GRID_STEP, rule:
     return _auc_sorted(np.sort(check_errors(errors)), check_alpha(alpha), step, rule)
 
 
-def failure_indicators(errors: np.ndarray, alpha: float = 0.08, inclusive: bool = False) -> np.ndarray:
+def failure_indicators(errors: np.ndarray, alpha: float = ALPHA, inclusive: bool = False) -> np.ndarray:
     """1.0 where an image fails (error > ``alpha``, or >= with ``inclusive``), else 0.0; the mean is
     :func:`failure_rate`."""
     e = check_errors(errors)
+    alpha = check_alpha(alpha)
     return (e >= alpha if inclusive else e > alpha).astype(np.float64)
 
 
@@ -333,9 +334,7 @@ def error_percentiles(errors: np.ndarray, q: Sequence[float] = (50, 90, 95, 99))
 
 def failure_rate(errors: np.ndarray, alpha: float = ALPHA, inclusive: bool = False) -> float:
     """Fraction of images whose error is > ``alpha`` (``inclusive=True``: >= ``alpha``)."""
-    e = check_errors(errors)
-    alpha = check_alpha(alpha)
-    return float(np.count_nonzero(e >= alpha if inclusive else e > alpha) / e.size)
+    return float(failure_indicators(errors, alpha, inclusive).mean())
 
 
 @dataclass(frozen=True)
