@@ -40,7 +40,7 @@ def test_gpu_script_returns_parts_that_rejoin_into_loadable_weights(pack, tmp_pa
     path, images, ds = pack
     out, work = tmp_path / "out", tmp_path / "work"
     with pytest.raises(SystemExit) as done:
-        gpu_main(["--pack", str(path), "--out", str(out), "--work", str(work), "--minutes", "0.01",
+        gpu_main(["--pack", str(path), "--out", str(out), "--work", str(work), "--minutes", "5", "--max-epochs", "1",
                   "--widths", "4,8,8,16", "--device", "cpu", "--validate-every", "2", "--export-every", "0"])
     assert done.value.code == 0
     figures = json.loads((out / "figures.json").read_text())

@@ -218,3 +218,15 @@ def test_training_can_start_from_given_weights_at_a_later_stage(builtin, trained
         train(images, gt, boxes, tmp_path / "c", TrainOptions(**{**opts, "widths": (4, 8, 8, 8)}), log=lambda m: None)
     with pytest.raises(OptionError, match="initial weights"):
         TrainOptions(stages=2, start_stage=2)
+
+
+def test_stage_budget_ends_each_stage_at_its_first_epoch_end_after_the_budget(builtin, tmp_path):
+    """The per-stage budget counts the stage's wall time (cache, validation, checkpoints included),
+    so a spent budget moves on to the next stage rather than letting one stage eat the run."""
+    images, gt, boxes = builtin
+    opts = TrainOptions(stages=2, batch_size=16, perturbations=8, max_epochs=3, patience=100, val_count=0,
+                        widths=(4, 8, 8, 16), progress=False, seed=3, stage_minutes=1e-9)
+    train(images, gt, boxes, tmp_path, opts, log=lambda m: None)
+    history = json.loads((tmp_path / "checkpoint.json").read_text())["history"]
+    assert [(h["phase"], h["epoch"]) for h in history] == [("stage1", 1), ("stage2", 1)]
+    assert (tmp_path / "dan.safetensors").exists()

@@ -125,6 +125,8 @@ Example (on the GPU machine, after `make gpu-pack` here):
     @click.option("--stages", type=click.IntRange(1, 3), default=2, show_default=True)
     @click.option("--batch-size", type=int, default=64, show_default=True)
     @click.option("--lr", type=float, default=1e-3, show_default=True)
+    @click.option("--max-epochs", type=int, default=100000, show_default=True,
+                  help="Per stage; the time budget usually ends a stage first.")
     @click.option("--patience", type=int, default=1000, show_default=True,
                   help="Epochs without improvement before the next stage (the time budget usually ends it).")
     @click.option("--validate-every", type=int, default=200, show_default=True)
@@ -136,7 +138,7 @@ Example (on the GPU machine, after `make gpu-pack` here):
                   help="torch.compile each stage (compiling costs about a minute).")
     @click.option("--widths", default="64,128,256,512", hidden=True, help="Conv widths (CPU smoke tests).")
     @click.option("--seed", type=int, default=0, show_default=True)
-    def command(pack, out, work, minutes, stage1_share, stages, batch_size, lr, patience, validate_every,
+    def command(pack, out, work, minutes, stage1_share, stages, batch_size, lr, max_epochs, patience, validate_every,
                 export_every, device, precision, compile_model, widths, seed):
         from .pack import check_pack_matches, pack_training_data, read_pack
         from .train import TrainOptions, train_with
@@ -157,7 +159,7 @@ Example (on the GPU machine, after `make gpu-pack` here):
             f"{time.perf_counter() - t_all:.1f} s; torch {torch.__version__}, "
             f"cuda {torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'}")
         stage_minutes = minutes * stage1_share if stages > 1 else minutes
-        opts = TrainOptions(stages=stages, batch_size=batch_size, lr=lr, max_epochs=100000, patience=patience,
+        opts = TrainOptions(stages=stages, batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience,
                             val_count=meta["val_count"], translation=meta["translation"], seed=seed,
                             device=device, precision=precision, progress=False, checkpoint_minutes=1.0,
                             max_minutes=minutes, validate_every=validate_every, stage_minutes=stage_minutes,
@@ -181,6 +183,9 @@ Example (on the GPU machine, after `make gpu-pack` here):
         final = work / "dan.safetensors"
         if not final.exists():                      # the time limit ended it mid-phase: the best so far
             final = work / "best.safetensors"
+        if not final.exists():
+            log(f"no weights: --minutes {minutes:g} ended training before its first validation")
+            raise SystemExit(1)
         state = json.loads((work / "checkpoint.json").read_text())
         history = state["history"]
         figures = {"train_minutes": round(train_seconds / 60, 2), "samples_seen": state["global_step"] * batch_size,

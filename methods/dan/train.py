@@ -62,7 +62,8 @@ class TrainOptions:
     checkpoint_minutes: float = 10.0  # also checkpoint when this much wall time passed since the last one
     max_minutes: float = 0.0          # stop (checkpointed, resumable) after this much wall time; 0: no limit
     validate_every: int = 0           # steps between validations within an epoch (learning curve); 0: epoch ends
-    stage_minutes: float = 0.0        # a phase also ends at the first epoch end after this much time in it; 0: off
+    stage_minutes: float = 0.0        # a phase also ends at the first epoch end after this much wall time in it
+                                      # (its frozen-stage cache, steps, validations and checkpoints); 0: off
     compile: bool = False             # torch.compile each stage (pays on GPUs; compiling takes ~a minute)
     init_weights: str | None = None   # start from these weights (e.g. the shipped ones) instead of at random
     start_stage: int = 1              # first stage to train (earlier ones come from init_weights)
@@ -506,6 +507,8 @@ def train_with(make_data, out: str | os.PathLike, opts: TrainOptions | None = No
             net = torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None)
         best_path = out / f"{BEST}.safetensors"
+        if state.get("phase_started") is None:
+            state["phase_started"] = elapsed()
         cache = None
         if opts.cache_frozen and opts.augment == "fixed" and phase["stage"] > 1:
             t0 = time.perf_counter()
@@ -592,14 +595,13 @@ def train_with(make_data, out: str | os.PathLike, opts: TrainOptions | None = No
                    "img_per_s": round((state["step"] - start_step) * opts.batch_size / max(seconds, 1e-9), 2)}
             state["history"].append(row)
             state.update(epoch=state["epoch"] + 1, step=0, loss_sum=0.0, loss_count=0)
-            state["phase_seconds"] = state.get("phase_seconds", 0.0) + seconds
             stop = state["bad_epochs"] >= opts.patience or \
-                (opts.stage_minutes > 0 and state["phase_seconds"] >= opts.stage_minutes * 60)
+                (opts.stage_minutes > 0 and elapsed() - state["phase_started"] >= opts.stage_minutes * 60)
             if stop:
                 state["epoch"] = phase["max_epochs"]
             phase_over = state["epoch"] >= phase["max_epochs"]
             if phase_over:               # the next phase starts from this phase's best weights
-                state.update(phase=state["phase"] + 1, epoch=0, best=None, bad_epochs=0, phase_seconds=0.0)
+                state.update(phase=state["phase"] + 1, epoch=0, best=None, bad_epochs=0, phase_started=None)
                 if world > 1:
                     dist.barrier()
                 model.load_state_dict(load_file(str(best_path), device=str(device)))
