@@ -20,7 +20,7 @@ from ..stats import Bootstrap
 from .build import DATASET_NORM, DEFAULT_NORM
 from .diagnostics import landmark_error_figure
 from .figures import FigureResult
-from .tables import group_models
+from .run_groups import group_models
 
 
 @dataclass

@@ -15,10 +15,11 @@ import numpy as np
 from ..io import DataError, safe_name
 from ..metrics import ALPHA, ALPHA_BBOX_DIAGONAL, NORMALISATIONS, evaluate
 from ..runs import Run
+from .evaluation import Evaluator, Measured
 from .figures import (FigureResult, FigureSkipped, ced_figure, internals_figure, learning_curve_figure, results_figure,
                       worst_figure)
 from .published import challenge_curves
-from .tables import Evaluator, Measured, group_models
+from .run_groups import group_models
 
 #: Default normalisation and alpha per dataset (the paper's choices).
 DATASET_NORM = {"menpo": ("bbox-diagonal", ALPHA_BBOX_DIAGONAL)}

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from ..metrics import NORMALISATIONS
 from .figures import FigureResult
-from .tables import MEASURED, Table
+from .table_format import MEASURED, Table
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;

@@ -21,9 +21,12 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 from ..io import atomic_write
+from ..metrics import ALPHA
 from ..runs import Run, find_runs, machine
-from .tables import (TABLE2_NORMS, W300_TEST_SUBSETS, Evaluator, Measured, NORM_SHORT, _rerun_flags, group_models,
-                     summary_cells)
+from .evaluation import Evaluator, Measured, summary_cells
+from .hints import rerun_flags
+from .run_groups import group_models
+from .tables import NORM_SHORT, TABLE2_NORMS, W300_TEST_SUBSETS
 
 BEGIN = "<!-- results-on-real-300w:begin -->"
 END = "<!-- results-on-real-300w:end -->"
@@ -48,7 +51,7 @@ def _run_command(model, subset: str, run: Run | None) -> str:
     if run is None:
         return "common + challenging runs combined"
     root = run.meta.get("data_root") or "DIR"
-    return f"`faceeval run {model.method}{_rerun_flags(model)} --subset {subset} --data-root {root}`"
+    return f"`faceeval run {model.method}{rerun_flags(model)} --subset {subset} --data-root {root}`"
 
 
 def result_rows(runs: Iterable[Run], subsets: Sequence[str] = W300_TEST_SUBSETS) -> list[dict]:
@@ -61,8 +64,8 @@ def result_rows(runs: Iterable[Run], subsets: Sequence[str] = W300_TEST_SUBSETS)
             if not all(isinstance(g, Measured) for g in got.values()):
                 continue
             io = got["inter-ocular"]
-            cells = {norm: summary_cells(got[norm], 0.08, norm)["mean"] for norm in NORMS}
-            io_cells = summary_cells(io, 0.08, "inter-ocular")
+            cells = {norm: summary_cells(got[norm], ALPHA, norm)["mean"] for norm in NORMS}
+            io_cells = summary_cells(io, ALPHA, "inter-ocular")
             run = model.run("300w", subset)
             speed = (run.meta.get("images_per_second") if run is not None else None)
             rows.append({"model": model.label, "subset": subset, "n": io.n_text, **cells,
