@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from faceeval.metrics import ced, ced_grid, point_to_point_error, summarize
+from faceeval.metrics import ALPHA, ced, ced_grid, point_to_point_error, summarize
 from faceeval.stats import Bootstrap, bootstrap_samples, summary_intervals
 
 
@@ -107,7 +107,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=1_000_000, help="shapes for the vectorised path")
     parser.add_argument("--loop-n", type=int, default=20_000, help="shapes for the per-image loop")
     parser.add_argument("--repeats", type=int, default=3, help="vectorised repeats (best is reported)")
-    parser.add_argument("--alpha", type=float, default=0.08)
+    parser.add_argument("--alpha", type=float, default=ALPHA)
     parser.add_argument("--boot-n", type=int, default=689, help="images for the first bootstrap timing")
     parser.add_argument("--boot-resamples", type=int, default=10_000)
     parser.add_argument("--boot-big-n", type=int, default=1_000_000, help="shapes for the second bootstrap timing")

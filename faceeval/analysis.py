@@ -25,7 +25,7 @@ from typing import Sequence
 import numpy as np
 
 from .landmarks import REGIONS, region_indices
-from .metrics import Summary, error_percentiles, point_errors, point_to_point_error, summarize
+from .metrics import ALPHA, Summary, error_percentiles, point_errors, point_to_point_error, summarize
 from .stats import Bootstrap, SummaryIntervals, format_with_interval, summary_intervals
 
 #: Percentiles reported for the per-image errors.
@@ -113,7 +113,7 @@ def region_errors(point_error: np.ndarray) -> dict[str, float]:
 
 
 def analyse(predictions: np.ndarray, ground_truth: np.ndarray, ids: Sequence[str] | None = None,
-            norm: str = "inter-ocular", alpha: float = 0.08, inclusive_failure: bool = False,
+            norm: str = "inter-ocular", alpha: float = ALPHA, inclusive_failure: bool = False,
             bootstrap: Bootstrap | None = None) -> Analysis:
     """Per-landmark, per-region, percentile and per-source breakdown of one set of predictions.
 

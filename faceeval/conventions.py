@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .metrics import NORMALISATIONS, auc, failure_rate, point_to_point_error
+from .metrics import ALPHA, NORMALISATIONS, auc, failure_rate, point_to_point_error
 
 #: A one-pixel shift: the typical offset (median over faces of each face's median point offset)
 #: averaged over x and y is within this of ±1 px...
@@ -125,7 +125,7 @@ W300_TEST_SUBSET_OF_FOLDER = {"lfpw/testset": "common", "helen/testset": "common
 
 
 def explain(predictions: np.ndarray, ground_truth: np.ndarray, ids: Sequence[str] | None = None,
-            norm: str = "inter-ocular", alpha: float = 0.08, inclusive_failure: bool = False) -> list[ConventionLine]:
+            norm: str = "inter-ocular", alpha: float = ALPHA, inclusive_failure: bool = False) -> list[ConventionLine]:
     """The same predictions under every convention people mix up, each beside the protocol's value.
 
     The protocol: ``norm``, AUC_alpha by Simpson's rule on the 1e-4 grid, failure as error >

@@ -256,7 +256,7 @@ def _quadrature_weights(alpha: float, step: float) -> np.ndarray:
     return w
 
 
-def auc_contributions(errors: np.ndarray, alpha: float = 0.08, step: float = GRID_STEP) -> np.ndarray:
+def auc_contributions(errors: np.ndarray, alpha: float = ALPHA, step: float = GRID_STEP) -> np.ndarray:
     """Per-image terms whose mean is :func:`auc` of ``errors`` (exact up to rounding).
 
     CED(t) is the mean over images of [e_i <= t] and Simpson's rule is a weighted sum over the

@@ -24,7 +24,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .metrics import MetricInputError, auc_contributions, check_errors, failure_indicators
+from .metrics import ALPHA, MetricInputError, auc_contributions, check_errors, failure_indicators
 
 #: Defaults recorded with every interval.
 DEFAULT_RESAMPLES = 10_000
@@ -114,7 +114,7 @@ def _order_statistic(cumulative: np.ndarray, j: int) -> np.ndarray:
     return np.count_nonzero(cumulative <= j, axis=1)
 
 
-def bootstrap_samples(errors: np.ndarray, alpha: float = 0.08, inclusive_failure: bool = False,
+def bootstrap_samples(errors: np.ndarray, alpha: float = ALPHA, inclusive_failure: bool = False,
                       bootstrap: Bootstrap = Bootstrap()) -> dict[str, np.ndarray]:
     """The bootstrap distribution ``(resamples,)`` of each statistic in :data:`STATISTICS`.
 
@@ -162,7 +162,7 @@ class SummaryIntervals:
         return {**{f"{k}_ci": self[k].as_list() for k in STATISTICS}, "bootstrap": self.bootstrap.as_dict()}
 
 
-def summary_intervals(errors: np.ndarray, alpha: float = 0.08, inclusive_failure: bool = False,
+def summary_intervals(errors: np.ndarray, alpha: float = ALPHA, inclusive_failure: bool = False,
                       bootstrap: Bootstrap | None = None, resamples: int | None = None) -> SummaryIntervals:
     """Percentile-bootstrap intervals of the four summary statistics of per-image ``errors``."""
     boot = bootstrap or Bootstrap(**({"resamples": resamples} if resamples else {}))
