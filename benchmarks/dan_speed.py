@@ -34,7 +34,7 @@ from faceeval.runs import cpu_model  # noqa: E402
 from methods.dan import DAN, DANConfig, DANModel  # noqa: E402
 from methods.dan.augment import Canvases, sample_perturbations  # noqa: E402
 from methods.dan.model import alignment_loss  # noqa: E402
-from methods.dan.train import cpu_has_bf16, resolve_device  # noqa: E402
+from methods.dan.device import cpu_has_bf16, resolve_device  # noqa: E402
 from methods.dan.weights import weights_paths  # noqa: E402
 
 

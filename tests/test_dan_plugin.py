@@ -1,5 +1,9 @@
 """The DAN plugin: weights files (no pickle), missing weights, batched predict, bf16 vs fp32."""
+import ast
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,6 +14,8 @@ from faceeval.errors import DataError
 from faceeval.methods import MissingWeightsError, method_class
 from methods.dan import DAN, DANConfig, DANModel, load_weights, save_weights
 from methods.dan.augment import box_initialisation, frame_transforms, warp_to_frames
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 class _Trap:
@@ -111,6 +117,25 @@ def test_predict_is_batched_consistent_and_handles_grey_rgb(tmp_path, faces):
         dan.predict(images[:2], boxes)
     # fewer stages on request
     assert DAN.load(tmp_path, precision="fp32", stages=1).predict(images, boxes).shape == (4, 68, 2)
+
+
+def test_inference_does_not_import_the_training_module(tmp_path):
+    """Loading DAN through the registry and predicting needs its device helpers (methods.dan.device),
+    not methods.dan.train (the training loop, its command line and checkpoints)."""
+    save_weights(_random_model(), tmp_path)
+    code = ("import sys\n"
+            "from faceeval.datasets import load_dataset\n"
+            "from faceeval.methods import method_class\n"
+            "ds = load_dataset('builtin')\n"
+            f"dan = method_class('dan').load({str(tmp_path)!r}, precision='fp32')\n"
+            "pred = dan.predict([s.load_image() for s in ds.samples], ds.boxes)\n"
+            "assert pred.shape == (len(ds), 68, 2), pred.shape\n"
+            "print(sorted(m for m in sys.modules if m.startswith('methods.dan')))\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    loaded = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
+    assert "methods.dan" in loaded and "methods.dan.device" in loaded
+    assert "methods.dan.train" not in loaded, loaded
 
 
 def test_bf16_predictions_stay_close_to_fp32(tmp_path, faces):

@@ -18,8 +18,8 @@ from faceeval.methods import LandmarkMethod, MethodOption, MissingWeightsError, 
 
 from .augment import box_initialisation, frame_transforms, warp_to_frames
 from .config import DANConfig
+from .device import resolve_device, use_bf16
 from .model import DANModel, fold_batchnorm
-from .train import resolve_device, use_bf16
 from . import weights as _weights
 from .weights import default_weights_dir, load_weights, save_weights, weights_paths
 

@@ -36,6 +36,7 @@ from faceeval.metrics import point_to_point_error
 from .augment import (TRANSLATION_MODES, Canvases, box_initialisation, frame_transforms, sample_perturbations,
                       warp_to_frames)
 from .config import DANConfig
+from .device import cpu_has_bf16, resolve_device, use_bf16  # noqa: F401 - cpu_has_bf16: importable from here too
 from .model import DANModel, alignment_loss
 from .weights import default_weights_dir, model_tensors, save_tensors, save_weights
 
@@ -90,29 +91,6 @@ class TrainOptions:
         if self.batch_size < 2 or self.perturbations < 1:
             raise ValueError("batch_size must be >= 2 and perturbations >= 1")
         self.widths = tuple(int(w) for w in self.widths)
-
-
-# --- devices and precision ----------------------------------------------------------------
-
-def cpu_has_bf16() -> bool:
-    """True when this CPU has native bf16 (AVX512-BF16 or AMX), where bf16 autocast pays off."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_device(device: str = "auto") -> torch.device:
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def use_bf16(precision: str, device: torch.device) -> bool:
-    if precision == "auto":
-        return torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_bf16()
-    return precision == "bf16"
 
 
 def _seed(*parts: int) -> int:
