@@ -378,15 +378,36 @@ def train_with(make_data, out: str | os.PathLike, opts: TrainOptions | None = No
     if ckpt.exists() and not resume:
         raise OptionError(f"{out} already holds a training checkpoint: pass --resume to continue it, "
                           "or choose another --out")
-    if resume and ckpt.exists():     # a resumed run keeps its own options; only where/how it runs may change
+    resuming = resume and ckpt.exists()
+    if resuming:
         saved_state = json.loads(ckpt.read_text())
         if saved_state.get("done"):
             log(f"training in {out} is already complete")
             return out
-        saved = saved_state["options"]
-        keep = ("device", "precision", "progress", "checkpoint_every", "checkpoint_minutes", "max_minutes",
-                "validate_every", "compile")
-        opts = TrainOptions(**{**saved, **{k: getattr(opts, k) for k in keep}})
+        opts = _resumed_options(opts, saved_state["options"])
+    rank, world, device, bf16 = _placement(opts)
+    model = _new_model(opts, device)
+    data = make_data(opts, model, device)
+    phases = _phases(opts)
+    state, opt_sd = (_resumed_state(out, model, opts, phases, world, log) if resuming
+                     else _fresh_state(model, data, opts, world, device, log))
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+    loop = _TrainingLoop(opts, out, model, data, state, rank, world, device, bf16, log, on_best, interrupt_after)
+    if loop.run(phases, opt_sd):
+        loop.finish()
+    return out
+
+
+def _resumed_options(opts: TrainOptions, saved: dict) -> TrainOptions:
+    """A resumed run keeps the options it was started with; only where and how it runs may change."""
+    keep = ("device", "precision", "progress", "checkpoint_every", "checkpoint_minutes", "max_minutes",
+            "validate_every", "compile")
+    return TrainOptions(**{**saved, **{k: getattr(opts, k) for k in keep}})
+
+
+def _placement(opts: TrainOptions) -> tuple[int, int, torch.device, bool]:
+    """(rank, world size, device, bf16) of this process; the global batch must split evenly."""
     rank, world, local_rank = _dist_info()
     device = resolve_device(opts.device)
     if device.type == "cuda" and world > 1:
@@ -394,8 +415,11 @@ def train_with(make_data, out: str | os.PathLike, opts: TrainOptions | None = No
     bf16 = use_bf16(opts.precision, device)
     if opts.batch_size % world:
         raise OptionError(f"--batch-size {opts.batch_size} is not divisible by {world} processes")
-    local_batch = opts.batch_size // world
+    return rank, world, device, bf16
 
+
+def _new_model(opts: TrainOptions, device: torch.device) -> DANModel:
+    """The model to train, initialised from the run's seed (the same on every process)."""
     torch.manual_seed(_seed(opts.seed, 3))
     cfg = DANConfig(stages=opts.stages, heatmap=opts.heatmap, widths=opts.widths)
     model = DANModel(cfg).to(device)
@@ -404,206 +428,290 @@ def train_with(make_data, out: str | os.PathLike, opts: TrainOptions | None = No
     if opts.compile:
         for stage in model.stages:          # in place: parameter names (and weights files) stay the same
             stage.compile()
-    data = make_data(opts, model, device)
-    phases = _phases(opts)
+    return model
 
-    state: dict
-    opt_sd = None
-    if resume and ckpt.exists():
-        state, opt_sd = _load_checkpoint(out, model)
-        if state.get("options", {}).get("seed") != opts.seed or state.get("world_size") != world:
-            log(f"note: resuming with seed/world size {opts.seed}/{world}; checkpoint has "
-                f"{state.get('options', {}).get('seed')}/{state.get('world_size')}")
-        log(f"resuming {phases[state['phase']]['name']} epoch {state['epoch'] + 1} step {state['step']} "
-            f"(global step {state['global_step']})")
+
+def _resumed_state(out: Path, model: DANModel, opts: TrainOptions, phases: list[dict], world: int,
+                   log) -> tuple[dict, dict | None]:
+    """The checkpoint's counters and optimizer state; its weights are loaded into ``model``."""
+    state, opt_sd = _load_checkpoint(out, model)
+    if state.get("options", {}).get("seed") != opts.seed or state.get("world_size") != world:
+        log(f"note: resuming with seed/world size {opts.seed}/{world}; checkpoint has "
+            f"{state.get('options', {}).get('seed')}/{state.get('world_size')}")
+    log(f"resuming {phases[state['phase']]['name']} epoch {state['epoch'] + 1} step {state['step']} "
+        f"(global step {state['global_step']})")
+    return state, opt_sd
+
+
+def _fresh_state(model: DANModel, data: TrainData, opts: TrainOptions, world: int, device: torch.device,
+                 log) -> tuple[dict, None]:
+    """Counters of a new run; ``model`` gets the initial weights, or the training frames' statistics."""
+    if opts.init_weights:
+        _load_initial_weights(model, opts.init_weights)
+        log(f"starting from the weights {opts.init_weights} at stage {opts.start_stage}")
     else:
-        if opts.init_weights:
-            _load_initial_weights(model, opts.init_weights)
-            log(f"starting from the weights {opts.init_weights} at stage {opts.start_stage}")
-        else:
-            mean, std = normalisation_stats(data, opts)
-            model.norm_mean.copy_(mean.to(device))
-            model.norm_std.copy_(std.to(device))
-        state = {"phase": opts.start_stage - 1, "epoch": 0, "step": 0, "global_step": 0, "best": None, "bad_epochs": 0,
-                 "loss_sum": 0.0, "loss_count": 0, "history": [], "done": False,
-                 "options": asdict(opts) | {"widths": list(opts.widths)}, "world_size": world}
-    if rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
+        mean, std = normalisation_stats(data, opts)
+        model.norm_mean.copy_(mean.to(device))
+        model.norm_std.copy_(std.to(device))
+    state = {"phase": opts.start_stage - 1, "epoch": 0, "step": 0, "global_step": 0, "best": None, "bad_epochs": 0,
+             "loss_sum": 0.0, "loss_count": 0, "history": [], "done": False,
+             "options": asdict(opts) | {"widths": list(opts.widths)}, "world_size": world}
+    return state, None
 
-    steps_taken = 0
-    n_faces = len(data.canvases)
-    total = n_faces * opts.perturbations * (2 if opts.mirror else 1)
-    steps_per_epoch = max(1, total // opts.batch_size)
-    state.setdefault("curve", [])
-    state.setdefault("seconds", 0.0)
-    clock = {"start": time.perf_counter(), "base": state["seconds"], "checkpoint": time.perf_counter()}
 
-    def elapsed() -> float:
+@dataclass
+class _Phase:
+    """A phase being trained: its settings (:func:`_phases`), optimizer, the model as trained
+    (DDP-wrapped with several processes) and the frozen stages' outputs (None: run them)."""
+
+    spec: dict
+    opt: torch.optim.Optimizer
+    net: torch.nn.Module
+    cache: tuple[torch.Tensor, torch.Tensor] | None
+
+
+#: How an epoch ended: the phase goes on, the next phase starts, or the time budget is spent.
+_NEXT_EPOCH, _NEXT_PHASE, _OUT_OF_TIME = "next epoch", "next phase", "out of time"
+
+
+class _TrainingLoop:
+    """Phases, epochs and steps of one training session over the checkpointed ``state``.
+
+    ``state`` holds every counter a resumed session needs (phase, epoch, step, best validation,
+    history, learning curve, seconds trained); it is written with each checkpoint.
+    """
+
+    def __init__(self, opts: TrainOptions, out: Path, model: DANModel, data: TrainData, state: dict, rank: int,
+                 world: int, device: torch.device, bf16: bool, log, on_best, interrupt_after: int | None):
+        self.opts, self.out, self.model, self.data, self.state = opts, out, model, data, state
+        self.rank, self.world, self.device, self.bf16 = rank, world, device, bf16
+        self.log, self.on_best, self.interrupt_after = log, on_best, interrupt_after
+        self.local_batch = opts.batch_size // world
+        self.best_path = out / f"{BEST}.safetensors"
+        self.steps_taken = 0
+        total = len(data.canvases) * opts.perturbations * (2 if opts.mirror else 1)
+        self.steps_per_epoch = max(1, total // opts.batch_size)
+        state.setdefault("curve", [])
+        state.setdefault("seconds", 0.0)
+        self.clock = {"start": time.perf_counter(), "base": state["seconds"], "checkpoint": time.perf_counter()}
+
+    def elapsed(self) -> float:
         """Wall seconds of training so far, over every resumed session."""
-        return clock["base"] + time.perf_counter() - clock["start"]
+        return self.clock["base"] + time.perf_counter() - self.clock["start"]
 
-    def checkpoint(opt_or_none) -> None:
-        state["seconds"] = elapsed()
-        clock["checkpoint"] = time.perf_counter()
-        if rank == 0:
-            _save_checkpoint(out, model, opt_or_none, state)
-            _write_log(out, state)
+    def out_of_time(self) -> bool:
+        return self.opts.max_minutes > 0 and self.elapsed() >= self.opts.max_minutes * 60
 
-    def run_validation(phase: dict) -> tuple[float, float, bool]:
+    def checkpoint(self, opt: torch.optim.Optimizer | None) -> None:
+        """Write the checkpoint and the logs (``opt=None``: at a phase boundary)."""
+        self.state["seconds"] = self.elapsed()
+        self.clock["checkpoint"] = time.perf_counter()
+        if self.rank == 0:
+            _save_checkpoint(self.out, self.model, opt, self.state)
+            _write_log(self.out, self.state)
+
+    def run(self, phases: list[dict], opt_sd: dict | None) -> bool:
+        """Train from the state's phase, epoch and step to the end; False if stopped out of time."""
+        state = self.state
+        while state["phase"] < len(phases):
+            phase = self.start_phase(phases[state["phase"]], opt_sd)
+            opt_sd = None
+            while state["epoch"] < phase.spec["max_epochs"]:
+                end = self.run_epoch(phase)
+                if end == _OUT_OF_TIME:
+                    return False
+                if end == _NEXT_PHASE:
+                    break
+        return True
+
+    def start_phase(self, spec: dict, opt_sd: dict | None) -> _Phase:
+        """The phase's trainable stages and optimizer (with a resumed one's state), and, with fixed
+        samples, the frozen stages' outputs computed once."""
+        params = _set_trainable(self.model, spec)
+        opt = torch.optim.Adam(params, lr=spec["lr"])
+        if opt_sd is not None:
+            opt.load_state_dict(opt_sd)
+        net = self.model
+        if self.world > 1:
+            net = torch.nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        if self.state.get("phase_started") is None:
+            self.state["phase_started"] = self.elapsed()
+        cache = None
+        if self.opts.cache_frozen and self.opts.augment == "fixed" and spec["stage"] > 1:
+            t0 = time.perf_counter()
+            cache = frozen_cache(self.model, self.data, self.opts, self.state["phase"], spec["frozen"], self.bf16)
+            if self.rank == 0:
+                self.log(f"{spec['name']}: cached the frozen stages' outputs for {len(cache[0])} samples "
+                         f"in {time.perf_counter() - t0:.0f} s")
+        return _Phase(spec, opt, net, cache)
+
+    def run_epoch(self, phase: _Phase) -> str:
+        """The rest of the state's epoch: its steps, then the epoch-end bookkeeping. Returns how it ended."""
+        opts, state = self.opts, self.state
+        _set_modes(self.model, phase.spec)
+        plan = epoch_plan(opts, len(self.data.canvases), state["phase"], state["epoch"], self.data.canvases.frame_shape)
+        t0 = time.perf_counter()
+        bar = None
+        if opts.progress and self.rank == 0:
+            from tqdm import tqdm
+            bar = tqdm(total=self.steps_per_epoch, initial=state["step"], leave=False, dynamic_ncols=True,
+                       desc=f"{phase.spec['name']} epoch {state['epoch'] + 1}")
+        start_step = state["step"]
+        while state["step"] < self.steps_per_epoch:
+            lv = self.train_step(phase, plan)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(loss=f"{lv:.4f}", val=f"{state['best'] or float('nan'):.4f}")
+            if self.interrupt_after is not None and self.steps_taken >= self.interrupt_after:
+                raise TrainingInterrupted(f"interrupted after {self.steps_taken} steps")
+            if state["step"] >= self.steps_per_epoch:
+                break                       # the epoch-end validation and checkpoint follow
+            if self.between_steps(phase):
+                if bar is not None:
+                    bar.close()
+                self.log(f"stopped after {self.elapsed() / 60:.1f} min of training (--max-minutes "
+                         f"{opts.max_minutes:g}) at {phase.spec['name']} epoch {state['epoch'] + 1} step "
+                         f"{state['step']}; best so far: {self.best_path}; continue with --resume")
+                if self.world > 1:
+                    dist.barrier()
+                return _OUT_OF_TIME
+        if bar is not None:
+            bar.close()
+        return self.end_epoch(phase, state["step"] - start_step, time.perf_counter() - t0)
+
+    def train_step(self, phase: _Phase, plan: tuple[torch.Tensor, ...]) -> float:
+        """One optimizer step on this process's share of the state's step of ``plan``
+        (:func:`epoch_plan`); returns the loss, averaged over the processes."""
+        opts, state = self.opts, self.state
+        face, mirror, perturb, sample_id = plan
+        s = state["step"]
+        g = slice(s * opts.batch_size, (s + 1) * opts.batch_size)
+        sel = slice(self.rank * self.local_batch, (self.rank + 1) * self.local_batch)
+        idx, mir, per = face[g][sel], mirror[g][sel], perturb[g][sel]
+        torch.manual_seed(_seed(opts.seed, 4, state["phase"], state["epoch"], s))
+        with torch.no_grad():
+            frames, gt = self.data.canvases.batch(idx, mir, per)
+        if opts.channels_last:
+            frames = frames.contiguous(memory_format=torch.channels_last)
+        start = None
+        if phase.cache is not None:
+            sid = sample_id[g][sel].to(self.device)
+            start = (phase.cache[0][sid], phase.cache[1][sid])
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            shapes = phase.net(frames, phase.spec["n_stages"], phase.spec["frozen"], start)
+        loss = alignment_loss(shapes[-1], gt)
+        phase.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        phase.opt.step()
+        lv = float(loss.detach())
+        if self.world > 1:
+            t = torch.tensor([lv], device=self.device)
+            dist.all_reduce(t)
+            lv = float(t) / self.world
+        state["loss_sum"] += lv
+        state["loss_count"] += 1
+        state["step"] += 1
+        state["global_step"] += 1
+        self.steps_taken += 1
+        return lv
+
+    def between_steps(self, phase: _Phase) -> bool:
+        """Within an epoch: validate and checkpoint when due. True when the time budget is spent
+        (then a checkpoint was just written)."""
+        opts, state = self.opts, self.state
+        if opts.validate_every and state["step"] % opts.validate_every == 0:
+            self.validate_and_keep_best(phase.spec)
+            _set_modes(self.model, phase.spec)    # validate() leaves every stage in training mode
+        out_of_time = self.out_of_time()
+        due = (opts.checkpoint_every and state["step"] % opts.checkpoint_every == 0) or \
+            (opts.checkpoint_minutes > 0 and time.perf_counter() - self.clock["checkpoint"]
+             >= opts.checkpoint_minutes * 60)
+        if out_of_time or due:
+            self.checkpoint(phase.opt)
+        return out_of_time
+
+    def validate_and_keep_best(self, spec: dict) -> tuple[float, float, bool]:
         """Validate, keep the best weights of this phase, and add a learning-curve point."""
-        val_ip, val_io = validate(model, data.val_frames, data.val_gt, phase["n_stages"], bf16)
-        if world > 1:                      # decide on rank 0's numbers everywhere
-            t = torch.tensor([val_ip, val_io], dtype=torch.float64, device=device)
+        state = self.state
+        val_ip, val_io = validate(self.model, self.data.val_frames, self.data.val_gt, spec["n_stages"], self.bf16)
+        if self.world > 1:                 # decide on rank 0's numbers everywhere
+            t = torch.tensor([val_ip, val_io], dtype=torch.float64, device=self.device)
             dist.broadcast(t, 0)
             val_ip, val_io = float(t[0]), float(t[1])
         improved = state["best"] is None or val_ip < state["best"]
         if improved:
             state["best"] = val_ip
             state["improved_in_epoch"] = True
-            if rank == 0:
-                save_weights(model, best_path, {"phase": phase["name"], "val_inter_pupil": val_ip,
-                                                "val_inter_ocular": val_io, "global_step": state["global_step"],
-                                                "samples_seen": state["global_step"] * opts.batch_size})
-                if on_best is not None:
-                    on_best(best_path)
-        state["curve"].append({"phase": phase["name"], "epoch": round(state["epoch"] + state["step"] / steps_per_epoch, 3),
+            if self.rank == 0:
+                save_weights(self.model, self.best_path,
+                             {"phase": spec["name"], "val_inter_pupil": val_ip, "val_inter_ocular": val_io,
+                              "global_step": state["global_step"],
+                              "samples_seen": state["global_step"] * self.opts.batch_size})
+                if self.on_best is not None:
+                    self.on_best(self.best_path)
+        state["curve"].append({"phase": spec["name"],
+                               "epoch": round(state["epoch"] + state["step"] / self.steps_per_epoch, 3),
                                "global_step": state["global_step"],
-                               "samples_seen": state["global_step"] * opts.batch_size,
-                               "minutes": round(elapsed() / 60, 2),
+                               "samples_seen": state["global_step"] * self.opts.batch_size,
+                               "minutes": round(self.elapsed() / 60, 2),
                                "val_inter_pupil": round(val_ip, 6), "val_inter_ocular": round(val_io, 6)})
         return val_ip, val_io, improved
 
-    while state["phase"] < len(phases):
-        phase = phases[state["phase"]]
-        params = _set_trainable(model, phase)
-        opt = torch.optim.Adam(params, lr=phase["lr"])
-        if opt_sd is not None:
-            opt.load_state_dict(opt_sd)
-            opt_sd = None
-        net = model
-        if world > 1:
-            net = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[device.index] if device.type == "cuda" else None)
-        best_path = out / f"{BEST}.safetensors"
-        if state.get("phase_started") is None:
-            state["phase_started"] = elapsed()
-        cache = None
-        if opts.cache_frozen and opts.augment == "fixed" and phase["stage"] > 1:
-            t0 = time.perf_counter()
-            cache = frozen_cache(model, data, opts, state["phase"], phase["frozen"], bf16)
-            if rank == 0:
-                log(f"{phase['name']}: cached the frozen stages' outputs for {len(cache[0])} samples "
-                    f"in {time.perf_counter() - t0:.0f} s")
-        while state["epoch"] < phase["max_epochs"]:
-            _set_modes(model, phase)
-            face, mirror, perturb, sample_id = epoch_plan(opts, n_faces, state["phase"], state["epoch"],
-                                                          data.canvases.frame_shape)
-            t0 = time.perf_counter()
-            bar = None
-            if opts.progress and rank == 0:
-                from tqdm import tqdm
-                bar = tqdm(total=steps_per_epoch, initial=state["step"], leave=False, dynamic_ncols=True,
-                           desc=f"{phase['name']} epoch {state['epoch'] + 1}")
-            start_step = state["step"]
-            while state["step"] < steps_per_epoch:
-                s = state["step"]
-                g = slice(s * opts.batch_size, (s + 1) * opts.batch_size)
-                sel = slice(rank * local_batch, (rank + 1) * local_batch)
-                idx, mir, per = face[g][sel], mirror[g][sel], perturb[g][sel]
-                torch.manual_seed(_seed(opts.seed, 4, state["phase"], state["epoch"], s))
-                with torch.no_grad():
-                    frames, gt = data.canvases.batch(idx, mir, per)
-                if opts.channels_last:
-                    frames = frames.contiguous(memory_format=torch.channels_last)
-                start = None
-                if cache is not None:
-                    sid = sample_id[g][sel].to(device)
-                    start = (cache[0][sid], cache[1][sid])
-                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                    shapes = net(frames, phase["n_stages"], phase["frozen"], start)
-                loss = alignment_loss(shapes[-1], gt)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                lv = float(loss.detach())
-                if world > 1:
-                    t = torch.tensor([lv], device=device)
-                    dist.all_reduce(t)
-                    lv = float(t) / world
-                state["loss_sum"] += lv
-                state["loss_count"] += 1
-                state["step"] += 1
-                state["global_step"] += 1
-                steps_taken += 1
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix(loss=f"{lv:.4f}", val=f"{state['best'] or float('nan'):.4f}")
-                if interrupt_after is not None and steps_taken >= interrupt_after:
-                    raise TrainingInterrupted(f"interrupted after {steps_taken} steps")
-                if state["step"] >= steps_per_epoch:
-                    break                       # the epoch-end validation and checkpoint follow
-                if opts.validate_every and state["step"] % opts.validate_every == 0:
-                    run_validation(phase)
-                    _set_modes(model, phase)    # validate() leaves every stage in training mode
-                out_of_time = opts.max_minutes > 0 and elapsed() >= opts.max_minutes * 60
-                due = (opts.checkpoint_every and state["step"] % opts.checkpoint_every == 0) or \
-                    (opts.checkpoint_minutes > 0 and time.perf_counter() - clock["checkpoint"]
-                     >= opts.checkpoint_minutes * 60)
-                if out_of_time or due:
-                    checkpoint(opt)
-                if out_of_time:
-                    if bar is not None:
-                        bar.close()
-                    log(f"stopped after {elapsed() / 60:.1f} min of training (--max-minutes {opts.max_minutes:g}) "
-                        f"at {phase['name']} epoch {state['epoch'] + 1} step {state['step']}; best so far: "
-                        f"{best_path}; continue with --resume")
-                    if world > 1:
-                        dist.barrier()
-                    return out
-            if bar is not None:
-                bar.close()
-            seconds = time.perf_counter() - t0
-            val_ip, val_io, improved = run_validation(phase)
-            improved = improved or state.pop("improved_in_epoch", False)
-            state["bad_epochs"] = 0 if improved else state["bad_epochs"] + 1
-            row = {"phase": phase["name"], "epoch": state["epoch"] + 1, "global_step": state["global_step"],
-                   "train_loss": round(state["loss_sum"] / max(state["loss_count"], 1), 6),
-                   "val_inter_pupil": round(val_ip, 6), "val_inter_ocular": round(val_io, 6),
-                   "best_val": round(state["best"], 6),
-                   "img_per_s": round((state["step"] - start_step) * opts.batch_size / max(seconds, 1e-9), 2)}
-            state["history"].append(row)
-            state.update(epoch=state["epoch"] + 1, step=0, loss_sum=0.0, loss_count=0)
-            stop = state["bad_epochs"] >= opts.patience or \
-                (opts.stage_minutes > 0 and elapsed() - state["phase_started"] >= opts.stage_minutes * 60)
-            if stop:
-                state["epoch"] = phase["max_epochs"]
-            phase_over = state["epoch"] >= phase["max_epochs"]
-            if phase_over:               # the next phase starts from this phase's best weights
-                state.update(phase=state["phase"] + 1, epoch=0, best=None, bad_epochs=0, phase_started=None)
-                if world > 1:
-                    dist.barrier()
-                model.load_state_dict(load_file(str(best_path), device=str(device)))
-            if rank == 0:
-                log(f"{phase['name']} epoch {row['epoch']}: loss {row['train_loss']:.4f} "
-                    f"val {val_ip:.4f} (inter-pupil) {val_io:.4f} (inter-ocular) "
-                    f"{row['img_per_s']:.1f} img/s" + ("  *" if improved else ""))
-            checkpoint(None if phase_over else opt)
-            if phase_over:
-                break
-            if opts.max_minutes > 0 and elapsed() >= opts.max_minutes * 60:
-                log(f"stopped after {elapsed() / 60:.1f} min of training (--max-minutes {opts.max_minutes:g}) "
-                    f"at the end of {phase['name']} epoch {row['epoch']}; continue with --resume")
-                return out
-    state["done"] = True
-    if rank == 0:
-        final = save_weights(model, out, {"training": {"history": state["history"], "options": state["options"],
-                                                       "world_size": world, "minutes": round(elapsed() / 60, 1),
-                                                       "samples_seen": state["global_step"] * opts.batch_size}})
-        _save_checkpoint(out, model, None, state)
-        log(f"weights: {final[0]}")
-    if world > 1:
-        dist.barrier()
-    return out
+    def end_epoch(self, phase: _Phase, steps: int, seconds: float) -> str:
+        """Validate, log the epoch, count epochs without improvement, end the phase when patience or
+        its time is spent, and checkpoint. Returns how the epoch ended."""
+        opts, state, spec = self.opts, self.state, phase.spec
+        val_ip, val_io, improved = self.validate_and_keep_best(spec)
+        improved = improved or state.pop("improved_in_epoch", False)
+        state["bad_epochs"] = 0 if improved else state["bad_epochs"] + 1
+        row = {"phase": spec["name"], "epoch": state["epoch"] + 1, "global_step": state["global_step"],
+               "train_loss": round(state["loss_sum"] / max(state["loss_count"], 1), 6),
+               "val_inter_pupil": round(val_ip, 6), "val_inter_ocular": round(val_io, 6),
+               "best_val": round(state["best"], 6),
+               "img_per_s": round(steps * opts.batch_size / max(seconds, 1e-9), 2)}
+        state["history"].append(row)
+        state.update(epoch=state["epoch"] + 1, step=0, loss_sum=0.0, loss_count=0)
+        stop = state["bad_epochs"] >= opts.patience or \
+            (opts.stage_minutes > 0 and self.elapsed() - state["phase_started"] >= opts.stage_minutes * 60)
+        if stop:
+            state["epoch"] = spec["max_epochs"]
+        phase_over = state["epoch"] >= spec["max_epochs"]
+        if phase_over:
+            self.next_phase()
+        if self.rank == 0:
+            self.log(f"{spec['name']} epoch {row['epoch']}: loss {row['train_loss']:.4f} "
+                     f"val {val_ip:.4f} (inter-pupil) {val_io:.4f} (inter-ocular) "
+                     f"{row['img_per_s']:.1f} img/s" + ("  *" if improved else ""))
+        self.checkpoint(None if phase_over else phase.opt)
+        if phase_over:
+            return _NEXT_PHASE
+        if self.out_of_time():
+            self.log(f"stopped after {self.elapsed() / 60:.1f} min of training (--max-minutes {opts.max_minutes:g}) "
+                     f"at the end of {spec['name']} epoch {row['epoch']}; continue with --resume")
+            return _OUT_OF_TIME
+        return _NEXT_EPOCH
+
+    def next_phase(self) -> None:
+        """Move the state to the next phase, which starts from this phase's best weights."""
+        self.state.update(phase=self.state["phase"] + 1, epoch=0, best=None, bad_epochs=0, phase_started=None)
+        if self.world > 1:
+            dist.barrier()
+        self.model.load_state_dict(load_file(str(self.best_path), device=str(self.device)))
+
+    def finish(self) -> None:
+        """Save the final weights (with the training's history) and mark the checkpoint done."""
+        state = self.state
+        state["done"] = True
+        if self.rank == 0:
+            final = save_weights(self.model, self.out,
+                                 {"training": {"history": state["history"], "options": state["options"],
+                                               "world_size": self.world, "minutes": round(self.elapsed() / 60, 1),
+                                               "samples_seen": state["global_step"] * self.opts.batch_size}})
+            _save_checkpoint(self.out, self.model, None, state)
+            self.log(f"weights: {final[0]}")
+        if self.world > 1:
+            dist.barrier()
 
 
 # --- command line ---------------------------------------------------------------------------
