@@ -17,6 +17,7 @@ from safetensors.torch import load_file
 
 from faceeval.cli import main
 from faceeval.datasets import load_dataset
+from faceeval.errors import OptionError
 from faceeval.metrics import point_to_point_error
 from methods.dan import DAN
 from methods.dan.train import TrainingInterrupted, TrainOptions, train, train_command
@@ -75,7 +76,7 @@ def test_resume_after_kill_continues_from_the_same_step(builtin, tmp_path):
     state = json.loads((tmp_path / "b" / "checkpoint.json").read_text())
     assert (state["phase"], state["epoch"], state["step"], state["global_step"]) == (0, 1, 3, 7)
     assert not (tmp_path / "b" / "dan.safetensors").exists()
-    with pytest.raises(Exception, match="--resume"):
+    with pytest.raises(OptionError, match="--resume"):
         train(images, gt, boxes, tmp_path / "b", opts, **quiet)
     logs = []
     train(images, gt, boxes, tmp_path / "b", opts, resume=True, log=logs.append)
