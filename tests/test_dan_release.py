@@ -57,3 +57,35 @@ def test_release_of_a_folder_without_weights_names_it(tmp_path):
     (tmp_path / "checkpoint.json").write_text("{}")
     with pytest.raises(DataError, match="no dan.safetensors or best.safetensors"):
         release(tmp_path, None, tmp_path / "out")
+
+
+@pytest.mark.parametrize("module, args", [("methods.dan.pack", ["--out", "{tmp}/pack.npz"]),
+                                          ("methods.dan.quantize", ["{tmp}", "{tmp}/int8"]),
+                                          ("methods.dan.release", ["{tmp}"])])
+def test_dan_tools_share_the_data_root_option(module, args, tmp_path, monkeypatch, capsys):
+    """pack, quantize and release take --data-root as every faceeval command does: from
+    $FACEEVAL_DATA_ROOT when not given (here a folder that does not exist, so nothing runs)."""
+    import importlib
+
+    missing = tmp_path / "no-such-300w"
+    monkeypatch.setenv("FACEEVAL_DATA_ROOT", str(missing))
+    with pytest.raises(SystemExit) as exc:
+        importlib.import_module(module).main([a.format(tmp=tmp_path) for a in args])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "--data-root" in err and "does not exist" in err, err
+    with pytest.raises(SystemExit) as exc:
+        importlib.import_module(module).main(["--help"])
+    assert exc.value.code == 0 and "FACEEVAL_DATA_ROOT" in capsys.readouterr().out
+
+
+def test_train_dan_reads_the_data_root_from_the_environment(tmp_path):
+    from click.testing import CliRunner
+
+    from faceeval.cli import main
+
+    missing = tmp_path / "no-such-300w"
+    quick = ["--max-epochs", "1", "--perturbations", "2", "--batch-size", "8", "--widths", "4,8,8,16",
+             "--val-count", "0", "--no-progress"]                 # (a short builtin run if the variable were ignored)
+    res = CliRunner().invoke(main, ["train", "dan", "--out", str(tmp_path / "out"), *quick],
+                             env={"FACEEVAL_DATA_ROOT": str(missing)})
+    assert res.exit_code == 1 and str(missing) in res.output, res.output       # 300w at that root, not builtin

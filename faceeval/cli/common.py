@@ -12,10 +12,23 @@ from ..errors import FaceevalError
 from ..metrics import Summary
 from ..runs import RunInterrupted
 
+#: The environment variable every ``--data-root`` falls back to.
+DATA_ROOT_ENV = "FACEEVAL_DATA_ROOT"
+
+
+def data_root_option(help: str, exists: bool = False, required: bool = False):
+    """``--data-root``: the one definition of the option, falling back to ``$FACEEVAL_DATA_ROOT``.
+
+    ``help`` is the command's own text (it should name the variable); ``exists``: the folder
+    must exist; ``required``: the option or the variable must be given.
+    """
+    return click.option("--data-root", type=click.Path(exists=exists, file_okay=False), envvar=DATA_ROOT_ENV,
+                        required=required, help=help)
+
+
 #: Options several commands share (plugin commands use them too).
-DATA_ROOT = click.option("--data-root", type=click.Path(file_okay=False), envvar="FACEEVAL_DATA_ROOT",
-                         help="Folder holding the dataset as distributed (env FACEEVAL_DATA_ROOT); for tables "
-                              "and figures the 300W root, which says what could be run and gives figures their images.")
+DATA_ROOT = data_root_option("Folder holding the dataset as distributed (env FACEEVAL_DATA_ROOT); for tables and "
+                             "figures the 300W root, which says what could be run and gives figures their images.")
 RESULTS = click.option("--results", type=click.Path(file_okay=False), default=None,
                        help="Results root holding the runs (default ./results or env FACEEVAL_RESULTS).")
 

@@ -136,6 +136,8 @@ def check_pack_matches(pack: dict, opts, model) -> None:
 def main(argv=None) -> None:
     import click
 
+    from faceeval.cli.common import data_root_option
+
     @click.command(help="""Write the DAN training pack: the training faces as one compact file (grey JPEG
 canvases + ground truth + validation frames) for a GPU machine where only the repository travels.
 
@@ -143,8 +145,8 @@ canvases + ground truth + validation frames) for a GPU machine where only the re
 Example:
   python -m methods.dan.pack --data-root ../shared/data/300w --out .gpu/dan-pack.npz
 """, context_settings={"help_option_names": ["-h", "--help"]})
-    @click.option("--data-root", required=True, type=click.Path(exists=True, file_okay=False),
-                  help="300W root (as distributed, or the crop pack).")
+    @data_root_option("300W root (as distributed, or the crop pack; env FACEEVAL_DATA_ROOT).", exists=True,
+                      required=True)
     @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The .npz pack to write.")
     @click.option("--val-count", type=int, default=100, show_default=True)
     @click.option("--translation", type=click.Choice(TRANSLATION_MODES), default="released", show_default=True)

@@ -77,8 +77,44 @@ def quantize_file(src: str | os.PathLike, dest: str | os.PathLike, extra: dict |
     return dst_t
 
 
+def quantize_measured(src: str | os.PathLike, dest: str | os.PathLike, data_root: str | os.PathLike | None = None,
+                      val_count: int = 100) -> tuple[Path, dict]:
+    """:func:`quantize_file`, and with ``data_root`` (a 300W root) the mean inter-ocular error of both
+    models on the first ``val_count`` faces of its train subset, box-initialised, stored with the
+    weights. Returns the weights file written and those numbers (empty without ``data_root``)."""
+    stats = {}
+    if data_root:
+        from faceeval.datasets import load_dataset
+        from faceeval.metrics import point_to_point_error
+
+        from . import DAN
+
+        ds = load_dataset("300w", "train", data_root)
+        val = ds.samples[:val_count]
+        images = [s.load_image() for s in val]
+        boxes = ds.boxes[:val_count]
+        gt = ds.ground_truth[:val_count]
+        errors = {}
+        for label, path in (("float32", src), ("int8", None)):
+            if path is None:
+                path = quantize_file(src, dest)
+            pred = DAN.load(path, precision="fp32").predict(images, boxes)
+            errors[label] = float(point_to_point_error(pred, gt, "inter-ocular").mean())
+        stats = {"val_faces": len(val), "val_inter_ocular_float32": round(errors["float32"], 6),
+                 "val_inter_ocular_int8": round(errors["int8"], 6),
+                 "relative_change": round(errors["int8"] / errors["float32"] - 1, 6)}
+    return quantize_file(src, dest, stats), stats
+
+
+def quantize_report(path: Path, stats: dict) -> list[str]:
+    """What the quantize command prints: the file written and the measured numbers as ``key=value``."""
+    return [f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)"] + [f"{k}={v}" for k, v in stats.items()]
+
+
 def main(argv=None) -> None:
     import click
+
+    from faceeval.cli.common import data_root_option
 
     @click.command(help="""Store DAN weights as int8 (per-output-channel scales) and measure what it costs:
 the mean error of both models on the validation faces (the first --val-count training faces),
@@ -91,36 +127,12 @@ Example:
 """, context_settings={"help_option_names": ["-h", "--help"]})
     @click.argument("src", type=click.Path(exists=True))
     @click.argument("dest", type=click.Path())
-    @click.option("--data-root", type=click.Path(exists=True, file_okay=False), default=None,
-                  help="300W root: measure the error change on the validation faces of its train subset.")
+    @data_root_option("300W root: measure the error change on the validation faces of its train subset "
+                      "(env FACEEVAL_DATA_ROOT).", exists=True)
     @click.option("--val-count", type=int, default=100, show_default=True)
     def command(src, dest, data_root, val_count):
-        from faceeval.metrics import point_to_point_error
-
-        from . import DAN
-
-        stats = {}
-        if data_root:
-            from faceeval.datasets import load_dataset
-
-            ds = load_dataset("300w", "train", data_root)
-            val = ds.samples[:val_count]
-            images = [s.load_image() for s in val]
-            boxes = ds.boxes[:val_count]
-            gt = ds.ground_truth[:val_count]
-            errors = {}
-            for label, path in (("float32", src), ("int8", None)):
-                if path is None:
-                    path = quantize_file(src, dest)
-                pred = DAN.load(path, precision="fp32").predict(images, boxes)
-                errors[label] = float(point_to_point_error(pred, gt, "inter-ocular").mean())
-            stats = {"val_faces": len(val), "val_inter_ocular_float32": round(errors["float32"], 6),
-                     "val_inter_ocular_int8": round(errors["int8"], 6),
-                     "relative_change": round(errors["int8"] / errors["float32"] - 1, 6)}
-        path = quantize_file(src, dest, stats)
-        click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
-        for k, v in stats.items():
-            click.echo(f"{k}={v}")
+        for line in quantize_report(*quantize_measured(src, dest, data_root, val_count)):
+            click.echo(line)
 
     command.main(args=argv, prog_name="python -m methods.dan.quantize")
 

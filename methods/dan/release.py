@@ -96,7 +96,7 @@ def release(train_dir: str | Path, data_root: str | Path | None, dest: str | Pat
     """Quantise the weights of ``train_dir`` into ``dest``; returns the provenance written.
 
     ``readme``: a file whose ``dan-weights`` marker block is rewritten to describe them."""
-    from .quantize import main as quantize_main
+    from .quantize import quantize_measured, quantize_report
 
     train_dir, dest = Path(train_dir), Path(dest)
     src = train_dir / "dan.safetensors"
@@ -107,12 +107,8 @@ def release(train_dir: str | Path, data_root: str | Path | None, dest: str | Pat
     info = provenance(train_dir)
     info["data"] = data or {}
     dest.mkdir(parents=True, exist_ok=True)
-    args = [str(src), str(dest / "dan.safetensors")] + (["--data-root", str(data_root)] if data_root else [])
-    try:
-        quantize_main(args)
-    except SystemExit as exc:          # click's standalone mode ends with SystemExit(0) on success
-        if exc.code:
-            raise
+    for line in quantize_report(*quantize_measured(src, dest / "dan.safetensors", data_root)):
+        print(line)
     if (train_dir / "curve.csv").is_file():
         shutil.copy(train_dir / "curve.csv", dest / "curve.csv")
     meta = json.loads((dest / "dan.json").read_text())
@@ -138,6 +134,8 @@ def release(train_dir: str | Path, data_root: str | Path | None, dest: str | Pat
 def main(argv=None) -> None:
     import click
 
+    from faceeval.cli.common import data_root_option
+
     @click.command(help="""Store a DAN training run's weights (final, else best so far) as the shipped default,
 int8, with provenance and learning curve, in methods/dan/pretrained/.
 
@@ -146,8 +144,8 @@ Example:
   python -m methods.dan.release /work/fhome/train/dan2-pack --data-root ../shared/data/300w
 """, context_settings={"help_option_names": ["-h", "--help"]})
     @click.argument("train_dir", type=click.Path(exists=True, file_okay=False))
-    @click.option("--data-root", type=click.Path(exists=True, file_okay=False), default=None,
-                  help="300W root it was trained on: measures the int8 error change on its validation faces.")
+    @data_root_option("300W root it was trained on: measures the int8 error change on its validation faces "
+                      "(env FACEEVAL_DATA_ROOT).", exists=True)
     @click.option("--dest", type=click.Path(file_okay=False), default=str(PRETRAINED_DIR), show_default=True)
     @click.option("--readme", type=click.Path(exists=True, dir_okay=False), default=None,
                   help="Rewrite this file's dan-weights block (between its marker lines) to describe the weights.")

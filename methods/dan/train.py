@@ -29,6 +29,7 @@ import torch.distributed as dist
 from safetensors.torch import load_file
 
 from faceeval import geometry as G
+from faceeval.cli.common import data_root_option
 from faceeval.errors import OptionError
 from faceeval.io import DataError, atomic_write, write_json
 from faceeval.metrics import point_to_point_error
@@ -737,8 +738,8 @@ Examples:
   faceeval train dan --dataset builtin --stages 2 --max-epochs 3 --val-count 0   # a demo
 """)
 @click.option("--dataset", type=click.Choice(["300w", "menpo", "folder", "builtin"]), default=None,
-              help="Training data (default: 300w with --data-root, builtin without).")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None, help="Folder that holds the dataset.")
+              help="Training data (default: 300w with --data-root or FACEEVAL_DATA_ROOT, builtin without).")
+@data_root_option("Folder that holds the dataset (env FACEEVAL_DATA_ROOT).")
 @click.option("--subset", default=None, help="Subset to train on (default: train).")
 @click.option("-o", "--output", "--out", "out", type=click.Path(file_okay=False), default=None,
               help="Output folder (default: $FACEEVAL_HOME/weights/dan); --out is the older spelling.")
