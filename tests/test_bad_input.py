@@ -484,7 +484,7 @@ def test_run_takes_a_boxes_file_for_a_folder_and_never_reuses_predictions_of_oth
 # --- LaTeX and HTML -----------------------------------------------------------------------------
 
 def _hint_table():
-    from faceeval.report.tables import MEASURED, Cell, Row, Table
+    from faceeval.report.table_format import MEASURED, Cell, Row, Table
 
     t = Table("table3", "Table 3: AUC_0.08 and failure rate (%) on the 300W public test set (full)",
               "Inter-ocular normalisation, failure = error > 0.08.", ["AUC_0.08", "failure @ 0.08"])

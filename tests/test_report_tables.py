@@ -515,7 +515,7 @@ def test_runs_that_differ_in_init_options_or_version_get_rows_of_their_own(tmp_p
 
 
 def test_latex_escapes_every_special_character_once():
-    from faceeval.report.tables import Cell, Row, Table
+    from faceeval.report.table_format import Cell, Row, Table
 
     t = Table("tableX", "Title_1 & more", "50% of #faces cost $5 {each}", ["IO full"])
     t.rows.append(Row("dan_v2 [ab~cd^e]", MEASURED, "6/–/–", {"IO full": Cell(1.5)}, note="back\\slash `tick`"))

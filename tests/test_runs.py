@@ -232,7 +232,7 @@ def test_the_newest_of_several_runs_with_one_key_wins(tmp_path, builtin):
     """Two folders can hold one key (a copied store, an old layout): the newest run is used."""
     import shutil
 
-    from faceeval.report.tables import group_models
+    from faceeval.report.run_groups import group_models
 
     old = run_method(MeanShape(), builtin, tmp_path, progress=False)
     copy = old.path.parent / "all-copy"
