@@ -89,3 +89,45 @@ def test_train_dan_reads_the_data_root_from_the_environment(tmp_path):
     res = CliRunner().invoke(main, ["train", "dan", "--out", str(tmp_path / "out"), *quick],
                              env={"FACEEVAL_DATA_ROOT": str(missing)})
     assert res.exit_code == 1 and str(missing) in res.output, res.output       # 300w at that root, not builtin
+
+
+def test_weights_grown_from_earlier_weights_carry_their_whole_history(tmp_path):
+    """Stage 2 trained from an earlier run's best weights (a new session, --init-weights): the
+    release counts the earlier samples and minutes up to those weights, not the ones after,
+    and its learning curve runs on from there; a release chains through another release."""
+    import csv
+
+    ds = load_dataset("builtin")
+    images = [s.load_image() for s in ds.samples]
+    small = dict(stages=2, batch_size=16, perturbations=8, max_epochs=2, val_count=0, validate_every=1,
+                 widths=(4, 8, 8, 16), progress=False, seed=4)
+    first, second, third = tmp_path / "first", tmp_path / "second", tmp_path / "third"
+    train(images, ds.ground_truth, ds.boxes, first, TrainOptions(**small), log=lambda m: None)
+    train(images, ds.ground_truth, ds.boxes, second,
+          TrainOptions(**small, init_weights=str(first / "best.safetensors"), start_stage=2), log=lambda m: None)
+    readme = tmp_path / "README.md"
+    readme.write_text("<!-- dan-weights:begin -->\n<!-- dan-weights:end -->\n")
+    info = release(second, None, tmp_path / "shipped", readme=readme)
+
+    best = json.loads((first / "best.json").read_text())
+    first_curve = list(csv.DictReader((first / "curve.csv").open()))
+    second_curve = list(csv.DictReader((second / "curve.csv").open()))
+    upto = [r for r in first_curve if int(r["global_step"]) <= best["global_step"]]
+    assert len(upto) < len(first_curve)                  # the first run went on past its best
+    start = info["initial_weights"]
+    assert start["contributed_samples"] == best["samples_seen"]
+    assert start["contributed_minutes"] == float(upto[-1]["minutes"])
+    assert info["samples_seen_in_all"] == info["samples_seen_at_checkpoint"] + best["samples_seen"]
+    shipped_curve = list(csv.DictReader((tmp_path / "shipped" / "curve.csv").open()))
+    assert shipped_curve[:len(upto)] == upto and len(shipped_curve) == len(upto) + len(second_curve)
+    after = shipped_curve[len(upto)]
+    assert int(after["samples_seen"]) == int(second_curve[0]["samples_seen"]) + best["samples_seen"]
+    assert after["phase"] == "stage2" and after["val_inter_ocular"] == second_curve[0]["val_inter_ocular"]
+    text = readme.read_text()
+    assert f"| in all | {info['samples_seen_in_all']:,} samples" in text and "| started from | `best.safetensors`" in text
+
+    train(images, ds.ground_truth, ds.boxes, third,
+          TrainOptions(**small, init_weights=str(tmp_path / "shipped"), start_stage=2), log=lambda m: None)
+    chained = release(third, None, tmp_path / "shipped-again")
+    assert chained["initial_weights"]["contributed_samples"] == info["samples_seen_in_all"]
+    assert chained["samples_seen_in_all"] == chained["samples_seen_at_checkpoint"] + info["samples_seen_in_all"]

@@ -8,9 +8,10 @@ reader needs to trust them: data, samples seen, stages, hardware, minutes, valid
 """
 from __future__ import annotations
 
+import csv
 import datetime as _dt
+import io
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -42,7 +43,7 @@ def provenance(train_dir: Path) -> dict:
         best = {k: v for k, v in json.loads((train_dir / "best.json").read_text()).items()
                 if k in ("phase", "val_inter_pupil", "val_inter_ocular", "global_step", "samples_seen")}
     opts = state.get("options", {})
-    return {"weights": "final" if done else "best so far (training not finished)",
+    info = {"weights": "final" if done else "best so far (training not finished)",
             "best_validation": best,
             # the training state as of its last checkpoint (the whole run once it is done)
             "samples_seen_at_checkpoint": state.get("global_step", 0) * opts.get("batch_size", 64),
@@ -51,6 +52,81 @@ def provenance(train_dir: Path) -> dict:
                        for h in state.get("history", [])],
             "options": opts, "hardware": machine(), "world_size": state.get("world_size", 1),
             "released": _dt.date.today().isoformat(), "commit": _commit()}
+    if opts.get("init_weights"):
+        start = initial_weights_provenance(Path(opts["init_weights"]))
+        info["initial_weights"] = start
+        info["samples_seen_in_all"] = info["samples_seen_at_checkpoint"] + start.get("contributed_samples", 0)
+        info["training_minutes_in_all"] = round(info["training_minutes_at_checkpoint"]
+                                                + start.get("contributed_minutes", 0.0), 1)
+    return info
+
+
+def _curve_rows(train_dir: Path) -> list[dict]:
+    path = train_dir / "curve.csv"
+    return list(csv.DictReader(path.open())) if path.is_file() else []
+
+
+def initial_weights_provenance(path: Path) -> dict:
+    """Where a run that began from ``--init-weights`` got its earlier stages.
+
+    A training folder's ``best.safetensors`` contributed the samples and minutes up to its
+    best validation (what it trained afterwards never reached these weights); its final
+    ``dan.safetensors``, or a released folder (its ``dan.json``), all of theirs."""
+    folder = path if path.is_dir() else path.parent
+    if (folder / "checkpoint.json").is_file():
+        info = provenance(folder)
+        out = {"path": str(path), "training": info}
+        if path.name == "best.safetensors" and info["best_validation"]:
+            step = info["best_validation"].get("global_step")
+            minutes = [float(r["minutes"]) for r in _curve_rows(folder) if int(r["global_step"]) == step]
+            out["contributed_samples"] = info["best_validation"].get("samples_seen", 0)
+            out["contributed_minutes"] = minutes[-1] if minutes else info["training_minutes_at_checkpoint"]
+        else:
+            out["contributed_samples"] = info.get("samples_seen_in_all", info["samples_seen_at_checkpoint"])
+            out["contributed_minutes"] = info.get("training_minutes_in_all", info["training_minutes_at_checkpoint"])
+        return out
+    if (folder / "dan.json").is_file():
+        shipped = json.loads((folder / "dan.json").read_text()).get("provenance", {})
+        best = shipped.get("best_validation", {})
+        return {"path": str(path), "training": shipped,
+                "contributed_samples": shipped.get("samples_seen_in_all", best.get("samples_seen", 0)),
+                "contributed_minutes": shipped.get("training_minutes_in_all",
+                                                   shipped.get("training_minutes_at_checkpoint", 0.0))}
+    return {"path": str(path)}
+
+
+def merged_curve(train_dir: Path) -> str | None:
+    """The learning curve of the weights' whole history, CSV text: the earlier run's points up to
+    the weights it handed on, then this run's points shifted by the samples and minutes before."""
+    rows = _curve_rows(train_dir)
+    state = json.loads((train_dir / "checkpoint.json").read_text())
+    init = state.get("options", {}).get("init_weights")
+    if init:
+        start = Path(init)
+        folder = start if start.is_dir() else start.parent
+        before = []
+        if (folder / "checkpoint.json").is_file():
+            before = _curve_rows(folder)
+            if start.name == "best.safetensors":
+                step = json.loads((folder / "best.json").read_text()).get("global_step", 0)
+                before = [r for r in before if int(r["global_step"]) <= step]
+        elif (folder / "curve.csv").is_file():
+            before = _curve_rows(folder)
+        if before:
+            last = before[-1]
+            steps, samples, minutes = int(last["global_step"]), int(last["samples_seen"]), float(last["minutes"])
+            for r in rows:
+                r["global_step"] = str(int(r["global_step"]) + steps)
+                r["samples_seen"] = str(int(r["samples_seen"]) + samples)
+                r["minutes"] = f"{float(r['minutes']) + minutes:.2f}".rstrip("0").rstrip(".")
+            rows = before + rows
+    if not rows:
+        return None
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return text.getvalue()
 
 
 README_BEGIN = "<!-- dan-weights:begin -->"
@@ -80,6 +156,7 @@ def readme_block(meta: dict, weights_file: Path, shown_as: str | Path | None = N
         ("training so far", f"{info.get('samples_seen_at_checkpoint', 0):,} samples, "
                             f"{info.get('training_minutes_at_checkpoint', '?')} min ({epochs}) on "
                             f"{info.get('hardware', '?')}"),
+        *_started_from_rows(info),
         ("validation error", f"{best.get('val_inter_ocular', float('nan')) * 100:.2f}% inter-ocular, "
                              f"{best.get('val_inter_pupil', float('nan')) * 100:.2f}% inter-pupil (float32)"),
         ("int8 vs float32", f"{q.get('val_inter_ocular_int8', float('nan')) * 100:.4f}% vs "
@@ -89,6 +166,20 @@ def readme_block(meta: dict, weights_file: Path, shown_as: str | Path | None = N
     ]
     lines = ["| shipped DAN weights | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
     return "\n".join(lines) + "\n\nWritten by `make dan-release` from `methods/dan/pretrained/dan.json`."
+
+
+def _started_from_rows(info: dict) -> list[tuple[str, str]]:
+    start = info.get("initial_weights")
+    if not start:
+        return []
+    earlier = start.get("training", {})
+    best = earlier.get("best_validation", {})
+    phases = sorted({e["phase"] for e in earlier.get("epochs", [])}) or ["?"]
+    return [("started from", f"`{Path(start['path']).name}` of an earlier run ({', '.join(phases)}): best validation "
+                             f"{best.get('val_inter_ocular', float('nan')) * 100:.2f}% inter-ocular after "
+                             f"{start.get('contributed_samples', 0):,} samples, {start.get('contributed_minutes', 0):g} min"),
+            ("in all", f"{info.get('samples_seen_in_all', 0):,} samples, {info.get('training_minutes_in_all', 0):g} min "
+                       f"of training behind these weights")]
 
 
 def release(train_dir: str | Path, data_root: str | Path | None, dest: str | Path = PRETRAINED_DIR,
@@ -109,8 +200,9 @@ def release(train_dir: str | Path, data_root: str | Path | None, dest: str | Pat
     dest.mkdir(parents=True, exist_ok=True)
     for line in quantize_report(*quantize_measured(src, dest / "dan.safetensors", data_root)):
         print(line)
-    if (train_dir / "curve.csv").is_file():
-        shutil.copy(train_dir / "curve.csv", dest / "curve.csv")
+    curve = merged_curve(train_dir)
+    if curve is not None:
+        (dest / "curve.csv").write_text(curve)
     meta = json.loads((dest / "dan.json").read_text())
     meta["provenance"] = info
     meta.pop("training", None)          # the long per-step records live in the training folder
