@@ -95,31 +95,39 @@ def initial_weights_provenance(path: Path) -> dict:
     return {"path": str(path)}
 
 
-def merged_curve(train_dir: Path) -> str | None:
-    """The learning curve of the weights' whole history, CSV text: the earlier run's points up to
-    the weights it handed on, then this run's points shifted by the samples and minutes before."""
-    rows = _curve_rows(train_dir)
+def _history_rows(train_dir: Path, upto_step: int | None = None) -> list[dict]:
+    """A training folder's curve points (up to ``upto_step``), after those of the weights it began
+    from, its own shifted by the steps, samples and minutes that came before."""
+    rows = [r for r in _curve_rows(train_dir) if upto_step is None or int(r["global_step"]) <= upto_step]
     state = json.loads((train_dir / "checkpoint.json").read_text())
     init = state.get("options", {}).get("init_weights")
-    if init:
-        start = Path(init)
-        folder = start if start.is_dir() else start.parent
-        before = []
-        if (folder / "checkpoint.json").is_file():
-            before = _curve_rows(folder)
-            if start.name == "best.safetensors":
-                step = json.loads((folder / "best.json").read_text()).get("global_step", 0)
-                before = [r for r in before if int(r["global_step"]) <= step]
-        elif (folder / "curve.csv").is_file():
-            before = _curve_rows(folder)
-        if before:
-            last = before[-1]
-            steps, samples, minutes = int(last["global_step"]), int(last["samples_seen"]), float(last["minutes"])
-            for r in rows:
-                r["global_step"] = str(int(r["global_step"]) + steps)
-                r["samples_seen"] = str(int(r["samples_seen"]) + samples)
-                r["minutes"] = f"{float(r['minutes']) + minutes:.2f}".rstrip("0").rstrip(".")
-            rows = before + rows
+    before = _handed_on_rows(Path(init)) if init else []
+    if before:
+        last = before[-1]
+        steps, samples, minutes = int(last["global_step"]), int(last["samples_seen"]), float(last["minutes"])
+        for r in rows:
+            r["global_step"] = str(int(r["global_step"]) + steps)
+            r["samples_seen"] = str(int(r["samples_seen"]) + samples)
+            r["minutes"] = f"{float(r['minutes']) + minutes:.2f}".rstrip("0").rstrip(".")
+    return before + rows
+
+
+def _handed_on_rows(path: Path) -> list[dict]:
+    """The curve behind initial weights: a training folder's up to its best (for its
+    ``best.safetensors``) or whole, else a released folder's shipped curve (already merged)."""
+    folder = path if path.is_dir() else path.parent
+    if (folder / "checkpoint.json").is_file():
+        step = None
+        if path.name == "best.safetensors" and (folder / "best.json").is_file():
+            step = json.loads((folder / "best.json").read_text()).get("global_step")
+        return _history_rows(folder, step)
+    return _curve_rows(folder)
+
+
+def merged_curve(train_dir: Path) -> str | None:
+    """The learning curve of the weights' whole history, CSV text: the earlier runs' points up to
+    the weights each handed on, then this run's points shifted by the samples and minutes before."""
+    rows = _history_rows(train_dir)
     if not rows:
         return None
     text = io.StringIO()
