@@ -231,3 +231,22 @@ def test_stage_budget_ends_each_stage_at_its_first_epoch_end_after_the_budget(bu
     history = json.loads((tmp_path / "checkpoint.json").read_text())["history"]
     assert [(h["phase"], h["epoch"]) for h in history] == [("stage1", 1), ("stage2", 1)]
     assert (tmp_path / "dan.safetensors").exists()
+
+
+def test_given_weights_can_be_fine_tuned_end_to_end_without_training_a_stage_first(builtin, trained, tmp_path):
+    """``--max-epochs 0 --finetune-epochs N`` with initial weights: the stages' own phases are
+    skipped (they used to loop for ever) and only the end-to-end phase trains, every stage at once,
+    starting from the given weights rather than from a reload of a best file that does not exist."""
+    images, gt, boxes = builtin
+    opts = TrainOptions(stages=2, batch_size=16, perturbations=8, max_epochs=0, finetune_epochs=1, finetune_lr=1e-3,
+                        val_count=0, widths=(4, 8, 8, 16), progress=False, seed=2, init_weights=str(trained),
+                        start_stage=2)
+    train(images, gt, boxes, tmp_path, opts, log=lambda m: None)
+    history = json.loads((tmp_path / "dan.json").read_text())["training"]["history"]
+    assert [(h["phase"], h["epoch"]) for h in history] == [("finetune", 1)]
+    given, got = _weights(trained), _weights(tmp_path)
+    for prefix in ("stages.0.", "stages.1."):
+        assert any(not torch.equal(given[k], got[k]) for k in given if k.startswith(prefix)), prefix
+    images_err = point_to_point_error(DAN.load(tmp_path, precision="fp32").predict(images, boxes), gt, "inter-ocular")
+    given_err = point_to_point_error(DAN.load(trained, precision="fp32").predict(images, boxes), gt, "inter-ocular")
+    assert images_err.mean() < 1.5 * given_err.mean()   # fine-tuned from the given weights, not from scratch

@@ -515,6 +515,9 @@ class _TrainingLoop:
         """Train from the state's phase, epoch and step to the end; False if stopped out of time."""
         state = self.state
         while state["phase"] < len(phases):
+            if state["epoch"] >= phases[state["phase"]]["max_epochs"]:
+                self.next_phase(trained=False)  # a phase given no epochs (--max-epochs 0: only the fine-tuning)
+                continue
             phase = self.start_phase(phases[state["phase"]], opt_sd)
             opt_sd = None
             while state["epoch"] < phase.spec["max_epochs"]:
@@ -693,12 +696,14 @@ class _TrainingLoop:
             return _OUT_OF_TIME
         return _NEXT_EPOCH
 
-    def next_phase(self) -> None:
-        """Move the state to the next phase, which starts from this phase's best weights."""
+    def next_phase(self, trained: bool = True) -> None:
+        """Move the state to the next phase, which starts from this phase's best weights (the model
+        as it is after a phase that was given no epochs)."""
         self.state.update(phase=self.state["phase"] + 1, epoch=0, best=None, bad_epochs=0, phase_started=None)
         if self.world > 1:
             dist.barrier()
-        self.model.load_state_dict(load_file(str(self.best_path), device=str(self.device)))
+        if trained:
+            self.model.load_state_dict(load_file(str(self.best_path), device=str(self.device)))
 
     def finish(self) -> None:
         """Save the final weights (with the training's history) and mark the checkpoint done."""
@@ -746,10 +751,11 @@ Examples:
 @click.option("--stages", type=click.IntRange(1, 3), default=2, show_default=True)
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True)
-@click.option("--max-epochs", type=int, default=100, show_default=True, help="Per stage.")
+@click.option("--max-epochs", type=click.IntRange(min=0), default=100, show_default=True,
+              help="Per stage; 0 with --init-weights and --finetune-epochs: only the end-to-end fine-tuning.")
 @click.option("--patience", type=int, default=5, show_default=True,
               help="Epochs without validation improvement before the next stage.")
-@click.option("--finetune-epochs", type=int, default=0, show_default=True,
+@click.option("--finetune-epochs", type=click.IntRange(min=0), default=0, show_default=True,
               help="End-to-end fine-tuning of all stages afterwards (0: off).")
 @click.option("--finetune-lr", type=float, default=1e-4, show_default=True)
 @click.option("--perturbations", type=int, default=10, show_default=True, help="Perturbed samples per image.")
