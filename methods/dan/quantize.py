@@ -84,23 +84,15 @@ def quantize_measured(src: str | os.PathLike, dest: str | os.PathLike, data_root
     weights. Returns the weights file written and those numbers (empty without ``data_root``)."""
     stats = {}
     if data_root:
-        from faceeval.datasets import load_dataset
-        from faceeval.metrics import point_to_point_error
+        from .validation import validation_errors, validation_faces
 
-        from . import DAN
-
-        ds = load_dataset("300w", "train", data_root)
-        val = ds.samples[:val_count]
-        images = [s.load_image() for s in val]
-        boxes = ds.boxes[:val_count]
-        gt = ds.ground_truth[:val_count]
+        faces = validation_faces(data_root, val_count)
         errors = {}
         for label, path in (("float32", src), ("int8", None)):
             if path is None:
                 path = quantize_file(src, dest)
-            pred = DAN.load(path, precision="fp32").predict(images, boxes)
-            errors[label] = float(point_to_point_error(pred, gt, "inter-ocular").mean())
-        stats = {"val_faces": len(val), "val_inter_ocular_float32": round(errors["float32"], 6),
+            errors[label] = float(validation_errors(path, faces).mean())
+        stats = {"val_faces": len(faces.images), "val_inter_ocular_float32": round(errors["float32"], 6),
                  "val_inter_ocular_int8": round(errors["int8"], 6),
                  "relative_change": round(errors["int8"] / errors["float32"] - 1, 6)}
     return quantize_file(src, dest, stats), stats

@@ -77,7 +77,10 @@ def read_config(path: str | os.PathLike) -> dict:
     """The JSON beside DAN's tensors; a file that is not one is a :class:`DataError` naming it."""
     meta = read_json_object(path, "the DAN config")
     if meta.get("format") != "faceeval-dan":
-        raise DataError(f"{path}: not a faceeval DAN config (format={meta.get('format')!r})")
+        hint = ""
+        if "global_step" in meta and "history" in meta:   # what `faceeval train dan` writes beside checkpoint.safetensors
+            hint = "; it is a training checkpoint: give its folder's best.safetensors or dan.safetensors"
+        raise DataError(f"{path}: not a faceeval DAN config (format={meta.get('format')!r}){hint}")
     if not isinstance(meta.get("config"), dict):
         raise DataError(f"{path}: DAN config has no 'config' object")
     return meta

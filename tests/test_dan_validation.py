@@ -1,0 +1,96 @@
+"""Judging DAN weights on the held-out validation faces: which faces, and whether a difference is noise."""
+import numpy as np
+import pytest
+import torch
+
+from conftest import write_pack_files
+from faceeval.datasets import load_dataset
+from faceeval.metrics import point_to_point_error
+from methods.dan import DAN
+from methods.dan.model import DANConfig, DANModel
+from methods.dan.validation import compare_report, main, validation_errors, validation_faces
+from methods.dan.weights import save_weights
+
+
+def _model(seed: int) -> DANModel:
+    torch.manual_seed(seed)
+    m = DANModel(DANConfig(stages=2, widths=(4, 8, 8, 16)))
+    for st in m.stages:
+        torch.nn.init.normal_(st.fc2.weight, std=0.2)
+    return m.eval()
+
+
+@pytest.fixture(scope="module")
+def pack(tmp_path_factory):
+    from conftest import build_fake_300w
+
+    tree = build_fake_300w(tmp_path_factory.mktemp("300w"), {"afw": 2, "lfpw/trainset": 3, "helen/trainset": 2,
+                                                             "lfpw/testset": 2, "helen/testset": 2, "ibug": 2})
+    write_pack_files(tree)
+    return tree
+
+
+def test_validation_faces_are_the_first_training_faces_the_training_holds_out(pack):
+    faces = validation_faces(pack.root, val_count=4)
+    train = load_dataset("300w", "train", pack.root)
+    assert len(faces.images) == 4
+    np.testing.assert_array_equal(faces.ground_truth, train.ground_truth[:4])
+    np.testing.assert_array_equal(faces.boxes, train.boxes[:4])
+    # training order puts LFPW train first, so the validation faces are never a test face
+    assert [s.id.split("/")[0] for s in train.samples[:3]] == ["lfpw"] * 3
+    test_gt = load_dataset("300w", "full", pack.root).ground_truth
+    assert not any(np.array_equal(g, t) for g in faces.ground_truth for t in test_gt)
+
+
+def test_validation_errors_are_the_weights_per_face_errors(pack, tmp_path):
+    save_weights(_model(1), tmp_path / "w")
+    faces = validation_faces(pack.root, val_count=5)
+    errors = validation_errors(tmp_path / "w", faces)
+    pred = DAN.load(tmp_path / "w", precision="fp32").predict(faces.images, faces.boxes)
+    np.testing.assert_allclose(errors, point_to_point_error(pred, faces.ground_truth, "inter-ocular"))
+    assert errors.shape == (5,) and np.all(errors > 0)
+
+
+def test_compare_report_tells_a_real_difference_from_noise():
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0.02, 0.06, 100)
+    noisy = a + rng.normal(0, 0.004, 100)           # the same model, evaluated with jitter
+    better = a * 0.9                                 # 10% lower on every face
+    lines = compare_report(["old", "noisy", "better"], [a, noisy, better], resamples=2000)
+    assert lines[0].startswith(f"old: mean {a.mean() * 100:.3f}%") and "(n = 100)" in lines[0]
+    assert lines[3].startswith("old - noisy:") and lines[3].endswith("no significant difference at 95%")
+    assert lines[4].startswith(f"old - better: +{(a - better).mean() * 100:.3f} points")
+    assert "better lower on 100% of faces: better has the lower mean error at 95%" in lines[4]
+
+
+def test_cli_compares_weights_and_names_a_file_that_is_not_weights(pack, tmp_path, capsys):
+    save_weights(_model(1), tmp_path / "a")
+    save_weights(_model(2), tmp_path / "b")
+    with pytest.raises(SystemExit) as done:
+        main([str(tmp_path / "a"), str(tmp_path / "b"), "--data-root", str(pack.root), "--val-count", "4"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 3 and out[2].startswith(f"{tmp_path / 'a'} - {tmp_path / 'b'}:")
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "dan.safetensors").write_bytes(b"not weights at all")
+    (tmp_path / "c" / "dan.json").write_text("{}")
+    with pytest.raises(SystemExit) as done:
+        main([str(tmp_path / "a"), str(tmp_path / "c"), "--data-root", str(pack.root), "--val-count", "4"])
+    err = capsys.readouterr().err
+    assert done.value.code == 1 and "Traceback" not in err and str(tmp_path / "c") in err
+
+
+def test_a_training_checkpoint_given_as_weights_is_named_with_what_to_give_instead(pack, tmp_path, capsys):
+    import json
+    import shutil
+
+    save_weights(_model(1), tmp_path / "a")
+    (tmp_path / "run").mkdir()
+    shutil.copy(tmp_path / "a" / "dan.safetensors", tmp_path / "run" / "checkpoint.safetensors")
+    (tmp_path / "run" / "checkpoint.json").write_text(json.dumps({"global_step": 7, "history": [], "phase": 1}))
+    with pytest.raises(SystemExit) as done:
+        main([str(tmp_path / "a"), str(tmp_path / "run" / "checkpoint.safetensors"), "--data-root", str(pack.root)])
+    err = capsys.readouterr().err
+    assert done.value.code == 1
+    assert f"{tmp_path / 'run' / 'checkpoint.json'}: not a faceeval DAN config" in err
+    assert "training checkpoint: give its folder's best.safetensors" in err
