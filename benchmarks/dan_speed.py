@@ -9,7 +9,9 @@ the last stage's phase of stage-wise training (earlier stages frozen), batch 64,
 generation on the device included, both running the frozen stages every step and with
 their outputs cached (``--cache-frozen``, the default with fixed samples; the cache pass
 runs once per stage and is reported separately); ``train_img_s`` is the faster. bf16 is accepted when the mean error of its predictions is within 1% (relative)
-of fp32's on the same inputs. The last lines are ``key=value`` figures.
+of fp32's on the same inputs. Then the roofline (``roofline.py``): each speed as a fraction of
+the matmul peak over the model's multiply-accumulates per image. The last lines are
+``key=value`` figures.
 
 Without trained weights the model is randomly initialised (its last layers made non-zero
 so every layer affects the output): the speed is the same, the error check then only
@@ -27,6 +29,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from faceeval.datasets import load_dataset  # noqa: E402
 from faceeval.metrics import point_to_point_error  # noqa: E402
@@ -36,6 +39,7 @@ from methods.dan.augment import Canvases, sample_perturbations  # noqa: E402
 from methods.dan.model import alignment_loss  # noqa: E402
 from methods.dan.device import cpu_has_bf16, resolve_device  # noqa: E402
 from methods.dan.weights import weights_paths  # noqa: E402
+from roofline import count_macs, matmul_peak_gmac_s  # noqa: E402
 
 
 def device_name(device: torch.device) -> str:
@@ -107,6 +111,11 @@ def main(argv=None) -> dict:
     idx = torch.arange(n) % len(canv)
     mirror = torch.arange(n) % 2 == 1
     frames, gt = canv.batch(idx, mirror, sample_perturbations(n, gen, frame_shape))
+
+    # multiply-accumulates per image of the first k stages (model still on the CPU, float32)
+    macs = [count_macs(model.eval(), frames[:1].float().cpu(), k) for k in range(1, stages + 1)]
+    stage_macs = [macs[0]] + [b - a for a, b in zip(macs, macs[1:])]
+    print("GMAC per image: " + ", ".join(f"stage {k + 1} {m / 1e9:.2f}" for k, m in enumerate(stage_macs)))
 
     precisions = ["fp32", "bf16"] if (device.type == "cuda" or cpu_has_bf16()) else ["fp32"]
     res: dict = {}
@@ -214,6 +223,18 @@ def main(argv=None) -> dict:
         print(line, flush=True)
 
     train_best = max(precisions, key=lambda p: res[f"{p}_train_img_s"] if p == "fp32" or bf16_ok else -1)
+
+    # roofline: the matmul peak in the precision used, over the arithmetic per image; training
+    # counts forward + backward of the trained stage as 3x its forward (frozen stages cached)
+    for kind, prec, rate, gmac in (("inference", best, res[f"{best}_infer_batched_img_s"], macs[-1] / 1e9),
+                                   ("training", train_best, res[f"{train_best}_train_img_s"],
+                                    3 * stage_macs[-1] / 1e9)):
+        dtype = torch.bfloat16 if prec == "bf16" else torch.float32
+        peak = res.setdefault(f"{prec}_matmul_peak_gmac_s", matmul_peak_gmac_s(device, dtype))
+        res[f"{kind}_roofline_img_s"] = peak / gmac
+        res[f"{kind}_roofline_fraction"] = rate / (peak / gmac)
+        print(f"roofline ({kind}, {prec}): matmul peak {peak:.0f} GMAC/s / {gmac:.2f} GMAC per image = "
+              f"{peak / gmac:.1f} img/s; measured {rate:.1f} img/s = {rate / (peak / gmac):.0%} of it", flush=True)
     res.update(device=device_name(device).replace(" ", "_"), stages=stages, precision=best,
                infer_batched_img_s=res[f"{best}_infer_batched_img_s"],
                infer_batch1_ms=res[f"{best}_infer_batch1_ms"],
@@ -221,7 +242,9 @@ def main(argv=None) -> dict:
                bf16_within_1pct=bf16_ok if "bf16" in preds else "n/a")
     for k in ("device", "stages", "precision", "train_precision", "fp32_infer_batched_img_s",
               "bf16_infer_batched_img_s", "fp32_train_img_s", "bf16_train_img_s", "err_fp32", "err_bf16", "bf16_rel_err_diff",
-              "bf16_within_1pct", "e2e_predict_img_s", "infer_batched_img_s", "infer_batch1_ms", "train_img_s"):
+              "bf16_within_1pct", "e2e_predict_img_s", "infer_batched_img_s", "infer_batch1_ms", "train_img_s",
+              "fp32_matmul_peak_gmac_s", "bf16_matmul_peak_gmac_s", "inference_roofline_fraction",
+              "training_roofline_fraction"):
         if k in res:
             v = res[k]
             print(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}")
