@@ -44,10 +44,12 @@ GPU_OUT ?= $(if $(OUT),$(OUT),gpu-out)
 GPU_MINUTES ?= 8.5
 
 gpu-pack:  ## the training faces as one compact file in the git-ignored .gpu/ (run here, with the data)
-	$(PYTHON) -m methods.dan.pack --data-root $(or $(DATA_ROOT),../shared/data/300w) --out $(PACK)
+	$(PYTHON) -m faceeval_methods.dan.pack --data-root $(or $(DATA_ROOT),../shared/data/300w) --out $(PACK)
 
+# Without an install, the plugins' folder is made importable under its installed name by a link in .gpu/.
 gpu-train:  ## on the GPU machine: train both stages within GPU_MINUTES, weights + figures into $OUT
-	PYTHONUNBUFFERED=1 python3 -m methods.dan.gpu_train --pack $(PACK) --out $(GPU_OUT) --minutes $(GPU_MINUTES)
+	mkdir -p .gpu/import && ln -sfn ../../methods .gpu/import/faceeval_methods
+	PYTHONPATH=.gpu/import:. PYTHONUNBUFFERED=1 python3 -m faceeval_methods.dan.gpu_train --pack $(PACK) --out $(GPU_OUT) --minutes $(GPU_MINUTES)
 
 dan-release:  ## ship a DAN training folder's weights (int8, with provenance) as the default: make dan-release TRAIN_DIR=DIR
-	$(PYTHON) -m methods.dan.release $(TRAIN_DIR) $(DATA_ROOT_OPT) --readme README.md
+	$(PYTHON) -m faceeval_methods.dan.release $(TRAIN_DIR) $(DATA_ROOT_OPT) --readme README.md

@@ -34,11 +34,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from faceeval.datasets import load_dataset  # noqa: E402
 from faceeval.metrics import point_to_point_error  # noqa: E402
 from faceeval.runs import cpu_model  # noqa: E402
-from methods.dan import DAN, DANConfig, DANModel  # noqa: E402
-from methods.dan.augment import Canvases, sample_perturbations  # noqa: E402
-from methods.dan.model import alignment_loss  # noqa: E402
-from methods.dan.device import cpu_has_bf16, resolve_device  # noqa: E402
-from methods.dan.weights import weights_paths  # noqa: E402
+from faceeval_methods.dan import DAN, DANConfig, DANModel  # noqa: E402
+from faceeval_methods.dan.augment import Canvases, sample_perturbations  # noqa: E402
+from faceeval_methods.dan.model import alignment_loss  # noqa: E402
+from faceeval_methods.dan.device import cpu_has_bf16, resolve_device  # noqa: E402
+from faceeval_methods.dan.weights import weights_paths  # noqa: E402
 from roofline import count_macs, matmul_peak_gmac_s  # noqa: E402
 
 
@@ -72,7 +72,7 @@ def timed(fn, device, repeat: int) -> float:
 def make_model(args, device) -> tuple[DANModel, str]:
     tensors, _ = weights_paths(args.weights)
     if tensors.is_file():
-        from methods.dan.weights import load_weights
+        from faceeval_methods.dan.weights import load_weights
         return load_weights(tensors), f"trained weights {tensors}"
     torch.manual_seed(0)
     m = DANModel(DANConfig(stages=args.stages))

@@ -55,8 +55,8 @@ def build_sdm(weights: str | None):
         return load_method("sdm", weights), "trained model"
     except MissingWeightsError:
         pass
-    from methods.sdm.model import SDMConfig
-    from methods.sdm.train import train_sdm
+    from faceeval_methods.sdm.model import SDMConfig
+    from faceeval_methods.sdm.train import train_sdm
 
     folder = Path(tempfile.mkdtemp(prefix="faceeval-sdm-bench-"))
     config = SDMConfig(n_perturbations=2)          # default architecture, tiny training

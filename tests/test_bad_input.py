@@ -91,7 +91,7 @@ def test_method_options_are_checked_before_the_data_and_the_weights(tmp_path, me
 def test_dan_stages_beyond_the_trained_ones_name_the_weights_limit(tmp_path):
     import torch
 
-    from methods.dan import DANConfig, DANModel, save_weights
+    from faceeval_methods.dan import DANConfig, DANModel, save_weights
 
     torch.manual_seed(0)
     save_weights(DANModel(DANConfig(stages=1, widths=(4, 8, 8, 16))).eval(), tmp_path / "w")
@@ -195,7 +195,7 @@ def test_eval_scores_the_pairs_and_notes_unpaired_and_unusable_ground_truth(pred
 def dan_weights(tmp_path):
     import torch
 
-    from methods.dan import DANConfig, DANModel, save_weights
+    from faceeval_methods.dan import DANConfig, DANModel, save_weights
 
     torch.manual_seed(0)
     save_weights(DANModel(DANConfig(stages=2, widths=(4, 8, 8, 16))).eval(), tmp_path / "dan")
@@ -238,8 +238,8 @@ def test_damaged_dan_weights_are_one_line_naming_the_file(tmp_path, dan_weights,
 
 def _sdm_files(folder):
     """sdm.json as `faceeval train sdm` writes it for a tiny model, and a valid sdm.npz archive."""
-    from methods.sdm.features import FEATURE_VERSIONS
-    from methods.sdm.model import FORMAT, FORMAT_VERSION
+    from faceeval_methods.sdm.features import FEATURE_VERSIONS
+    from faceeval_methods.sdm.model import FORMAT, FORMAT_VERSION
 
     folder.mkdir(parents=True)
     (folder / "sdm.json").write_text(json.dumps({
@@ -290,8 +290,8 @@ def test_a_damaged_dlib_model_is_one_line_naming_the_file(tmp_path):
 
 
 def _estimator(path):
-    from methods.error_estimator import HogConfig
-    from methods.error_estimator.model import ErrorEstimator, RidgeModel
+    from faceeval_methods.error_estimator import HogConfig
+    from faceeval_methods.error_estimator.model import ErrorEstimator, RidgeModel
 
     n = HogConfig().length
     ErrorEstimator(HogConfig(), RidgeModel(np.zeros(n), np.ones(n), np.full(n, 1e-3), 0.05, 1.0)).save(path)
@@ -317,7 +317,7 @@ ESTIMATOR_DAMAGE = {
 
 @pytest.mark.parametrize("damage", sorted(ESTIMATOR_DAMAGE))
 def test_a_damaged_error_estimator_is_one_line_naming_the_file(tmp_path, damage):
-    from methods.error_estimator.model import FORMAT
+    from faceeval_methods.error_estimator.model import FORMAT
 
     assert FORMAT == "faceeval-error-estimator/1"
     run = invoke("run", "meanshape", "--dataset", "builtin", "--results", tmp_path / "r", "--no-progress")
@@ -351,7 +351,7 @@ def test_alpha_is_a_fraction_and_is_refused_before_any_work(pred_and_gt, tmp_pat
 # --- Ctrl-C during run: what is saved, and resuming -------------------------------------------
 
 def test_ctrl_c_says_what_is_saved_and_a_rerun_resumes(tmp_path, monkeypatch):
-    from methods.meanshape import MeanShape
+    from faceeval_methods.meanshape import MeanShape
 
     calls = []
     real_predict = MeanShape.predict
@@ -555,7 +555,7 @@ def test_ced_figure_names_its_set_keeps_the_legend_clear_and_warns_about_other_s
 def test_run_resume_keeps_an_unfinished_chunk_image_by_image(tmp_path, builtin):
     """A chunk cut short by Ctrl-C keeps its finished batches (a DAN chunk holds 1024 faces)."""
     from faceeval.runs import RunInterrupted, run_method
-    from methods.meanshape import MeanShape
+    from faceeval_methods.meanshape import MeanShape
 
     class Stops(MeanShape):
         def __init__(self, after):

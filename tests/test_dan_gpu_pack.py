@@ -6,11 +6,11 @@ import pytest
 
 from faceeval.datasets import load_dataset
 from faceeval.io import DataError
-from methods.dan import DAN
-from methods.dan.augment import Canvases
-from methods.dan.config import frame_mean_shape
-from methods.dan.gpu_train import PART_BYTES, join_weights, main as gpu_main
-from methods.dan.pack import read_pack, write_pack
+from faceeval_methods.dan import DAN
+from faceeval_methods.dan.augment import Canvases
+from faceeval_methods.dan.config import frame_mean_shape
+from faceeval_methods.dan.gpu_train import PART_BYTES, join_weights, main as gpu_main
+from faceeval_methods.dan.pack import read_pack, write_pack
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +58,10 @@ def test_gpu_script_returns_parts_that_rejoin_into_loadable_weights(pack, tmp_pa
 
 
 def test_pack_made_for_another_frame_or_split_is_refused(pack):
-    from methods.dan.config import DANConfig
-    from methods.dan.model import DANModel
-    from methods.dan.pack import check_pack_matches
-    from methods.dan.train import TrainOptions
+    from faceeval_methods.dan.config import DANConfig
+    from faceeval_methods.dan.model import DANModel
+    from faceeval_methods.dan.pack import check_pack_matches
+    from faceeval_methods.dan.train import TrainOptions
 
     data = read_pack(pack[0])
     narrow = dict(stages=1, widths=(4, 8, 8, 16))

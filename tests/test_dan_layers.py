@@ -7,10 +7,10 @@ from faceeval import geometry as G
 from faceeval.datasets import load_dataset
 from faceeval.geometry_torch import apply_affine, estimate_similarity
 from faceeval.landmarks import MIRROR_PERMUTATION
-from methods.dan.augment import Canvases, mirror_batch, warp_to_frames
-from methods.dan.config import DANConfig, frame_mean_shape
-from methods.dan.layers import Connection, landmark_heatmap, untransform
-from methods.dan.model import DANModel, alignment_loss
+from faceeval_methods.dan.augment import Canvases, mirror_batch, warp_to_frames
+from faceeval_methods.dan.config import DANConfig, frame_mean_shape
+from faceeval_methods.dan.layers import Connection, landmark_heatmap, untransform
+from faceeval_methods.dan.model import DANModel, alignment_loss
 
 NARROW = (4, 8, 8, 16)
 RNG = np.random.default_rng(1)

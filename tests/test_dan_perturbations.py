@@ -13,8 +13,8 @@ import torch
 
 from faceeval.geometry import estimate_similarity, shape_boxes
 from faceeval.resources import dan_mean_shape
-from methods.dan.augment import Canvases, sample_perturbations
-from methods.dan.config import frame_mean_shape
+from faceeval_methods.dan.augment import Canvases, sample_perturbations
+from faceeval_methods.dan.config import frame_mean_shape
 
 N = 40_000
 

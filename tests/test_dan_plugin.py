@@ -12,8 +12,8 @@ import torch
 from faceeval.datasets import load_dataset
 from faceeval.errors import DataError
 from faceeval.methods import MissingWeightsError, method_class
-from methods.dan import DAN, DANConfig, DANModel, load_weights, save_weights
-from methods.dan.augment import box_initialisation, frame_transforms, warp_to_frames
+from faceeval_methods.dan import DAN, DANConfig, DANModel, load_weights, save_weights
+from faceeval_methods.dan.augment import box_initialisation, frame_transforms, warp_to_frames
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -50,7 +50,7 @@ def faces():
 
 
 def test_registered_and_missing_weights_message(tmp_path, monkeypatch):
-    import methods.dan.weights as W
+    import faceeval_methods.dan.weights as W
 
     assert method_class("dan") is DAN
     monkeypatch.setenv("FACEEVAL_HOME", str(tmp_path))
@@ -63,7 +63,7 @@ def test_registered_and_missing_weights_message(tmp_path, monkeypatch):
 
 
 def test_default_weights_are_the_trained_ones_else_the_shipped_ones(tmp_path, monkeypatch):
-    import methods.dan.weights as W
+    import faceeval_methods.dan.weights as W
 
     monkeypatch.setenv("FACEEVAL_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(W, "PRETRAINED_DIR", tmp_path / "shipped")
@@ -120,8 +120,8 @@ def test_predict_is_batched_consistent_and_handles_grey_rgb(tmp_path, faces):
 
 
 def test_inference_does_not_import_the_training_module(tmp_path):
-    """Loading DAN through the registry and predicting needs its device helpers (methods.dan.device),
-    not methods.dan.train (the training loop, its command line and checkpoints)."""
+    """Loading DAN through the registry and predicting needs its device helpers (faceeval_methods.dan.device),
+    not faceeval_methods.dan.train (the training loop, its command line and checkpoints)."""
     save_weights(_random_model(), tmp_path)
     code = ("import sys\n"
             "from faceeval.datasets import load_dataset\n"
@@ -130,12 +130,12 @@ def test_inference_does_not_import_the_training_module(tmp_path):
             f"dan = method_class('dan').load({str(tmp_path)!r}, precision='fp32')\n"
             "pred = dan.predict([s.load_image() for s in ds.samples], ds.boxes)\n"
             "assert pred.shape == (len(ds), 68, 2), pred.shape\n"
-            "print(sorted(m for m in sys.modules if m.startswith('methods.dan')))\n")
+            "print(sorted(m for m in sys.modules if m.startswith('faceeval_methods.dan')))\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     loaded = ast.literal_eval(proc.stdout.strip().splitlines()[-1])
-    assert "methods.dan" in loaded and "methods.dan.device" in loaded
-    assert "methods.dan.train" not in loaded, loaded
+    assert "faceeval_methods.dan" in loaded and "faceeval_methods.dan.device" in loaded
+    assert "faceeval_methods.dan.train" not in loaded, loaded
 
 
 def test_bf16_predictions_stay_close_to_fp32(tmp_path, faces):
@@ -183,7 +183,7 @@ def test_folded_batchnorm_gives_the_same_predictions(tmp_path, faces):
 
 def test_internals_are_the_second_stage_inputs(faces, tmp_path):
     """Fig. 3's hook: the frame, the T2-normalised image, the heatmap of T2(S1) and the feature image."""
-    from methods.dan.layers import landmark_heatmap
+    from faceeval_methods.dan.layers import landmark_heatmap
 
     images, boxes, _ = faces
     save_weights(_random_model(), tmp_path / "w")
@@ -209,7 +209,7 @@ def test_internals_are_the_second_stage_inputs(faces, tmp_path):
 
 
 def test_int8_weights_are_a_quarter_the_size_and_predict_alike(tmp_path, faces):
-    from methods.dan.quantize import dequantize_tensors, quantize_file, quantize_tensors
+    from faceeval_methods.dan.quantize import dequantize_tensors, quantize_file, quantize_tensors
 
     images, boxes, _ = faces
     m = _random_model(seed=3)
@@ -287,7 +287,7 @@ def test_option_stages_k_is_the_first_k_stages_of_the_model(tmp_path, faces):
 
 
 def test_runs_of_the_shipped_weights_record_no_machine_specific_path(tmp_path, monkeypatch):
-    import methods.dan.weights as W
+    import faceeval_methods.dan.weights as W
 
     monkeypatch.setenv("FACEEVAL_HOME", str(tmp_path / "home"))
     monkeypatch.setattr(W, "PRETRAINED_DIR", (tmp_path / "shipped").resolve())

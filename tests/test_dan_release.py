@@ -6,9 +6,9 @@ import pytest
 
 from faceeval.datasets import load_dataset
 from faceeval.io import DataError
-from methods.dan import DAN
-from methods.dan.release import release
-from methods.dan.train import TrainOptions, train
+from faceeval_methods.dan import DAN
+from faceeval_methods.dan.release import release
+from faceeval_methods.dan.train import TrainOptions, train
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +59,9 @@ def test_release_of_a_folder_without_weights_names_it(tmp_path):
         release(tmp_path, None, tmp_path / "out")
 
 
-@pytest.mark.parametrize("module, args", [("methods.dan.pack", ["--out", "{tmp}/pack.npz"]),
-                                          ("methods.dan.quantize", ["{tmp}", "{tmp}/int8"]),
-                                          ("methods.dan.release", ["{tmp}"])])
+@pytest.mark.parametrize("module, args", [("faceeval_methods.dan.pack", ["--out", "{tmp}/pack.npz"]),
+                                          ("faceeval_methods.dan.quantize", ["{tmp}", "{tmp}/int8"]),
+                                          ("faceeval_methods.dan.release", ["{tmp}"])])
 def test_dan_tools_share_the_data_root_option(module, args, tmp_path, monkeypatch, capsys):
     """pack, quantize and release take --data-root as every faceeval command does: from
     $FACEEVAL_DATA_ROOT when not given (here a folder that does not exist, so nothing runs)."""

@@ -19,9 +19,9 @@ from faceeval.cli import main
 from faceeval.datasets import load_dataset
 from faceeval.errors import OptionError
 from faceeval.metrics import point_to_point_error
-from methods.dan import DAN
-from methods.dan.train import TrainingInterrupted, TrainOptions, train, train_command
-from methods.meanshape import MeanShape
+from faceeval_methods.dan import DAN
+from faceeval_methods.dan.train import TrainingInterrupted, TrainOptions, train, train_command
+from faceeval_methods.meanshape import MeanShape
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -134,7 +134,7 @@ def test_ddp_two_process_gloo_run_trains(builtin, tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-           "-m", "methods.dan", "--dataset", "builtin", "--out", str(out), "--stages", "1", "--max-epochs", "3",
+           "-m", "faceeval_methods.dan", "--dataset", "builtin", "--out", str(out), "--stages", "1", "--max-epochs", "3",
            "--perturbations", "50", "--batch-size", "16", "--widths", "4,8,8,16", "--val-count", "0",
            "--no-progress", "--lr", "3e-3"]
     try:

@@ -6,10 +6,10 @@ import torch
 from conftest import write_pack_files
 from faceeval.datasets import load_dataset
 from faceeval.metrics import point_to_point_error
-from methods.dan import DAN
-from methods.dan.model import DANConfig, DANModel
-from methods.dan.validation import compare_report, main, validation_errors, validation_faces
-from methods.dan.weights import save_weights
+from faceeval_methods.dan import DAN
+from faceeval_methods.dan.model import DANConfig, DANModel
+from faceeval_methods.dan.validation import compare_report, main, validation_errors, validation_faces
+from faceeval_methods.dan.weights import save_weights
 
 
 def _model(seed: int) -> DANModel:

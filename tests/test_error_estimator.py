@@ -9,8 +9,8 @@ from faceeval.geometry import apply_affine, fit_shape_to_boxes, shape_boxes
 from faceeval.io import DataError
 from faceeval.methods import load_method
 from faceeval.resources import dan_mean_shape
-from methods.error_estimator import ErrorEstimator, HogConfig, fit_ridge, landmark_hog, quality
-from methods.error_estimator.training import (ROTATION_STD_DEG, SCALE_STD, TRANSLATION_STD, TrainingData,
+from faceeval_methods.error_estimator import ErrorEstimator, HogConfig, fit_ridge, landmark_hog, quality
+from faceeval_methods.error_estimator.training import (ROTATION_STD_DEG, SCALE_STD, TRANSLATION_STD, TrainingData,
                                               generate_training_data, heldout_mask, perturbations,
                                               perturbed_predictions, train_estimator)
 

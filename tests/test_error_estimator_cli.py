@@ -12,7 +12,7 @@ from faceeval.datasets import load_dataset
 from faceeval.geometry import fit_shape_to_boxes
 from faceeval.methods import load_method
 from faceeval.resources import dan_mean_shape
-from methods.error_estimator.boxsize import parse_fractions, sweep_box_fractions
+from faceeval_methods.error_estimator.boxsize import parse_fractions, sweep_box_fractions
 
 from conftest import loop_errors, mean_shape_in_centred_box
 
@@ -89,7 +89,7 @@ def trained(tmp_path_factory):
 
 
 def test_estimator_train_saves_a_model_and_prints_its_quality(trained):
-    from methods.error_estimator import ErrorEstimator
+    from faceeval_methods.error_estimator import ErrorEstimator
 
     model, output = trained
     assert "Pearson" in output and "heldout" in output and "24 predictions" in output
@@ -113,7 +113,7 @@ def test_estimator_predict_scores_a_stored_run(trained, tmp_path):
     assert [r["id"] for r in rows] == ds.ids
     # the mean shape in each face's box, scored by the per-image loop; the estimate of each stored shape
     from faceeval.runs import load_run
-    from methods.error_estimator import ErrorEstimator
+    from faceeval_methods.error_estimator import ErrorEstimator
 
     stored = load_run(run_dir).predictions
     np.testing.assert_allclose(stored, fit_shape_to_boxes(dan_mean_shape(), ds.boxes), atol=1e-9)
@@ -143,7 +143,7 @@ def menpo_folder(tmp_path_factory):
 
 
 def test_menpo_boxsize_command_prints_table_and_writes_csv(trained, menpo_folder, tmp_path):
-    from methods.error_estimator import ErrorEstimator
+    from faceeval_methods.error_estimator import ErrorEstimator
 
     model, _ = trained
     csv_path = tmp_path / "boxsize.csv"

@@ -12,9 +12,9 @@ from faceeval.errors import DataError  # noqa: E402
 from faceeval.methods import MissingDependencyError, MissingWeightsError, file_hash, load_method  # noqa: E402
 from faceeval.metrics import point_to_point_error  # noqa: E402
 from faceeval.runs import run_dir, run_method  # noqa: E402
-from methods import ert as ert_module  # noqa: E402
-from methods.ert import ERT, find_model  # noqa: E402
-from methods.ert.box_style import (OFFSET_X, OFFSET_Y, SCALE, derive_box_mapping, dlib_detections,  # noqa: E402
+from faceeval_methods import ert as ert_module  # noqa: E402
+from faceeval_methods.ert import ERT, find_model  # noqa: E402
+from faceeval_methods.ert.box_style import (OFFSET_X, OFFSET_Y, SCALE, derive_box_mapping, dlib_detections,  # noqa: E402
                                    matching_detection, to_dlib_boxes)
 
 pytestmark = pytest.mark.skipif(find_model() is None, reason="dlib's 68-point model file is not installed")

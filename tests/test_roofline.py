@@ -4,7 +4,7 @@ from pathlib import Path
 
 import torch
 
-from methods.dan import DANConfig, DANModel
+from faceeval_methods.dan import DANConfig, DANModel
 
 _spec = importlib.util.spec_from_file_location("roofline", Path(__file__).resolve().parents[1] / "benchmarks" / "roofline.py")
 roofline = importlib.util.module_from_spec(_spec)

@@ -8,7 +8,7 @@ from faceeval.errors import OptionError
 from faceeval.geometry import fit_shape_to_boxes, shape_boxes
 from faceeval.resources import dan_mean_shape
 from faceeval.runs import find_runs, load_run, results_root, run_dir, run_method
-from methods.meanshape import MeanShape
+from faceeval_methods.meanshape import MeanShape
 
 
 class CountingMeanShape(MeanShape):

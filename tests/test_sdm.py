@@ -15,11 +15,11 @@ from faceeval.geometry import shape_boxes  # noqa: E402
 from faceeval.io import DataError  # noqa: E402
 from faceeval.methods import MissingDependencyError, MissingWeightsError, load_method  # noqa: E402
 from faceeval.metrics import point_to_point_error  # noqa: E402
-from methods.sdm import SDM  # noqa: E402
-from methods.sdm.data import similarity_warps, warped_faces  # noqa: E402
-from methods.sdm.features import orientation_histograms, standardised_pixels  # noqa: E402
-from methods.sdm.model import SDMConfig  # noqa: E402
-from methods.sdm.train import train_sdm  # noqa: E402
+from faceeval_methods.sdm import SDM  # noqa: E402
+from faceeval_methods.sdm.data import similarity_warps, warped_faces  # noqa: E402
+from faceeval_methods.sdm.features import orientation_histograms, standardised_pixels  # noqa: E402
+from faceeval_methods.sdm.model import SDMConfig  # noqa: E402
+from faceeval_methods.sdm.train import train_sdm  # noqa: E402
 
 TINY = SDMConfig(feature="hog", patch_size=16, scales=(1.0,), n_iterations=3, n_perturbations=5,
                  diagonal=80.0, alpha=1.0, seed=0)

@@ -1,6 +1,6 @@
 """Deep Alignment Network (Kowalski, Naruniec, Trzcinski, CVPR-W 2017) as a faceeval plugin.
 
-``faceeval train dan --data-root DIR --stages 2`` trains it (see :mod:`methods.dan.train`);
+``faceeval train dan --data-root DIR --stages 2`` trains it (see :mod:`faceeval_methods.dan.train`);
 ``faceeval run dan ...`` loads ``$FACEEVAL_HOME/weights/dan/dan.safetensors`` (or
 ``--weights PATH``) and predicts in batches.
 """

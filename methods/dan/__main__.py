@@ -1,6 +1,6 @@
-"""``python -m methods.dan [train options]``: the training command, e.g. under ``torchrun``::
+"""``python -m faceeval_methods.dan [train options]``: the training command, e.g. under ``torchrun``::
 
-    torchrun --nproc-per-node 2 -m methods.dan --data-root /data/300W --stages 2
+    torchrun --nproc-per-node 2 -m faceeval_methods.dan --data-root /data/300W --stages 2
 
 It goes through the ``faceeval`` command group, so errors read as in ``faceeval train dan``.
 """

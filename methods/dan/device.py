@@ -1,6 +1,6 @@
-"""Where DAN runs and in which arithmetic: shared by inference (:class:`methods.dan.DAN`) and training.
+"""Where DAN runs and in which arithmetic: shared by inference (:class:`faceeval_methods.dan.DAN`) and training.
 
-Inference imports only this, not :mod:`methods.dan.train` (click commands, checkpoints, the loop).
+Inference imports only this, not :mod:`faceeval_methods.dan.train` (click commands, checkpoints, the loop).
 """
 from __future__ import annotations
 

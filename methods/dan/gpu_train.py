@@ -1,7 +1,7 @@
 """Train DAN on one GPU machine where only the repository travels: ``make gpu-train``.
 
 The machine gets the repository plus the git-ignored training pack (``.gpu/dan-pack.npz``,
-written here by ``make gpu-pack``; see :mod:`methods.dan.pack`), has torch with CUDA and
+written here by ``make gpu-pack``; see :mod:`faceeval_methods.dan.pack`), has torch with CUDA and
 numpy 2 but no menpo, and returns at most a few files under 16 MiB each. So this script:
 
 1. decodes the pack on the machine's CPU cores and puts the canvases on the GPU;
@@ -9,7 +9,7 @@ numpy 2 but no menpo, and returns at most a few files under 16 MiB each. So this
    stage by stage) under a wall-time budget per stage, bf16 autocast and channels_last;
 3. exports the best weights so far whenever they improve (at most every ``--export-every``
    seconds) into ``OUT`` as float16 parts under 16 MiB, so a run cut off still returns
-   weights; ``python -m methods.dan.gpu_train join OUT DEST`` rejoins them afterwards;
+   weights; ``python -m faceeval_methods.dan.gpu_train join OUT DEST`` rejoins them afterwards;
 4. measures inference (images/s at batch 256, latency at batch 1) and prints every figure
    as ``key=value``, also stored in ``OUT/figures.json``.
 
@@ -112,7 +112,7 @@ def train_main(argv=None) -> None:
 
 \b
 Example (on the GPU machine, after `make gpu-pack` here):
-  python3 -m methods.dan.gpu_train --pack .gpu/dan-pack.npz --out "$OUT" --minutes 8.5
+  python3 -m faceeval_methods.dan.gpu_train --pack .gpu/dan-pack.npz --out "$OUT" --minutes 8.5
 """, context_settings={"help_option_names": ["-h", "--help"]})
     @click.option("--pack", required=True, type=click.Path(exists=True, dir_okay=False))
     @click.option("--out", required=True, type=click.Path(file_okay=False),
@@ -206,14 +206,14 @@ Example (on the GPU machine, after `make gpu-pack` here):
         for k, v in figures.items():
             log(f"{k}={v}")
 
-    command.main(args=argv, prog_name="python -m methods.dan.gpu_train")
+    command.main(args=argv, prog_name="python -m faceeval_methods.dan.gpu_train")
 
 
 def main(argv=None) -> None:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["join"]:
         if len(argv) != 3:
-            sys.exit("usage: python -m methods.dan.gpu_train join FOLDER DEST")
+            sys.exit("usage: python -m faceeval_methods.dan.gpu_train join FOLDER DEST")
         print(f"wrote {join_weights(Path(argv[1]), Path(argv[2]))}")
         return
     train_main(argv)

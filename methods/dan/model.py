@@ -61,7 +61,7 @@ class DANModel(nn.Module):
     """The whole network; ``forward(frames)`` returns the shape after each stage.
 
     ``frames`` are ``(N, 1, S, S)`` grey frames in 0..255 in which the initial shape is
-    the mean shape (see :mod:`methods.dan.augment`); normalisation by the stored per-pixel
+    the mean shape (see :mod:`faceeval_methods.dan.augment`); normalisation by the stored per-pixel
     mean/std happens inside, so a weights file is self-contained.
     """
 

@@ -1,7 +1,7 @@
 """A DAN training pack: the training faces as one compact file that travels to a GPU machine.
 
-``python -m methods.dan.pack --data-root ../shared/data/300w --out .gpu/dan-pack.npz`` crops
-every training face onto its canvas (the same :class:`~methods.dan.augment.Canvases` the CPU
+``python -m faceeval_methods.dan.pack --data-root ../shared/data/300w --out .gpu/dan-pack.npz`` crops
+every training face onto its canvas (the same :class:`~faceeval_methods.dan.augment.Canvases` the CPU
 trainer builds, grey, at frame resolution) and stores:
 
 * ``canvas_jpeg`` / ``canvas_offsets``: the canvases as grey JPEGs, concatenated (a few MB
@@ -55,7 +55,7 @@ def write_pack(path: str | os.PathLike, images, ground_truth: np.ndarray, boxes:
     """Write the pack of ``images`` (sliceable, e.g. lazily loaded) to ``path``; returns its meta.
 
     The first ``val_count`` faces are the validation set (box-initialised frames), the
-    rest become canvases, exactly as :func:`methods.dan.train.prepare_data` splits them.
+    rest become canvases, exactly as :func:`faceeval_methods.dan.train.prepare_data` splits them.
     """
     from .train import TrainOptions, prepare_data
     from .model import DANModel
@@ -108,7 +108,7 @@ def read_pack(path: str | os.PathLike, workers: int | None = None) -> dict:
 
 
 def pack_training_data(pack: dict, device: torch.device):
-    """:class:`~methods.dan.train.TrainData` from :func:`read_pack`'s arrays, on ``device``."""
+    """:class:`~faceeval_methods.dan.train.TrainData` from :func:`read_pack`'s arrays, on ``device``."""
     from .train import TrainData
 
     size = int(pack["meta"]["image_size"])
@@ -143,7 +143,7 @@ canvases + ground truth + validation frames) for a GPU machine where only the re
 
 \b
 Example:
-  python -m methods.dan.pack --data-root ../shared/data/300w --out .gpu/dan-pack.npz
+  python -m faceeval_methods.dan.pack --data-root ../shared/data/300w --out .gpu/dan-pack.npz
 """, context_settings={"help_option_names": ["-h", "--help"]})
     @data_root_option("300W root (as distributed, or the crop pack; env FACEEVAL_DATA_ROOT).", exists=True,
                       required=True)
@@ -164,7 +164,7 @@ Example:
         click.echo(f"wrote {out}: {info['n_train']} training canvases, {info['n_val']} validation frames, "
                    f"{Path(out).stat().st_size / 2**20:.1f} MiB")
 
-    command.main(args=argv, prog_name="python -m methods.dan.pack")
+    command.main(args=argv, prog_name="python -m faceeval_methods.dan.pack")
 
 
 if __name__ == "__main__":

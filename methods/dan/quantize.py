@@ -6,7 +6,7 @@ everything else (biases, batch-norm statistics, the per-pixel normalisation, the
 stays float32. Loading dequantises to float32, so inference code is unchanged.
 
 A 2-stage model is 23.1 M weights: 92 MB as float32, about 23 MB this way. The quantised
-file's effect on accuracy is measured, not assumed (``python -m methods.dan.quantize``
+file's effect on accuracy is measured, not assumed (``python -m faceeval_methods.dan.quantize``
 prints it on the validation faces).
 """
 from __future__ import annotations
@@ -124,7 +124,7 @@ box-initialised, and the relative change.
 
 \b
 Example:
-  python -m methods.dan.quantize ~/.cache/faceeval/weights/dan methods/dan/pretrained/dan.safetensors \\
+  python -m faceeval_methods.dan.quantize ~/.cache/faceeval/weights/dan methods/dan/pretrained/dan.safetensors \\
       --data-root ../shared/data/300w
 """, context_settings={"help_option_names": ["-h", "--help"]})
     @click.argument("src", type=click.Path(exists=True))
@@ -136,7 +136,7 @@ Example:
         for line in quantize_report(*quantize_measured(src, dest, data_root, val_count)):
             click.echo(line)
 
-    command.main(args=argv, prog_name="python -m methods.dan.quantize")
+    command.main(args=argv, prog_name="python -m faceeval_methods.dan.quantize")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Takes the finished weights of a training folder (``dan.safetensors``) or, while training
 still runs, its best so far (``best.safetensors``); stores them as int8
-(:mod:`methods.dan.quantize`) in ``methods/dan/pretrained/``, with the measured error
+(:mod:`faceeval_methods.dan.quantize`) in ``methods/dan/pretrained/``, with the measured error
 change on the validation faces, the learning curve (``curve.csv``) and the provenance a
 reader needs to trust them: data, samples seen, stages, hardware, minutes, validation error.
 """
@@ -241,7 +241,7 @@ int8, with provenance and learning curve, in methods/dan/pretrained/.
 
 \b
 Example:
-  python -m methods.dan.release /work/fhome/train/dan2-pack --data-root ../shared/data/300w
+  python -m faceeval_methods.dan.release /work/fhome/train/dan2-pack --data-root ../shared/data/300w
 """, context_settings={"help_option_names": ["-h", "--help"]})
     @click.argument("train_dir", type=click.Path(exists=True, file_okay=False))
     @data_root_option("300W root it was trained on: measures the int8 error change on its validation faces "
@@ -265,7 +265,7 @@ Example:
                    f"{info['samples_seen_at_checkpoint']} samples seen and {info['training_minutes_at_checkpoint']} min "
                    f"at its last checkpoint; best validation {info['best_validation']}")
 
-    command.main(args=argv, prog_name="python -m methods.dan.release")
+    command.main(args=argv, prog_name="python -m faceeval_methods.dan.release")
 
 
 if __name__ == "__main__":

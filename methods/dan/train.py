@@ -734,7 +734,7 @@ def _load_training_set(dataset: str, data_root: str | None, subset: str | None):
 Stage 1 trains until the validation error (the first --val-count training images) stops
 improving for --patience epochs; then the connection layers and stage 2 are added, and
 so on. Checkpoints are written atomically every epoch. Launch with
-`torchrun --nproc-per-node K -m methods.dan ...` for several processes or machines.
+`torchrun --nproc-per-node K -m faceeval_methods.dan ...` for several processes or machines.
 
 \b
 Examples:
@@ -829,7 +829,7 @@ def train_command(dataset, data_root, subset, out, stages, batch_size, lr, max_e
             dist.destroy_process_group()
 
 
-def main(argv=None):  # ``python -m methods.dan`` (torchrun entry)
+def main(argv=None):  # ``python -m faceeval_methods.dan`` (torchrun entry)
     train_command.main(args=argv, prog_name="faceeval train dan")
 
 

@@ -70,7 +70,7 @@ difference within the noise of 100 faces is not taken for progress.
 
 \b
 Example:
-  python -m methods.dan.validation methods/dan/pretrained ~/w/dan-ft/best.safetensors \\
+  python -m faceeval_methods.dan.validation methods/dan/pretrained ~/w/dan-ft/best.safetensors \\
       --data-root ../shared/data/300w
 """, context_settings={"help_option_names": ["-h", "--help"]})
     @click.argument("weights", nargs=-1, required=True, type=click.Path(exists=True))
@@ -90,7 +90,7 @@ Example:
         for line in compare_report(list(weights), errors):
             click.echo(line)
 
-    command.main(args=argv, prog_name="python -m methods.dan.validation")
+    command.main(args=argv, prog_name="python -m faceeval_methods.dan.validation")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from .model import DANModel
 from .quantize import dequantize_tensors, is_quantized
 
 WEIGHTS_NAME = "dan"
-#: The weights that ship with faceeval (int8-stored, see :mod:`methods.dan.quantize`), used when
+#: The weights that ship with faceeval (int8-stored, see :mod:`faceeval_methods.dan.quantize`), used when
 #: neither ``--weights`` nor ``$FACEEVAL_HOME/weights/dan`` gives any.
 PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 

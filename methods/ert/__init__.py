@@ -7,7 +7,7 @@ the 300W test sets are not a clean comparison with methods trained only on the 3
 training split.
 
 The predictor expects boxes in the style of dlib's HOG face detector; our boxes are
-mapped to that style first (see :mod:`methods.ert.box_style` for the numbers and how
+mapped to that style first (see :mod:`faceeval_methods.ert.box_style` for the numbers and how
 they were measured). Pass ``box_style="dlib"`` when the boxes already come from dlib's
 detector.
 """

@@ -2,7 +2,7 @@
 
 dlib's 68-point predictor was trained from boxes of its own detector: squares that
 sit higher on the face (brows to chin) than the tight box of the 68 landmarks.
-Started from a tight box it can diverge, so :class:`methods.ert.ERT` first turns a
+Started from a tight box it can diverge, so :class:`faceeval_methods.ert.ERT` first turns a
 box into a dlib-style square:
 
     side   = SCALE * sqrt(w * h)
@@ -27,7 +27,7 @@ mean shape fills (its extent is fitted to them), i.e. as approximations of the t
 landmark box, so the same mapping serves both. It has not been re-measured on 300W
 images (none on the development machine): a caveat of the ERT numbers.
 
-Run ``python -m methods.ert.box_style`` to re-derive the numbers.
+Run ``python -m faceeval_methods.ert.box_style`` to re-derive the numbers.
 """
 from __future__ import annotations
 

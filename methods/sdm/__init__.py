@@ -3,7 +3,7 @@
 menpofit's :class:`~menpofit.sdm.RegularizedSDM` (cascaded ridge regressions on
 patch descriptors around each landmark) is trained with ``faceeval train sdm`` on the
 300W training set and saved as plain arrays (``sdm.npz``) plus settings
-(``sdm.json``); see :mod:`methods.sdm.model`. Nothing is unpickled when loading.
+(``sdm.json``); see :mod:`faceeval_methods.sdm.model`. Nothing is unpickled when loading.
 
 The default model folder is ``$FACEEVAL_HOME/weights/sdm``, beside DAN's weights
 (``FACEEVAL_HOME`` defaults to ``~/.cache/faceeval``).
