@@ -1,4 +1,4 @@
-# faceeval: common tasks. Variables can be overridden: make tables DATA_ROOT=~/data/300w
+# faceeval: common tasks. Variables can be overridden: make tables DATA_ROOT=DATA/300w
 VENV_BIN := $(if $(wildcard .venv/bin/python),.venv/bin/,)
 PYTHON ?= $(VENV_BIN)python
 FACEEVAL ?= $(VENV_BIN)faceeval
@@ -33,7 +33,7 @@ report:  ## one self-contained HTML page
 
 readme-results:  ## regenerate the README's "Results on real 300W" table from the runs under RESULTS
 	$(PYTHON) -m faceeval.report.readme --results $(RESULTS) --readme README.md \
-		--command "make readme-results RESULTS=$(RESULTS)"
+		--command "make readme-results"
 
 bench:
 	@set -e; for b in benchmarks/*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(PYTHON) $$b; done

@@ -241,35 +241,47 @@ def comparison_markdown(rows: Sequence[Comparison], title: str = "",
     return "\n".join(lines) + "\n"
 
 
-PAIRED_COLUMNS = ("A", "B", "n", "mean A − B %", "95% CI", "Wilcoxon p", "A better", "B better", "verdict")
+PAIRED_COLUMNS = ("A", "B", "n", "mean A − B % [95% CI]", "median A − B % [95% CI]", "Wilcoxon p", "A lower on")
+
+
+def _difference(value: float, interval) -> str:
+    return f"{value * 100:+.3f} {interval.text(digits=3)}"
 
 
 def paired_markdown(pairs: Sequence[PairedComparison]) -> str:
-    """Paired comparisons as Markdown: mean per-image difference with its interval, Wilcoxon
-    signed-rank p, how often each method has the lower error, and the verdict."""
+    """Paired comparisons as Markdown: per pair, the mean of the per-image differences with its
+    interval (which method has the lower average error) and, apart, their median with its interval
+    and the Wilcoxon signed-rank p (which is lower on a typical image), then one sentence per pair
+    that says what they mean together."""
     level = f"{pairs[0].bootstrap.level * 100:g}%"
     cols = [c.replace("95%", level) for c in PAIRED_COLUMNS]
     lines = ["### Paired comparisons (same images)", "", "| " + " | ".join(cols) + " |",
-             "|---|---|" + "---:|" * 6 + "---|"]
+             "|---|---|" + "---:|" * (len(cols) - 2)]
     for p in pairs:
-        lines.append(f"| {p.name_a} | {p.name_b} | {p.n} | {p.mean_difference * 100:+.3f} | {p.interval.text(digits=3)} | "
-                     f"{p.wilcoxon_p:.2g} | {p.a_better * 100:.1f}% | {p.b_better * 100:.1f}% | {p.verdict} |")
+        lines.append(f"| {p.name_a} | {p.name_b} | {p.n} | {_difference(p.mean_difference, p.interval)} | "
+                     f"{_difference(p.median_difference, p.median_interval)} | {p.wilcoxon_p:.2g} | "
+                     f"{p.a_better * 100:.1f}% |")
+    lines.append("")
+    lines += [f"- {p.name_a} vs {p.name_b}: {p.verdict}." for p in pairs]
     b = pairs[0].bootstrap
-    lines += ["", f"Differences are A − B in percent of the normaliser (negative: A has the lower error). "
-                  f"Interval: paired percentile bootstrap over images ({b.resamples} resamples, seed {b.seed}); "
-                  f"Wilcoxon signed-rank test, two-sided (scipy); ties count for neither."]
+    lines += ["", f"Differences are A − B in % of the normaliser, image by image (negative: A lower). The mean "
+                  f"says which method has the lower average error, where a few large errors count in full; the "
+                  f"median of the differences and the Wilcoxon signed-rank test (two-sided, scipy) say which is "
+                  f"lower on a typical image. Intervals: paired percentile bootstrap over images ({b.resamples} "
+                  f"resamples, seed {b.seed}); an interval that covers 0 is no difference at {level}."]
     return "\n".join(lines) + "\n"
 
 
 def paired_csv(pairs: Sequence[PairedComparison]) -> str:
     buffer = io.StringIO()
-    fields = ["a", "b", "n", "mean_difference", "ci_low", "ci_high", "wilcoxon_p", "a_better", "b_better", "ties",
-              "significant", "verdict"]
+    fields = ["a", "b", "n", "mean_difference", "ci_low", "ci_high", "median_difference", "median_ci_low",
+              "median_ci_high", "wilcoxon_p", "a_better", "b_better", "ties", "significant", "verdict"]
     writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
     for p in pairs:
         d = p.as_dict()
         d["ci_low"], d["ci_high"] = d.pop("mean_difference_ci")
+        d["median_ci_low"], d["median_ci_high"] = d.pop("median_difference_ci")
         writer.writerow({k: (f"{d[k]:.6g}" if isinstance(d[k], float) else d[k]) for k in fields})
     return buffer.getvalue()
 
@@ -316,7 +328,8 @@ def write_comparison(rows: Sequence[Comparison], stem: str | os.PathLike, title:
         for p in pairs:
             a, b = errors[p.name_a], errors[p.name_b]
             name = f"{stem.name}-{safe_name(p.name_a)}-vs-{safe_name(p.name_b)}"
-            subtitle = (f"mean A − B {p.mean_difference * 100:+.3f} {p.interval.text(digits=3)}, Wilcoxon p {p.wilcoxon_p:.2g}: "
+            subtitle = (f"A − B: mean {_difference(p.mean_difference, p.interval)}, median "
+                        f"{_difference(p.median_difference, p.median_interval)}, Wilcoxon p {p.wilcoxon_p:.2g}: "
                         f"{p.verdict}")
             fig = paired_scatter(a.errors, b.errors[align_by_ids(b.run.ids, a.run.ids)], p.name_a, p.name_b,
                                  stem.with_name(name), norm, subtitle)

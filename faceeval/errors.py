@@ -40,5 +40,22 @@ class MissingWeightsError(FaceevalError, RuntimeError):
     """A method needs trained weights that are not there; the message says how to get them."""
 
 
-__all__ = ["FaceevalError", "DataError", "MetricInputError", "OptionError", "MissingDependencyError",
+#: How a message names the 300W root where it does not know it (``--data-root DATA/300w``);
+#: :func:`with_data_root` puts the root the user gave in its place.
+DATA_ROOT_PLACEHOLDER = "DATA/300w"
+
+
+def with_data_root(text: str, root=None) -> str:
+    """``text`` with ``--data-root DATA/300w`` naming ``root`` instead, where one is given: a hint
+    then names the data the user has.
+
+    >>> with_data_root("train one with `faceeval train sdm --data-root DATA/300w`", "/data/300w")
+    'train one with `faceeval train sdm --data-root /data/300w`'
+    """
+    if root is None:
+        return text
+    return text.replace(f"--data-root {DATA_ROOT_PLACEHOLDER}", f"--data-root {root}")
+
+
+__all__ = ["DATA_ROOT_PLACEHOLDER", "with_data_root", "FaceevalError", "DataError", "MetricInputError", "OptionError", "MissingDependencyError",
            "MissingWeightsError"]

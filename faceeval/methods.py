@@ -192,6 +192,14 @@ class LandmarkMethod(abc.ABC):
         return {"method": self.name, "version": self.version, "weights_hash": self.weights_hash,
                 "options": self.options()}
 
+    @classmethod
+    def published_names(cls, options: dict) -> tuple[str, ...]:
+        """The method's names in the published results (``faceeval/data/published_results.csv``,
+        compared case-insensitively) whose numbers ``faceeval run`` prints beside a run with these
+        :meth:`options`. By default its own name, so a method named ``sdm`` or ``mdm`` is shown
+        beside the paper's SDM or MDM; a method whose options pick the row overrides it (DAN's stages)."""
+        return (cls.name,)
+
 
 def faceeval_home() -> Path:
     """``$FACEEVAL_HOME``, else ``~/.cache/faceeval``: where trained weights are kept."""

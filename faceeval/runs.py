@@ -8,11 +8,14 @@ whether a stored run is reused, names ``faceeval compare``'s output and groups t
     RESULTS/<method>/<weights_hash>@v<version>[,<option>=<value>...]/<dataset>/<subset>[@<init>[,<option>=<value>...]]/
         predictions.npz   ids, predictions (N, 68, 2), ground_truth (N, 68, 2) or empty, boxes (N, 4)
         meta.json         the key's fields, description, n, expected (the official count, or null),
-                          partial (n < expected), timings, machine, created
+                          partial (n < expected), timings, reused_faces (taken from runs on
+                          other subsets, named in reused_from), machine, created
         pts/<id>.pts      one 1-based .pts file per face of this run, and no other
 
-Everything is written atomically. Work proceeds in chunks saved under ``.partial/``,
-so a killed run resumes where it stopped; a finished run is reused unless forced, and
+Everything is written atomically. Work proceeds in chunks of about five seconds saved under
+``.partial/``, so a killed run resumes where it stopped; faces that finished runs of the same
+computation on other subsets hold (the challenging faces of a full run) are taken from them;
+a finished run is reused unless forced, and
 a run redone (forced, or for another list of faces) replaces the old one only once it
 is complete. Tables and figures are a pure function of stored runs.
 """
@@ -315,18 +318,87 @@ def inputs_digest(dataset: Dataset, boxes: np.ndarray | None) -> str:
     return h.hexdigest()[:16]
 
 
-def _read_chunk(chunk_file: Path, ids: Sequence[str]) -> tuple[np.ndarray, float, float] | None:
-    """A saved chunk's predictions, if its ids are ``ids`` or the first part of them (a chunk cut
-    short by Ctrl-C); else None (a chunk of another list of faces, or damaged: recomputed)."""
-    try:
-        with np.load(chunk_file, allow_pickle=False) as z:
-            got = [str(i) for i in z["ids"]]
-            if not got or got != list(ids[:len(got)]):
-                return None
-            return (np.asarray(z["predictions"], dtype=np.float64), float(z["predict_seconds"]),
-                    float(z["load_seconds"]))
-    except Exception:  # noqa: BLE001 - any unreadable chunk is simply recomputed
-        return None
+#: Seconds of work one saved chunk may hold: a chunk is one ``predict`` call, sized from the speed
+#: measured so far, so Ctrl-C never loses more than about this much.
+CHUNK_SECONDS = 5.0
+#: Faces in the first call, before any speed is known (then at most ``CHUNK_GROWTH`` times the last).
+FIRST_CHUNK = 8
+CHUNK_GROWTH = 4
+
+
+def _read_chunks(partial: Path, index: Mapping[str, int]) -> dict[int, tuple[np.ndarray, float, float]]:
+    """Faces saved by earlier, interrupted calls: position -> (prediction, predict and load seconds per face).
+
+    The ``.partial`` folder is stamped with the run's key and inputs, so its chunks are this
+    computation's; a chunk naming a face not in ``index`` or unreadable is ignored (recomputed).
+    """
+    found: dict[int, tuple[np.ndarray, float, float]] = {}
+    for chunk_file in sorted(partial.glob("chunk_*.npz")):
+        try:
+            with np.load(chunk_file, allow_pickle=False) as z:
+                got = [str(i) for i in z["ids"]]
+                pred = np.asarray(z["predictions"], dtype=np.float64)
+                pred_s, load_s = float(z["predict_seconds"]), float(z["load_seconds"])
+        except Exception:  # noqa: BLE001 - any unreadable chunk is simply recomputed
+            continue
+        if not got or pred.shape != (len(got), N_POINTS, 2) or any(i not in index for i in got):
+            continue
+        for sid, shape in zip(got, pred):
+            found[index[sid]] = (shape, pred_s / len(got), load_s / len(got))
+    return found
+
+
+def _same_rows(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | bool:
+    """Per row, whether ``a`` and ``b`` hold the same numbers (both absent counts as the same)."""
+    if a is None or b is None:
+        return a is None and b is None
+    return np.all(np.asarray(a, dtype=np.float64).reshape(len(a), -1) ==
+                  np.asarray(b, dtype=np.float64).reshape(len(b), -1), axis=1)
+
+
+def reusable_faces(key: "RunKey", dataset: Dataset, boxes: np.ndarray | None, results: str | os.PathLike | None,
+                   wanted: Sequence[int] | None = None) -> dict[int, tuple[np.ndarray, float, Path]]:
+    """Faces of ``dataset`` already predicted by stored runs of the same computation on other
+    subsets (or an earlier list of faces of this one): position -> (prediction, predict seconds
+    per face in that run, its folder).
+
+    A face is taken from a finished run whose key differs from ``key`` at most in the subset,
+    when its id, its initial box and its ground truth are the same as here: the same inputs,
+    so the same prediction (the check :func:`inputs_digest` makes for a whole run, per face).
+    """
+    folder = key.folder(results_root(results))
+    wanted = range(len(dataset)) if wanted is None else wanted
+    index = {dataset.samples[i].id: i for i in wanted}
+    gt_known = all(s.ground_truth is not None for s in dataset.samples)
+    gt = dataset.ground_truth if gt_known else None
+    found: dict[int, tuple[np.ndarray, float, Path]] = {}
+    for meta_file in sorted(folder.parent.glob("*/meta.json")):
+        if not index:
+            break
+        try:
+            run = load_run(meta_file.parent)
+        except DataError:
+            continue
+        other = RunKey.from_meta(run.meta)
+        if (other.model, other.dataset, other.init, other.init_options) != (key.model, key.dataset, key.init,
+                                                                             key.init_options):
+            continue
+        here = [(j, index[sid]) for j, sid in enumerate(run.ids) if sid in index]
+        if not here:
+            continue
+        theirs, ours = (np.array(v) for v in zip(*here))
+        stored_boxes = run.boxes if run.boxes is not None and len(run.boxes) == len(run.ids) else None
+        same = _same_rows(None if boxes is None else boxes[ours],
+                          None if stored_boxes is None else stored_boxes[theirs])
+        same = same & _same_rows(None if gt is None else gt[ours],
+                                 None if run.ground_truth is None else run.ground_truth[theirs])
+        seconds = run.meta.get("predict_seconds") or 0.0
+        per_face = float(seconds) / max(len(run.ids), 1)
+        for j, i, ok in zip(theirs, ours, np.broadcast_to(same, theirs.shape)):
+            if ok and np.all(np.isfinite(run.predictions[j])):
+                found[int(i)] = (run.predictions[j], per_face, run.path)
+                index.pop(dataset.samples[int(i)].id)
+    return found
 
 
 def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathLike | None = None,
@@ -339,11 +411,17 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
     ``init_options`` are passed to the initialiser (e.g. ``{"fraction": 0.4}`` for two-step);
     they are validated, completed with the initialiser's defaults and made part of the
     run's key (:class:`RunKey`) before any work starts. A stored run is reused when its key,
-    its list of faces and its inputs (:func:`inputs_digest`) are this run's.
+    its list of faces and its inputs (:func:`inputs_digest`) are this run's; otherwise faces
+    that stored runs of the same computation on other subsets already hold are taken from
+    them (:func:`reusable_faces`; ``report`` is told ``reused N of M faces from stored runs``)
+    and only the others are predicted. ``force`` recomputes every face.
 
-    Ctrl-C saves the faces predicted so far and raises :class:`RunInterrupted` saying how many;
-    the same call then resumes, and ``report`` (if given) is told ``resuming: N of M faces done``.
-    ``stop_after_chunks`` stops early after that many new chunks (to simulate a kill in tests).
+    Work is saved in chunks of one ``predict`` call each, at most ``batch_size`` (the method's
+    default) and ``chunk_size`` faces, sized from the speed so far to take about
+    :data:`CHUNK_SECONDS`. Ctrl-C keeps every finished chunk and raises :class:`RunInterrupted`
+    saying how many faces are saved; the same call then resumes, and ``report`` (if given) is
+    told ``resuming: N of M faces done``. ``stop_after_chunks`` stops early after that many
+    new chunks (to simulate a kill in tests).
     """
     key = RunKey.of(method, dataset, init, init_options)        # raises OptionError before any file is written
     init_options = dict(key.init_options)
@@ -361,72 +439,71 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
             return run
     partial = _partial_folder(out, key, inputs, fresh=force)
     batch_size = batch_size or method.batch_size
-    chunk_size = max(chunk_size or 4 * batch_size, batch_size)
+    cap = max(1, min(batch_size, chunk_size or batch_size))
     n = len(dataset)
     ids = dataset.ids
     predictions = np.full((n, N_POINTS, 2), np.nan)
-    timings = {"predict_seconds": 0.0, "load_seconds": 0.0}
-    # What earlier, interrupted calls saved: chunk start -> (faces done, their predict and load seconds).
-    done: dict[int, tuple[int, float, float]] = {}
-    for start in range(0, n, chunk_size):
-        stop = min(start + chunk_size, n)
-        saved = _read_chunk(partial / f"chunk_{start:07d}.npz", ids[start:stop])
-        if saved is not None:
-            pred, pred_s, load_s = saved
-            predictions[start:start + len(pred)] = pred
-            done[start] = (len(pred), pred_s, load_s)
-    resumed = sum(k for k, _, _ in done.values())
+    done = np.zeros(n, dtype=bool)
+    predict_s = load_s = 0.0
+    for i, (shape, pred_s, face_load_s) in _read_chunks(partial, {sid: i for i, sid in enumerate(ids)}).items():
+        predictions[i], done[i] = shape, True
+        predict_s, load_s = predict_s + pred_s, load_s + face_load_s
+    resumed = int(done.sum())
     if resumed and report is not None:
         report(f"resuming: {resumed} of {n} faces done (saved in {partial})")
-    finished = resumed                       # faces whose predictions are on disk
+    reused = {} if force else reusable_faces(key, dataset, boxes, results, wanted=np.flatnonzero(~done))
+    for i, (shape, pred_s, _) in reused.items():
+        predictions[i], done[i] = shape, True
+        predict_s += pred_s                  # their share of the time the stored runs took
+    if reused and report is not None:
+        report(f"reused {len(reused)} of {n} faces from stored runs")
+    todo = np.flatnonzero(~done)
+    finished = n - len(todo)                 # faces whose predictions are on disk
     bar = _progress(total=n, desc=f"{method.name} on {dataset.name}/{dataset.subset}", enabled=progress)
-    bar.update(resumed)
-    new_chunks = 0
-    start = 0
+    bar.update(finished)
+    new_chunks, pos, step = 0, 0, min(FIRST_CHUNK, cap)
     try:
-        for start in range(0, n, chunk_size):
-            stop = min(start + chunk_size, n)
-            have, pred_s, load_s = done.get(start, (0, 0.0, 0.0))
-            if have == stop - start:
-                timings["predict_seconds"] += pred_s
-                timings["load_seconds"] += load_s
-                continue
+        while pos < len(todo):
             if stop_after_chunks is not None and new_chunks >= stop_after_chunks:
                 raise KeyboardInterrupt(f"stopped after {new_chunks} chunks (simulated kill)")
-            b = start + have
-            try:
-                while b < stop:
-                    t0 = time.perf_counter()
-                    images = _load_batch(dataset.samples[b:min(b + batch_size, stop)], BATCH_PIXEL_BYTES)
-                    e = b + len(images)
-                    t1 = time.perf_counter()
-                    pred = INITIALISERS[init](method, images, None if boxes is None else boxes[b:e], **init_options)
-                    t2 = time.perf_counter()
-                    pred = np.asarray(pred, dtype=np.float64)
-                    if pred.shape != (e - b, N_POINTS, 2):
-                        raise ValueError(f"method {method.name!r} returned shape {pred.shape} for {e - b} images")
-                    predictions[b:e] = pred
-                    load_s, pred_s = load_s + t1 - t0, pred_s + t2 - t1
-                    bar.update(e - b)
-                    b = e
-            except KeyboardInterrupt:
-                if b > start + have:         # keep the batches of this chunk that are done
-                    _save_chunk(partial, start, ids[start:b], predictions[start:b], pred_s, load_s)
-                    finished += b - start - have
-                raise
-            _save_chunk(partial, start, ids[start:stop], predictions[start:stop], pred_s, load_s)
-            finished += stop - start - have
-            timings["predict_seconds"] += pred_s
-            timings["load_seconds"] += load_s
+            t0 = time.perf_counter()
+            images = _load_batch([dataset.samples[i] for i in todo[pos:pos + step]], BATCH_PIXEL_BYTES)
+            take = todo[pos:pos + len(images)]
+            t1 = time.perf_counter()
+            pred = INITIALISERS[init](method, images, None if boxes is None else boxes[take], **init_options)
+            t2 = time.perf_counter()
+            pred = np.asarray(pred, dtype=np.float64)
+            if pred.shape != (len(take), N_POINTS, 2):
+                raise ValueError(f"method {method.name!r} returned shape {pred.shape} for {len(take)} images")
+            predictions[take] = pred
+            _save_chunk(partial, int(take[0]), [ids[i] for i in take], pred, t2 - t1, t1 - t0)
+            finished += len(take)
+            predict_s, load_s = predict_s + t2 - t1, load_s + t1 - t0
+            bar.update(len(take))
+            pos += len(take)
             new_chunks += 1
+            step = _next_step(len(take), t2 - t0, cap)
         bar.close()
+        timings = {"predict_seconds": predict_s, "load_seconds": load_s}
+        sources = sorted({path.name for _, _, path in reused.values()})
         return _finish(method, dataset, key, out, partial, predictions, boxes, inputs, timings, batch_size,
-                       write_pts_files)
+                       write_pts_files, {"reused_faces": len(reused), "reused_from": sources})
     except KeyboardInterrupt as exc:
         bar.close()
         if isinstance(exc, RunInterrupted):
             raise
         raise RunInterrupted(finished, n, out) from None
+
+
+def _next_step(faces: int, seconds: float, cap: int) -> int:
+    """Faces for the next ``predict`` call: about :data:`CHUNK_SECONDS` at the speed just measured,
+    at most ``CHUNK_GROWTH`` times the last call and ``cap``.
+
+    >>> _next_step(8, 0.4, 256), _next_step(32, 0.4, 256), _next_step(100, 10.0, 256)
+    (32, 128, 50)
+    """
+    rate = faces / max(seconds, 1e-6)
+    return int(max(1, min(cap, faces * CHUNK_GROWTH, int(rate * CHUNK_SECONDS))))
 
 
 def _save_chunk(partial: Path, start: int, ids: Sequence[str], predictions: np.ndarray, predict_seconds: float,
@@ -436,7 +513,8 @@ def _save_chunk(partial: Path, start: int, ids: Sequence[str], predictions: np.n
 
 
 def _finish(method: LandmarkMethod, dataset: Dataset, key: RunKey, out: Path, partial: Path, predictions: np.ndarray,
-            boxes: np.ndarray | None, inputs: str, timings: dict, batch_size: int, write_pts_files: bool) -> Run:
+            boxes: np.ndarray | None, inputs: str, timings: dict, batch_size: int, write_pts_files: bool,
+            extra: dict | None = None) -> Run:
     """Write the finished run (predictions, .pts files, meta.json last) in place of any older one."""
     n = len(dataset)
     ids = dataset.ids
@@ -445,7 +523,7 @@ def _finish(method: LandmarkMethod, dataset: Dataset, key: RunKey, out: Path, pa
     meta = {**method.provenance(), **key.as_dict(), "description": method.description, "n": n,
             "expected": dataset.expected, "partial": dataset.partial,
             "data_root": str(dataset.root) if dataset.root else None, "inputs": inputs,
-            "dataset_notes": dataset.notes, "batch_size": batch_size, "machine": machine(), **timings,
+            "dataset_notes": dataset.notes, "batch_size": batch_size, "machine": machine(), **timings, **(extra or {}),
             "images_per_second": n / timings["predict_seconds"] if timings["predict_seconds"] > 0 else None,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
     new_pts = partial / "pts"
@@ -516,5 +594,5 @@ def _progress(total: int, desc: str, enabled: bool = True):
     return tqdm(total=total, desc=desc, unit="img", leave=False)
 
 
-__all__ = ["Run", "RunKey", "RunInterrupted", "run_method", "inputs_digest", "load_run", "find_runs", "results_root", "run_dir", "register_initialiser",
+__all__ = ["Run", "RunKey", "RunInterrupted", "run_method", "inputs_digest", "reusable_faces", "load_run", "find_runs", "results_root", "run_dir", "register_initialiser",
            "resolve_init_options", "option_tag", "subset_tag", "INITIALISERS", "BOXLESS_INITIALISERS", "atomic_write"]

@@ -176,7 +176,14 @@ def summary_intervals(errors: np.ndarray, alpha: float = ALPHA, inclusive_failur
 
 @dataclass(frozen=True)
 class PairedComparison:
-    """Method A against method B on the same ``n`` images; differences are A − B (negative: A better)."""
+    """Method A against method B on the same ``n`` images; differences are A − B (negative: A lower).
+
+    Two questions, answered apart: which method has the lower *average* error (``mean_difference``
+    and its ``interval``: a few large errors weigh in full), and which is lower on a *typical*
+    image (``median_difference`` of the per-image differences, its ``median_interval``, the
+    Wilcoxon signed-rank p and how often each wins). They disagree when one method is more
+    precise on most faces but fails badly on a few.
+    """
 
     name_a: str
     name_b: str
@@ -188,27 +195,62 @@ class PairedComparison:
     b_better: float
     ties: float
     bootstrap: Bootstrap
+    median_difference: float = 0.0
+    median_interval: Interval = Interval(0.0, 0.0)
 
     @property
     def significant(self) -> bool:
         """True when the interval of the mean difference excludes 0."""
         return not self.interval.contains(0.0)
 
+    def _lower(self, value: float, interval: Interval) -> str | None:
+        """The method with the lower error by this statistic, or None where its interval covers 0."""
+        if interval.contains(0.0):
+            return None
+        return self.name_a if value < 0 else self.name_b
+
+    @property
+    def mean_lower(self) -> str | None:
+        """The method with the lower mean error (interval of the mean difference excludes 0), or None."""
+        return self._lower(self.mean_difference, self.interval)
+
+    @property
+    def median_lower(self) -> str | None:
+        """The method lower on a typical image (interval of the median difference excludes 0), or None."""
+        return self._lower(self.median_difference, self.median_interval)
+
+    def wins(self, name: str) -> float:
+        """The fraction of images on which ``name`` has the lower error."""
+        return self.a_better if name == self.name_a else self.b_better
+
     @property
     def verdict(self) -> str:
-        """What the interval of the mean difference says, and where the image-by-image count
-        disagrees with it (a few large errors can decide a mean that most images contradict)."""
+        """One sentence: what the mean and the median differences say, reconciled where they disagree.
+
+        >>> a = np.r_[np.full(80, 0.050), np.full(20, 0.05)]; b = np.r_[np.full(80, 0.049), np.full(20, 0.20)]
+        >>> paired_comparison(a, b, "dan", "ert", Bootstrap(2000, seed=1)).verdict
+        'dan has the lower mean error (fewer large errors); ert is lower on a typical image (more precise on 80% of images)'
+        """
         level = f"{self.bootstrap.level * 100:g}%"
-        if not self.significant:
-            return f"no significant difference at {level}"
-        better, other = (self.name_a, self.name_b) if self.mean_difference < 0 else (self.name_b, self.name_a)
-        wins_other = self.b_better if other == self.name_b else self.a_better
-        text = f"{better} has the lower mean error at {level}"
-        return text + (f", but {other} is better on {wins_other * 100:.0f}% of images" if wins_other > 0.5 else "")
+        mean, median = self.mean_lower, self.median_lower
+        if mean is None and median is None:
+            return f"no significant difference at {level}, on average or on a typical image"
+        if mean is not None and median in (None, mean):
+            other = self.name_b if mean == self.name_a else self.name_a
+            if median == mean:
+                return f"{mean} is lower both on average and on a typical image ({self.wins(mean) * 100:.0f}% of images)"
+            return (f"{mean} has the lower mean error; on a typical image neither is lower at {level} "
+                    f"({other} lower on {self.wins(other) * 100:.0f}% of images)")
+        if mean is None:
+            return (f"{median} is lower on a typical image ({self.wins(median) * 100:.0f}% of images), but not on "
+                    f"average at {level}: its larger errors on the other images offset it")
+        return (f"{mean} has the lower mean error (fewer large errors); {median} is lower on a typical image "
+                f"(more precise on {self.wins(median) * 100:.0f}% of images)")
 
     def as_dict(self) -> dict:
         return {"a": self.name_a, "b": self.name_b, "n": self.n, "mean_difference": self.mean_difference,
-                "mean_difference_ci": self.interval.as_list(), "wilcoxon_p": self.wilcoxon_p,
+                "mean_difference_ci": self.interval.as_list(), "median_difference": self.median_difference,
+                "median_difference_ci": self.median_interval.as_list(), "wilcoxon_p": self.wilcoxon_p,
                 "a_better": self.a_better, "b_better": self.b_better, "ties": self.ties,
                 "significant": self.significant, "verdict": self.verdict, "bootstrap": self.bootstrap.as_dict()}
 
@@ -225,12 +267,13 @@ def wilcoxon_p(differences: np.ndarray) -> float:
 
 def paired_comparison(errors_a: np.ndarray, errors_b: np.ndarray, name_a: str = "A", name_b: str = "B",
                       bootstrap: Bootstrap | None = None) -> PairedComparison:
-    """Compare two methods image by image: mean difference with a paired bootstrap interval
-    (the same resampled images for both), Wilcoxon signed-rank p, and how often each wins.
+    """Compare two methods image by image: the mean and the median of the per-image differences,
+    each with a paired bootstrap interval (the same resampled images for both methods), the
+    Wilcoxon signed-rank p and how often each wins.
 
     >>> a = np.linspace(0.02, 0.10, 135); b = a * 0.95
     >>> paired_comparison(a, b, "A", "B", Bootstrap(resamples=1000)).verdict
-    'B has the lower mean error at 95%'
+    'B is lower both on average and on a typical image (100% of images)'
     """
     a, b = check_errors(errors_a), check_errors(errors_b)
     if a.shape != b.shape:
@@ -238,11 +281,22 @@ def paired_comparison(errors_a: np.ndarray, errors_b: np.ndarray, name_a: str = 
                                f"{name_b} has {b.size}")
     boot = bootstrap or Bootstrap()
     d = a - b
+    order = np.argsort(d, kind="stable")
+    sorted_d = d[order]
+    lo_j, hi_j = (d.size - 1) // 2, d.size // 2
     rng = np.random.default_rng(boot.seed)
-    means = np.concatenate([counts @ d for counts in resample_counts(d.size, int(boot.resamples), rng)]) / d.size
-    return PairedComparison(name_a, name_b, int(d.size), float(d.mean()), percentile_interval(means, boot.level),
-                            wilcoxon_p(d), float(np.mean(d < 0)), float(np.mean(d > 0)), float(np.mean(d == 0)),
-                            boot)
+    means, medians = [], []
+    for counts in resample_counts(d.size, int(boot.resamples), rng):
+        means.append(counts @ d / d.size)
+        cumulative = np.cumsum(counts[:, order], axis=1)
+        median = sorted_d[_order_statistic(cumulative, lo_j)]
+        if hi_j != lo_j:
+            median = (median + sorted_d[_order_statistic(cumulative, hi_j)]) / 2.0
+        medians.append(median)
+    return PairedComparison(name_a, name_b, int(d.size), float(d.mean()),
+                            percentile_interval(np.concatenate(means), boot.level), wilcoxon_p(d),
+                            float(np.mean(d < 0)), float(np.mean(d > 0)), float(np.mean(d == 0)), boot,
+                            float(np.median(d)), percentile_interval(np.concatenate(medians), boot.level))
 
 
 __all__ = ["Bootstrap", "Interval", "SummaryIntervals", "PairedComparison", "summary_intervals",

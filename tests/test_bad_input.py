@@ -161,7 +161,7 @@ def test_a_67_point_face_in_a_folder_is_left_out_with_a_warning(tmp_path, face_f
     assert result.stderr.splitlines()[0] == (f"warning: {root}: left out 1 .pts file that does not have 68 points "
                                              f"(1 of 67 points (f1.pts))")
     rows = {line.split()[0]: line.split() for line in result.stdout.splitlines()[1:]}
-    assert rows["inter-ocular"][1] == "2"                                     # n: the two 68-point faces
+    assert rows["inter-ocular"][1:3] == ["0.08", "2"]                          # alpha, n: the two 68-point faces
     meta = json.loads(next((tmp_path / "r").rglob("meta.json")).read_text())
     assert meta["n"] == 2 and "left out 1 non-68-point .pts files" in meta["dataset_notes"]
 
@@ -187,6 +187,17 @@ def test_eval_scores_the_pairs_and_notes_unpaired_and_unusable_ground_truth(pred
     one_line_error(invoke("eval", pred_dir, "--gt", gt_dir, ok=False),
                    f"{gt_dir / 'face_2'}.pts: the ground truth of prediction 'face_2' is unusable (expected 68 "
                    f"points, found 39)")
+
+
+def test_ced_says_a_note_shared_by_its_curves_once(pred_and_gt, tmp_path):
+    import shutil
+
+    pred_dir, gt_dir = pred_and_gt
+    write_pts(gt_dir / "face_9.pts", face_shapes(1, seed=9)[0])               # a face nobody predicted
+    copies = [shutil.copytree(pred_dir, tmp_path / f"method{k}") for k in range(3)]
+    result = invoke("ced", *copies, "--gt", gt_dir, "-o", tmp_path / "ced.png")
+    assert result.stderr.splitlines() == [
+        f"note: 1 ground-truth file in {gt_dir} has no prediction; scored the 3 that pair"]
 
 
 # --- damaged weights of every method ---------------------------------------------------------

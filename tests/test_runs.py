@@ -64,12 +64,17 @@ def test_rerun_reuses_the_cache_unless_forced(tmp_path, builtin):
     assert not forced.reused and method.seen == 4
 
 
-def test_cache_is_not_reused_for_a_different_sample_list(tmp_path, builtin):
-    run_method(MeanShape(), builtin, tmp_path, progress=False)
+def test_a_different_sample_list_is_a_new_run_that_takes_the_stored_faces(tmp_path, builtin):
+    first = run_method(MeanShape(), builtin, tmp_path, progress=False)
     smaller = builtin.subset_of(builtin.ids[:2], "all")
     method = CountingMeanShape()
     run = run_method(method, smaller, tmp_path, progress=False)
-    assert not run.reused and method.seen == 2 and run.ids == builtin.ids[:2]
+    assert not run.reused and run.ids == builtin.ids[:2] and run.meta["n"] == 2
+    assert method.seen == 0 and run.meta["reused_faces"] == 2          # the same faces, the same inputs
+    np.testing.assert_array_equal(run.predictions, first.predictions[:2])
+    forced = CountingMeanShape()
+    run_method(forced, builtin, tmp_path, force=True, progress=False)
+    assert forced.seen == 4                                          # --force recomputes every face
 
 
 def test_resume_after_a_kill_continues_and_gives_identical_predictions(tmp_path, builtin):

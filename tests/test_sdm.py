@@ -158,6 +158,25 @@ def test_train_on_300w_layout_and_run_from_the_command_line(fake_300w_train, tmp
     assert "inter-ocular" in out.output
 
 
+def test_training_says_one_line_not_menpofits_steps_or_warnings(fake_300w_train, tmp_path):
+    """With progress on, `train sdm` shows its own bar and one line for the fit: no line per cascade
+    step from menpofit, no third-party UserWarning (a real process, so warnings are not pytest's)."""
+    import os
+    import subprocess
+
+    from pathlib import Path
+
+    proc = subprocess.run([str(Path(sys.executable).parent / "faceeval"), "train", "sdm", "--data-root", str(fake_300w_train),
+                           "--scales", "0.5,1", "--iterations", "2", "--perturbations", "2", "--patch-size", "8",
+                           "--diagonal", "60", "--output", str(tmp_path / "model")],
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONWARNINGS": "default"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "trained SDM on 9 faces of 300w/train" in proc.stdout
+    for noise in ("Iteration", "Computing batch", "Extracting patches", "UserWarning", "Warning:"):
+        assert noise not in proc.stderr, noise
+    assert "fitting the SDM cascade: 2 steps over 2 scale(s), 9 faces x 2 perturbations ..." in proc.stderr
+
+
 def test_bad_training_options_are_refused(tmp_path):
     bad = CliRunner().invoke(main, ["train", "sdm", "--dataset", "builtin", "--subset", "all", "--scales", "1,2",
                                     "--iterations", "1", "--output", str(tmp_path / "x")])

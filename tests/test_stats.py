@@ -89,7 +89,9 @@ def test_paired_test_finds_a_planted_five_percent_improvement_on_135_faces():
     a, b = _methods_on_the_same_faces(np.random.default_rng(21), improvement=0.05)
     boot = Bootstrap(10_000, seed=0)
     p = paired_comparison(a, b, "A", "B", boot)
-    assert p.significant and p.verdict == "B has the lower mean error at 95%"
+    assert p.significant and p.verdict == (f"B is lower both on average and on a typical image "
+                                           f"({np.mean(b < a) * 100:.0f}% of images)")
+    assert p.mean_lower == p.median_lower == "B" and p.median_interval.low > 0
     assert p.interval.low > 0 and p.mean_difference == pytest.approx(np.mean(a - b))   # A − B > 0: B lower
     assert p.wilcoxon_p < 0.01
     assert p.b_better == np.mean(b < a) and p.a_better + p.b_better + p.ties == pytest.approx(1.0)
@@ -101,8 +103,8 @@ def test_paired_test_finds_a_planted_five_percent_improvement_on_135_faces():
 def test_paired_test_finds_nothing_between_identical_runs():
     a, _ = _methods_on_the_same_faces(np.random.default_rng(22))
     p = paired_comparison(a, a.copy(), "A", "A again")
-    assert not p.significant and p.verdict == "no significant difference at 95%"
-    assert p.interval == Interval(0.0, 0.0) and p.wilcoxon_p == 1.0 and p.ties == 1.0
+    assert not p.significant and p.verdict == "no significant difference at 95%, on average or on a typical image"
+    assert p.interval == Interval(0.0, 0.0) == p.median_interval and p.wilcoxon_p == 1.0 and p.ties == 1.0
 
 
 def test_paired_test_false_positive_rate_is_near_five_percent():
@@ -118,7 +120,34 @@ def test_verdict_says_when_most_images_disagree_with_the_mean():
     b = np.r_[np.full(80, 0.049), np.full(20, 0.20)]
     p = paired_comparison(a, b, "A", "B", Bootstrap(2000, seed=1))
     assert p.mean_difference < 0 and p.b_better == 0.8
-    assert p.verdict == "A has the lower mean error at 95%, but B is better on 80% of images"
+    assert p.median_difference == pytest.approx(0.001) and p.median_interval == Interval(pytest.approx(0.001),
+                                                                                        pytest.approx(0.001))
+    assert p.verdict == ("A has the lower mean error (fewer large errors); B is lower on a typical image "
+                         "(more precise on 80% of images)")
+
+
+def test_median_interval_is_the_bootstrap_of_the_per_image_median():
+    a, b = _methods_on_the_same_faces(np.random.default_rng(25), n=134, improvement=0.03)   # even n: two middles
+    boot = Bootstrap(300, seed=4)
+    p = paired_comparison(a, b, "A", "B", boot)
+    d = a - b
+    rng = np.random.default_rng(4)                   # the same resamples, drawn as resample_counts draws them
+    idx = rng.integers(0, d.size, size=(300, d.size))
+    medians = np.median(d[idx], axis=1)
+    assert p.median_difference == np.median(d)
+    assert p.median_interval.low == pytest.approx(np.percentile(medians, 2.5), abs=1e-15)
+    assert p.median_interval.high == pytest.approx(np.percentile(medians, 97.5), abs=1e-15)
+    means = d[idx].mean(axis=1)
+    assert p.interval.low == pytest.approx(np.percentile(means, 2.5), rel=1e-9)
+
+
+def test_verdict_when_only_one_of_mean_and_median_is_clear():
+    # a typical image is lower for B by a hair, but A's rare small wins offset nothing and B fails once hugely
+    a = np.r_[np.full(90, 0.050), 0.05]
+    b = np.r_[np.full(90, 0.049), 0.20]
+    p = paired_comparison(a, b, "A", "B", Bootstrap(2000, seed=2))
+    assert p.median_lower == "B" and p.mean_lower is None
+    assert p.verdict.startswith("B is lower on a typical image (99% of images), but not on average at 95%")
 
 
 def test_wilcoxon_p_is_scipys():

@@ -27,7 +27,7 @@ def default_stem(predictions: Path) -> tuple[Path, str]:
     return predictions.with_name(predictions.stem + "-analysis"), predictions.name
 
 
-@click.command("analyse")
+@click.command("analyse", short_help="Where a method fails: landmark, region, percentile, folder.")
 @click.argument("run", type=click.Path(exists=True))
 @SCORING
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,

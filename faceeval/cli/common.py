@@ -132,36 +132,58 @@ def fail_cleanly(fn):
     return wrapper
 
 
-def _footer(s: Summary) -> str:
-    """The line under a summary table: alpha and the failure convention actually used."""
-    return f"(AUC and failure at alpha = {s.alpha:g}; failure = error {'>=' if s.inclusive_failure else '>'} alpha)"
+#: The statistics of a summary table: (Summary attribute, column title).
+SUMMARY_COLUMNS = (("mean_error", "mean error %"), ("median_error", "median error %"), ("auc", "AUC_α %"),
+                   ("failure_rate", "failure %"))
 
 
-def format_summary_table(summaries: Sequence[Summary], intervals: Sequence | None = None) -> str:
-    """A small fixed-width table of summaries, errors and rates in percent.
+def summary_caption(summaries: Sequence[Summary], intervals: Sequence | None = None, paper: str = "") -> str:
+    """The line above a summary table: units, what alpha is, the failure convention, the intervals
+    and where the paper's numbers come from."""
+    s = summaries[0]
+    alphas = sorted({x.alpha for x in summaries})
+    where = f"α = {alphas[0]:g}" if len(alphas) == 1 else "each row's α (0.08 for the eye distances, 0.03 for the box diagonal)"
+    text = (f"Errors: % of the normalising distance. AUC_α (area under the CED up to α, over α) and failure "
+            f"(faces with error {'>=' if s.inclusive_failure else '>'} α): %, at {where}.")
+    boot = next((ci.bootstrap for ci in intervals or () if ci is not None), None)
+    if boot is not None:
+        text += (f" [{boot.level * 100:g}% interval]: percentile bootstrap over images, {boot.resamples} "
+                 f"resamples, seed {boot.seed}.")
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text + (f" paper: {paper}." if paper else ""), 110))
+
+
+def format_summary_table(summaries: Sequence[Summary], intervals: Sequence | None = None,
+                         published: Sequence[dict] | None = None, paper: str = "") -> str:
+    """A fixed-width table of summaries under a caption line (:func:`summary_caption`): one row per
+    normalisation with its alpha, n, and the errors and rates in percent.
 
     ``intervals``: one :class:`~faceeval.stats.SummaryIntervals` per summary; each number is then
-    followed by its interval, ``5.24 [4.95, 5.58]``.
+    followed by its interval, ``5.24 [4.95, 5.58]``. ``published``: per summary, statistic ->
+    the paper's value in percent, printed beside ours as ``paper 3.59``; ``paper`` names its source.
     """
-    if intervals is None:
-        head = f"{'normalisation':15s} {'n':>6s} {'mean %':>8s} {'median %':>9s} {'AUC':>7s} {'failure %':>10s}"
-        rows = [head, "-" * len(head)]
-        for s in summaries:
-            rows.append(f"{s.norm:15s} {s.n:6d} {s.mean_error * 100:8.2f} {s.median_error * 100:9.2f} "
-                        f"{s.auc * 100:7.2f} {s.failure_rate * 100:10.2f}")
-        rows.append(_footer(summaries[0]))
-        return "\n".join(rows)
-    from ..stats import STATISTICS, format_with_interval
+    from ..stats import format_with_interval
 
-    titles = ("mean %", "median %", "AUC", "failure %")
-    head = f"{'normalisation':15s} {'n':>6s} " + " ".join(f"{t:>20s}" for t in titles)
-    rows = [head, "-" * len(head)]
-    for s, ci in zip(summaries, intervals):
-        cells = [format_with_interval(getattr(s, k), ci[k] if ci is not None else None) for k in STATISTICS]
-        rows.append(f"{s.norm:15s} {s.n:6d} " + " ".join(f"{c:>20s}" for c in cells))
-    boot = next(ci.bootstrap for ci in intervals if ci is not None)
-    rows.append(f"{_footer(summaries[0])[:-1]}; [{boot.level * 100:g}% "
-                f"interval]: percentile bootstrap over images, {boot.resamples} resamples, seed {boot.seed})")
+    ours, papers = [], []
+    for i, s in enumerate(summaries):
+        ci = intervals[i] if intervals is not None else None
+        ours.append([format_with_interval(getattr(s, key), ci[key] if ci is not None else None)
+                     for key, _ in SUMMARY_COLUMNS])
+        values = published[i] if published else {}
+        papers.append([f"paper {values[key]:.2f}" if values.get(key) is not None else "" for key, _ in SUMMARY_COLUMNS])
+    columns = []
+    for j, (_, title) in enumerate(SUMMARY_COLUMNS):
+        w_ours = max(len(r[j]) for r in ours)
+        w_paper = max(len(r[j]) for r in papers)
+        texts = [f"{o[j]:>{w_ours}s}" + (f"  {p[j]:{w_paper}s}" if w_paper else "") for o, p in zip(ours, papers)]
+        width = max([len(title)] + [len(t) for t in texts])
+        columns.append((f"{title:{width}s}", [f"{t:{width}s}" for t in texts]))
+    head = f"{'normalisation':14s} {'α':>5s} {'n':>6s}  " + "  ".join(title for title, _ in columns)
+    rows = [summary_caption(summaries, intervals, paper), head.rstrip(), "-" * len(head.rstrip())]
+    for i, s in enumerate(summaries):
+        line = f"{s.norm:14s} {s.alpha:>5g} {s.n:6d}  " + "  ".join(texts[i] for _, texts in columns)
+        rows.append(line.rstrip())
     return "\n".join(rows)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from ..datasets import DATASETS
-from ..errors import OptionError
+from ..errors import OptionError, with_data_root
 from ..methods import method_class
 from ..runs import INITIALISERS, results_root, subset_tag
 from .common import BOX_FRACTION, DATA_ROOT, POSITIVE_INT, RESULTS, init_options, load_dataset_reporting_gaps, parse_weights
@@ -14,7 +14,7 @@ from .evaluate import ALPHA, NORM
 from .uncertainty import bootstrap_from, ci_options
 
 
-@click.command("compare")
+@click.command("compare", short_help="Compare methods on one subset: accuracy, speed, paired tests.")
 @click.argument("methods", nargs=-1, required=True)
 @click.option("--dataset", type=click.Choice(DATASETS), default="300w", show_default=True)
 @click.option("--subset", default=None, help="Subset to compare on (300w: common, challenging, full, private; "
@@ -74,7 +74,7 @@ def compare_command(methods, dataset, subset, data_root, init, box_fraction, wei
     skipped: dict[str, str] = {}
 
     def skip(name, exc):
-        skipped[name] = " ".join(str(exc).split())
+        skipped[name] = " ".join(with_data_root(str(exc), data_root).split())
         click.echo(f"note: skipping {name}: {skipped[name]}", err=True)
 
     rows = compare_methods(list(methods), ds, results, init=init, norm=norm, alpha=alpha,
@@ -86,5 +86,5 @@ def compare_command(methods, dataset, subset, data_root, init, box_fraction, wei
     stem = Path(output) if output else results_root(results) / "compare" / f"{ds.name}-{subset_name}"
     title = f"{ds.name}/{subset_name} ({len(ds)} faces)"
     written = write_comparison(rows, stem, title, pairs, skipped)
-    click.echo(comparison_markdown(rows, title, pairs, skipped))
+    click.echo(comparison_markdown(rows, title, pairs, skipped).rstrip())
     click.echo("wrote " + ", ".join(str(p) for p in written))

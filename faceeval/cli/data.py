@@ -8,7 +8,7 @@ import click
 from ..datasets import W300_SUBSETS, check_300w
 
 
-@click.group("data")
+@click.group("data", short_help="Check and fetch datasets (300W in the ibug layout).")
 def data():
     """Check and fetch datasets (300W in the ibug layout).
 

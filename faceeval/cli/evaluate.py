@@ -46,7 +46,7 @@ def SCORING(fn):
     return fn
 
 
-@click.command("eval")
+@click.command("eval", short_help="Score predictions (.pts, npz, CSV, JSON) against the truth.")
 @click.argument("predictions", type=click.Path(exists=True))
 @SCORING
 @click.option("--explain", is_flag=True,
@@ -113,7 +113,7 @@ def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure,
         click.echo(explain_text(lines))
 
 
-@click.command("ced")
+@click.command("ced", short_help="Draw the CED curves of several predictions on one plot.")
 @click.argument("pred_dirs", nargs=-1, required=True, type=click.Path(exists=True), metavar="PREDICTIONS...")
 @GT_OPTIONAL
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
@@ -147,16 +147,18 @@ def ced_command(pred_dirs, gt_dir, data_root, output, norm, alpha, inclusive_fai
         raise click.UsageError(f"{len(labels)} --label values for {len(pred_dirs)} folders")
     with reporting_data_warnings():
         truth = load_ground_truth(gt_dir, data_root) if gt_dir is not None else None
-    curves, sets, private = [], [], True
+    curves, sets, private, notes = [], [], True, {}
     for i, pred_dir in enumerate(pred_dirs):
         scored = load_scored(pred_dir, truth)
         if scored.unpaired_note:
-            click.echo(scored.unpaired_note, err=True)
+            notes.setdefault(scored.unpaired_note, []).append(str(pred_dir))
         _, errors = evaluate(scored.predictions, scored.ground_truth, norm, alpha, ids=scored.ids)
         label = labels[i] if labels else _default_label(pred_dir)
         curves.append(curve_from_errors(label, errors, alpha, x_max, inclusive_failure))
         sets.append(f"{scored.set_name} (n = {len(scored.ids)})")
         private &= all(k.startswith(PRIVATE_FOLDERS) for k in scored.ids)
+    for note, where in notes.items():          # one line per distinct note, not one per curve
+        click.echo(note + (f" (for {', '.join(where)})" if len(where) < len(pred_dirs) else ""), err=True)
     set_text = " / ".join(dict.fromkeys(sets))
     warning = None
     if references:

@@ -28,7 +28,7 @@ def _tables(results, data_root, menpo_root, measured_only, bootstrap=None):
     return runs, build_tables(runs, data_root, menpo_root, methods=[] if measured_only else None, bootstrap=bootstrap)
 
 
-@click.command("tables")
+@click.command("tables", short_help="The paper's Tables 2-6, measured rows above the paper's.")
 @RESULTS
 @DATA_ROOT
 @MENPO_ROOT
@@ -60,7 +60,7 @@ def tables_command(results, data_root, menpo_root, out, measured_only, quiet, ci
     click.echo(f"{len(runs)} stored runs; wrote {len(paths)} files to {out}/ (table2..table6 .md/.tex/.csv, tables.md)")
 
 
-@click.command("figures")
+@click.command("figures", short_help="The paper's figures: CED, worst faces, DAN internals.")
 @RESULTS
 @DATA_ROOT
 @MENPO_ROOT
@@ -94,7 +94,7 @@ def figures_command(results, data_root, menpo_root, out, k, norm, dan_weights, i
     click.echo(f"wrote {len(figs)} figures to {out}/")
 
 
-@click.command("report")
+@click.command("report", short_help="One self-contained HTML report of every stored run.")
 @RESULTS
 @DATA_ROOT
 @MENPO_ROOT

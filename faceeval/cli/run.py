@@ -4,9 +4,9 @@ from __future__ import annotations
 import click
 
 from ..datasets import DATASETS
-from ..errors import DataError, MetricInputError, MissingDependencyError, MissingWeightsError, OptionError
+from ..errors import with_data_root, DataError, MetricInputError, MissingDependencyError, MissingWeightsError, OptionError
 from ..methods import available_methods, check_method_options, load_method, method_class
-from ..metrics import ALPHA, NORMALISATIONS, evaluate
+from ..metrics import NORM_ALPHA, NORMALISATIONS, evaluate
 from ..runs import INITIALISERS, RunKey, run_method
 from ..stats import summary_intervals
 from .common import (BOX_FRACTION, DATA_ROOT, FRACTION, POSITIVE_INT, RESULTS, format_summary_table, init_options,
@@ -14,7 +14,7 @@ from .common import (BOX_FRACTION, DATA_ROOT, FRACTION, POSITIVE_INT, RESULTS, f
 from .uncertainty import bootstrap_from, ci_options
 
 
-@click.command("run")
+@click.command("run", short_help="Run a method on a dataset subset: predict, store, score.")
 @click.argument("method")
 @click.option("--dataset", type=click.Choice(DATASETS), default="300w", show_default=True)
 @click.option("--subset", default=None, help="300w: train, common, challenging, full, private; "
@@ -35,8 +35,9 @@ from .uncertainty import bootstrap_from, ci_options
 @BOX_FRACTION
 @RESULTS
 @click.option("--batch-size", type=POSITIVE_INT, default=None, help="Images per predict call (method's default).")
-@click.option("--alpha", type=FRACTION, default=ALPHA, show_default=True,
-              help="AUC/failure threshold, a fraction of the normalising distance (0.08 = 8%).")
+@click.option("--alpha", type=FRACTION, default=None,
+              help="AUC/failure threshold of every normalisation, a fraction of the normalising distance "
+                   "(default: each its own, 0.08 inter-ocular and inter-pupil, 0.03 box diagonal).")
 @click.option("--force", is_flag=True, help="Recompute even if cached predictions exist.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @ci_options
@@ -66,7 +67,10 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
     method_options = check_method_options(method_class(method), parse_options(options))
     ds = load_dataset_reporting_gaps(dataset, subset, data_root,
                                      **({"boxes_json": boxes_json} if boxes_json is not None else {}))
-    model = load_method(method, weights, **method_options)
+    try:
+        model = load_method(method, weights, **method_options)
+    except MissingWeightsError as exc:         # its hint names the data given here
+        raise MissingWeightsError(with_data_root(str(exc), data_root)) from exc
     run = run_method(model, ds, results, init=init, force=force, batch_size=batch_size, progress=not no_progress,
                      init_options=init_opts, report=lambda line: click.echo(line, err=True))
     partial = run.partial_label
@@ -76,13 +80,38 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
     if run.ground_truth is None:
         click.echo("no ground truth: nothing to score")
         return
-    scored = [evaluate(run.predictions, run.ground_truth, norm, alpha, ids=run.ids) for norm in NORMALISATIONS]
+    alphas = {norm: alpha or NORM_ALPHA[norm] for norm in NORMALISATIONS}
+    scored = [evaluate(run.predictions, run.ground_truth, norm, alphas[norm], ids=run.ids) for norm in NORMALISATIONS]
     bootstrap = bootstrap_from(ci, ci_resamples, ci_seed, ci_level)
-    intervals = [summary_intervals(errors, alpha, bootstrap=bootstrap) for _, errors in scored] if bootstrap else None
-    click.echo(format_summary_table([summary for summary, _ in scored], intervals))
+    intervals = ([summary_intervals(errors, s.alpha, bootstrap=bootstrap) for s, errors in scored]
+                 if bootstrap else None)
+    published, paper = paper_values(type(model).published_names(model.options()), ds.name, ds.subset,
+                                    [s for s, _ in scored]) if init == "boxes" else (None, "")
+    click.echo(format_summary_table([summary for summary, _ in scored], intervals, published, paper))
     if partial:
         click.echo(f"{partial} faces of {ds.name}/{ds.subset}: these scores are partial, "
                    f"not comparable with published ones")
+
+
+def paper_values(names, dataset: str, subset: str, summaries) -> tuple[list[dict] | None, str]:
+    """Per summary, statistic -> the published value (percent) of a method in ``names`` on the same
+    images, normalisation and alpha, and a line naming where they are printed ((None, "") if none)."""
+    from ..report.published import published_value
+
+    found, sources = [], {}
+    for s in summaries:
+        values = {}
+        for key in ("mean_error", "auc", "failure_rate"):
+            got = published_value(names, dataset, subset, s.norm, key, s.alpha)
+            if got is not None:
+                values[key] = got.value
+                sources.setdefault(got.method, set()).add(got.table)
+        found.append(values)
+    if not sources:
+        return None, ""
+    where = "; ".join(f"{method}, Table{'s' if len(t) > 1 else ''} {', '.join(map(str, sorted(t)))}"
+                      for method, t in sources.items())
+    return found, f"{where} of the DAN paper (Kowalski et al., CVPR-W 2017; faceeval/data/published_results.csv)"
 
 
 def run_key_init(run) -> str:
@@ -90,7 +119,7 @@ def run_key_init(run) -> str:
     return RunKey.from_meta(run.meta).init_tag
 
 
-@click.command("train", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
+@click.command("train", short_help="Train a method (`faceeval train METHOD -h`: its options).", context_settings={"ignore_unknown_options": True, "allow_extra_args": True,
                                           "help_option_names": []})
 @click.argument("method", required=False)
 @click.pass_context
@@ -121,7 +150,7 @@ def _trainable(name: str) -> bool:
         return False
 
 
-@click.command("methods")
+@click.command("methods", short_help="List the registered methods and their -O options.")
 def methods_command():
     """List the registered methods (entry-point group faceeval.methods) and their -O options.
 

@@ -70,6 +70,17 @@ SUBSETS: dict[str, tuple[str, ...]] = {
 EXPECTED = {name: sum(FOLDERS[f].expected for f in folders) for name, folders in SUBSETS.items()}
 
 
+def subset_members(subset: str, ids) -> np.ndarray:
+    """Which of the 300W face ids (``folder/stem``, as :func:`load_300w` names them) lie in ``subset``:
+    how the common and challenging faces are found within a full run.
+
+    >>> subset_members("challenging", ["lfpw/testset/image_0001", "ibug/image_003_1"]).tolist()
+    [False, True]
+    """
+    folders = {FOLDERS[f].path for f in SUBSETS[subset]}
+    return np.array([str(i).rpartition("/")[0] in folders for i in ids], dtype=bool)
+
+
 def _read_pack_file(root: Path, name: str) -> dict | None:
     path = root / name
     if not path.is_file():

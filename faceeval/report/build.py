@@ -68,11 +68,14 @@ def _model_tag(model) -> str:
 
 
 def subset_groups(models) -> list[tuple[str, str, str]]:
-    """Every (dataset, subset, init) some model has a run for, plus 300W full where combinable."""
+    """Every (dataset, subset, init) some model has a run for, plus 300W full where combinable
+    and common and challenging where a full run holds them."""
     keys = {k for m in models for k in m.runs}
     for m in models:
         if m.run("300w", "common") and m.run("300w", "challenging"):
             keys.add(("300w", "full", "boxes"))
+        if m.run("300w", "full"):
+            keys |= {("300w", "common", "boxes"), ("300w", "challenging", "boxes")}
     return sorted(keys)
 
 

@@ -87,12 +87,36 @@ class Evaluator:
                 expected = (None if any(p.expected is None for p in parts)
                             else sum(p.expected for p in parts))
                 return Measured(errors, ids, "full = common + challenging runs combined", expected)
+        if run is None and dataset == "300w":
+            return self._part_of_larger_run(model, subset, norm, init)
         if run is None:
             return None
         if run.ground_truth is None:
             return "no ground truth stored in the run"
         _, errors = evaluate(run.predictions, run.ground_truth, norm, ids=run.ids)
         return Measured(errors, run.ids, note, run.expected)
+
+    @staticmethod
+    def _part_of_larger_run(model, subset, norm, init):
+        """The faces of 300W ``subset`` within a stored run of a subset that holds it (common and
+        challenging within a full run), scored alone; None where there is no such run."""
+        from ..datasets.w300 import SUBSETS, EXPECTED, subset_members
+
+        if subset not in SUBSETS:
+            return None
+        for larger, folders in SUBSETS.items():
+            run = model.run("300w", larger, init)
+            if larger == subset or run is None or not set(SUBSETS[subset]) < set(folders):
+                continue
+            if run.ground_truth is None:
+                return "no ground truth stored in the run"
+            keep = subset_members(subset, run.ids)
+            if not keep.any():
+                continue
+            ids = [i for i, k in zip(run.ids, keep) if k]
+            _, errors = evaluate(run.predictions[keep], run.ground_truth[keep], norm, ids=ids)
+            return Measured(errors, ids, f"{subset} = its faces of the {larger} run", EXPECTED[subset])
+        return None
 
 
 def summary_cells(measured: Measured, alpha: float, norm: str) -> dict[str, Cell]:

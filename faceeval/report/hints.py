@@ -2,7 +2,7 @@
 
 A :class:`Context` knows what the tables need besides runs (the data roots, the registered
 methods and why one cannot run); :func:`why_300w` and :func:`why_menpo` turn that into a
-cell's text, e.g. ``no run: `faceeval run dan --subset full --data-root DIR```.
+cell's text, e.g. ``no run: `faceeval run dan --subset full --data-root DATA/300w```.
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Sequence
 
+from ..errors import DATA_ROOT_PLACEHOLDER, with_data_root
 from .run_groups import Model
 
 
@@ -39,14 +40,14 @@ class Context:
         return None
 
     def status(self, method: str) -> str | None:
-        """Why ``method`` cannot run (asked once per method), or None; a hint's ``--data-root DIR``
+        """Why ``method`` cannot run (asked once per method), or None; a hint's ``--data-root DATA/300w``
         names the data root when there is one."""
         if self.method_status is None:
             return None
         if method not in self._status:
             why = self.method_status(method)
-            if why and self.data_root is not None:
-                why = why.replace("--data-root DIR", f"--data-root {self.data_root}")
+            if why:
+                why = with_data_root(why, self.data_root)
             self._status[method] = why
         return self._status[method]
 
@@ -63,24 +64,29 @@ def default_method_status(name: str) -> str | None:
         cls.load()
     except MissingWeightsError:
         trainable = cls.train_command() is not None
-        return (f"no weights: `faceeval train {name} --data-root DIR`" if trainable
+        return (f"no weights: `faceeval train {name} --data-root {DATA_ROOT_PLACEHOLDER}`" if trainable
                 else f"no weights for {name}")
     except Exception as exc:  # noqa: BLE001
         return f"unavailable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}"
     return None
 
 
-def root_text(root: Path | None) -> str:
-    return str(root) if root is not None else "DIR"
+def root_text(root: Path | None, placeholder: str = DATA_ROOT_PLACEHOLDER) -> str:
+    """The root a hint names: the one given, else the placeholder the documentation uses."""
+    return str(root) if root is not None else placeholder
+
+
+def weights_flag(model: Model | None) -> str:
+    """`` --weights W`` where the model's weights were given (not the method's default), else ``""``."""
+    stored = model.meta.get("weights") or model.meta.get("weights_path") if model is not None else None
+    return f" --weights {stored}" if stored else ""
 
 
 def rerun_flags(model: Model | None) -> str:
     """``--weights W -O k=v`` that make ``faceeval run`` reproduce this model's runs."""
     if model is None:
         return ""
-    stored = model.meta.get("weights") or model.meta.get("weights_path")
-    flags = f" --weights {stored}" if stored else ""
-    return flags + "".join(f" -O {k}={v}" for k, v in sorted(model.options.items()))
+    return weights_flag(model) + "".join(f" -O {k}={v}" for k, v in sorted(model.options.items()))
 
 
 def why_300w(ctx: Context, method: str, subset: str, model: Model | None = None) -> str:
@@ -103,4 +109,4 @@ def why_menpo(ctx: Context, method: str, model: Model | None = None) -> str:
     if ctx.menpo_root is not None and not Path(ctx.menpo_root).is_dir():
         return f"no data: {ctx.menpo_root} does not exist"
     return (f"no run: `faceeval run {method}{rerun_flags(model)} --dataset menpo --subset test --init two-step "
-            f"--data-root {root_text(ctx.menpo_root)}`")
+            f"--data-root {root_text(ctx.menpo_root, 'DATA/menpo')}`")

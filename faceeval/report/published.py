@@ -13,7 +13,9 @@ published CED" rows).
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from functools import lru_cache
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,6 +41,52 @@ def published_results() -> pd.DataFrame:
     47.0
     """
     return pd.read_csv(io.StringIO(_published_csv()), comment="#")
+
+
+#: Published subsets by the (dataset, subset) faceeval scores: the paper's 300W subsets are faceeval's.
+_PUBLISHED_SETS = {("300w", s): s for s in ("common", "challenging", "full", "private")}
+#: Summary statistics by the metric names of ``published_results.csv``.
+METRICS = {"mean_error": "mean_error", "auc": "auc", "failure_rate": "failure"}
+
+
+@dataclass(frozen=True)
+class PublishedValue:
+    """One number as the paper prints it (percent), and which row of which table it is."""
+
+    value: float
+    method: str
+    table: int
+    source: str
+
+
+def published_value(names: Sequence[str], dataset: str, subset: str, norm: str, statistic: str,
+                    alpha: float | None = None) -> PublishedValue | None:
+    """The published counterpart of one of our numbers, or None: the first row (table order) of a
+    method in ``names`` (compared case-insensitively, e.g. ``("DAN", "DAN 2 stages")``) for the same
+    images, normalisation and statistic (``mean_error``, ``auc``, ``failure_rate``), at ``alpha``
+    where the statistic has one.
+
+    >>> published_value(["dan"], "300w", "full", "inter-ocular", "mean_error").value
+    3.59
+    >>> published_value(["dan"], "300w", "full", "inter-ocular", "auc", 0.08).value
+    55.33
+    >>> published_value(["dan"], "menpo", "test", "bbox-diagonal", "mean_error") is None   # other images
+    True
+    """
+    subset_name = _PUBLISHED_SETS.get((dataset, subset))
+    metric = METRICS.get(statistic)
+    if subset_name is None or metric is None:
+        return None
+    wanted = {n.lower() for n in names}
+    df = published_results()
+    rows = df[(df.method.str.lower().isin(wanted)) & (df.subset == subset_name) & (df.norm == norm)
+              & (df.metric == metric)]
+    if metric != "mean_error" and alpha is not None:
+        rows = rows[np.isclose(rows.alpha.astype(float), alpha)]
+    if rows.empty:
+        return None
+    first = rows.sort_values("table", kind="stable").iloc[0]
+    return PublishedValue(float(first.value), str(first.method), int(first.table), str(first.source))
 
 
 def curve_auc(x: np.ndarray, y: np.ndarray, alpha: float) -> float:

@@ -20,6 +20,7 @@ import subprocess
 from pathlib import Path
 from typing import Iterable, Sequence
 
+from ..errors import DATA_ROOT_PLACEHOLDER
 from ..io import atomic_write
 from ..metrics import ALPHA
 from ..runs import Run, find_runs, machine
@@ -47,11 +48,12 @@ def git_commit(cwd: str | Path = ".") -> str:
     return head + ("-dirty" if dirty else "")
 
 
-def _run_command(model, subset: str, run: Run | None) -> str:
+def _run_command(model, subset: str, run: Run | None, note: str = "") -> str:
+    """The command that made a row's run (the data root as the placeholder: the block is read on other
+    machines), or how the row was put together from other runs."""
     if run is None:
-        return "common + challenging runs combined"
-    root = run.meta.get("data_root") or "DIR"
-    return f"`faceeval run {model.method}{rerun_flags(model)} --subset {subset} --data-root {root}`"
+        return note.removeprefix(f"{subset} = ") or "common + challenging runs combined"
+    return f"`faceeval run {model.method}{rerun_flags(model)} --subset {subset} --data-root {DATA_ROOT_PLACEHOLDER}`"
 
 
 def result_rows(runs: Iterable[Run], subsets: Sequence[str] = W300_TEST_SUBSETS) -> list[dict]:
@@ -70,7 +72,7 @@ def result_rows(runs: Iterable[Run], subsets: Sequence[str] = W300_TEST_SUBSETS)
             speed = (run.meta.get("images_per_second") if run is not None else None)
             rows.append({"model": model.label, "subset": subset, "n": io.n_text, **cells,
                          "auc": io_cells["auc"], "failure": io_cells["failure"],
-                         "images_per_second": speed, "command": _run_command(model, subset, run),
+                         "images_per_second": speed, "command": _run_command(model, subset, run, io.note),
                          "caveat": model.caveat, "machine": run.meta.get("machine") if run is not None else None,
                          "created": run.meta.get("created") if run is not None else None})
     return rows

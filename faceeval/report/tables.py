@@ -26,7 +26,7 @@ from ..metrics import ALPHA, ALPHA_BBOX_DIAGONAL
 from ..runs import Run
 from ..stats import Bootstrap
 from .evaluation import Evaluator, Measured, summary_cells
-from .hints import Context, default_method_status, root_text, why_300w, why_menpo
+from .hints import Context, default_method_status, root_text, weights_flag, why_300w, why_menpo
 from .published import challenge_curves, published_results
 from .run_groups import Model, group_models, model_stages
 from .table_format import DITTO, FROM_CED, MEASURED, NOT_PRINTED, PUBLISHED, Cell, Row, Table
@@ -226,12 +226,19 @@ def table6(models, ctx, ev, method: str = "dan") -> Table:
                 t.rows.append(Row(label, MEASURED, got.n_text, {c: sc[m] for c, m in cols.items()}, note))
             else:
                 t.rows.append(Row(label, MEASURED, "–", {c: Cell(why=got) for c in cols}, note))
+    # the most stages of any stored model's weights: fewer are one -O stages=k away, more need training
+    ran = [m for m in models if m.method == method]
+    trained = max((m.meta.get("trained_stages") or model_stages(m.meta) or 0 for m in ran), default=0)
+    root = root_text(ctx.data_root)
     for k in (1, 2, 3):
         if k in seen:
             continue
+        base = next((m for m in ran if (m.meta.get("trained_stages") or model_stages(m.meta) or 0) >= k), None)
+        run_k = f"`faceeval run {method}{weights_flag(base)} -O stages={k} --subset private --data-root {root}`"
         reason = ctx.w300_missing("private") or (
-            f"no weights: `faceeval train {method} --stages {k} --data-root {root_text(ctx.data_root)}`, then "
-            f"`faceeval run {method} --weights W --subset private --data-root {root_text(ctx.data_root)}`")
+            f"no run: {run_k}" if not trained or k <= trained else
+            f"no weights with {k} stages: `faceeval train {method} --stages {k} --data-root {root}`, then "
+            f"`faceeval run {method} --weights W --subset private --data-root {root}`")
         t.rows.append(Row(f"{method}, {k} stage{'s' if k > 1 else ''}", MEASURED, "–", {c: Cell(why=reason) for c in cols}))
     _private_note(t, ctx, " The table's question (what each stage adds) is measured on 300W full instead, "
                           "in the rows marked [300W full], where such runs exist.")

@@ -1,6 +1,6 @@
 """Deep Alignment Network (Kowalski, Naruniec, Trzcinski, CVPR-W 2017) as a faceeval plugin.
 
-``faceeval train dan --data-root DIR --stages 2`` trains it (see :mod:`faceeval_methods.dan.train`);
+``faceeval train dan --data-root DATA/300w --stages 2`` trains it (see :mod:`faceeval_methods.dan.train`);
 ``faceeval run dan ...`` loads ``$FACEEVAL_HOME/weights/dan/dan.safetensors`` (or
 ``--weights PATH``) and predicts in batches.
 """
@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from faceeval import geometry as G
-from faceeval.errors import OptionError
+from faceeval.errors import DATA_ROOT_PLACEHOLDER, OptionError
 from faceeval.methods import LandmarkMethod, MethodOption, MissingWeightsError, file_hash
 
 from .augment import box_initialisation, frame_transforms, warp_to_frames
@@ -90,7 +90,7 @@ class DAN(LandmarkMethod):
             where = f"at {weights}" if weights is not None else f"in {default_weights_dir()}"
             raise MissingWeightsError(
                 f"no DAN weights {where} (looked for {tensors.name} and {config.name}). Train them with\n"
-                f"    faceeval train dan --data-root /path/to/300W --stages 2"
+                f"    faceeval train dan --data-root {DATA_ROOT_PLACEHOLDER} --stages 2"
                 + (f" --output {tensors.parent}" if weights is not None else "")
                 + "\nor pass --weights PATH to a trained dan.safetensors.")
         return cls(load_weights(tensors), weights_path=tensors, **options)
@@ -112,6 +112,14 @@ class DAN(LandmarkMethod):
                 "weights": None if self.weights_path is None or shipped else str(self.weights_path),
                 "weights_source": "shipped default" if shipped else "given",
                 "precision": "bf16" if self.bf16 else "fp32"}
+
+    @classmethod
+    def published_names(cls, options: dict) -> tuple[str, ...]:
+        """The paper's rows for this number of stages: its main results (Tables 2-4) are 2 stages."""
+        stages = options.get("stages")
+        if stages == 2:
+            return ("DAN", "DAN 2 stages")
+        return (f"DAN {stages} stage{'s' if stages != 1 else ''}",) if stages else ()
 
     @torch.inference_mode()
     def predict_frames(self, frames: torch.Tensor) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Stage-wise DAN training: ``faceeval train dan --data-root DIR --stages 2``.
+"""Stage-wise DAN training: ``faceeval train dan --data-root DATA/300w --stages 2``.
 
 Stage 1 trains until the validation error stops improving (``patience`` epochs), then
 the connection layers + stage 2 are added and trained with stage 1 frozen, and so on;

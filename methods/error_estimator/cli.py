@@ -47,7 +47,7 @@ def format_quality(report: dict) -> str:
     return "\n".join(rows)
 
 
-@click.group("estimator")
+@click.group("estimator", short_help="Learned error estimator: train it, estimate a run's errors.")
 def estimator():
     """Learned error estimator: HOG at the landmarks -> ridge regression -> inter-ocular error.
 
@@ -158,7 +158,7 @@ def predict(model, run_dir, data_root, output, no_progress):
                    f"Spearman {_fmt(q['spearman'])}, ROC AUC (error > 0.08) {_fmt(q['roc_auc'])}")
 
 
-@click.command("menpo-boxsize")
+@click.command("menpo-boxsize", short_help="Pick the two-step box fraction with an error estimator.")
 @click.option("--estimator", "estimator_path", type=click.Path(dir_okay=False), required=True,
               help="Trained estimator (.npz from `faceeval estimator train`).")
 @METHOD

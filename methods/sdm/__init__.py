@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from faceeval.errors import DATA_ROOT_PLACEHOLDER
 from faceeval.geometry import fit_shape_to_boxes
 from faceeval.io import shape_to_menpo
 from faceeval.methods import LandmarkMethod, MissingWeightsError, default_weights_dir
@@ -48,7 +49,7 @@ class SDM(LandmarkMethod):
             folder = folder.parent
         if not (folder / "sdm.json").is_file():
             raise MissingWeightsError(f"no trained SDM model in {folder}; train one with "
-                                      f"`faceeval train sdm --data-root ~/data/300w` (or pass --weights FOLDER)")
+                                      f"`faceeval train sdm --data-root {DATA_ROOT_PLACEHOLDER}` (or pass --weights FOLDER)")
         self.model = load_model(folder)
         self._hash = model_hash(folder)
         self.model_dir = folder

@@ -19,12 +19,16 @@ from .model import SDMConfig, SDMModel, save_model, train_model
 
 def training_images(images, shapes, config: SDMConfig, progress: bool = False) -> list:
     """Menpo training images (face crops scaled to the model's diagonal) from images and shapes."""
+    import warnings
+
     from tqdm.auto import tqdm
 
     # one full image in memory at a time: only the scaled face crops are kept
-    return [to_menpo_training_image(img, shape, config.diagonal)
-            for img, shape in tqdm(zip(images, shapes), total=len(shapes), desc="preparing faces", unit="img",
-                                   leave=False, disable=not progress)]
+    with warnings.catch_warnings():       # menpo says, once per process, that it warps with scipy: not news
+        warnings.filterwarnings("ignore", message="Falling back to scipy interpolation", category=UserWarning)
+        return [to_menpo_training_image(img, shape, config.diagonal)
+                for img, shape in tqdm(zip(images, shapes), total=len(shapes), desc="preparing faces", unit="img",
+                                       leave=False, disable=not progress)]
 
 
 def train_sdm(dataset, config: SDMConfig, augment: int = 0, output: str | Path | None = None,
@@ -42,7 +46,10 @@ def train_sdm(dataset, config: SDMConfig, augment: int = 0, output: str | Path |
             "n_training_images": len(menpo_images), "augment": augment, "partial": dataset.partial_label,
             "data_root": str(dataset.root) if dataset.root else None, "machine": machine(),
             "trained": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    model = train_model(menpo_images, config, verbose=progress, info=info)
+    if progress:        # menpofit's own verbose output is a line per scale, step and batch: one line instead
+        click.echo(f"fitting the SDM cascade: {config.n_iterations} steps over {len(config.scales)} scale(s), "
+                   f"{len(menpo_images)} faces x {config.n_perturbations} perturbations ...", err=True)
+    model = train_model(menpo_images, config, verbose=False, info=info)
     model.info.update(prepare_seconds=round(prepared - started, 1),
                       fit_seconds=round(time.perf_counter() - prepared, 1))
     if output is not None:
