@@ -33,12 +33,10 @@ def _curves(fig):
     return [(lab, ln.get_xdata(), ln.get_ydata(), ln.get_linestyle()) for lab, ln in zip(labels, lines)]
 
 
-def _points(ax, colour):
-    """Scatter points of one colour in an axes."""
-    from matplotlib.colors import to_rgba
-
-    found = [c.get_offsets() for c in ax.collections if np.allclose(c.get_facecolor()[0], to_rgba(colour))]
-    assert len(found) == 1, (colour, len(found))
+def _points(ax, label):
+    """The scatter points of one kind ("ground truth" or "prediction") in an axes."""
+    found = [c.get_offsets() for c in ax.collections if c.get_label() == label]
+    assert len(found) == 1, (label, len(found))
     return np.asarray(found[0])
 
 
@@ -104,8 +102,25 @@ def test_worst_figure_draws_the_k_worst_faces_worst_first(tmp_path, store, k, dr
     for ax, i in zip(axes, worst):
         assert ax.get_title().startswith(f"{run.ids[i]}\nerror {errors[i] * 100:.2f}%")
         np.testing.assert_array_equal(ax.images[0].get_array(), samples[run.ids[i]].load_image())
-        np.testing.assert_allclose(_points(ax, "red"), run.predictions[i])
-        np.testing.assert_allclose(_points(ax, "lime"), run.ground_truth[i])
+        np.testing.assert_allclose(_points(ax, "prediction"), run.predictions[i])
+        np.testing.assert_allclose(_points(ax, "ground truth"), run.ground_truth[i])
+    # told apart by shape as well as colour; every caption sits clear of every image, the title of all
+    from faceeval.report.figures import GROUND_TRUTH_STYLE, PREDICTION_STYLE
+
+    assert GROUND_TRUTH_STYLE["marker"] != PREDICTION_STYLE["marker"]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = drawn[0]
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    images = [ax.get_window_extent(renderer) for ax in axes]
+    for ax in axes:
+        caption = ax.title.get_window_extent(renderer)
+        assert not any(caption.overlaps(box) for box in images), ax.get_title()
+        assert 0 <= caption.y0 and caption.y1 <= fig.bbox.height
+    title = fig._suptitle.get_window_extent(renderer)
+    assert not any(title.overlaps(box) for box in images) and not any(
+        title.overlaps(ax.title.get_window_extent(renderer)) for ax in axes)
+    assert "ground truth: blue rings, prediction: orange crosses" in fig._suptitle.get_text().replace("\n", " ")
 
 
 def test_worst_figure_without_images_is_skipped_with_the_reason(tmp_path, store):
@@ -121,6 +136,8 @@ def test_results_figure_draws_two_step_boxes(tmp_path, store, drawn, fraction):
 
     from matplotlib.colors import to_rgba
 
+    from faceeval.report.figures import BOX_COLOUR
+
     original = runs[("noisy1", "private")]
     options = {} if fraction is None else {"fraction": fraction}
     run = replace(original, meta={**original.meta, "init": "two-step", "init_options": options}, boxes=None)
@@ -132,12 +149,12 @@ def test_results_figure_draws_two_step_boxes(tmp_path, store, drawn, fraction):
     half = (0.46 if fraction is None else fraction) * 100 / 2
     lo, hi = 49.5 - half, 49.5 + half
     for ax in drawn[0].axes:
-        boxes = [ln for ln in ax.lines if np.allclose(to_rgba(ln.get_color()), to_rgba("yellow"))]
+        boxes = [ln for ln in ax.lines if np.allclose(to_rgba(ln.get_color()), to_rgba(BOX_COLOUR))]
         assert len(boxes) == 1
         np.testing.assert_allclose(boxes[0].get_xdata(), [lo, hi, hi, lo, lo])
         np.testing.assert_allclose(boxes[0].get_ydata(), [lo, lo, hi, hi, lo])
         sid = ax.get_title().split("\n")[0]
-        np.testing.assert_allclose(_points(ax, "red"), run.predictions[run.ids.index(sid)])
+        np.testing.assert_allclose(_points(ax, "prediction"), run.predictions[run.ids.index(sid)])
 
 
 class _Internals:
@@ -213,8 +230,8 @@ def test_menpo_run_gives_table5_row_and_fig5_with_boxes(tmp_path, make_faces, wr
     res = CliRunner().invoke(main, ["figures", "--results", str(results), "--out", str(out), "-k", "2",
                                     "--menpo-root", str(root)])
     assert res.exit_code == 0, res.output
-    assert Image.open(out / "fig5_results_noisy_sigma0p3_menpo_test@two-step,fraction=0.46.png").size == grid_pixels(2)
-    assert Image.open(out / "fig6_ced_menpo_test@two-step,fraction=0.46_bbox-diagonal.png").size == CED_PX
+    assert Image.open(out / "fig5_results_noisy_sigma0p3_menpo_test@two-step_fraction=0.46.png").size == grid_pixels(2)
+    assert Image.open(out / "fig6_ced_menpo_test@two-step_fraction=0.46_bbox-diagonal.png").size == CED_PX
 
 
 def test_learning_curve_draws_one_line_per_phase_with_its_best_point(tmp_path):

@@ -55,8 +55,9 @@ class SampleIndex:
 
 
 def _tag(text: str) -> str:
-    """A run-key tag as a file name, spelled as the run folders spell it (``two-step,fraction=0.46``)."""
-    return safe_name(text, keep="-_.,=")
+    """A run-key tag in a figure's file name: the run folders' spelling with ``_`` for their commas
+    (``two-step_fraction=0.46``), which LaTeX and shells take as they are."""
+    return safe_name(text.replace(",", "_"), keep="-_.=")
 
 
 def _model_tag(model) -> str:

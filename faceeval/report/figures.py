@@ -125,33 +125,52 @@ def _crop_window(panel: Panel) -> tuple[float, float, float, float]:
     return x0, x1, y1, y0
 
 
+#: How shapes are drawn in the image grids: told apart by shape as well as colour (Okabe-Ito
+#: colours, safe for colour-blind readers): ground truth as blue rings, predictions as orange crosses.
+GROUND_TRUTH_STYLE = {"marker": "o", "facecolors": "none", "edgecolors": "#56B4E9", "s": 10, "linewidths": 0.8,
+                      "label": "ground truth"}
+PREDICTION_STYLE = {"marker": "x", "c": "#E69F00", "s": 10, "linewidths": 0.9, "label": "prediction"}
+BOX_COLOUR = "#F0E442"
+#: The legend of that encoding, as figure titles say it.
+SHAPES_LEGEND = "ground truth: blue rings, prediction: orange crosses"
+#: Pixels above each panel kept for its caption (two lines), so no image covers a caption.
+CAPTION_PX = 36
+
+
 def face_grid(panels: Sequence[Panel], path: str | os.PathLike, title: str = "", ncols: int | None = None) -> list[Path]:
-    """Draw faces in a grid (ground truth green, prediction red, box yellow) to PNG + PDF."""
+    """Draw faces in a grid to PNG + PDF: ground truth and prediction by :data:`GROUND_TRUTH_STYLE`
+    and :data:`PREDICTION_STYLE`, the box in yellow, each panel's caption in a band of its own."""
+    import textwrap
+
     plt = _pyplot()
     cols, rows = grid_size(len(panels), ncols)
-    fig = plt.figure(figsize=(cols * PANEL_PX / DPI, rows * PANEL_PX / DPI), dpi=DPI)
-    top = 1 - 0.28 / (rows * PANEL_PX / DPI) if title else 1
+    width, height = cols * PANEL_PX, rows * PANEL_PX
+    fig = plt.figure(figsize=(width / DPI, height / DPI), dpi=DPI)
+    title_lines = textwrap.wrap(title, max(40, int(width / 6.5))) if title else []
+    head = 6 + 13 * len(title_lines)                       # pixels of the figure title
+    panel_h = (height - head) / rows
     for i, p in enumerate(panels):
         r, c = divmod(i, cols)
-        ax = fig.add_axes([c / cols + 0.005, (rows - 1 - r) / rows * top + 0.005, 1 / cols - 0.01,
-                           top / rows - 0.06 / rows])
+        bottom = height - head - (r + 1) * panel_h + 3
+        ax = fig.add_axes([(c * PANEL_PX + 3) / width, bottom / height, (PANEL_PX - 6) / width,
+                           (panel_h - CAPTION_PX - 3) / height])
         img = p.image
         ax.imshow(img, cmap="gray" if img.ndim == 2 else None, interpolation="bilinear")
         if p.box is not None:
             x0, y0, x1, y1 = np.asarray(p.box, dtype=np.float64)
-            ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], color="yellow", linewidth=1.2)
+            ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], color=BOX_COLOUR, linewidth=1.2, linestyle="--")
         if p.ground_truth is not None:
-            ax.scatter(p.ground_truth[:, 0], p.ground_truth[:, 1], s=4, c="lime", linewidths=0, label="ground truth")
+            ax.scatter(p.ground_truth[:, 0], p.ground_truth[:, 1], **GROUND_TRUTH_STYLE)
         if p.prediction is not None:
-            ax.scatter(p.prediction[:, 0], p.prediction[:, 1], s=4, c="red", linewidths=0, label="prediction")
+            ax.scatter(p.prediction[:, 0], p.prediction[:, 1], **PREDICTION_STYLE)
         x0, x1, y1, y0 = _crop_window(p)
         ax.set_xlim(x0, x1)
         ax.set_ylim(y1, y0)
         ax.set_xticks([])
         ax.set_yticks([])
-        ax.set_title(p.text, fontsize=7, pad=2)
-    if title:
-        fig.suptitle(title, fontsize=9, y=0.995, va="top")
+        ax.set_title(p.text, fontsize=8, pad=3, linespacing=1.1)
+    if title_lines:
+        fig.suptitle("\n".join(title_lines), fontsize=9, y=1 - 3 / height, va="top", linespacing=1.15)
     paths = _save(fig, Path(path))
     plt.close(fig)
     return paths
@@ -201,7 +220,7 @@ def worst_figure(run, samples: dict, path: str | os.PathLike, k: int = 9, norm: 
     label = label or run.meta.get("method", "?")
     partial = getattr(run, "partial_label", "")
     title = (f"{label}: {len(idx)} worst of {run.meta.get('dataset')}/{run.meta.get('subset')}"
-             f"{f' ({partial})' if partial else ''} ({norm}); green ground truth, red prediction")
+             f"{f' ({partial})' if partial else ''} ({norm}); {SHAPES_LEGEND}")
     paths = face_grid(panels, path, title, ncols)
     return FigureResult("worst", title, paths, grid_pixels(len(panels), ncols))
 
@@ -242,7 +261,8 @@ def results_figure(run, samples: dict, path: str | os.PathLike, k: int = 8, norm
                     text=run.ids[i] + ("" if errors is None else f"\nerror {errors[i] * 100:.2f}% ({norm})"))
               for j, (i, img) in enumerate(zip(idx, images))]
     label = label or run.meta.get("method", "?")
-    title = f"{label} on {run.meta.get('dataset')}/{run.meta.get('subset')} (init {run.meta.get('init')}); red prediction, yellow initial box"
+    title = (f"{label} on {run.meta.get('dataset')}/{run.meta.get('subset')} (init {run.meta.get('init')}); "
+             f"prediction: orange crosses, initial box: yellow dashes")
     paths = face_grid(panels, path, title, ncols)
     return FigureResult("results", title, paths, grid_pixels(len(panels), ncols), notes)
 
@@ -331,6 +351,6 @@ def learning_curve_figure(rows: Sequence[dict], path: str | os.PathLike, title: 
     return FigureResult("learning_curve", title, paths, CURVE_PX)
 
 
-__all__ = ["Panel", "FigureResult", "FigureSkipped", "face_grid", "ced_figure", "worst_figure", "results_figure",
+__all__ = ["GROUND_TRUTH_STYLE", "PREDICTION_STYLE", "SHAPES_LEGEND", "Panel", "FigureResult", "FigureSkipped", "face_grid", "ced_figure", "worst_figure", "results_figure",
            "internals_figure", "learning_curve_figure", "worst_images", "grid_pixels", "grid_size", "initial_boxes",
            "PANEL_PX", "DPI", "CED_PX", "CURVE_PX", "INTERNALS_KEYS"]
