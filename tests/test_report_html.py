@@ -3,6 +3,7 @@ sortable per-image table; loaded in a real headless Chromium when one is install
 from __future__ import annotations
 
 import base64
+import re
 import shutil
 import subprocess
 from html.parser import HTMLParser
@@ -103,8 +104,8 @@ def test_per_image_table_sorts_when_a_header_is_clicked(report, tmp_path):
         errors.update({(run.path, i): (err, sid) for i, (sid, err) in enumerate(zip(run.ids, e))})
     lowest, highest = min(errors.values())[1], max(errors.values())[1]
     clicker = """<script>
-      var th = document.querySelector('#per-image thead th:nth-child(4)');
-      var first = function() { return document.querySelector('#per-image tbody tr td:nth-child(3)').textContent; };
+      var th = document.querySelector('#per-image thead th:nth-child(3)');
+      var first = function() { return document.querySelector('#per-image tbody tr td:nth-child(2)').textContent; };
       th.click(); document.body.setAttribute('data-asc', first());
       th.click(); document.body.setAttribute('data-desc', first());
     </script></body>"""
@@ -125,3 +126,114 @@ def test_report_shows_intervals_and_where_each_run_fails(report):
     assert text.count(': mean error per landmark"') == len(runs) + 1     # each figure's alt text
     assert "<th>region</th>" in text and "<th>P99</th>" in text and "<td>mouth</td>" in text
     assert '<span class="ci">[' in text            # measured table cells carry their interval
+
+
+# --- the page at a desktop and at a phone width, in the real browser (issue 20) ---------------------
+
+class WebDriver:
+    """Chromium driven through chromedriver's W3C HTTP interface (no client library): a real viewport
+    of any width, which ``chromium --headless --window-size`` cannot give below 500 px."""
+
+    def __init__(self, width: int, height: int):
+        import socket
+        import subprocess
+        import time
+
+        driver = shutil.which("chromedriver")
+        if driver is None:
+            pytest.skip("no chromedriver on PATH (Debian: apt-get install -y chromium chromium-driver)")
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.proc = subprocess.Popen([driver, f"--port={self.port}"], stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            try:
+                self._call("GET", "/status")
+                break
+            except OSError:
+                time.sleep(0.05)
+        options = {"binary": _chromium(), "args": CHROMIUM_FLAGS[:-2] + ["--hide-scrollbars"],
+                   "mobileEmulation": {"deviceMetrics": {"width": width, "height": height, "pixelRatio": 1}}}
+        self.session = self._call("POST", "/session", {"capabilities": {"alwaysMatch": {
+            "goog:chromeOptions": options}}})["sessionId"]
+
+    def _call(self, method: str, path: str, body=None):
+        import json
+        import urllib.request
+
+        request = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method,
+                                         data=None if body is None else json.dumps(body).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.loads(response.read())["value"]
+
+    def open(self, url: str) -> None:
+        self._call("POST", f"/session/{self.session}/url", {"url": url})
+
+    def run(self, script: str):
+        return self._call("POST", f"/session/{self.session}/execute/sync", {"script": script, "args": []})
+
+    def screenshot(self, path) -> None:
+        path.write_bytes(base64.b64decode(self._call("GET", f"/session/{self.session}/screenshot")))
+
+    def close(self) -> None:
+        try:
+            self._call("DELETE", f"/session/{self.session}")
+        finally:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+#: Measures the page as a reader sees it: its width against the viewport, and each table row's height in
+#: lines of text (per cell, the height of its content over its line height; the tallest cell counts).
+LAYOUT_PROBE = """
+  var rows = [];
+  document.querySelectorAll('table tr').forEach(function (tr) {
+    var lines = 0;
+    Array.prototype.forEach.call(tr.cells, function (cell) {
+      var range = document.createRange(); range.selectNodeContents(cell);
+      lines = Math.max(lines, range.getBoundingClientRect().height / parseFloat(getComputedStyle(cell).lineHeight));
+    });
+    rows.push([lines, tr.textContent.slice(0, 80)]);
+  });
+  var wide = [];
+  document.querySelectorAll('body *').forEach(function (el) {
+    if (el.getBoundingClientRect().right > window.innerWidth + 0.5) wide.push(el.tagName + ' ' + el.id);
+  });
+  return {viewport: window.innerWidth, page: document.documentElement.scrollWidth, rows: rows, wide: wide};
+"""
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_report_fits_the_screen_and_no_row_is_taller_than_three_lines(report, tmp_path, width):
+    path, _ = report
+    browser = WebDriver(width, 900)
+    try:
+        browser.open(path.as_uri())
+        got = browser.run(LAYOUT_PROBE)
+        browser.screenshot(tmp_path / f"report-{width}.png")
+    finally:
+        browser.close()
+    assert got["viewport"] == width
+    assert got["page"] <= width and got["wide"] == [], got["wide"]          # no horizontal scroll
+    assert len(got["rows"]) > 100                                            # the tables were measured
+    tall = [(round(lines, 2), text) for lines, text in got["rows"] if lines > 3.05]
+    assert tall == [], tall
+    assert Image.open(tmp_path / f"report-{width}.png").size == (width, 900)
+
+
+def test_measured_rows_come_first_and_notes_are_numbered_footnotes(report):
+    path, _ = report
+    text = path.read_text()
+    table3 = text[text.index('id="table3"'):text.index("</table>", text.index('id="table3"'))]
+    classes = re.findall(r'<tr class="(measured|published|group)"', table3)
+    assert classes[0] == "measured" and "published" in classes
+    assert classes.index("published") > max(i for i, c in enumerate(classes) if c == "measured")
+    # a published row's references are footnote numbers, their texts listed once under the table
+    assert re.search(r'ESR<sup><a href="#table3-note-(\d+)">\1</a>', table3)
+    assert '<li id="table3-note-1">' in text and "Cao, Wei, Wen, Sun" in text
+    # hints are not in the cells: each cell links into the one list of what is missing
+    missing = text[text.index('<h2 id="missing">'):text.index('<h2 id="ced">')]
+    assert "<code>faceeval run" in missing or "<code>faceeval train" in missing
+    assert "`faceeval" not in text and "<td class=\"why\"><code>" not in text

@@ -259,7 +259,9 @@ def test_every_cell_built_from_a_partial_subset_says_partial_with_its_n(tmp_path
         for column in t.columns:
             value = f"{row.cells[column].value:.2f}" if key == "table2" else f"{t3.cells[column].value:.2f}"
             assert f"{value} (partial: n = " in md and f"{value} (partial: n = " in csv
-            assert f"{value} <span class=\"flag\">(partial: n = " in html
+            assert re.search(rf'{re.escape(value)}<sup class=flag><a href="#{key}-note-(\d+)">', html), (value, html)
+    notes = re.findall(r'<li id="table2-note-\d+">([^<]*)</li>', table_html(tables["table2"]))
+    assert {"partial: n = 6 of 554", "partial: n = 3 of 135", "partial: n = 9 of 689"} <= set(notes)
 
 
 def test_complete_or_unsized_subsets_carry_no_partial_label(store):

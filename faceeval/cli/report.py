@@ -17,7 +17,8 @@ MEASURED_ONLY = click.option("--measured-only", is_flag=True,
 K = click.option("-k", "--worst", "k", type=int, default=9, show_default=True,
                  help="Faces per worst-case / example grid.")
 DAN_WEIGHTS = click.option("--dan-weights", type=click.Path(exists=True), default=None,
-                           help="Trained DAN weights: draws Fig. 3 (DAN internals) through DAN's internals() hook.")
+                           help="DAN weights for Fig. 3 (DAN internals) and the learning curve beside them (default: "
+                                "the ones `faceeval run dan` uses, the shipped weights unless you trained your own).")
 
 
 def _tables(results, data_root, menpo_root, measured_only, bootstrap=None):
@@ -126,6 +127,7 @@ def report_command(results, data_root, menpo_root, output, k, dan_weights, measu
         figs = make_figures(runs, tmp, data_root, menpo_root, k, None, dan_weights, log=skipped.append)
         analyses = run_analyses(runs, tmp, bootstrap)
         text = render_report(tables, figs, per_image_errors(runs),
-                             notes=[s for s in skipped if s.startswith("skipped")], analyses=analyses)
+                             notes=[s for s in skipped if s.startswith("skipped")], analyses=analyses,
+                             figure_notes=[s for s in skipped if s.startswith("no CED")])
     path = write_report(output, text)
     click.echo(f"wrote {path} ({Path(path).stat().st_size / 1e6:.1f} MB; {len(runs)} runs, {len(figs)} figures)")

@@ -104,6 +104,12 @@ def make_figures(runs: Iterable[Run], out: str | os.PathLike, data_root=None, me
                 and fig_norm == "inter-ocular" else [])
         if not entries and not refs:
             continue
+        if entries and not refs and all(np.min(e) > alpha for _, e in entries):
+            # every curve would lie flat on 0 up to alpha: an empty-looking plot says nothing
+            worst_best = min(float(np.min(e)) for _, e in entries) * 100
+            log(f"no CED on {dataset}/{subset}: every face of every run there has an error above alpha = {alpha:g} "
+                f"(the lowest is {worst_best:.1f}%), so each curve would lie on 0")
+            continue
         name = f"fig6_ced_{safe_name(dataset)}_{safe_name(subset)}{'' if init == 'boxes' else '@' + _tag(init)}_{fig_norm}"
         title = f"CED on {dataset}/{subset}" + ("" if init == "boxes" else f" (init {init})")
         res = ced_figure(entries, out / name, alpha, fig_norm, refs, title=title)
@@ -137,14 +143,18 @@ def make_figures(runs: Iterable[Run], out: str | os.PathLike, data_root=None, me
 
 
 def _dan_figure(what: str, weights: str | None, draw: Callable, log: Callable[[str], None]) -> FigureResult | None:
-    """``draw(model)`` with DAN loaded from ``weights``; a figure that cannot be drawn is logged, never raised."""
-    if weights is None:
-        log(f"skipped {what}: pass --dan-weights W (trained DAN weights)")
-        return None
+    """``draw(model)`` with DAN loaded from ``weights`` (None: DAN's default weights, the shipped ones
+    unless trained ones are in ``$FACEEVAL_HOME``); a figure that cannot be drawn is logged, never raised."""
+    from ..errors import MissingDependencyError, MissingWeightsError, OptionError
     from ..methods import load_method
 
     try:
-        res = draw(load_method("dan", weights=weights))
+        model = load_method("dan", weights=weights)
+    except (MissingWeightsError, MissingDependencyError, OptionError) as exc:
+        log(f"skipped {what}: {' '.join(str(exc).split())}")
+        return None
+    try:
+        res = draw(model)
     except (FigureSkipped, DataError) as exc:
         log(f"skipped {what}: {exc}")
         return None

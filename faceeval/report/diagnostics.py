@@ -6,6 +6,7 @@ Both are written as PNG and PDF (atomically) at a fixed pixel size, like the oth
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,7 @@ def landmark_error_figure(per_landmark: np.ndarray, path: str | os.PathLike, nor
     ax.invert_yaxis()                     # image coordinates: y grows downwards
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(title or f"Mean error per landmark ({norm})", fontsize=10)
+    ax.set_title("\n".join(textwrap.wrap(title or f"Mean error per landmark ({norm})", 60)), fontsize=10)
     fig.tight_layout()
     paths = _save(fig, Path(path))
     plt.close(fig)

@@ -66,6 +66,9 @@ class Table:
     columns: list[str]
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: Short cell reasons that stand for a longer note (``"no data (see note)"`` -> the note itself):
+    #: what the HTML report lists, with its command, as what is missing.
+    explained: dict[str, str] = field(default_factory=dict)
 
     def frame(self, formatted: bool = False) -> pd.DataFrame:
         """The table as a DataFrame: numbers (or the why-text) per cell.

@@ -38,6 +38,10 @@ __all__ = ["W300_TEST_SUBSETS", "TABLE2_NORMS", "NORM_SHORT", "MEASURED", "PUBLI
            "table4", "table5", "table6", "build_tables", "write_tables"]
 
 W300_TEST_SUBSETS = ("common", "challenging", "full")
+#: What a measured cell says where a table-wide note explains the missing data.
+NO_DATA_SEE_NOTE = "no data (see note)"
+#: Row order of every table: measured rows, then the paper's, then those read off published curves.
+SOURCE_ORDER = {MEASURED: 0, PUBLISHED: 1, FROM_CED: 2}
 TABLE2_NORMS = ("inter-pupil", "inter-ocular", "bbox-diagonal")
 NORM_SHORT = {"inter-pupil": "IP", "inter-ocular": "IO", "bbox-diagonal": "BD"}
 
@@ -164,15 +168,17 @@ def table4(models, ctx, ev) -> Table:
     return t
 
 
-def _absent_data_note(t: Table, missing: str | None, note: str) -> None:
-    """One table-wide note for data that is not there; the measured cells then point to it."""
+def _absent_data_note(t: Table, missing: str | None, note: str, extra: str = "") -> None:
+    """One table-wide note for data that is not there (``note``, then ``extra`` about this table);
+    the measured cells then point to it."""
     if missing is None:
         return
-    t.notes.append(note)
+    t.notes.append(note + extra)
+    t.explained[NO_DATA_SEE_NOTE] = note
     for r in t.rows:
         for c in r.cells.values() if r.source == MEASURED else ():
             if c.why == missing:
-                c.why = "no data (see note)"
+                c.why = NO_DATA_SEE_NOTE
 
 
 def _private_note(t: Table, ctx: Context, instead: str = "") -> None:
@@ -181,7 +187,7 @@ def _private_note(t: Table, ctx: Context, instead: str = "") -> None:
                       f"The 300W private test set (300W/01_Indoor + 300W/02_Outdoor, 600 faces) is not in the data "
                       f"under {root}, so no measured private-set row of this table can be filled; `faceeval data "
                       f"check {root}` shows what is there (the set is distributed by ibug: "
-                      f"ibug.doc.ic.ac.uk/resources/300-W).{instead}")
+                      f"ibug.doc.ic.ac.uk/resources/300-W).", instead)
 
 
 def table5(models, ctx, ev) -> Table:
@@ -265,6 +271,8 @@ def build_tables(runs: Iterable[Run], data_root: str | os.PathLike | None = None
     ev = Evaluator(bootstrap)
     tables = [table2(models, ctx, ev), table3(models, ctx, ev), table4(models, ctx, ev), table5(models, ctx, ev),
               table6(models, ctx, ev)]
+    for t in tables:          # what we measured first, the paper's numbers below (stable: each group keeps its order)
+        t.rows.sort(key=lambda r: SOURCE_ORDER.get(r.source, len(SOURCE_ORDER)))
     if bootstrap is not None:
         for t in tables:
             t.notes.append(f"[low, high] after a measured number: its {bootstrap.level * 100:g}% confidence interval, "
