@@ -288,7 +288,7 @@ def render_report(tables: Sequence[Table], figures: Sequence[FigureResult], per_
         "that fills it.</p>",
         "<nav>" + "".join(f'<a href="#{k}">{_e(v)}</a>' for k, v in sections) + "</nav>",
         '<h2 id="tables">Tables</h2>', *table_parts,
-        f'<h2 id="missing">What is missing, and the command to fill it</h2>',
+        '<h2 id="missing">What is missing, and the command to fill it</h2>',
         missing.html("missing") or "<p>Nothing: every cell that can be measured here is.</p>",
         '<h2 id="ced">CED curves</h2>',
     ]
