@@ -13,7 +13,7 @@ folder an archive has, its contents land in the ibug layout::
 
 Example (the base URL can point at a mirror, or at a local server in tests)::
 
-    >>> download_300w("~/data/300w", only=["ibug"])             # doctest: +SKIP
+    >>> download_300w("DATA/300w", only=["ibug"])             # doctest: +SKIP
 """
 from __future__ import annotations
 

@@ -500,7 +500,7 @@ def _hint_table():
     t = Table("table3", "Table 3: AUC_0.08 and failure rate (%) on the 300W public test set (full)",
               "Inter-ocular normalisation, failure = error > 0.08.", ["AUC_0.08", "failure @ 0.08"])
     t.rows.append(Row("dan", MEASURED, "–", {c: Cell(why="no run: `faceeval run dan --subset full --data-root "
-                                                       "~/data/300w`") for c in t.columns}))
+                                                       "DATA/300w`") for c in t.columns}))
     return t
 
 
@@ -511,15 +511,18 @@ def test_latex_tables_keep_commands_and_comparisons_intact():
                         r"Inter-ocular normalisation, failure = error $> 0.08$.}")
     # "--" is an en dash in LaTeX text: commands keep two hyphens, in typewriter type
     assert lines[8] == (r"dan & measured & -- & no run: \texttt{faceeval run dan -{}-subset full -{}-data-root "
-                        r"\textasciitilde{}/data/300w} & '' &  \\")
+                        r"DATA/300w} & '' &  \\")
 
 
 def test_html_report_renders_backticked_hints_as_code():
-    from faceeval.report.html import table_html
+    from faceeval.report.html import Numbered, table_html
 
-    html = table_html(_hint_table())
-    assert "<code>faceeval run dan --subset full --data-root ~/data/300w</code>" in html
-    assert "`" not in html
+    missing = Numbered("missing")
+    html = table_html(_hint_table(), missing)
+    assert '<td class="why" colspan="2">no run <a href="#missing-1">[1]</a></td>' in html     # a word and a link
+    listed = missing.html("missing")
+    assert "<code>faceeval run dan --subset full --data-root DATA/300w</code>" in listed
+    assert "`" not in html + listed
     assert "failure = error &gt; 0.08." in html
 
 

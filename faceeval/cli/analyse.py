@@ -46,7 +46,7 @@ def analyse_command(run, gt_dir, data_root, norm, alpha, inclusive_failure, one_
     \b
     Examples:
       faceeval analyse results/ert/fbdc2cb80eb9/300w/full
-      faceeval analyse theirs.csv --gt ~/data/300w -o theirs
+      faceeval analyse theirs.csv --gt DATA/300w -o theirs
     """
     from ..analysis import analyse
     from ..io import write_json

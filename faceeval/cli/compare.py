@@ -58,7 +58,7 @@ def compare_command(methods, dataset, subset, data_root, init, box_fraction, wei
     \b
     Examples:
       faceeval compare meanshape ert --dataset builtin
-      faceeval compare dan sdm ert meanshape --subset full --data-root ~/data/300w
+      faceeval compare dan sdm ert meanshape --subset full --data-root DATA/300w
     """
     from ..compare import compare_methods, comparison_markdown, paired_comparisons, write_comparison
     from ..stats import Bootstrap

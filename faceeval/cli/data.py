@@ -14,8 +14,8 @@ def data():
 
     \b
     Examples:
-      faceeval data download 300w --to ~/data/300w
-      faceeval data check ~/data/300w
+      faceeval data download 300w --to DATA/300w
+      faceeval data check DATA/300w
     """
 
 
@@ -63,8 +63,8 @@ def check_command(root, subset):
 
     \b
     Examples:
-      faceeval data check ~/data/300w
-      faceeval data check ../shared/data/300w --subset challenging
+      faceeval data check DATA/300w
+      faceeval data check DATA/300w --subset challenging
     """
     if root is None:
         raise click.UsageError("give ROOT (the 300W folder) or set FACEEVAL_DATA_ROOT")
@@ -103,8 +103,8 @@ def download_command(dataset, to, base_url, only, remove_archives, no_progress):
 
     \b
     Examples:
-      faceeval data download 300w --to ~/data/300w
-      faceeval data download 300w --to ~/data/300w --only ibug --base-url https://mirror.example/300w
+      faceeval data download 300w --to DATA/300w
+      faceeval data download 300w --to DATA/300w --only ibug --base-url https://mirror.example/300w
     """
     from ..download import download_300w
 

@@ -70,11 +70,11 @@ def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure,
 
     \b
     Examples:
-      faceeval eval results/dan/ab12/300w/full/pts --gt ~/data/300w --format json
+      faceeval eval results/dan/ab12/300w/full/pts --gt DATA/300w --format json
       faceeval eval results/dan/ab12/300w/full/predictions.npz --explain
-      faceeval eval theirs.csv --gt ~/data/300w --one-based
+      faceeval eval theirs.csv --gt DATA/300w --one-based
       faceeval eval results/meanshape/*/builtin/all/pts --gt builtin
-      faceeval eval theirs.csv --gt 300w:challenging --data-root ~/data/300w
+      faceeval eval theirs.csv --gt 300w:challenging --data-root DATA/300w
     """
     from ..analysis import analyse
     from ..conventions import check_conventions, explain as explain_conventions, explain_text
@@ -137,7 +137,7 @@ def ced_command(pred_dirs, gt_dir, data_root, output, norm, alpha, inclusive_fai
     \b
     Example:
       faceeval ced results/dan/*/300w/private/pts results/meanshape/*/300w/private/pts \\
-          --gt ~/data/300w --label DAN --label "mean shape" -o ced_private.png --reference 300w-challenge
+          --gt DATA/300w --label DAN --label "mean shape" -o ced_private.png --reference 300w-challenge
     """
     from ..pairing import load_ground_truth
     from ..predictions import load_scored

@@ -48,7 +48,7 @@ def tables_command(results, data_root, menpo_root, out, measured_only, quiet, ci
     \b
     Examples:
       faceeval tables
-      faceeval tables --data-root ~/data/300w --out reports/
+      faceeval tables --data-root DATA/300w --out reports/
     """
     from ..report.tables import write_tables
 
@@ -85,7 +85,7 @@ def figures_command(results, data_root, menpo_root, out, k, norm, dan_weights, i
     \b
     Examples:
       faceeval figures
-      faceeval figures --data-root ~/data/300w -k 12 --dan-weights dan.safetensors
+      faceeval figures --data-root DATA/300w -k 12 --dan-weights dan.safetensors
     """
     from ..report.build import make_figures
     from ..runs import find_runs
@@ -112,7 +112,7 @@ def report_command(results, data_root, menpo_root, output, k, dan_weights, measu
 
     \b
     Example:
-      faceeval report --data-root ~/data/300w -o reports/report.html
+      faceeval report --data-root DATA/300w -o reports/report.html
     """
     import tempfile
 

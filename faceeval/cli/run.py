@@ -53,10 +53,10 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
     \b
     Examples:
       faceeval run meanshape --dataset builtin
-      faceeval run dan --subset challenging --data-root ~/data/300w
-      faceeval run dan --dataset menpo --init two-step --data-root ~/data/menpo
-      faceeval run dan -O stages=1 --subset private --data-root ~/data/300w
-      faceeval run ert --dataset folder --data-root ~/faces --boxes ~/faces/boxes.json
+      faceeval run dan --subset challenging --data-root DATA/300w
+      faceeval run dan --dataset menpo --init two-step --data-root DATA/menpo
+      faceeval run dan -O stages=1 --subset private --data-root DATA/300w
+      faceeval run ert --dataset folder --data-root DATA/faces --boxes DATA/faces/boxes.json
     """
     init_opts = init_options(init, box_fraction)
     weights = parse_weights([weights], [method])[method] if weights else None
@@ -128,7 +128,7 @@ def train_command(ctx, method):
 
     \b
     Example:
-      faceeval train dan --data-root ~/data/300w --stages 2
+      faceeval train dan --data-root DATA/300w --stages 2
     """
     if method is None or method in ("-h", "--help"):
         trainable = [n for n in sorted(available_methods()) if _trainable(n)]

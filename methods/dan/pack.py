@@ -1,6 +1,6 @@
 """A DAN training pack: the training faces as one compact file that travels to a GPU machine.
 
-``python -m faceeval_methods.dan.pack --data-root ../shared/data/300w --out .gpu/dan-pack.npz`` crops
+``python -m faceeval_methods.dan.pack --data-root DATA/300w --out .gpu/dan-pack.npz`` crops
 every training face onto its canvas (the same :class:`~faceeval_methods.dan.augment.Canvases` the CPU
 trainer builds, grey, at frame resolution) and stores:
 
@@ -143,7 +143,7 @@ canvases + ground truth + validation frames) for a GPU machine where only the re
 
 \b
 Example:
-  python -m faceeval_methods.dan.pack --data-root ../shared/data/300w --out .gpu/dan-pack.npz
+  python -m faceeval_methods.dan.pack --data-root DATA/300w --out .gpu/dan-pack.npz
 """, context_settings={"help_option_names": ["-h", "--help"]})
     @data_root_option("300W root (as distributed, or the crop pack; env FACEEVAL_DATA_ROOT).", exists=True,
                       required=True)

@@ -125,7 +125,7 @@ box-initialised, and the relative change.
 \b
 Example:
   python -m faceeval_methods.dan.quantize ~/.cache/faceeval/weights/dan methods/dan/pretrained/dan.safetensors \\
-      --data-root ../shared/data/300w
+      --data-root DATA/300w
 """, context_settings={"help_option_names": ["-h", "--help"]})
     @click.argument("src", type=click.Path(exists=True))
     @click.argument("dest", type=click.Path())

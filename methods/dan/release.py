@@ -241,7 +241,7 @@ int8, with provenance and learning curve, in methods/dan/pretrained/.
 
 \b
 Example:
-  python -m faceeval_methods.dan.release /work/fhome/train/dan2-pack --data-root ../shared/data/300w
+  python -m faceeval_methods.dan.release TRAIN_DIR --data-root DATA/300w
 """, context_settings={"help_option_names": ["-h", "--help"]})
     @click.argument("train_dir", type=click.Path(exists=True, file_okay=False))
     @data_root_option("300W root it was trained on: measures the int8 error change on its validation faces "

@@ -738,8 +738,8 @@ so on. Checkpoints are written atomically every epoch. Launch with
 
 \b
 Examples:
-  faceeval train dan --data-root ~/data/300w --stages 2
-  faceeval train dan --data-root ~/data/300w --stages 3 --finetune-epochs 5 --resume
+  faceeval train dan --data-root DATA/300w --stages 2
+  faceeval train dan --data-root DATA/300w --stages 3 --finetune-epochs 5 --resume
   faceeval train dan --dataset builtin --stages 2 --max-epochs 3 --val-count 0   # a demo
 """)
 @click.option("--dataset", type=click.Choice(["300w", "menpo", "folder", "builtin"]), default=None,

@@ -71,7 +71,7 @@ difference within the noise of 100 faces is not taken for progress.
 \b
 Example:
   python -m faceeval_methods.dan.validation methods/dan/pretrained ~/w/dan-ft/best.safetensors \\
-      --data-root ../shared/data/300w
+      --data-root DATA/300w
 """, context_settings={"help_option_names": ["-h", "--help"]})
     @click.argument("weights", nargs=-1, required=True, type=click.Path(exists=True))
     @data_root_option("300W root the weights were trained on (env FACEEVAL_DATA_ROOT).", exists=True,

@@ -53,7 +53,7 @@ def estimator():
 
     \b
     Examples:
-      faceeval estimator train --method dan --data-root ~/data/300w -o dan-estimator.npz
+      faceeval estimator train --method dan --data-root DATA/300w -o dan-estimator.npz
       faceeval estimator predict dan-estimator.npz results/dan/<hash>/300w/full -o estimates.csv
     """
 
@@ -86,7 +86,7 @@ def train(method, weights, dataset, subset, data_root, k, limit, heldout, clip, 
 
     \b
     Examples:
-      faceeval estimator train --method dan --data-root ~/data/300w -o dan-estimator.npz
+      faceeval estimator train --method dan --data-root DATA/300w -o dan-estimator.npz
       faceeval estimator train --method ert --dataset builtin --perturbations 8 -o tiny.npz
     """
     from .features import HogConfig
@@ -188,7 +188,7 @@ def menpo_boxsize(estimator_path, method, weights, fractions, dataset, subset, d
     \b
     Example:
       faceeval menpo-boxsize --estimator dan-estimator.npz --fractions 0.30:0.60:0.02 \\
-          --data-root ~/data/menpo --limit 200
+          --data-root DATA/menpo --limit 200
     """
     from .boxsize import parse_fractions, sweep_box_fractions
     from .model import ErrorEstimator

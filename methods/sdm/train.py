@@ -89,7 +89,7 @@ def train_sdm_command(dataset, subset, data_root, output, feature, patch_size, s
 
     \b
     Examples:
-      faceeval train sdm --data-root ~/data/300w
+      faceeval train sdm --data-root DATA/300w
       faceeval train sdm --dataset builtin --augment 10 --output /tmp/sdm-tiny \\
           --scales 1 --iterations 3 --perturbations 5 --patch-size 16 --diagonal 80
       faceeval run sdm --weights /tmp/sdm-tiny --dataset builtin
