@@ -8,7 +8,7 @@ REPORTS ?= reports
 DATA_ROOT ?= $(or $(FACEEVAL_DATA_ROOT),$(wildcard ../shared/data/300w))
 DATA_ROOT_OPT = $(if $(DATA_ROOT),--data-root $(DATA_ROOT),)
 
-.PHONY: install test lint tables report readme-results bench gpu-pack gpu-train dan-release
+.PHONY: install test lint docs tables report readme-results bench gpu-pack gpu-train dan-release
 
 install:  ## editable install with the peer methods and test tools, as the README does
 	$(PYTHON) -m pip install -e ".[all]"
@@ -18,6 +18,9 @@ test:
 
 lint:  ## ruff, configured in pyproject.toml (CI runs it)
 	$(PYTHON) -m ruff check .
+
+docs:  ## the documentation site into site/ (MkDocs, strict: a broken link or API reference fails; CI runs it)
+	NO_MKDOCS_2_WARNING=1 $(PYTHON) -m mkdocs build --strict
 
 # DAN weights for Fig. 3 (its internals) and its learning curve: the shipped ones unless told otherwise.
 DAN_WEIGHTS ?= $(wildcard methods/dan/pretrained/dan.safetensors)
@@ -52,4 +55,4 @@ gpu-train:  ## on the GPU machine: train both stages within GPU_MINUTES, weights
 	PYTHONPATH=.gpu/import:. PYTHONUNBUFFERED=1 python3 -m faceeval_methods.dan.gpu_train --pack $(PACK) --out $(GPU_OUT) --minutes $(GPU_MINUTES)
 
 dan-release:  ## ship a DAN training folder's weights (int8, with provenance) as the default: make dan-release TRAIN_DIR=DIR
-	$(PYTHON) -m faceeval_methods.dan.release $(TRAIN_DIR) $(DATA_ROOT_OPT) --readme README.md
+	$(PYTHON) -m faceeval_methods.dan.release $(TRAIN_DIR) $(DATA_ROOT_OPT) --readme docs/training-dan.md

@@ -41,6 +41,14 @@ def test_release_ships_int8_weights_with_provenance_and_curve(stopped_run, tmp_p
     assert text.startswith("# x\n<!-- dan-weights:begin -->\n| shipped DAN weights |") and text.endswith(
         "<!-- dan-weights:end -->\ntail\n") and "old" not in text
     assert f"| training so far | {state['global_step'] * 16:,} samples" in text
+    assert "| file | `shipped/dan.safetensors` (int8" in text
+    # a page in a docs folder names the weights from the folder that holds both (the checkout), not by
+    # this machine's absolute path
+    page = tmp_path / "docs" / "training.md"
+    page.parent.mkdir()
+    page.write_text("<!-- dan-weights:begin -->\n<!-- dan-weights:end -->\n")
+    release(out, None, tmp_path / "shipped", {"dataset": "builtin", "faces": 4, "expected": None}, readme=page)
+    assert "| file | `shipped/dan.safetensors` (int8" in page.read_text() and str(tmp_path) not in page.read_text()
     best = info["best_validation"]
     assert f"{best['val_inter_ocular'] * 100:.2f}% inter-ocular" in text and "builtin: 4 of None faces" in text
     assert info["best_validation"]["phase"] == "stage2" and info["hardware"]

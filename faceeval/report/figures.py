@@ -66,8 +66,8 @@ def grid_size(n_panels: int, ncols: int | None = None) -> tuple[int, int]:
     By default up to 4 panels sit in one row; more fill rows of 4 or 3, whichever leaves
     fewer empty places (4 on a tie), so the paper's 9 worst faces make a 3 x 3 grid.
 
-    >>> [grid_size(n) for n in (3, 5, 8, 9, 12)]
-    [(3, 1), (3, 2), (4, 2), (3, 3), (4, 3)]
+    >>> tuple(grid_size(n) for n in (3, 5, 8, 9, 12))
+    ((3, 1), (3, 2), (4, 2), (3, 3), (4, 3))
     """
     if n_panels < 1:
         raise ValueError("a grid needs at least one panel")

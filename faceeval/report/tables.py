@@ -13,8 +13,8 @@ their Markdown, LaTeX and CSV), :mod:`~faceeval.report.run_groups` (runs grouped
 
 >>> from faceeval.runs import find_runs
 >>> tables = build_tables(find_runs("no-such-results-folder"), methods=["meanshape"])
->>> [t.key for t in tables]
-['table2', 'table3', 'table4', 'table5', 'table6']
+>>> tuple(t.key for t in tables)
+('table2', 'table3', 'table4', 'table5', 'table6')
 """
 from __future__ import annotations
 

@@ -221,10 +221,13 @@ def release(train_dir: str | Path, data_root: str | Path | None, dest: str | Pat
 
         readme = Path(readme)
         weights = dest / "dan.safetensors"
-        try:
-            shown = weights.resolve().relative_to(readme.resolve().parent)
-        except ValueError:
-            shown = weights
+        shown = weights
+        for base in readme.resolve().parents:      # relative to the nearest folder holding both (the checkout)
+            try:
+                shown = weights.resolve().relative_to(base)
+                break
+            except ValueError:
+                continue
         text = replace_block(readme.read_text(), readme_block(meta, weights, shown), README_BEGIN, README_END)
         with atomic_write(readme) as fh:
             fh.write(text)
@@ -248,7 +251,8 @@ Example:
                       "(env FACEEVAL_DATA_ROOT).", exists=True)
     @click.option("--dest", type=click.Path(file_okay=False), default=str(PRETRAINED_DIR), show_default=True)
     @click.option("--readme", type=click.Path(exists=True, dir_okay=False), default=None,
-                  help="Rewrite this file's dan-weights block (between its marker lines) to describe the weights.")
+                  help="Rewrite this file's dan-weights block (between its marker lines) to describe the weights "
+                       "(make dan-release: docs/training-dan.md).")
     def command(train_dir, data_root, dest, readme):
         data = {}
         if data_root:
