@@ -448,7 +448,7 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
     for i, (shape, pred_s, face_load_s) in _read_chunks(partial, {sid: i for i, sid in enumerate(ids)}).items():
         predictions[i], done[i] = shape, True
         predict_s, load_s = predict_s + pred_s, load_s + face_load_s
-    resumed = int(done.sum())
+    resumed, resumed_seconds = int(done.sum()), predict_s + load_s
     if resumed and report is not None:
         report(f"resuming: {resumed} of {n} faces done (saved in {partial})")
     reused = {} if force else reusable_faces(key, dataset, boxes, results, wanted=np.flatnonzero(~done))
@@ -461,7 +461,9 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
     finished = n - len(todo)                 # faces whose predictions are on disk
     bar = _progress(total=n, desc=f"{method.name} on {dataset.name}/{dataset.subset}", enabled=progress)
     bar.update(finished)
-    new_chunks, pos, step = 0, 0, min(FIRST_CHUNK, cap)
+    # the first call's size: from the speed of the chunks saved before (a resumed run), else small
+    step = _next_step(resumed, resumed_seconds, cap) if resumed else min(FIRST_CHUNK, cap)
+    new_chunks, pos = 0, 0
     try:
         while pos < len(todo):
             if stop_after_chunks is not None and new_chunks >= stop_after_chunks:

@@ -273,3 +273,33 @@ def test_every_methods_predict_gets_its_arguments_checked_by_the_base_class():
     assert m.predict([], np.zeros((0, 4))).shape == (0, 68, 2) and not hasattr(m, "got")
     # a subclass that calls super().predict is checked once per level, with the same result
     assert CountingMeanShape().predict([np.zeros((4, 4))], [0, 0, 2, 2]).shape == (1, 68, 2)
+
+
+def test_chunks_hold_about_five_seconds_of_work_and_a_kill_keeps_each_finished_one(tmp_path, monkeypatch):
+    """A method taking 1 s per face with a batch size of 256: the first call takes 8 faces, later ones
+    as many as fit in CHUNK_SECONDS at the measured speed; each is saved as it finishes."""
+    import faceeval.runs as runs
+    from test_report_tables import memory_dataset
+
+    clock = [0.0]
+    monkeypatch.setattr(runs.time, "perf_counter", lambda: clock[0])
+
+    class Slow(CountingMeanShape):
+        batch_size = 256
+
+        def predict(self, images, boxes):
+            clock[0] += float(len(images))          # one second per face
+            return super().predict(images, boxes)
+
+    data = memory_dataset("builtin", "all", 40, seed=3)
+    method = Slow()
+    with pytest.raises(runs.RunInterrupted) as stop:
+        runs.run_method(method, data, tmp_path, stop_after_chunks=3, progress=False)
+    assert method.calls == [8, 5, 5] and runs.CHUNK_SECONDS == 5.0
+    assert stop.value.saved == 18
+    out = run_dir(tmp_path, method, data)
+    assert sorted(p.name for p in (out / ".partial").glob("chunk_*.npz")) == [
+        "chunk_0000000.npz", "chunk_0000008.npz", "chunk_0000013.npz"]
+    again = Slow()
+    run = runs.run_method(again, data, tmp_path, progress=False)
+    assert sum(again.calls) == 22 and max(again.calls) <= 5 and run.meta["predict_seconds"] == pytest.approx(40)
