@@ -846,6 +846,9 @@ Examples:
               help="Also checkpoint every N steps within an epoch.")
 @click.option("--checkpoint-minutes", type=float, default=10.0, show_default=True,
               help="Also checkpoint whenever this many minutes passed since the last checkpoint (0: off).")
+@click.option("--stage-minutes", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="A stage (and the fine-tuning) also ends at the first epoch end after this many minutes in it "
+                   "(0: only --patience ends it).")
 @click.option("--max-minutes", type=float, default=0.0, show_default=True,
               help="Stop after this many minutes of training in all (checkpointed; --resume continues). 0: no limit.")
 @click.option("--validate-every", type=int, default=0, show_default=True,
@@ -874,7 +877,7 @@ Examples:
 def train_command(dataset, data_root, subset, out, stages, batch_size, lr, max_epochs, patience, finetune_epochs,
                   finetune_lr, perturbations, mirror, augment, val_split, val_count, brightness, contrast, gamma,
                   blur, noise, erase, lr_decay, lr_patience, heatmap, seed, checkpoint_every,
-                  checkpoint_minutes, max_minutes, validate_every, translation, device,
+                  checkpoint_minutes, stage_minutes, max_minutes, validate_every, translation, device,
                   precision, channels_last, widths, cache_frozen, init_weights, start_stage, compile_stages, resume,
                   progress):
     dataset = dataset or ("300w" if data_root else "builtin")
@@ -885,7 +888,8 @@ def train_command(dataset, data_root, subset, out, stages, batch_size, lr, max_e
                         brightness=brightness, contrast=contrast, gamma=gamma, blur=blur, noise=noise, erase=erase,
                         lr_decay=lr_decay, lr_patience=lr_patience, seed=seed,
                         checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes,
-                        max_minutes=max_minutes, validate_every=validate_every, translation=translation,
+                        max_minutes=max_minutes, stage_minutes=stage_minutes, validate_every=validate_every,
+                        translation=translation,
                         device=device, precision=precision,
                         channels_last=channels_last, heatmap=heatmap,
                         widths=tuple(int(w) for w in widths.split(",")), cache_frozen=cache_frozen,
