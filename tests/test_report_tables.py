@@ -611,3 +611,24 @@ def test_tables_fill_common_and_challenging_from_a_full_run(tmp_path):
         s = evaluate(full.predictions[part], full.ground_truth[part], "inter-ocular")[0]
         assert row.cells[f"IO {subset}"].value == pytest.approx(s.mean_error * 100, rel=1e-12)
     assert "common = its faces of the full run" in row.note
+
+
+def test_every_published_method_is_found_beside_runs_of_a_method_of_that_name():
+    """`run` prints the paper's value for any method named as a row of published_results.csv (case
+    aside): each 300W number of each row is found, the first table's where several print it."""
+    from faceeval.report.published import published_value, published_results
+
+    df = published_results()
+    seen = set()
+    for row in df[df.subset.isin(["common", "challenging", "full", "private"])].itertuples():
+        stat = {"mean_error": "mean_error", "auc": "auc", "failure": "failure_rate"}[row.metric]
+        alpha = float(row.alpha) if row.metric != "mean_error" else None
+        got = published_value([row.method.upper()], "300w", row.subset, row.norm, stat, alpha)
+        first = df[(df.method == row.method) & (df.subset == row.subset) & (df.norm == row.norm)
+                   & (df.metric == row.metric)].sort_values("table", kind="stable").iloc[0]
+        assert (got.value, got.table) == (float(first.value), int(first.table)), row
+        seen.add(row.method)
+    assert {"ESR", "SDM", "LBF", "cGPRT", "CFSS", "RAR", "MDM", "DAN", "DAN-Menpo", "DAN 1 stage"} <= seen
+    assert published_value(["sdm"], "300w", "full", "inter-pupil", "mean_error").value == 7.52
+    assert published_value(["ert", "meanshape"], "300w", "full", "inter-ocular", "mean_error") is None
+    assert published_value(["dan"], "300w", "full", "inter-ocular", "auc", 0.03) is None     # another alpha

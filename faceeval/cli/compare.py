@@ -46,11 +46,13 @@ def compare_command(methods, dataset, subset, data_root, init, box_fraction, wei
     measured in a separate pass on preloaded images, all in this one run on this
     machine, so they are comparable with each other only.
 
-    Every pair of methods is also compared image by image: the mean per-image
-    difference with a paired bootstrap interval, the Wilcoxon signed-rank p-value, how
-    often each has the lower error, and a scatter plot (STEM-A-vs-B.png); where the
-    interval covers 0 it says "no significant difference". --no-ci drops the intervals
-    of the single-method numbers (the paired intervals stay).
+    Every pair of methods is also compared image by image, two questions apart: the mean
+    of the per-image differences with its paired bootstrap interval (which method has the
+    lower average error), and their median with its interval and the Wilcoxon signed-rank
+    p (which is lower on a typical image), then one sentence that reconciles them when
+    they disagree; plus a scatter plot (STEM-A-vs-B.png). An interval that covers 0 is no
+    difference. --no-ci drops the intervals of the single-method numbers (the paired
+    intervals stay).
 
     A method that cannot run here (no trained weights, a missing optional dependency) is
     left out with a note, and the others are compared.
