@@ -46,9 +46,15 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
     """Run METHOD on a dataset subset, store its predictions and print the scores.
 
     Predictions go to RESULTS/METHOD/WEIGHTS_HASH@vVERSION[,OPTIONS]/DATASET/SUBSET[@INIT]/
-    as one .pts per face plus predictions.npz and meta.json, written atomically. A killed
-    run resumes where it stopped; a finished one is reused unless --force. Every option is
-    checked before any work starts.
+    as one .pts per face plus predictions.npz and meta.json, written atomically. Faces that
+    stored runs of the same model on other subsets already hold are taken from them (a full
+    run after a challenging one predicts the 554 others). Work is saved every few seconds, so
+    a killed run resumes where it stopped; a finished one is reused unless --force. Every
+    option is checked before any work starts.
+
+    The summary scores each normalisation at its own alpha (0.08 inter-ocular and
+    inter-pupil, 0.03 box diagonal) and prints the paper's value beside each number that has
+    a published counterpart (same method, images, normalisation and alpha).
 
     \b
     Examples:

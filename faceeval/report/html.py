@@ -36,7 +36,7 @@ sup.flag a{color:#b00020}
 .tgroup table{margin-bottom:.3em;font-size:.8em}
 .caption{color:#555;font-size:.85em;max-width:60em}
 ol.notes{color:#555;font-size:.8em;margin:.2em 0 1em;padding-left:1.8em;max-width:60em}
-ol.missing li{margin:.3em 0}
+ol.missing{font-size:.9em}ol.missing li{margin:.3em 0}
 figure{margin:1em 0;max-width:100%}figure img{max-width:100%;height:auto;border:1px solid #ddd}
 figcaption{font-size:.85em;color:#555}
 table.sortable th{cursor:pointer;user-select:none}
