@@ -632,3 +632,17 @@ def test_every_published_method_is_found_beside_runs_of_a_method_of_that_name():
     assert published_value(["sdm"], "300w", "full", "inter-pupil", "mean_error").value == 7.52
     assert published_value(["ert", "meanshape"], "300w", "full", "inter-ocular", "mean_error") is None
     assert published_value(["dan"], "300w", "full", "inter-ocular", "auc", 0.03) is None     # another alpha
+
+
+def test_a_test_time_augmented_model_is_labelled_as_its_own_row():
+    from faceeval.report.run_groups import Model
+
+    class _Run:
+        def __init__(self, options):
+            self.meta = {"options": options}
+
+    flip = Model("dan", "abcdef0123", {("300w", "full", "boxes"): _Run({"stages": 2, "precision": "bf16",
+                                                                          "tta": "flip"})})
+    single = Model("dan", "abcdef0123", {("300w", "full", "boxes"): _Run({"stages": 2, "precision": "bf16"})})
+    assert flip.label == "dan + flip test, 2 stages, precision=bf16 [abcdef01]"
+    assert single.label == "dan, 2 stages, precision=bf16 [abcdef01]"

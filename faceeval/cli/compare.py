@@ -24,7 +24,7 @@ from .uncertainty import bootstrap_from, ci_options
               help="Initialisation of every method (boxes = the dataset's detector boxes).")
 @BOX_FRACTION
 @click.option("--weights", "weight_pairs", multiple=True, metavar="[METHOD=]PATH",
-              help="Weights of a method (repeatable), e.g. --weights sdm=~/models/sdm; a bare PATH when "
+              help="Weights of a method (repeatable), e.g. --weights sdm=MODELS/sdm; a bare PATH when "
                    "comparing one method.")
 @NORM
 @ALPHA

@@ -94,6 +94,8 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
     published, paper = paper_values(type(model).published_names(model.options()), ds.name, ds.subset,
                                     [s for s, _ in scored]) if init == "boxes" else (None, "")
     click.echo(format_summary_table([summary for summary, _ in scored], intervals, published, paper))
+    if run.meta.get("caveat"):
+        click.echo(f"note: {run.meta['caveat']}")
     if partial:
         click.echo(f"{partial} faces of {ds.name}/{ds.subset}: these scores are partial, "
                    f"not comparable with published ones")
@@ -168,6 +170,9 @@ def methods_command():
         try:
             cls = method_class(name)
             click.echo(f"{name:12s} v{cls.version:6s} {cls.description}")
+            caveat = cls.default_caveat()
+            if caveat:
+                click.echo(f"{'':20s} note: {caveat}")
         except (ImportError, MissingDependencyError) as exc:
             click.echo(f"{name:12s} (unavailable: {exc})")
             continue

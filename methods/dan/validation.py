@@ -134,7 +134,7 @@ repeated on those (the shipped weights trained on the other 200).
 
 \b
 Example:
-  python -m faceeval_methods.dan.validation methods/dan/pretrained ~/w/dan-ft/best.safetensors \\
+  python -m faceeval_methods.dan.validation methods/dan/pretrained TRAIN_DIR/best.safetensors \\
       --data-root DATA/300w
 """, context_settings={"help_option_names": ["-h", "--help"]})
     @click.argument("weights", nargs=-1, required=True, type=click.Path(exists=True))
