@@ -133,6 +133,7 @@ def test_explain_values_match_independent_computations(tmp_path):
         "protocol: inter-ocular": e.mean(),
         "inter-pupil normaliser": np.mean(dist / pupils),
         "bbox-diagonal normaliser": np.mean(dist / np.hypot(extent[:, 0], extent[:, 1])),
+        "bbox-size normaliser": np.mean(dist / np.sqrt(extent[:, 0] * extent[:, 1])),
         "protocol: failure = error > 0.08": np.mean(e > 0.08),
         "failure = error >= 0.08": np.mean(e >= 0.08),
         "protocol: AUC_0.08, Simpson on the 1e-4 grid": simpson,

@@ -10,7 +10,7 @@ from ..errors import OptionError
 from ..methods import method_class
 from ..runs import INITIALISERS, results_root, subset_tag
 from .common import BOX_FRACTION, DATA_ROOT, POSITIVE_INT, RESULTS, init_options, load_dataset_reporting_gaps, parse_weights
-from .evaluate import ALPHA, NORM
+from .evaluate import ALPHA, NORM, protocol_norm_alpha
 from .uncertainty import bootstrap_from, ci_options
 
 
@@ -71,6 +71,7 @@ def compare_command(methods, dataset, subset, data_root, init, box_fraction, wei
         if not Path(path).expanduser().exists():
             raise OptionError(f"--weights {name}={path}: no such file or folder")
     ds = load_dataset_reporting_gaps(dataset, subset, data_root)
+    norm, alpha = protocol_norm_alpha(norm, alpha, ds.name)
     skipped: dict[str, str] = {}
 
     def skip(name, exc):
