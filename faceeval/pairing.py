@@ -64,14 +64,20 @@ def load_ground_truth(spec: str | os.PathLike, data_root: str | os.PathLike | No
     if name not in DATASETS:
         raise DataError(f"--gt {str(spec)!r}: no such folder, and not a dataset (builtin, 300w[:SUBSET], "
                         f"cofw68, menpo[:SUBSET], folder; all but builtin with --data-root)")
-    ds = load_dataset(name, subset or None, data_root, images=False)        # scoring needs no pixels
+    return ground_truth_of(load_dataset(name, subset or None, data_root, images=False), str(spec))  # no pixels needed
+
+
+def ground_truth_of(ds, spec: str | None = None) -> GroundTruth:
+    """The ground truth of a loaded :class:`~faceeval.datasets.Dataset`, with its frames' transforms
+    and occlusion flags where it has them."""
+    spec = spec or f"{ds.name}:{ds.subset}"
     missing = [s.id for s in ds.samples if s.ground_truth is None]
     if missing:
         raise DataError(f"--gt {spec}: {len(missing)} faces of {ds.name}/{ds.subset} have no ground truth "
                         f"(first: {missing[0]})")
     transforms = {s.id: s.photo_transform for s in ds.samples if s.photo_transform is not None}
     visible = {s.id: s.visible for s in ds.samples if s.visible is not None}
-    return GroundTruth({s.id: s.ground_truth for s in ds.samples}, str(spec), {}, f"{ds.name}/{ds.subset}",
+    return GroundTruth({s.id: s.ground_truth for s in ds.samples}, spec, {}, f"{ds.name}/{ds.subset}",
                        transforms or None, visible or None)
 
 

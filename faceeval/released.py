@@ -20,6 +20,7 @@ SPIGA's results format (``spiga-json``) is a JSON list of ``{"imgpath", "landmar
 """
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import json
 import os
@@ -66,6 +67,8 @@ class Source:
     license: str = ""
     title: str = ""
     path: str = ""
+    #: What a reader of a table must know about these predictions (how the faces were cropped, trained on what).
+    caveat: str = ""
     _conventions: dict = field(default_factory=dict, compare=False, hash=False)
     files: tuple[ReleasedFile, ...] = ()
 
@@ -116,7 +119,7 @@ def _parse_source(data, where: str) -> Source:
         raise DataError(f"{where}: a file entry lacks {exc} (each needs name, sha256, dataset, subset)") from None
     return Source(str(data["name"]), str(data["method"]), str(data["repository"]), str(data["commit"]),
                   str(data["format"]), str(data.get("paper", "")), str(data.get("license", "")),
-                  str(data.get("title", data["name"])), where,
+                  str(data.get("title", data["name"])), where, str(data.get("caveat", "")),
                   {k: _check_conventions(where, k, v) for k, v in conventions.items()}, files)
 
 
@@ -241,5 +244,68 @@ def to_original_frame(shapes: np.ndarray, ids, transforms: dict) -> np.ndarray:
     return (shapes - t[:, None, 2:]) / t[:, None, :2]
 
 
-__all__ = ["to_original_frame", "Source", "ReleasedFile", "FRAMES", "load_source", "shipped_sources", "identify", "face_key",
+def import_released(path: str | os.PathLike, data_root: str | os.PathLike | None, dataset: str | None = None,
+                    subset: str | None = None, method: str | None = None, source: str | os.PathLike | None = None,
+                    frame: str | None = None, one_based: bool | None = None, yx: bool = False,
+                    results: str | os.PathLike | None = None, force: bool = False):
+    """Store released predictions as a run of ``method`` on ``dataset``/``subset`` (``faceeval import-run``).
+
+    The file is read as :func:`faceeval.predictions.load_scored` reads it (its source description,
+    or the options), paired with the dataset's ground truth (images are not needed) and stored in
+    the dataset's frame with the ground truth, so every command that reads runs treats it as a
+    method's run. Its key has version ``released`` and init ``released`` (the authors' pipeline
+    placed the faces); ``meta.json`` holds the provenance (source repository and commit, file,
+    sha256, upstream path, the conventions it was read with). Returns ``(run, scored)``; a run of
+    the same file is reused unless ``force``.
+    """
+    from .datasets import load_dataset
+    from .pairing import ground_truth_of
+    from .predictions import detect_format, load_scored
+    from .runs import RELEASED_INIT, RunKey, load_run, results_root, store_run
+
+    path = Path(path).expanduser()
+    described = identify(path, load_source(source) if source is not None else None) if path.is_file() else None
+    src, entry = described if described else (load_source(source) if source is not None else None, None)
+    dataset = dataset or (entry.dataset if entry else None)
+    subset = subset or (entry.subset if entry else None)
+    method = method or (src.method if src else None)
+    missing = [opt for opt, v in (("--method", method), ("--dataset", dataset)) if not v]
+    if missing:
+        raise DataError(f"{path}: not a file a shipped source description lists; give {' and '.join(missing)} "
+                        f"(and --source or the conventions: --zero-based/--one-based, --frame)")
+    ds = load_dataset(dataset, subset, data_root, images=False)
+    truth = ground_truth_of(ds)
+    scored = load_scored(path, truth, one_based, yx, frame=frame, source=source)
+    order = {sid: k for k, sid in enumerate(ds.ids)}
+    rows = sorted(range(len(scored.ids)), key=lambda k: order[scored.ids[k]])
+    ids = [scored.ids[k] for k in rows]
+    digest = scored.source.released["sha256"] if scored.source.released else sha256_of(path)
+    key = RunKey(method, "released", src.commit[:12] if src else digest[:12], (), ds.name, ds.subset, RELEASED_INIT, ())
+    out = key.folder(results_root(results))
+    if (out / "meta.json").is_file() and not force:
+        try:
+            old = load_run(out)
+        except DataError:
+            old = None
+        if old is not None and (old.released or {}).get("sha256") == digest and old.ids == ids:
+            old.reused = True
+            return old, scored
+    released = dict(scored.source.released or {"file": path.name, "sha256": digest, "conventions": {
+        "frame": scored.source.frame, "one_based": scored.source.one_based, "yx": scored.source.yx}})
+    released["format"] = detect_format(path)
+    who = f"{src.title}: " if src else ""
+    where = f" ({src.repository}@{src.commit[:7]}, {path.name})" if src else f" ({path.name})"
+    n, expected = len(ids), ds.expected
+    meta = {**key.as_dict(), "description": f"{who}predictions released by the method's authors{where}",
+            "label": "released predictions", "released": released, "caveat": src.caveat if src else "",
+            "paper": src.paper if src else "", "n": n, "expected": expected,
+            "partial": expected is not None and n < expected, "data_root": str(ds.root) if ds.root else None,
+            "inputs": digest[:16], "dataset_notes": ds.notes,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    run = store_run(out, out / ".partial", meta, ids, scored.predictions[rows], scored.ground_truth[rows], None,
+                    visible=None if scored.visible is None else scored.visible[rows])
+    return run, scored
+
+
+__all__ = ["to_original_frame", "import_released", "Source", "ReleasedFile", "FRAMES", "load_source", "shipped_sources", "identify", "face_key",
            "read_spiga_json", "is_spiga_json", "to_dataset_frame", "sha256_of"]
