@@ -307,5 +307,44 @@ def import_released(path: str | os.PathLike, data_root: str | os.PathLike | None
     return run, scored
 
 
-__all__ = ["to_original_frame", "import_released", "Source", "ReleasedFile", "FRAMES", "load_source", "shipped_sources", "identify", "face_key",
+@dataclass(frozen=True)
+class ReleasedPredictions:
+    """A method known only by its stored released predictions, standing in for a
+    :class:`~faceeval.methods.LandmarkMethod` in ``faceeval compare`` (it has nothing to run or time)."""
+
+    name: str
+    weights_hash: str
+    description: str
+
+    @classmethod
+    def of(cls, run) -> "ReleasedPredictions":
+        return cls(run.meta["method"], str(run.meta.get("weights_hash", "")),
+                   f"{run.meta.get('description', 'released predictions')}; {run.meta.get('caveat', '')}".rstrip("; "))
+
+
+def find_released_run(results: str | os.PathLike | None, method: str, dataset, subset: str | None = None):
+    """The newest stored released run of ``method`` on ``dataset`` (a loaded
+    :class:`~faceeval.datasets.Dataset`, whose faces and ground truth it must hold), or None
+    when there is none. A run stored against other ground truth (another copy of the data, in
+    another frame) is an error naming both."""
+    from .runs import RELEASED_INIT, find_runs
+
+    subset = subset or dataset.subset
+    runs = [r for r in find_runs(results) if r.released and r.meta.get("method") == method
+            and r.meta.get("dataset") == dataset.name and r.meta.get("subset") == subset
+            and r.meta.get("init") == RELEASED_INIT]
+    if not runs:
+        return None
+    run = runs[-1]
+    if sorted(run.ids) != sorted(dataset.ids):
+        raise DataError(f"{run.path}: {method}'s released predictions hold {len(run.ids)} faces, "
+                        f"{dataset.name}/{dataset.subset} under {dataset.root} has {len(dataset)}; not the same faces")
+    truth = dict(zip(run.ids, run.ground_truth)) if run.ground_truth is not None else {}
+    if not all(s.id in truth and np.allclose(truth[s.id], s.ground_truth, atol=1e-3) for s in dataset.samples):
+        raise DataError(f"{run.path}: stored against the ground truth under {run.meta.get('data_root')}, which is not "
+                        f"{dataset.root}'s (another copy or frame); import it again with --data-root {dataset.root}")
+    return run
+
+
+__all__ = ["ReleasedPredictions", "find_released_run", "to_original_frame", "import_released", "Source", "ReleasedFile", "FRAMES", "load_source", "shipped_sources", "identify", "face_key",
            "read_spiga_json", "is_spiga_json", "to_dataset_frame", "sha256_of"]

@@ -302,3 +302,146 @@ def test_spiga_files_are_recognised_and_a_wrong_base_is_flagged():
     cofw = run_cli("eval", SPIGA / "cofw68_test.json", "--gt", "cofw68", "--data-root", SHARED / "cofw68", "--no-ci",
                    "--zero-based")
     assert "1-based coordinates read as 0-based" in cofw.stderr and "--one-based" in cofw.stderr
+
+
+# --- released predictions as runs: import-run, tables, compare, analyse, ced ---------------------------
+
+def own_description(path: Path, own_metrics: dict | None = None) -> Path:
+    """A source description for a made-up method whose files are SPIGA-format, 0-based, original frame."""
+    description = {"name": "mine", "method": "mine", "title": "Mine", "repository": "me/mine", "commit": "ab" * 20,
+                   "paper": "Me: Mine, 2030", "format": "spiga-json", "caveat": "cropped its own way",
+                   "conventions": {"300w": {"frame": "original", "one_based": False}}}
+    if own_metrics is not None:
+        description["files"] = [{"name": "other.json", "sha256": "0" * 64, "dataset": "300w", "subset": "full",
+                                 "own_metrics": own_metrics}]
+    path.write_text(json.dumps(description))
+    return path
+
+
+@pytest.fixture
+def imported(pack, tmp_path):
+    """Released predictions of 'mine' on a fake pack's full set, imported into a results root."""
+    tree, original = pack
+    ids = sorted(original)
+    pred = np.stack([original[i] for i in ids]) + np.random.default_rng(11).normal(0, 1.0, (len(ids), 68, 2))
+    path = spiga_json(tmp_path / "mine_full.json", [i.rsplit("/", 1)[1] for i in ids], pred)
+    own = {"file": "metrics_full.txt", "norm": "inter-ocular", "nme": {"full": 9.99, "common": 8.88}}
+    source = own_description(tmp_path / "mine.json", own)
+    results = tmp_path / "results"
+    result = run_cli("import-run", path, "--source", source, "--dataset", "300w", "--subset", "full",
+                     "--data-root", tree.root, "--results", results)
+    assert result.exit_code == 0, result.output
+    expected = dict(zip(ids, by_hand(pred, np.stack([original[i] for i in ids]))))
+    return tree, results, expected, path, source
+
+
+def test_import_run_stores_the_predictions_in_the_datasets_frame_with_their_provenance(imported):
+    from faceeval.datasets import load_dataset
+    from faceeval.metrics import point_to_point_error
+    from faceeval.runs import find_runs
+
+    tree, results, expected, path, source = imported
+    (run,) = find_runs(results)
+    ds = load_dataset("300w", "full", tree.root)
+    assert run.ids == ds.ids and run.meta["version"] == "released" and run.meta["init"] == "released"
+    assert run.path.relative_to(results).as_posix() == f"mine/{'ab' * 6}@vreleased/300w/full@released"
+    np.testing.assert_allclose(run.ground_truth, ds.ground_truth)
+    errors = point_to_point_error(run.predictions, run.ground_truth)
+    np.testing.assert_allclose(errors, [expected[i] for i in run.ids], rtol=1e-9)
+    released = run.meta["released"]
+    assert (released["repository"], released["commit"], released["file"]) == ("me/mine", "ab" * 20, path.name)
+    assert released["sha256"] == __import__("hashlib").sha256(path.read_bytes()).hexdigest()
+    assert released["conventions"] == {"frame": "original", "one_based": False, "yx": False, "pair_by": "stem",
+                                       "number_offset": 0}
+    assert run.meta["label"] == "released predictions" and run.meta["caveat"] == "cropped its own way"
+    again = run_cli("import-run", path, "--source", source, "--dataset", "300w", "--subset", "full",
+                    "--data-root", tree.root, "--results", results)
+    assert again.exit_code == 0 and "already stored in" in again.stdout
+
+
+def test_import_run_of_an_unknown_file_asks_for_the_method_and_dataset(pack, tmp_path):
+    tree, original = pack
+    ids = sorted(original)
+    path = spiga_json(tmp_path / "x.json", [i.rsplit("/", 1)[1] for i in ids], np.stack([original[i] for i in ids]))
+    result = run_cli("import-run", path, "--data-root", tree.root, "--results", tmp_path / "r")
+    assert result.exit_code == 1 and "give --method and --dataset" in result.output
+
+
+def test_tables_give_released_rows_beside_the_authors_figures_and_derive_the_subsets(imported):
+    from faceeval.report.tables import RELEASED, build_tables
+    from faceeval.runs import find_runs
+
+    tree, results, expected, _, _ = imported
+    tables = {t.key: t for t in build_tables(find_runs(results), data_root=tree.root, methods=[])}
+    label = f"mine (released predictions) [{'ab' * 4}]"
+    row = tables["table2"].row(label, RELEASED)
+    common = [v for k, v in expected.items() if not k.startswith("ibug/")]
+    challenging = [v for k, v in expected.items() if k.startswith("ibug/")]
+    assert row.cells["IO full"].value == pytest.approx(np.mean(list(expected.values())) * 100, rel=1e-9)
+    assert row.cells["IO common"].value == pytest.approx(np.mean(common) * 100, rel=1e-9)
+    assert row.cells["IO challenging"].value == pytest.approx(np.mean(challenging) * 100, rel=1e-9)
+    assert "cropped its own way" in row.note
+    own = tables["table2"].row("Mine", "published (authors' metrics)")
+    assert own.cells["IO full"].value == 9.99 and own.cells["IO common"].value == 8.88
+    assert own.cells["IP full"].why == "–" and "me/mine@ababab" in own.note
+    t3 = tables["table3"].row(label, RELEASED)
+    e = np.array(list(expected.values()))
+    assert t3.cells["failure @ 0.08"].value == pytest.approx(np.mean(e > 0.08) * 100)
+    assert any("released" in n for n in tables["table3"].notes)
+    # released predictions get no row where they have no run (nothing could run them)
+    assert not any(r.method == label for r in tables["table5"].rows)
+    assert "cofw68" not in tables
+
+
+def test_compare_pairs_a_method_with_released_predictions_on_the_same_faces(imported):
+    from faceeval.metrics import point_to_point_error
+    from faceeval.runs import find_runs
+
+    tree, results, expected, _, _ = imported
+    result = run_cli("compare", "meanshape", "mine", "--subset", "full", "--data-root", tree.root, "--results", results,
+                     "--no-progress", "--timing-images", "2", "--ci-resamples", "200", "-o", results / "cmp")
+    assert result.exit_code == 0, result.output
+    assert "| mine (released predictions) | abababababab | 6 |" in result.stdout
+    rows = [r for r in (results / "cmp.csv").read_text().splitlines()[1:]]
+    assert rows[1].startswith("mine (released predictions),abababababab,6,") and ",–,–,–" in rows[1]
+    paired = (results / "cmp-paired.csv").read_text().splitlines()[1].split(",")
+    meanshape = next(r for r in find_runs(results) if r.meta["method"] == "meanshape")
+    ms = dict(zip(meanshape.ids, point_to_point_error(meanshape.predictions, meanshape.ground_truth)))
+    diff = np.mean([ms[i] - expected[i] for i in expected])
+    assert paired[:3] == ["meanshape", "mine", "6"] and float(paired[3]) == pytest.approx(diff, rel=1e-5)
+    unknown = run_cli("compare", "meanshape", "nobody", "--subset", "full", "--data-root", tree.root,
+                      "--results", results)
+    assert unknown.exit_code == 1 and "unknown method 'nobody'" in unknown.output
+
+
+def test_analyse_and_ced_read_a_released_run(imported, drawn):
+    tree, results, expected, _, _ = imported
+    (folder,) = results.glob("mine/*/300w/full@released")
+    result = run_cli("analyse", folder, "--format", "json", "--no-ci", "-o", results / "an")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["mean_error"] == pytest.approx(np.mean(list(expected.values())), rel=1e-9)
+    ced = run_cli("ced", folder, "-o", results / "ced.png")
+    assert ced.exit_code == 0, ced.output
+    assert drawn[-1].axes[0].get_legend().get_texts()[0].get_text().startswith("mine (released predictions)")
+
+
+@needs_shared
+def test_spiga_private_import_fills_table4_indoor_outdoor_and_all(tmp_path):
+    from faceeval.report.tables import RELEASED, build_tables
+    from faceeval.runs import find_runs
+
+    result = run_cli("import-run", SPIGA / "300w_private_test.json", "--data-root", SHARED / "300w-private-gt",
+                     "--results", tmp_path)
+    assert result.exit_code == 0, result.output
+    ids, e = spiga_errors("300w_private_test.json", "300w:private", "300w-private-gt", "inter-ocular")
+    indoor = np.array([i.startswith("300W/01_Indoor/") for i in ids])
+    (t4,) = [t for t in build_tables(find_runs(tmp_path), data_root=SHARED / "300w", methods=["dan", "sdm"])
+             if t.key == "table4"]
+    label = "spiga (released predictions) [656f90a7]"
+    for suffix, part in (("", slice(None)), (" – indoor", indoor), (" – outdoor", ~indoor)):
+        row = t4.row(label + suffix, RELEASED)
+        assert row.cells["mean error"].value == pytest.approx(e[part].mean() * 100, rel=1e-9)
+        assert row.cells["failure @ 0.08"].value == pytest.approx(np.mean(e[part] > 0.08) * 100)
+    notes = " ".join(t4.notes)
+    assert "Could not be run for lack of the private set's images: dan, sdm." in notes
+    assert "NME 2.0306%, AUC_0.07 71.01; measured here with that normaliser: NME 2.0306%" in notes

@@ -256,5 +256,6 @@ def _default_label(pred_dir: str) -> str:
     if len(parts) >= 5 and parts[-1] == "predictions.npz":
         return parts[-5]
     if len(parts) >= 4 and (Path(pred_dir) / "meta.json").is_file():
-        return parts[-4]
+        released = "(released predictions)" if "@released" in parts[-1] else ""
+        return f"{parts[-4]} {released}".strip()
     return Path(pred_dir).name

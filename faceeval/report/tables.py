@@ -35,7 +35,7 @@ from .table_format import DITTO, FROM_CED, MEASURED, NOT_PRINTED, PUBLISHED, PUB
 __all__ = ["W300_TEST_SUBSETS", "TABLE2_NORMS", "NORM_SHORT", "MEASURED", "PUBLISHED", "FROM_CED", "NOT_PRINTED",
            "DITTO", "Cell", "Row", "Table", "Model", "group_models", "model_stages", "Measured", "Evaluator",
            "summary_cells", "Context", "default_method_status", "why_300w", "why_menpo", "table2", "table3",
-           "table4", "table5", "table6", "build_tables", "write_tables"]
+           "table4", "table5", "table6", "table_cofw68", "build_tables", "write_tables"]
 
 W300_TEST_SUBSETS = ("common", "challenging", "full")
 TABLE2_NORMS = ("inter-pupil", "inter-ocular", "bbox-diagonal")
@@ -91,18 +91,14 @@ def _own_published_rows(models: Sequence[Model], columns: dict[str, tuple[str, s
     """The figures that released predictions' authors printed (their metrics files, kept in the source
     description), for the released models in the table; ``columns`` maps column -> (metric, subset, norm)
     with metric ``nme``, ``auc`` or ``fr``. A row is added only where one of its cells is known."""
-    from ..released import load_source
-
     rows, seen = [], set()
     for model in models:
         released = model.meta.get("released") or {}
         if not model.released or released.get("source") in seen:
             continue
         seen.add(released.get("source"))
-        try:
-            source = load_source(released.get("description_file") if released.get("source") is None
-                                 else released["source"])
-        except Exception:  # noqa: BLE001 - a description that is gone only costs the published row
+        source = _source_of(model)
+        if source is None:
             continue
         cells, files = {}, set()
         for col, (metric, subset, norm) in columns.items():
@@ -266,14 +262,24 @@ def _not_run_note(t: Table, models: Sequence[Model], ctx: Context, ev: Evaluator
                            f"{s.auc * 100:.2f} (Simpson on the 1e-4 grid; theirs integrates a histogram).")
 
 
-def _own_figures(model: Model, subset: str) -> tuple[str, float, float, float] | None:
-    """(norm, alpha, NME %, AUC %) that a released model's authors printed for ``subset``, if known."""
-    from ..released import load_source
+def _source_of(model: Model):
+    """The source description of a released model's runs (shipped, or the file it was imported with), or
+    None where it is gone (which only costs the authors' figures beside the measured ones)."""
+    from ..released import load_source, shipped_sources
 
     released = model.meta.get("released") or {}
+    name = released.get("source")
+    spec = name if name in shipped_sources() else released.get("description_file")
     try:
-        source = load_source(released.get("source") or released.get("description_file"))
-    except Exception:  # noqa: BLE001 - without its description there is nothing to set beside
+        return load_source(spec) if spec else None
+    except Exception:  # noqa: BLE001 - see above
+        return None
+
+
+def _own_figures(model: Model, subset: str) -> tuple[str, float, float, float] | None:
+    """(norm, alpha, NME %, AUC %) that a released model's authors printed for ``subset``, if known."""
+    source = _source_of(model)
+    if source is None:
         return None
     for f in source.files:
         own = f.own_metrics or {}
@@ -356,11 +362,51 @@ def table6(models, ctx, ev, method: str = "dan") -> Table:
     return t
 
 
+def table_cofw68(models, ctx, ev) -> Table:
+    """COFW-68 (507 faces) by the benchmark's protocol: eye-centre normalisation over all 68 points and over
+    the visible ones, failure = error > 0.1 (success <= 0.1); plus sqrt(w*h) of the ground-truth box, the
+    normaliser SPIGA reports. Rows for models with COFW-68 runs (released predictions: the images are not read)."""
+    from ..datasets.cofw68 import PROTOCOL
+
+    alpha = PROTOCOL["alpha"]
+    a = f"{alpha:g}"
+    cols = {"IP mean (68 points)": ("inter-pupil", False, "mean"), "IP mean (visible points)": ("inter-pupil", True, "mean"),
+            f"AUC_{a}": ("inter-pupil", False, "auc"), f"failure @ {a}": ("inter-pupil", False, "failure"),
+            "box-size mean": ("bbox-size", False, "mean")}
+    t = Table("cofw68", "COFW-68: the 507 COFW test faces with 68 points (the benchmark's protocol)",
+              f"Mean error normalised by the distance between the eye centres (inter-pupil, the benchmark's "
+              f"LandmarkLocalizationEval.m), over the 68 points and over the visible ones (Occ == 0, its second "
+              f"evaluation); AUC_{a} and failure = error > {a} (the benchmark's success = error <= {a}); 'box-size "
+              f"mean': normalised by sqrt(w*h) of the ground-truth landmark box, as SPIGA reports COFW-68.",
+              list(cols))
+    t.rows += _own_published_rows(models, {c: ({"mean": "nme", "failure": "fr"}.get(m, m), "test", norm)
+                                           for c, (norm, _, m) in cols.items()})
+    for model in (m for m in models if m.runs and any(k[:2] == ("cofw68", "test") for k in m.runs)):
+        init = next(k[2] for k in model.runs if k[:2] == ("cofw68", "test"))
+        cells, n, notes = {}, "–", set()
+        for c, (norm, visible, stat) in cols.items():
+            got = ev.errors(model, "cofw68", "test", norm, init, visible_only=visible)
+            if isinstance(got, Measured):
+                cells[c] = summary_cells(got, alpha, norm)[stat]
+                n = got.n_text
+                notes.add(got.note)
+            else:
+                cells[c] = Cell(why=got or "no run")
+        t.rows.append(Row(model.label, _source(model), n, cells, _note(model, notes, caveat=False)))
+    t.notes.append("faceeval reads COFW-68's annotations as distributed (golnazghiasi/cofw68-benchmark), not its "
+                   "images (COFW's COFW_test.mat): methods are not run on it here; measured rows come from "
+                   "predictions scored against its ground truth (`faceeval eval FILE --gt cofw68`, "
+                   "`faceeval import-run`).")
+    _released_note(t, models)
+    return t
+
+
 def build_tables(runs: Iterable[Run], data_root: str | os.PathLike | None = None,
                  menpo_root: str | os.PathLike | None = None, methods: Sequence[str] | None = None,
                  method_status: Callable[[str], str | None] | None = default_method_status,
                  bootstrap: Bootstrap | None = None) -> list[Table]:
-    """Tables 2-6 from stored runs (a pure function of the runs, the published file and the data root).
+    """Tables 2-6 from stored runs (a pure function of the runs, the published file and the data root),
+    and the COFW-68 table where there are COFW-68 runs.
 
     ``methods``: registered method names that get a row even without runs (default: every
     registered method); ``method_status(name)`` says why a method without runs cannot run;
@@ -376,6 +422,8 @@ def build_tables(runs: Iterable[Run], data_root: str | os.PathLike | None = None
     ev = Evaluator(bootstrap)
     tables = [table2(models, ctx, ev), table3(models, ctx, ev), table4(models, ctx, ev), table5(models, ctx, ev),
               table6(models, ctx, ev)]
+    if any(k[0] == "cofw68" for m in models for k in m.runs):
+        tables.append(table_cofw68(models, ctx, ev))
     if bootstrap is not None:
         for t in tables:
             t.notes.append(f"[low, high] after a measured number: its {bootstrap.level * 100:g}% confidence interval, "
