@@ -296,3 +296,33 @@ def test_runs_of_the_shipped_weights_record_no_machine_specific_path(tmp_path, m
     shipped, given = DAN.load().provenance(), DAN.load(tmp_path / "mine").provenance()
     assert (shipped["weights"], shipped["weights_source"]) == (None, "shipped default")
     assert (given["weights"], given["weights_source"]) == (str(tmp_path / "mine" / "dan.safetensors"), "given")
+
+
+def test_flip_test_averages_the_face_and_its_mirror_through_the_mirror_permutation(tmp_path, faces):
+    from faceeval.landmarks import MIRROR_PERMUTATION
+
+    save_weights(_random_model(), tmp_path / "w")
+    single = DAN.load(tmp_path / "w", precision="fp32")
+    flip = DAN.load(tmp_path / "w", precision="fp32", tta="flip")
+    torch.manual_seed(0)
+    frames = torch.rand(3, 1, 112, 112) * 255
+    s = frames.shape[-1]
+
+    def mirror(shapes):
+        out = shapes[:, list(MIRROR_PERMUTATION)].clone()
+        out[..., 0] = (s - 1) - out[..., 0]
+        return out
+
+    a, b = single.predict_frames(frames), single.predict_frames(frames.flip(-1))
+    torch.testing.assert_close(flip.predict_frames(frames), (a + mirror(b)) / 2, rtol=0, atol=1e-4)
+    # the flip test is mirror-equivariant: predicting the mirrored frames gives the mirrored shapes
+    torch.testing.assert_close(flip.predict_frames(frames.flip(-1)), mirror(flip.predict_frames(frames)),
+                               rtol=0, atol=1e-3)
+    assert not torch.allclose(flip.predict_frames(frames), a, atol=1e-2)   # the random model is not symmetric
+    # its own run key; the single pass keeps the key it always had
+    assert flip.options() == {"stages": 2, "precision": "fp32", "tta": "flip"}
+    assert single.options() == {"stages": 2, "precision": "fp32"}
+    images, boxes, _ = faces
+    assert flip.predict(images, boxes).shape == (4, 68, 2)
+    with pytest.raises(Exception, match="tta must be one of none, flip"):
+        DAN.load(tmp_path / "w", tta="mirror")
