@@ -360,6 +360,11 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
     ``stop_after_chunks`` stops early after that many new chunks (to simulate a kill in tests).
     """
     key = RunKey.of(method, dataset, init, init_options)        # raises OptionError before any file is written
+    blind = [s.id for s in dataset.samples if s.image_path is None and s.pixels is None]
+    if blind:
+        raise DataError(f"{dataset.name}/{dataset.subset} under {dataset.root}: {len(blind)} faces have no image (first: "
+                        f"{blind[0]}); a method cannot run on ground truth alone: score predictions made elsewhere "
+                        f"with `faceeval eval FILE --gt {dataset.name}:{dataset.subset}` or `faceeval import-run`")
     init_options = dict(key.init_options)
     out = key.folder(results_root(results))
     boxes = _initial_boxes(dataset, init)

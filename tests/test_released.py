@@ -223,6 +223,15 @@ def test_cofw68_benchmark_format_scored_by_its_protocol_and_on_visible_points(tm
     assert "1-based coordinates read as 0-based" in wrong.stderr and "--one-based" in wrong.stderr
 
 
+def test_a_method_cannot_run_on_ground_truth_alone(tmp_path):
+    write_cofw68(tmp_path)
+    result = run_cli("run", "meanshape", "--dataset", "cofw68", "--data-root", tmp_path, "--results", tmp_path / "r")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "cofw68/test under" in result.output and "5 faces have no image (first: 1)" in result.output
+    assert "`faceeval eval FILE --gt cofw68:test`" in result.output
+    assert not (tmp_path / "r").exists()                      # refused before any file is written
+
+
 def test_visible_only_needs_occlusion_flags(fake_300w, tmp_path):
     tree = fake_300w({"ibug": 2})
     result = run_cli("eval", tree.root / "ibug", "--gt", tree.root, "--visible-only")

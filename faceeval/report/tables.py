@@ -191,7 +191,7 @@ def _three_col_table(key, title, caption, table_no, subset, norm, alpha, models,
                     if isinstance(got, Measured):
                         sc = summary_cells(got, alpha, norm)
                         cells = {c: sc[m] for c, m in cols.items()}
-                        caveat = dataset == "300w" and subset in W300_TEST_SUBSETS
+                        caveat = (dataset == "300w" and subset in W300_TEST_SUBSETS) or bool(model and model.released)
                         t.rows.append(Row(label, _source(model), got.n_text, cells, _note(model, {got.note}, caveat)))
                     elif not part_label:
                         reason = got or why(ctx, name, model)
