@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .metrics import ALPHA, NORMALISATIONS, auc, failure_rate, point_to_point_error
+from .metrics import ALPHA, NORMALISATIONS, auc, auc_histogram, failure_rate, point_to_point_error
 
 #: A one-pixel shift: the typical offset (median over faces of each face's median point offset)
 #: averaged over x and y is within this of ±1 px...
@@ -162,6 +162,11 @@ def explain(predictions: np.ndarray, ground_truth: np.ndarray, ids: Sequence[str
               ConventionLine(f"protocol: AUC_{alpha:g}, Simpson on the 1e-4 grid", "AUC", area, area),
               ConventionLine(f"AUC_{alpha:g}, trapezoid rule on the 1e-4 grid", "AUC", auc(e, alpha, rule="trapezoid"),
                              area)]
+    spiga_auc, spiga_failure = auc_histogram(e, alpha)
+    lines += [ConventionLine(f"AUC_{alpha:g}, SPIGA's rule (10,000-bin histogram of the errors)", "AUC", spiga_auc,
+                             area, "bins over the errors' own range, each paired with its left edge"),
+              ConventionLine(f"failure, SPIGA's rule (1 - the histogram's share below {alpha:g})", "failure rate",
+                             spiga_failure, fail, "the share up to the end of the last bin starting below alpha")]
     subsets = [W300_TEST_SUBSET_OF_FOLDER.get(source_of(i)) for i in ids] if ids is not None else []
     present = sorted({s for s in subsets if s})
     if present == ["challenging", "common"] and all(subsets):

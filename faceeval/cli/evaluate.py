@@ -73,7 +73,7 @@ def SCORING(fn):
 @SCORING
 @click.option("--explain", is_flag=True,
               help="Also score the predictions under every convention that is commonly mixed up (normaliser, "
-                   "> or >= alpha, Simpson or trapezoid AUC, how 'full' is averaged, 0- or 1-based "
+                   "> or >= alpha, Simpson, trapezoid or SPIGA's histogram AUC, how 'full' is averaged, 0- or 1-based "
                    "coordinates), each beside the protocol's value.")
 @click.option("--visible-only", is_flag=True,
               help="Average each face's error over its visible points only (ground truth with occlusion flags, "
