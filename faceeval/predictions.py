@@ -89,10 +89,10 @@ def detect_format(path: str | os.PathLike) -> str:
     suffix = path.suffix.lower()
     if suffix in (".npz", ".csv"):
         return suffix[1:]
-    if suffix == ".json":
+    if suffix == ".json" and path.exists():
         from .released import is_spiga_json
 
-        return "spiga-json" if path.is_file() and is_spiga_json(_load_json(path)) else "json"
+        return "spiga-json" if is_spiga_json(_load_json(path)) else "json"
     if suffix == ".txt":
         return "cofw68"
     if not path.exists():
