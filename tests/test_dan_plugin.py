@@ -326,3 +326,32 @@ def test_flip_test_averages_the_face_and_its_mirror_through_the_mirror_permutati
     assert flip.predict(images, boxes).shape == (4, 68, 2)
     with pytest.raises(Exception, match="tta must be one of none, flip"):
         DAN.load(tmp_path / "w", tta="mirror")
+
+
+def test_weights_below_the_paper_carry_their_caveat_into_runs_and_the_method_list(tmp_path, faces):
+    import json as _json
+
+    from click.testing import CliRunner
+
+    from faceeval.cli import main
+    from faceeval.report.published import published_results
+    from faceeval_methods.dan.caveat import PAPER_FULL_INTER_OCULAR
+
+    paper = published_results().query("table == 2 and method == 'DAN' and subset == 'full' "
+                                      "and norm == 'inter-ocular' and metric == 'mean_error'")
+    assert float(paper.value.iloc[0]) == PAPER_FULL_INTER_OCULAR
+    shipped = _json.loads((REPO / "methods" / "dan" / "pretrained" / "dan.json").read_text())
+    full = shipped["test_results"]["300w/full"]["inter-ocular"]
+    caveat = DAN.default_caveat()
+    assert caveat == DAN.load().caveat and f"300W full {full:.2f} % vs 3.59 % in the paper" in caveat
+    listing = CliRunner().invoke(main, ["methods"]).output
+    assert f"note: {caveat}" in listing
+    res = CliRunner().invoke(main, ["run", "dan", "--dataset", "builtin", "--results", str(tmp_path / "r"),
+                                    "--no-progress", "--no-ci"])
+    assert res.exit_code == 0, res.output
+    assert res.output.rstrip().splitlines()[-1] == f"note: {caveat}"
+    meta = _json.loads(next((tmp_path / "r").rglob("meta.json")).read_text())
+    assert meta["caveat"] == caveat
+    # weights of a complete training set measured at the paper's level carry none
+    save_weights(_random_model(), tmp_path / "w")
+    assert DAN.load(tmp_path / "w").caveat == ""

@@ -18,6 +18,7 @@ from faceeval.landmarks import MIRROR_PERMUTATION
 from faceeval.methods import LandmarkMethod, MethodOption, MissingWeightsError, file_hash
 
 from .augment import box_initialisation, frame_transforms, warp_to_frames
+from .caveat import weights_caveat
 from .config import DANConfig
 from .device import resolve_device, use_bf16
 from .model import DANModel, fold_batchnorm
@@ -43,6 +44,15 @@ def _device_problem(device: str) -> str | None:
     if parsed.type == "cuda" and not torch.cuda.is_available():
         return "no CUDA device is available on this machine"
     return None
+
+
+def _read_json(path: Path) -> dict:
+    import json
+
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}       # load_weights has already said what is wrong with a damaged file
 
 
 class DAN(LandmarkMethod):
@@ -75,6 +85,7 @@ class DAN(LandmarkMethod):
         if tta not in TTA:
             raise OptionError(f"dan: tta must be one of {', '.join(TTA)}, got {tta!r}")
         self.tta = tta
+        self.caveat = ""            # set by load() from the weights' dan.json
         if precision not in PRECISIONS:
             raise OptionError(f"dan: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if stages is not None and not (isinstance(stages, int) and 1 <= stages <= model.cfg.stages):
@@ -101,7 +112,15 @@ class DAN(LandmarkMethod):
                 f"    faceeval train dan --data-root /path/to/300W --stages 2"
                 + (f" --output {tensors.parent}" if weights is not None else "")
                 + "\nor pass --weights PATH to a trained dan.safetensors.")
-        return cls(load_weights(tensors), weights_path=tensors, **options)
+        dan = cls(load_weights(tensors), weights_path=tensors, **options)
+        dan.caveat = weights_caveat(_read_json(config))
+        return dan
+
+    @classmethod
+    def default_caveat(cls) -> str:
+        """The caveat of the weights ``faceeval run dan`` uses by default ("" if there are none)."""
+        tensors, config = weights_paths(None)
+        return weights_caveat(_read_json(config)) if config.is_file() else ""
 
     @property
     def weights_hash(self) -> str:
@@ -122,7 +141,8 @@ class DAN(LandmarkMethod):
         return {**super().provenance(), "stages": self.stages, "trained_stages": self.model.cfg.stages,
                 "weights": None if self.weights_path is None or shipped else str(self.weights_path),
                 "weights_source": "shipped default" if shipped else "given",
-                "precision": "bf16" if self.bf16 else "fp32", "tta": self.tta}
+                "precision": "bf16" if self.bf16 else "fp32", "tta": self.tta,
+                **({"caveat": self.caveat} if self.caveat else {})}
 
     @torch.inference_mode()
     def predict_frames(self, frames: torch.Tensor) -> torch.Tensor:

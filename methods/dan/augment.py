@@ -223,8 +223,10 @@ class Photometric:
         for name, value in asdict(self).items():
             if not (value >= 0 and math.isfinite(value)):
                 raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-        if self.erase > 1 or self.contrast >= 1:
-            raise ValueError("erase is a probability (0..1) and contrast must be < 1")
+        if self.erase > 1:
+            raise ValueError(f"erase is a probability (0..1), got {self.erase!r}")
+        if self.contrast >= 1:
+            raise ValueError(f"contrast must be below 1 (a factor U(1-c, 1+c)), got {self.contrast!r}")
 
     @property
     def active(self) -> bool:

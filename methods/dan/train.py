@@ -714,7 +714,8 @@ class _TrainingLoop:
         its time is spent, and checkpoint. Returns how the epoch ended."""
         opts, state, spec = self.opts, self.state, phase.spec
         val_ip, val_io, improved = self.validate_and_keep_best(spec)
-        improved = improved or state.pop("improved_in_epoch", False)
+        within = state.pop("improved_in_epoch", False)   # a mid-epoch validation improved (always cleared here)
+        improved = improved or within
         state["bad_epochs"] = 0 if improved else state["bad_epochs"] + 1
         row = {"phase": spec["name"], "epoch": state["epoch"] + 1, "global_step": state["global_step"],
                "train_loss": round(state["loss_sum"] / max(state["loss_count"], 1), 6),
