@@ -15,14 +15,14 @@ import numpy as np
 from ..io import DataError, safe_name
 from ..metrics import ALPHA, ALPHA_BBOX_DIAGONAL, NORMALISATIONS, evaluate
 from ..runs import Run
-from .evaluation import Evaluator, Measured
+from .evaluation import W300_PART_OF, Evaluator, Measured
 from .figures import (FigureResult, FigureSkipped, ced_figure, internals_figure, learning_curve_figure, results_figure,
                       worst_figure)
 from .published import challenge_curves
 from .run_groups import group_models
 
 #: Default normalisation and alpha per dataset (the paper's choices).
-DATASET_NORM = {"menpo": ("bbox-diagonal", ALPHA_BBOX_DIAGONAL)}
+DATASET_NORM = {"menpo": ("bbox-diagonal", ALPHA_BBOX_DIAGONAL), "cofw68": ("inter-pupil", 0.1)}
 DEFAULT_NORM = ("inter-ocular", ALPHA)
 #: 300W subsets that have published challenge curves to draw beside ours.
 PRIVATE_SUBSETS = ("private", "private_indoor", "private_outdoor")
@@ -70,13 +70,14 @@ def _model_tag(model) -> str:
 
 def subset_groups(models) -> list[tuple[str, str, str]]:
     """Every (dataset, subset, init) some model has a run for, plus 300W full where combinable
-    and common and challenging where a full run holds them."""
+    and the parts of a set a run holds (common and challenging within full)."""
     keys = {k for m in models for k in m.runs}
     for m in models:
         if m.run("300w", "common") and m.run("300w", "challenging"):
             keys.add(("300w", "full", "boxes"))
-        if m.run("300w", "full"):
-            keys |= {("300w", "common", "boxes"), ("300w", "challenging", "boxes")}
+        for part, whole in W300_PART_OF.items():       # e.g. common and challenging within a full run
+            if m.run("300w", whole):
+                keys.add(("300w", part, "boxes"))
     return sorted(keys)
 
 

@@ -14,7 +14,7 @@ from typing import Sequence
 
 from ..metrics import NORMALISATIONS
 from .figures import FigureResult
-from .table_format import FROM_CED, MEASURED, NOT_PRINTED, PUBLISHED, Table
+from .table_format import FROM_CED, MEASURED, NOT_PRINTED, PUBLISHED, PUBLISHED_OWN, RELEASED, Table
 
 CSS = """
 *{box-sizing:border-box}
@@ -139,7 +139,9 @@ def _column_groups(columns: Sequence[str]) -> list[tuple[str, list[str]]]:
 
 
 #: The row groups of every table, in order, and the line that introduces each after the first.
-_SOURCES = ((MEASURED, ""), (PUBLISHED, "in the paper (as printed)"), (FROM_CED, "read off the challenge entries' published CED curves"))
+_SOURCES = ((MEASURED, ""), (RELEASED, "measured here from the predictions the authors released"),
+            (PUBLISHED, "in the paper (as printed)"), (PUBLISHED_OWN, "printed by the authors' own code"),
+            (FROM_CED, "read off the challenge entries' published CED curves"))
 
 
 def _cell_html(cell, notes: Numbered, missing: Numbered, span: int = 1, explained: dict | None = None) -> str:
@@ -182,7 +184,7 @@ def _group_table(table: Table, group: str, columns: Sequence[str], notes: Number
             cells.append(_cell_html(r.cells[full[0]], notes, missing, len(full), table.explained))
         else:
             cells += [_cell_html(r.cells.get(c), notes, missing, 1, table.explained) for c in full]
-        cls = "measured" if r.source == MEASURED else "published"
+        cls = "measured" if r.source in (MEASURED, RELEASED) else "published"
         body.append(f'<tr class="{cls}">' + "".join(cells) + "</tr>")
     key = f"{table.key}-{group}" if group else table.key
     return (f'<table class="results" id="{_e(key)}"><thead><tr>{head}</tr></thead>'

@@ -52,7 +52,7 @@ def _run_command(model, subset: str, run: Run | None, note: str = "") -> str:
     """The command that made a row's run (the data root as the placeholder: the block is read on other
     machines), or how the row was put together from other runs."""
     if run is None:
-        return note.removeprefix(f"{subset} = ") or "common + challenging runs combined"
+        return note.removeprefix(f"{subset} = ").removeprefix(f"{subset}: ") or "common + challenging runs combined"
     return f"`faceeval run {model.method}{rerun_flags(model)} --subset {subset} --data-root {DATA_ROOT_PLACEHOLDER}`"
 
 
