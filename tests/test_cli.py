@@ -92,8 +92,8 @@ def test_run_meanshape_on_builtin_prints_the_three_normalisations(tmp_path):
     preds = read_pts_tree(run_dirs[0] / "pts")
     ds = load_dataset("builtin")
     pred = np.stack([preds[i] for i in ds.ids])
-    for norm in NORMALISATIONS:                        # each at its own alpha: 0.08, 0.08, 0.03
-        alpha = 0.03 if norm == "bbox-diagonal" else 0.08
+    for norm in NORMALISATIONS:                        # each at its own alpha: 0.08, 0.08, 0.03, 0.07
+        alpha = {"bbox-diagonal": 0.03, "bbox-size": 0.07}.get(norm, 0.08)
         s, errors = evaluate(pred, ds.ground_truth, norm, alpha)
         row = next(line for line in result.output.splitlines() if line.startswith(norm))
         ci = summary_intervals(errors, alpha)          # the default: 10,000 resamples, seed 0
@@ -108,7 +108,7 @@ def test_run_meanshape_on_builtin_prints_the_three_normalisations(tmp_path):
     again = invoke("run", "meanshape", "--dataset", "builtin", "--results", tmp_path, "--no-progress", "--no-ci")
     assert "reused from" in again.output
     for norm in NORMALISATIONS:                        # --no-ci: the plain numbers
-        s, _ = evaluate(pred, ds.ground_truth, norm, 0.03 if norm == "bbox-diagonal" else 0.08)
+        s, _ = evaluate(pred, ds.ground_truth, norm, {"bbox-diagonal": 0.03, "bbox-size": 0.07}.get(norm, 0.08))
         row = next(line for line in again.output.splitlines() if line.startswith(norm))
         assert row.split()[2:] == [str(s.n), f"{s.mean_error * 100:.2f}", f"{s.median_error * 100:.2f}",
                                    f"{s.auc * 100:.2f}", f"{s.failure_rate * 100:.2f}"]
@@ -304,7 +304,7 @@ def test_a_partial_subset_is_scored_with_a_warning_and_labelled(fake_300w, tmp_p
             "partial: n = 2 of 135 faces of 300w/challenging: these scores are partial, not comparable with "
             "published ones")
         table = [line for line in result.stdout.splitlines() if line.startswith(NORMALISATIONS)]
-        assert [line.split()[2] for line in table] == ["2", "2", "2"]        # the n column
+        assert [line.split()[2] for line in table] == ["2"] * len(NORMALISATIONS)        # the n column
     meta = json.loads(next((tmp_path / "r").rglob("meta.json")).read_text())
     assert (meta["n"], meta["expected"], meta["partial"]) == (2, 135, True)
     assert "partial: ibug: 2 of 135 faces" in meta["dataset_notes"]
@@ -391,7 +391,8 @@ def test_run_prints_the_papers_value_beside_each_number_that_has_one(fake_300w, 
                   "--no-ci", "-O", "precision=fp32")
     rows = {line.split()[0]: line for line in full.stdout.splitlines() if line.startswith(NORMALISATIONS)}
     paper = {norm: [part.split()[0] for part in row.split("paper ")[1:]] for norm, row in rows.items()}
-    assert paper == {"inter-ocular": ["3.59", "55.33", "1.16"], "inter-pupil": ["5.03"], "bbox-diagonal": ["1.48"]}
+    assert paper == {"inter-ocular": ["3.59", "55.33", "1.16"], "inter-pupil": ["5.03"], "bbox-diagonal": ["1.48"],
+                     "bbox-size": []}                 # the DAN paper printed nothing by the box size
     assert "paper: DAN, Tables 2, 3 of the DAN paper" in " ".join(full.stdout.split())
     private = invoke("run", "dan", "--subset", "private", "--data-root", tree.root, "--results", tmp_path,
                      "--no-progress", "--no-ci", "-O", "stages=1", "-O", "precision=fp32")

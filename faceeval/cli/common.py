@@ -142,7 +142,7 @@ def summary_caption(summaries: Sequence[Summary], intervals: Sequence | None = N
     and where the paper's numbers come from."""
     s = summaries[0]
     alphas = sorted({x.alpha for x in summaries})
-    where = f"α = {alphas[0]:g}" if len(alphas) == 1 else "each row's α (0.08 for the eye distances, 0.03 for the box diagonal)"
+    where = f"α = {alphas[0]:g}" if len(alphas) == 1 else "each row's own α (column α)"
     text = (f"Errors: % of the normalising distance. AUC_α (area under the CED up to α, over α) and failure "
             f"(faces with error {'>=' if s.inclusive_failure else '>'} α): %, at {where}.")
     boot = next((ci.bootstrap for ci in intervals or () if ci is not None), None)

@@ -6,7 +6,7 @@ import click
 from ..datasets import DATASETS
 from ..errors import with_data_root, DataError, MetricInputError, MissingDependencyError, MissingWeightsError, OptionError
 from ..methods import available_methods, check_method_options, load_method, method_class
-from ..metrics import NORM_ALPHA, NORMALISATIONS, evaluate
+from ..metrics import ALPHA, NORM_ALPHA, NORMALISATIONS, evaluate
 from ..runs import INITIALISERS, RunKey, run_method
 from ..stats import summary_intervals
 from .common import (BOX_FRACTION, DATA_ROOT, FRACTION, POSITIVE_INT, RESULTS, format_summary_table, init_options,
@@ -37,7 +37,7 @@ from .uncertainty import bootstrap_from, ci_options
 @click.option("--batch-size", type=POSITIVE_INT, default=None, help="Images per predict call (method's default).")
 @click.option("--alpha", type=FRACTION, default=None,
               help="AUC/failure threshold of every normalisation, a fraction of the normalising distance "
-                   "(default: each its own, 0.08 inter-ocular and inter-pupil, 0.03 box diagonal).")
+                   "(default: each its own, 0.08 inter-ocular and inter-pupil, 0.03 box diagonal, 0.07 box size).")
 @click.option("--force", is_flag=True, help="Recompute even if cached predictions exist.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @ci_options
@@ -53,7 +53,7 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
     option is checked before any work starts.
 
     The summary scores each normalisation at its own alpha (0.08 inter-ocular and
-    inter-pupil, 0.03 box diagonal) and prints the paper's value beside each number that has
+    inter-pupil, 0.03 box diagonal, 0.07 box size) and prints the paper's value beside each number that has
     a published counterpart (same method, images, normalisation and alpha).
 
     \b
@@ -86,7 +86,7 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
     if run.ground_truth is None:
         click.echo("no ground truth: nothing to score")
         return
-    alphas = {norm: alpha or NORM_ALPHA[norm] for norm in NORMALISATIONS}
+    alphas = {norm: alpha or NORM_ALPHA.get(norm, ALPHA) for norm in NORMALISATIONS}
     scored = [evaluate(run.predictions, run.ground_truth, norm, alphas[norm], ids=run.ids) for norm in NORMALISATIONS]
     bootstrap = bootstrap_from(ci, ci_resamples, ci_seed, ci_level)
     intervals = ([summary_intervals(errors, s.alpha, bootstrap=bootstrap) for s, errors in scored]

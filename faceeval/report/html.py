@@ -228,12 +228,12 @@ def per_image_html(records: Sequence[dict]) -> str:
         cells += [f'<td class="num" data-v="{rec[n]!r}">{rec[n]:.2f}</td>' for n in NORMALISATIONS]
         rows.append("<tr>" + "".join(cells) + "</tr>")
     return (f'<ul class="caption">{legend}</ul><p class="caption">IO = inter-ocular, IP = inter-pupil, BD = box '
-            f'diagonal; errors in % of the normalising distance.</p><div class="scroll"><table class="sortable" '
+            f'diagonal, BS = box size; errors in % of the normalising distance.</p><div class="scroll"><table class="sortable" '
             f'id="per-image"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
 
 
 #: Short column names of the normalisations.
-SHORT = {"inter-ocular": "IO", "inter-pupil": "IP", "bbox-diagonal": "BD"}
+SHORT = {"inter-ocular": "IO", "inter-pupil": "IP", "bbox-diagonal": "BD", "bbox-size": "BS"}
 
 
 def analysis_html(item) -> str:
