@@ -6,7 +6,9 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("dlib")
+from conftest import needs_extra_module
+
+needs_extra_module("peers")
 
 from faceeval.errors import DataError  # noqa: E402
 from faceeval.methods import MissingDependencyError, MissingWeightsError, file_hash, load_method  # noqa: E402
@@ -88,13 +90,13 @@ def test_runs_through_the_run_store(builtin, ert, tmp_path):
 
 def test_missing_dlib_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "dlib", None)
-    with pytest.raises(MissingDependencyError, match="pip install dlib-bin face-recognition-models"):
+    with pytest.raises(MissingDependencyError, match=r"^ert needs the 'peers' extra: pip install \"faceeval\[peers\]\"$"):
         ERT()
 
 
 def test_missing_model_says_where_to_get_it(monkeypatch):
     monkeypatch.setattr(ert_module, "find_model", lambda: None)
-    with pytest.raises(MissingWeightsError, match="face-recognition-models.*--weights"):
+    with pytest.raises(MissingWeightsError, match=r"faceeval\[peers\].*--weights"):
         ERT()
 
 

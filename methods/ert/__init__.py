@@ -20,17 +20,16 @@ from typing import Sequence
 
 import numpy as np
 
-from faceeval.errors import OptionError
+from faceeval.errors import DataError, MissingExtraError, OptionError
 from faceeval.geometry import crop_window
-from faceeval.errors import DataError
-from faceeval.methods import LandmarkMethod, MethodOption, MissingDependencyError, MissingWeightsError, file_hash
+from faceeval.methods import LandmarkMethod, MethodOption, MissingWeightsError, file_hash
 
 from .box_style import to_dlib_boxes
 
 MODEL_NAME = "shape_predictor_68_face_landmarks.dat"
 #: Where Debian/Ubuntu's ``libdlib-data`` installs the model.
 DEBIAN_MODEL = Path("/usr/share/dlib") / MODEL_NAME
-INSTALL_HINT = "pip install dlib-bin face-recognition-models (or pip install 'faceeval[peers]')"
+INSTALL_HINT = 'pip install "faceeval[peers]" (dlib-bin and face-recognition-models)'
 BOX_STYLES = ("tight", "dlib")
 #: Context kept around the dlib-style box (fraction of its side): the 68 points never reach past it.
 CROP_MARGIN = 0.5
@@ -40,7 +39,7 @@ def _import_dlib():
     try:
         import dlib
     except ImportError as exc:
-        raise MissingDependencyError(f"method 'ert' needs dlib: {INSTALL_HINT}") from exc
+        raise MissingExtraError("ert", "peers") from exc
     return dlib
 
 
@@ -68,6 +67,7 @@ class ERT(LandmarkMethod):
                    "trained on iBUG 300-W data, so 300W test numbers are not a clean comparison. "
                    "Boxes mapped to dlib's HOG-detector box style.")
     batch_size = 64
+    extra = "peers"
     cli_options = {"box_style": MethodOption(str, BOX_STYLES, "dlib: the boxes already come from dlib's detector")}
     #: Stored with every run (``meta["caveat"]``) and printed beside its table rows.
     caveat = ("dlib's model was likely trained on 300-W data including the IBUG images: "
