@@ -160,6 +160,10 @@ class LandmarkMethod(abc.ABC):
     #: The optional extra of ``pip install "faceeval[EXTRA]"`` the method needs (``faceeval.errors.EXTRAS``),
     #: checked by :func:`method_class` before any work, so a missing one is one line naming it.
     extra: ClassVar[str | None] = None
+    #: The box styles (:data:`faceeval.detect.BOX_STYLES`) :meth:`predict` takes, each with the load
+    #: options that select it; the style the method was trained with first. ``faceeval predict`` maps a
+    #: detector's boxes to the first of them it can reach (``300w``: the protocol's boxes).
+    box_styles: ClassVar[dict[str, dict]] = {"300w": {}}
     #: Preferred number of images per :meth:`predict` call.
     batch_size: ClassVar[int] = 32
     #: The load options ``faceeval run -O KEY=VALUE`` accepts, with their types and allowed values

@@ -74,6 +74,24 @@ def test_help_everywhere_has_an_example():
     assert "faceeval run meanshape --dataset builtin" in invoke("--help").output
 
 
+def test_run_overlay_draws_predictions_and_ground_truth_beside_the_run(tmp_path, drawn):
+    from matplotlib.colors import to_rgba
+
+    result = invoke("run", "meanshape", "--dataset", "builtin", "--results", tmp_path, "--no-progress", "--no-ci",
+                    "--overlay")
+    run_dir = next(tmp_path.glob("meanshape/*/builtin/all"))
+    assert f"overlay: {run_dir / 'overlay.png'}" in result.output and (run_dir / "overlay.pdf").is_file()
+    preds, ds = read_pts_tree(run_dir / "pts"), load_dataset("builtin")
+    truth = dict(zip(ds.ids, ds.ground_truth))
+    assert len(drawn[0].axes) == 4
+    for ax in drawn[0].axes:
+        face = ax.get_title().split("\n")[0]
+        colours = {name: [c.get_offsets() for c in ax.collections
+                          if np.allclose(c.get_facecolor()[0], to_rgba(name))] for name in ("red", "lime")}
+        np.testing.assert_allclose(colours["red"][0], preds[face], atol=1e-3)     # .pts keep 4 decimals
+        np.testing.assert_allclose(colours["lime"][0], truth[face])
+
+
 def test_run_meanshape_on_builtin_prints_the_three_normalisations(tmp_path):
     result = invoke("run", "meanshape", "--dataset", "builtin", "--results", tmp_path, "--no-progress")
     assert "meanshape on builtin/all (4 faces, init boxes) saved to" in result.output

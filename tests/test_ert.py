@@ -10,14 +10,14 @@ from conftest import needs_extra_module
 
 needs_extra_module("peers")
 
-from faceeval.errors import DataError  # noqa: E402
-from faceeval.methods import MissingDependencyError, MissingWeightsError, file_hash, load_method  # noqa: E402
-from faceeval.metrics import point_to_point_error  # noqa: E402
-from faceeval.runs import run_dir, run_method  # noqa: E402
-from faceeval_methods import ert as ert_module  # noqa: E402
-from faceeval_methods.ert import ERT, find_model  # noqa: E402
-from faceeval_methods.ert.box_style import (OFFSET_X, OFFSET_Y, SCALE, derive_box_mapping, dlib_detections,  # noqa: E402
-                                   matching_detection, to_dlib_boxes)
+from faceeval.detect import dlib_detections, matching_detection
+from faceeval.errors import DataError
+from faceeval.methods import MissingDependencyError, MissingWeightsError, file_hash, load_method
+from faceeval.metrics import point_to_point_error
+from faceeval.runs import run_dir, run_method
+from faceeval_methods import ert as ert_module
+from faceeval_methods.ert import ERT, find_model
+from faceeval_methods.ert.box_style import OFFSET_X, OFFSET_Y, SCALE, derive_box_mapping, to_dlib_boxes
 
 pytestmark = pytest.mark.skipif(find_model() is None, reason="dlib's 68-point model file is not installed")
 

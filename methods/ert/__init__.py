@@ -13,13 +13,13 @@ detector.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
+from faceeval.detect import find_model_file
 from faceeval.errors import DataError, MissingExtraError, OptionError
 from faceeval.geometry import crop_window
 from faceeval.methods import LandmarkMethod, MethodOption, MissingWeightsError, file_hash
@@ -44,20 +44,9 @@ def _import_dlib():
 
 
 def find_model() -> Path | None:
-    """The 68-point model file, found without importing ``face_recognition_models``.
-
-    That package's ``__init__`` imports ``pkg_resources``, which recent setuptools no
-    longer ships, so only its location is asked for. Then Debian's ``libdlib-data``.
-    """
-    try:
-        spec = importlib.util.find_spec("face_recognition_models")
-    except (ImportError, ValueError):
-        spec = None
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        candidate = Path(folder) / "models" / MODEL_NAME
-        if candidate.is_file():
-            return candidate
-    return DEBIAN_MODEL if DEBIAN_MODEL.is_file() else None
+    """The 68-point model file of face-recognition-models (found without importing it), else
+    Debian's ``libdlib-data``."""
+    return find_model_file(MODEL_NAME) or (DEBIAN_MODEL if DEBIAN_MODEL.is_file() else None)
 
 
 class ERT(LandmarkMethod):
@@ -68,6 +57,8 @@ class ERT(LandmarkMethod):
                    "Boxes mapped to dlib's HOG-detector box style.")
     batch_size = 64
     extra = "peers"
+    #: dlib's detector boxes go in as they are (``box_style=dlib``); others are mapped to that style.
+    box_styles = {"dlib-hog": {"box_style": "dlib"}, "300w": {}}
     cli_options = {"box_style": MethodOption(str, BOX_STYLES, "dlib: the boxes already come from dlib's detector")}
     #: Stored with every run (``meta["caveat"]``) and printed beside its table rows.
     caveat = ("dlib's model was likely trained on 300-W data including the IBUG images: "
