@@ -10,8 +10,9 @@ keeps that sub-folder under ``OUT``.
 Boxes come from a detector (:mod:`faceeval.detect`), mapped to the first box style the method
 takes (:attr:`faceeval.methods.LandmarkMethod.box_styles`) by a mapping fitted on 300W
 training faces, or from a JSON file of boxes in the 300W protocol's style. Every file is
-written atomically; ``OUT/predict.json`` records what was run and which photos are done, so
-the same command again goes on where a killed one stopped.
+written atomically; ``OUT/predict.json`` records what was run (method, weights, options,
+detector or boxes, mappings, overlays) and which photos are done, so the same command again
+goes on where a killed one stopped, and a changed one starts again.
 """
 from __future__ import annotations
 
@@ -115,6 +116,10 @@ class PredictResult:
     unreadable: list[str] = field(default_factory=list)
     resumed: int = 0
     mappings: dict[str, BoxMapping] = field(default_factory=dict)
+    #: Faces found by each detector (``hog``, ``cnn``, ``boxes file``) in this call.
+    found_by: dict[str, int] = field(default_factory=dict)
+    #: The box styles of those faces.
+    styles: set = field(default_factory=set)
 
     @property
     def n_faces(self) -> int:
@@ -128,6 +133,15 @@ def _drop_stale(out: Path, landmarks: dict, key: str, n: int) -> None:
         (out / f"{key}_{k}.pts").unlink(missing_ok=True)
         landmarks.pop(f"{key}_{k}", None)
         k += 1
+
+
+def _digest(boxes: dict[str, np.ndarray]) -> str:
+    """A short hash of a boxes table: other boxes, other predictions."""
+    import hashlib
+    import json
+
+    text = json.dumps({k: np.asarray(v).tolist() for k, v in sorted(boxes.items())})
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _round(values: np.ndarray) -> list:
@@ -150,7 +164,8 @@ def predict_photos(photos: Sequence[Photo], method, out: str | os.PathLike, dete
     styles = detector.styles if detector is not None else (GIVEN_BOX_STYLE,)
     mappings = mappings or {style: BoxMapping(style, style) for style in styles}
     out = Path(out)
-    settings = {"method": method.provenance(), "faces_from": detector.describe() if detector else "boxes file",
+    faces_from = detector.describe() if detector else {"boxes": _digest(boxes)}
+    settings = {"method": method.provenance(), "faces_from": faces_from, "overlay": overlay,
                 "box_mappings": [mappings[style].to_json() for style in styles]}
     state_file = out / STATE_FILE
     state = read_json_object(state_file, "predict state") if state_file.is_file() and not force else {}
@@ -213,6 +228,8 @@ def predict_photos(photos: Sequence[Photo], method, out: str | os.PathLike, dete
                 state["photos"][photo.key] = 0
             else:
                 pending.append((photo, image, found, style, found_by))
+                result.found_by[found_by] = result.found_by.get(found_by, 0) + len(found)
+                result.styles.add(style)
             if sum(len(p[2]) for p in pending) >= batch_size:
                 flush()
             bar.update(1)

@@ -74,7 +74,8 @@ def test_meanshape_from_a_boxes_file_writes_pts_json_and_overlays(photos, tmp_pa
     copy = Path(shutil.copytree(folder, tmp_path / "copy"))
     inside = copy / "landmarks"
     invoke("predict", copy, "--method", "meanshape", "--boxes", boxes, "--out", inside, "--overlay", "--no-progress")
-    again = invoke("predict", copy, "--method", "meanshape", "--boxes", boxes, "--out", inside, "--no-progress")
+    again = invoke("predict", copy, "--method", "meanshape", "--boxes", boxes, "--out", inside, "--overlay",
+                   "--no-progress")
     assert "4 faces in 3 of 3 photos, 3 done before" in again.output
 
 
@@ -112,6 +113,9 @@ def test_an_identical_command_goes_on_where_it_stopped(photos, tmp_path):
     assert sorted(json.loads((tmp_path / "out" / "landmarks.json").read_text())) == ["lenna_1", "takeo_1"]
     forced = invoke(*args, "--force")
     assert "done before" not in forced.output
+    moved = {k: shape_boxes(v[None])[0] + 3 for k, v in shapes.items() if "_" not in k}      # other boxes
+    _boxes_file(boxes, moved)
+    assert "done before" not in invoke(*args).output
 
 
 def test_bad_input_is_one_line(photos, tmp_path):

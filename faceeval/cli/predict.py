@@ -70,14 +70,15 @@ def predict_command(photos, method_name, out, detector, upsample, boxes_json, we
                             batch_size=batch_size, progress=not no_progress, force=force,
                             warn=lambda line: click.echo(f"warning: {line}", err=True))
     for m in mappings.values():
-        if m.source != m.target:
+        if m.source != m.target and m.source in result.styles:
             click.echo(f"boxes: {m.source} mapped to {m.target} (scale {m.scale_x:.3f} x {m.scale_y:.3f}, offset "
                        f"{m.offset_x:+.3f}, {m.offset_y:+.3f} of the box size; fitted on "
                        f"{m.figures.get('faces', '?')} 300W training faces)", err=True)
     photos_with_faces = sum(1 for n in result.faces.values() if n)
     resumed = f", {result.resumed} done before" if result.resumed else ""
-    click.echo(f"{model.name}: {result.n_faces} faces in {photos_with_faces} of {len(found)} photos{resumed} -> "
-               f"{result.out} (landmarks.json, .pts{', .png' if overlay else ''})")
+    by = ", ".join(f"{n} by {name}" for name, n in sorted(result.found_by.items())) if len(result.found_by) > 1 else ""
+    click.echo(f"{model.name}: {result.n_faces} faces in {photos_with_faces} of {len(found)} photos{resumed}"
+               f"{f' ({by})' if by else ''} -> {result.out} (landmarks.json, .pts{', .png' if overlay else ''})")
     if result.no_face or result.unreadable:
         click.echo(f"without a face: {len(result.no_face)}; unreadable: {len(result.unreadable)}", err=True)
 
