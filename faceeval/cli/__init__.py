@@ -25,6 +25,7 @@ LAZY_COMMANDS = {
     "compare": "faceeval.cli.compare:compare_command",
     "analyse": "faceeval.cli.analyse:analyse_command",
     "predict": "faceeval.cli.predict:predict_command",
+    "import-run": "faceeval.cli.released:import_run_command",
 }
 
 
