@@ -6,7 +6,7 @@ import click
 from .common import POSITIVE_INT, parse_options, parse_weights
 
 
-@click.command("predict")
+@click.command("predict", short_help="Landmarks for the faces in your own photos.")
 @click.argument("photos", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--method", "method_name", default="dan", show_default=True,
               help="Registered method (`faceeval methods`): dan, ert, sdm, meanshape, ...")
