@@ -94,7 +94,8 @@ def test_a_runs_npz_needs_no_ground_truth_and_matches_its_pts(tmp_path, builtin)
     ("bad.csv", "id,x0\na,1\n", "row 1 ('a') has 2 fields, expected 137"),
     ("bad.json", '{"a": [[1, 2], [3, 4]]}', "id 'a' has points of shape (2, 2), expected (68, 2)"),
     ("list.json", "[1, 2]", 'expected an object {"id": [[x, y], ...]}'),
-    ("notes.txt", "hello", "unknown predictions format '.txt'"),
+    # .txt is WFLW's one-face-per-line format now: with a folder as ground truth it has no order
+    ("notes.txt", "hello", "needs --gt with a dataset whose official list gives the order"),
 ])
 def test_unreadable_predictions_give_one_clear_line(faces, name, content, fragment):
     tmp, _, _ = faces

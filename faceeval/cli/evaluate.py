@@ -6,17 +6,21 @@ from pathlib import Path
 
 import click
 
-from ..metrics import ALPHA as PROTOCOL_ALPHA
-from ..metrics import ALPHA_BBOX_DIAGONAL, NORMALISATIONS, evaluate
+from ..metrics import score
+from ..protocol import normaliser_names, resolve_protocol
 from ..stats import summary_intervals
-from .common import DATA_ROOT, FRACTION, format_summary_table, reporting_data_warnings
+from .common import DATA_ROOT, FRACTION, RegisteredChoice, format_summary_table, reporting_data_warnings
 from .uncertainty import bootstrap_from, ci_options
 
-NORM = click.option("--norm", type=click.Choice(NORMALISATIONS), default="inter-ocular", show_default=True,
-                    help="Normalising distance, computed from the ground truth.")
-ALPHA = click.option("--alpha", type=FRACTION, default=PROTOCOL_ALPHA, show_default=True,
+NORM = click.option("--norm", type=RegisteredChoice(normaliser_names, "normaliser"), default=None,
+                    help="Normalising distance, computed from the ground truth (default: the protocol of the "
+                         "dataset the ground truth comes from: inter-ocular on 300W and WFLW, inter-pupil on COFW "
+                         "(--norm inter-ocular: HRNet's), dataset-box on AFLW, bbox-diagonal on Menpo; inter-ocular "
+                         "for a folder of 68 points).")
+ALPHA = click.option("--alpha", type=FRACTION, default=None,
                      help="Threshold of AUC_alpha and of the failure rate, a fraction of the normalising distance "
-                          f"(0.08 = 8%; use {ALPHA_BBOX_DIAGONAL:g} for bbox-diagonal on Menpo).")
+                          "(0.08 = 8%; default: the dataset's: 0.08 on 300W, 0.10 on WFLW and COFW, 0.07 on AFLW, "
+                          "0.03 for bbox-diagonal on Menpo).")
 INCLUSIVE = click.option("--inclusive-failure", is_flag=True,
                          help="Count error >= alpha as failure (the paper's text) instead of > alpha (its code).")
 
@@ -33,8 +37,9 @@ def GT_OPTIONAL(fn):
     fn = DATA_ROOT(fn)
     return click.option(
         "--gt", "gt_dir", default=None, metavar="DIR|DATASET[:SUBSET]",
-        help="Ground truth: a folder of .pts files (e.g. a 300W root), paired by id or file name, or a dataset "
-             "the loaders know (builtin, 300w:challenging, menpo:test, folder; all but builtin with --data-root). "
+        help="Ground truth: a folder of .pts files (e.g. a 300W root), paired by id or file name, or a registered "
+             "dataset (builtin, 300w:challenging, wflw:test, wflw:largepose, cofw, aflw:frontal, menpo:test, "
+             "menpo-profile, folder; all but builtin with --data-root; the annotation files are enough). "
              "Not needed for a run's predictions.npz, which holds its ground truth.")(fn)
 
 
@@ -50,19 +55,25 @@ def SCORING(fn):
 @click.argument("predictions", type=click.Path(exists=True))
 @SCORING
 @click.option("--explain", is_flag=True,
-              help="Also score the predictions under every convention that is commonly mixed up (normaliser, "
-                   "> or >= alpha, Simpson or trapezoid AUC, how 'full' is averaged, 0- or 1-based "
-                   "coordinates), each beside the protocol's value.")
+              help="Also score the predictions under every convention the field's reference code differs in "
+                   "(pupils or eye corners and the other normalisers, > or >= alpha, Simpson or trapezoid AUC, "
+                   "PIPNet/STAR's alpha grid, how 'full' is averaged, 0- or 1-based coordinates, whole-pixel "
+                   "predictions, errors pooled or over visible points only, N - 1), each beside the protocol's value.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure, one_based, yx, ci, ci_resamples,
                  ci_seed, ci_level, explain, fmt):
     """Score PREDICTIONS against the ground truth in --gt, paired by id.
 
     PREDICTIONS is a folder of .pts files, a predictions.npz as `faceeval run` writes
-    it (or its run folder), a CSV file (id,x0,y0,...,x67,y67) or a JSON file
-    ({"id": [[x, y], ...]}). Coordinates are 0-based (x, y) pixels, except .pts (1-based);
+    it (or its run folder), a CSV file (id,x0,y0,...,x67,y67), a JSON file
+    ({"id": [[x, y], ...]}) or, with a dataset that has an official list (WFLW), a
+    .txt file of one face per line in the list's order (the first 196 numbers of a
+    line are its 98 points; the rest is ignored). Any registered landmark scheme
+    (68, 98, 29, 19 or 39 points) is scored by its own reference points.
+    Coordinates are 0-based (x, y) pixels, except .pts (1-based);
     --one-based/--zero-based and --yx read other conventions. A warning with evidence
-    is printed when the predictions look shifted by one pixel or have x and y swapped.
+    is printed when the predictions look shifted by one pixel, have x and y swapped,
+    or are all whole numbers.
 
     --format json prints one object with n, mean_error, median_error, auc and
     failure_rate, as fractions (0.05 = 5%), their intervals (*_ci), percentiles,
@@ -75,6 +86,8 @@ def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure,
       faceeval eval theirs.csv --gt ~/data/300w --one-based
       faceeval eval results/meanshape/*/builtin/all/pts --gt builtin
       faceeval eval theirs.csv --gt 300w:challenging --data-root ~/data/300w
+      faceeval eval hrnet_wflw.txt --gt wflw:test --data-root ~/data/wflw --explain
+      faceeval eval theirs.json --gt cofw --norm inter-ocular --data-root ~/data/cofw
     """
     from ..analysis import analyse
     from ..conventions import check_conventions, explain as explain_conventions, explain_text
@@ -85,20 +98,24 @@ def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure,
     if scored.unpaired_note:
         click.echo(scored.unpaired_note, err=True)
     ids, pred, gt = scored.ids, scored.predictions, scored.ground_truth
-    summary, errors = evaluate(pred, gt, norm, alpha, ids=ids, inclusive_failure=inclusive_failure)
+    protocol, scheme, box_size = scoring_protocol(scored, norm, alpha, inclusive_failure)
+    norm, alpha = protocol.norm, protocol.alpha
+    summary, errors = score(pred, gt, protocol, ids, scheme, box_size)
     bootstrap = bootstrap_from(ci, ci_resamples, ci_seed, ci_level)
-    warnings = check_conventions(pred, gt, ids, norm, scored.source.one_based, scored.source.yx)
+    warnings = check_conventions(pred, gt, ids, norm, scored.source.one_based, scored.source.yx, scheme, box_size)
     for w in warnings:
         click.echo(f"warning: {w.message}", err=True)
-    lines = explain_conventions(pred, gt, ids, norm, alpha, inclusive_failure) if explain else None
+    lines = explain_conventions(pred, gt, ids, norm, alpha, inclusive_failure, scheme=scheme, box_size=box_size,
+                                visible=scored.visible) if explain else None
     if fmt == "json":
         d = summary.as_dict()
         out = {k: d[k] for k in ("n", "mean_error", "median_error", "auc", "failure_rate")}
-        analysis = analyse(pred, gt, ids, norm, alpha, inclusive_failure, bootstrap)
+        analysis = analyse(pred, gt, ids, norm, alpha, inclusive_failure, bootstrap, scheme=scheme, box_size=box_size)
         if analysis.intervals is not None:
             out.update(analysis.intervals.as_dict())
         out.update(analysis.as_dict())
-        out.update({"norm": norm, "alpha": alpha, "inclusive_failure": inclusive_failure,
+        out.update({"norm": norm, "alpha": alpha, "inclusive_failure": inclusive_failure, "scheme": scheme.name,
+                    "dataset": scored.set_name,
                     "input": {"path": str(scored.source.path), "format": scored.source.format,
                               "one_based": scored.source.one_based, "yx": scored.source.yx},
                     "warnings": [w.as_dict() for w in warnings]})
@@ -109,6 +126,8 @@ def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure,
     intervals = [summary_intervals(errors, alpha, inclusive_failure, bootstrap)] if bootstrap else None
     click.echo(format_summary_table([summary], intervals))
     if lines is not None:
+        click.echo("")
+        click.echo(f"{scored.set_name} (n = {summary.n}, scheme {scheme.name}): the protocol is {protocol.describe()}")
         click.echo("")
         click.echo(explain_text(lines))
 
@@ -146,13 +165,17 @@ def ced_command(pred_dirs, gt_dir, data_root, output, norm, alpha, inclusive_fai
     if labels and len(labels) != len(pred_dirs):
         raise click.UsageError(f"{len(labels)} --label values for {len(pred_dirs)} folders")
     with reporting_data_warnings():
-        truth = load_ground_truth(gt_dir, data_root) if gt_dir is not None else None
+        truth = (load_ground_truth(gt_dir, data_root) if gt_dir is not None and not Path(gt_dir).is_dir() else None)
     curves, sets, private = [], [], True
+    given_norm, given_alpha = norm, alpha
     for i, pred_dir in enumerate(pred_dirs):
-        scored = load_scored(pred_dir, truth)
+        with reporting_data_warnings():
+            scored = load_scored(pred_dir, truth or gt_dir, data_root=data_root)
         if scored.unpaired_note:
             click.echo(scored.unpaired_note, err=True)
-        _, errors = evaluate(scored.predictions, scored.ground_truth, norm, alpha, ids=scored.ids)
+        protocol, scheme, box_size = scoring_protocol(scored, given_norm, given_alpha, inclusive_failure)
+        norm, alpha = protocol.norm, protocol.alpha
+        _, errors = score(scored.predictions, scored.ground_truth, protocol, scored.ids, scheme, box_size)
         label = labels[i] if labels else _default_label(pred_dir)
         curves.append(curve_from_errors(label, errors, alpha, x_max, inclusive_failure))
         sets.append(f"{scored.set_name} (n = {len(scored.ids)})")
@@ -171,6 +194,17 @@ def ced_command(pred_dirs, gt_dir, data_root, output, norm, alpha, inclusive_fai
     title = title or f"CED on {set_text}: {norm}, AUC and failure at α = {alpha:g}"
     for path in plot_ced(curves, output, alpha, norm, title=title, warning=warning):
         click.echo(f"wrote {path}")
+
+
+def scoring_protocol(scored, norm: str | None, alpha: float | None, inclusive_failure: bool):
+    """The protocol, scheme and dataset box sizes one command scores ``scored`` with: the options
+    given, else the defaults of the dataset the ground truth comes from (a folder: those of its
+    scheme's standard dataset), resolved once."""
+    from ..datasets import dataset_names
+
+    spec = scored.spec_name if scored.spec_name in dataset_names() else None
+    scheme = scored.scheme
+    return resolve_protocol(spec, scheme, norm, alpha, inclusive_failure), scheme, scored.box_sizes
 
 
 #: Where the 300W private test set's faces live (ids of its ground truth): the reference curves' set.

@@ -12,9 +12,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from faceeval import geometry as G
-from faceeval.errors import OptionError
-from faceeval.methods import LandmarkMethod, MethodOption, MissingWeightsError, file_hash
+from faceeval.plugin import geometry as G
+from faceeval.plugin import OptionError
+from faceeval.plugin import LandmarkMethod, MethodOption, MissingWeightsError, file_hash
 
 from .augment import box_initialisation, frame_transforms, warp_to_frames
 from .config import DANConfig

@@ -15,7 +15,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from faceeval.io import DataError, write_json
+from faceeval.plugin import DataError, write_json
 
 from .weights import PRETRAINED_DIR
 
@@ -31,7 +31,7 @@ def _commit() -> str | None:
 
 def provenance(train_dir: Path) -> dict:
     """What made the weights of ``train_dir``: from its checkpoint and best-weights records."""
-    from faceeval.runs import machine
+    from faceeval.plugin import machine
 
     try:
         state = json.loads((train_dir / "checkpoint.json").read_text())
@@ -216,8 +216,8 @@ def release(train_dir: str | Path, data_root: str | Path | None, dest: str | Pat
     meta.pop("training", None)          # the long per-step records live in the training folder
     write_json(dest / "dan.json", meta)
     if readme is not None:
-        from faceeval.io import atomic_write
-        from faceeval.report.readme import replace_block
+        from faceeval.plugin import atomic_write
+        from faceeval.plugin import replace_marked_block
 
         readme = Path(readme)
         weights = dest / "dan.safetensors"
@@ -225,7 +225,7 @@ def release(train_dir: str | Path, data_root: str | Path | None, dest: str | Pat
             shown = weights.resolve().relative_to(readme.resolve().parent)
         except ValueError:
             shown = weights
-        text = replace_block(readme.read_text(), readme_block(meta, weights, shown), README_BEGIN, README_END)
+        text = replace_marked_block(readme.read_text(), readme_block(meta, weights, shown), README_BEGIN, README_END)
         with atomic_write(readme) as fh:
             fh.write(text)
     return info
@@ -234,7 +234,7 @@ def release(train_dir: str | Path, data_root: str | Path | None, dest: str | Pat
 def main(argv=None) -> None:
     import click
 
-    from faceeval.cli.common import data_root_option
+    from faceeval.plugin import data_root_option
 
     @click.command(help="""Store a DAN training run's weights (final, else best so far) as the shipped default,
 int8, with provenance and learning curve, in methods/dan/pretrained/.
@@ -254,7 +254,7 @@ Example:
         if data_root:
             import warnings
 
-            from faceeval.datasets import load_dataset
+            from faceeval.plugin import load_dataset
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -20,10 +20,10 @@ from typing import Sequence
 
 import numpy as np
 
-from faceeval.errors import OptionError
-from faceeval.geometry import crop_window
-from faceeval.errors import DataError
-from faceeval.methods import LandmarkMethod, MethodOption, MissingDependencyError, MissingWeightsError, file_hash
+from faceeval.plugin import OptionError
+from faceeval.plugin import crop_window
+from faceeval.plugin import DataError
+from faceeval.plugin import LandmarkMethod, MethodOption, MissingDependencyError, MissingWeightsError, file_hash
 
 from .box_style import to_dlib_boxes
 

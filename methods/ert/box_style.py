@@ -87,8 +87,8 @@ def derive_box_mapping() -> dict:
     Uses the builtin faces and their mirror images, detector upsampling 0 and 1.
     Returns the per-detection rows and their mean and standard deviation.
     """
-    from faceeval.datasets import load_dataset
-    from faceeval.landmarks import mirror_shapes
+    from faceeval.plugin import load_dataset
+    from faceeval.plugin import mirror_shapes
 
     rows = []
     for sample in load_dataset("builtin"):

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from faceeval.io import DataError, open_npz, read_json_object, save_npz, write_json
-from faceeval.methods import MissingDependencyError, MissingWeightsError
+from faceeval.plugin import DataError, open_npz, read_json_object, save_npz, write_json
+from faceeval.plugin import MissingDependencyError, MissingWeightsError
 
 from .features import FEATURE_VERSIONS, patch_feature
 
