@@ -65,7 +65,7 @@ MUTANTS = {
 def _copy_checkout(dest: Path) -> None:
     ignore = shutil.ignore_patterns(".git", ".venv", "__pycache__", ".pytest_cache", "*.egg-info", "results",
                                     "reports", "build", "dist")
-    for name in ("faceeval", "methods", "tests", "pyproject.toml"):
+    for name in ("faceeval", "methods", "tests", "benchmarks", "pyproject.toml"):
         src = ROOT / name
         (shutil.copytree(src, dest / name, ignore=ignore) if src.is_dir() else shutil.copy2(src, dest / name))
 
