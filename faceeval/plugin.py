@@ -34,7 +34,7 @@ from .landmarks import EYE_A, EYE_B, MIRROR_PERMUTATION, mirror_shapes
 from .machine import machine
 from .methods import (LandmarkMethod, MethodOption, default_weights_dir, faceeval_home, file_hash, load_method,
                       method_class)
-from .metrics import ALPHA, evaluate, point_to_point_error, score
+from .metrics import ALPHA, auc, evaluate, failure_rate, point_to_point_error, score, summarize
 from .options import DATA_ROOT, RegisteredChoice, data_root_option, load_dataset_reporting_gaps
 from .protocol import (DatasetSpec, Normaliser, Protocol, Scheme, dataset_spec, normaliser, resolve_protocol,
                        scheme)
@@ -60,7 +60,7 @@ __all__ = ["geometry", "TRAIN_ROTATION_SIGMA_DEG", "TRAIN_SCALE_SIGMA", "TRAIN_T
            "image_from_menpo", "load_image", "open_npz", "read_json", "read_json_object", "read_pts",
            "replace_marked_block", "save_npz", "shape_from_menpo", "shape_to_menpo", "to_gray", "write_json",
            "write_pts", "MIRROR_PERMUTATION", "mirror_shapes", "machine", "LandmarkMethod", "MethodOption",
-           "default_weights_dir", "faceeval_home", "file_hash", "load_method", "method_class", "ALPHA", "evaluate",
+           "default_weights_dir", "faceeval_home", "file_hash", "load_method", "method_class", "ALPHA", "auc", "failure_rate", "summarize", "evaluate",
            "point_to_point_error", "score", "DATA_ROOT", "RegisteredChoice", "data_root_option",
            "load_dataset_reporting_gaps", "DatasetSpec", "Normaliser", "Protocol", "Scheme", "dataset_spec",
            "normaliser", "resolve_protocol", "scheme", "dan_mean_shape", "Bootstrap", "paired_comparison",

@@ -547,3 +547,17 @@ def test_table6_measures_the_stages_question_on_full_when_the_private_set_is_mis
         assert row.cells["mean error"].value == pytest.approx(s.mean_error * 100, rel=1e-12)
         assert row.cells["failure @ 0.08"].value == pytest.approx(s.failure_rate * 100, rel=1e-12)
     assert measured["dan, 2 stages"].cells["AUC_0.08"].value is None
+
+
+def test_a_test_time_augmented_model_is_labelled_as_its_own_row():
+    from faceeval.report.run_groups import Model
+
+    class _Run:
+        def __init__(self, options):
+            self.meta = {"options": options}
+
+    flip = Model("dan", "abcdef0123", {("300w", "full", "boxes"): _Run({"stages": 2, "precision": "bf16",
+                                                                          "tta": "flip"})})
+    single = Model("dan", "abcdef0123", {("300w", "full", "boxes"): _Run({"stages": 2, "precision": "bf16"})})
+    assert flip.label == "dan + flip test, 2 stages, precision=bf16 [abcdef01]"
+    assert single.label == "dan, 2 stages, precision=bf16 [abcdef01]"

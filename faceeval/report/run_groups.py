@@ -49,10 +49,12 @@ class Model:
     def label(self) -> str:
         stages = model_stages(self.meta)
         extra = f", {stages} stage{'s' if stages != 1 else ''}" if stages else ""
-        others = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items()) if k != "stages")
+        others = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items()) if k not in ("stages", "tta"))
         extra += f", {others}" if others else ""
         version = f" v{self.version}" if self.show_version else ""
-        return f"{self.method}{version}{extra} [{self.weights_hash[:8]}]"
+        # test-time augmentation is its own row, never the method's single pass: "dan + flip test"
+        tta = f" + {self.options['tta']} test" if self.options.get("tta", "none") != "none" else ""
+        return f"{self.method}{version}{tta}{extra} [{self.weights_hash[:8]}]"
 
     def run(self, dataset: str, subset: str, init: str = "boxes") -> Run | None:
         return self.runs.get((dataset, subset, init))
