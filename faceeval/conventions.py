@@ -166,7 +166,7 @@ def overshoot_grid(alpha: float, step: float = 1e-4) -> np.ndarray:
 def explain(predictions: np.ndarray, ground_truth: np.ndarray, ids: Sequence[str] | None = None,
             norm: str = "inter-ocular", alpha: float = ALPHA, inclusive_failure: bool = False, *,
             scheme=None, box_size: np.ndarray | None = None, visible: np.ndarray | None = None,
-            norms: Sequence[str] | None = None) -> list[ConventionLine]:
+            norms: Sequence[str] | None = None, protocol=None) -> list[ConventionLine]:
     """The same predictions under every convention the field's reference code differs in, each beside
     the protocol's value.
 
@@ -174,9 +174,13 @@ def explain(predictions: np.ndarray, ground_truth: np.ndarray, ids: Sequence[str
     alpha (>= with ``inclusive_failure``), mean over images of the per-image mean over all points,
     "full" over the concatenated images, coordinates as read. ``norms``: the other normalisers to
     score (default: every registered one the scheme and the data allow); ``box_size``: the
-    dataset's own box sizes; ``visible``: per-point visibility ``(N, P)`` where the dataset has it.
+    dataset's own box sizes; ``visible``: per-point visibility ``(N, P)`` where the dataset has it;
+    ``protocol`` (a :class:`~faceeval.protocol.Protocol`) replaces ``norm``, ``alpha`` and ``inclusive_failure``.
     """
     from .analysis import source_of
+
+    if protocol is not None:
+        norm, alpha, inclusive_failure = protocol.norm, protocol.alpha, protocol.inclusive_failure
     from .protocol import NORMALISERS
 
     pred = np.asarray(predictions, dtype=np.float64)

@@ -168,3 +168,19 @@ def test_a_third_party_dataset_registered_through_entry_points(third_party):
     bad = runner.invoke(main, ["eval", str(root / "p.json"), "--gt", "acme", "--data-root", str(root / "data"),
                                "--norm", "inter-ocular"])
     assert bad.exit_code == 1 and "inter-ocular needs the outer eye corners; scheme acme5 has none" in bad.output
+
+
+def test_analyse_and_explain_take_the_protocol_value():
+    from faceeval.analysis import analyse
+    from faceeval.conventions import explain
+
+    gt = scheme_shapes(12, 98, seed=5)
+    pred = gt + np.random.default_rng(6).normal(0, 5, gt.shape)
+    protocol = Protocol("inter-pupil", 0.1, inclusive_failure=True)
+    by_value = analyse(pred, gt, protocol=protocol)
+    loose = analyse(pred, gt, None, "inter-pupil", 0.1, True)
+    assert by_value.summary == loose.summary and by_value.regions == loose.regions
+    lines = {line.convention: line.value for line in explain(pred, gt, protocol=protocol)}
+    pupils = loop_nme(pred, gt, lambda g: np.hypot(*(g[96] - g[97])))
+    assert lines["protocol: inter-pupil"] == pytest.approx(pupils.mean(), rel=1e-12)
+    assert lines["protocol: failure = error >= 0.1"] == pytest.approx(np.mean(pupils >= 0.1))

@@ -61,8 +61,8 @@ def analyse_command(run, gt_dir, data_root, norm, alpha, inclusive_failure, one_
     bootstrap = bootstrap_from(ci, ci_resamples, ci_seed, ci_level)
     protocol, scheme, box_size = scoring_protocol(scored, norm, alpha, inclusive_failure)
     norm, alpha = protocol.norm, protocol.alpha
-    result = analyse(scored.predictions, scored.ground_truth, scored.ids, norm, alpha, inclusive_failure, bootstrap,
-                     scheme=scheme, box_size=box_size)
+    result = analyse(scored.predictions, scored.ground_truth, scored.ids, bootstrap=bootstrap, scheme=scheme,
+                     box_size=box_size, protocol=protocol)
     stem, label = default_stem(Path(run))
     stem = Path(output) if output else stem
     d = result.summary.as_dict()

@@ -105,12 +105,12 @@ def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure,
     warnings = check_conventions(pred, gt, ids, norm, scored.source.one_based, scored.source.yx, scheme, box_size)
     for w in warnings:
         click.echo(f"warning: {w.message}", err=True)
-    lines = explain_conventions(pred, gt, ids, norm, alpha, inclusive_failure, scheme=scheme, box_size=box_size,
-                                visible=scored.visible) if explain else None
+    lines = explain_conventions(pred, gt, ids, scheme=scheme, box_size=box_size, visible=scored.visible,
+                                protocol=protocol) if explain else None
     if fmt == "json":
         d = summary.as_dict()
         out = {k: d[k] for k in ("n", "mean_error", "median_error", "auc", "failure_rate")}
-        analysis = analyse(pred, gt, ids, norm, alpha, inclusive_failure, bootstrap, scheme=scheme, box_size=box_size)
+        analysis = analyse(pred, gt, ids, bootstrap=bootstrap, scheme=scheme, box_size=box_size, protocol=protocol)
         if analysis.intervals is not None:
             out.update(analysis.intervals.as_dict())
         out.update(analysis.as_dict())
