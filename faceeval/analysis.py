@@ -131,19 +131,22 @@ def region_errors(point_error: np.ndarray, scheme: Scheme | str | None = None) -
 
 def analyse(predictions: np.ndarray, ground_truth: np.ndarray, ids: Sequence[str] | None = None,
             norm: str = "inter-ocular", alpha: float = ALPHA, inclusive_failure: bool = False,
-            bootstrap: Bootstrap | None = None, *, scheme: Scheme | str | None = None,
-            box_size: np.ndarray | None = None, protocol=None) -> Analysis:
+            bootstrap: Bootstrap | None = None, visible: np.ndarray | None = None, *,
+            scheme: Scheme | str | None = None, box_size: np.ndarray | None = None, protocol=None) -> Analysis:
     """Per-landmark, per-region, percentile and per-source breakdown of one set of predictions.
 
-    ``bootstrap``: also give intervals (overall and per source), else none; ``scheme`` (default:
-    the one of the point count) gives the regions; ``box_size``: the dataset's, for ``dataset-box``;
-    ``protocol`` (a :class:`~faceeval.protocol.Protocol`) replaces ``norm``, ``alpha`` and ``inclusive_failure``.
+    ``bootstrap``: also give intervals (overall and per source), else none. ``visible``: the
+    per-image errors (summary, percentiles, sources) average over visible points only; the
+    per-landmark and per-region errors stay over every point. ``scheme`` (default: the one of the
+    point count) gives the regions; ``box_size``: the dataset's, for ``dataset-box``; ``protocol``
+    (a :class:`~faceeval.protocol.Protocol`) replaces ``norm``, ``alpha`` and ``inclusive_failure``.
     """
     if protocol is not None:
         norm, alpha, inclusive_failure = protocol.norm, protocol.alpha, protocol.inclusive_failure
     found = resolve_scheme(np.asarray(ground_truth), scheme)
-    errors = point_to_point_error(predictions, ground_truth, norm, ids, found, box_size)   # the numbers `eval` prints
-    pe = point_errors(predictions, ground_truth, norm, ids, found, box_size)
+    errors = point_to_point_error(predictions, ground_truth, norm, ids, visible, scheme=found,   # what `eval` prints
+                                  box_size=box_size)
+    pe = point_errors(predictions, ground_truth, norm, ids, scheme=found, box_size=box_size)
     summary = summarize(errors, alpha, norm, inclusive_failure)
     intervals = summary_intervals(errors, alpha, inclusive_failure, bootstrap) if bootstrap else None
     per_source = {}

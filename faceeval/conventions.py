@@ -30,7 +30,7 @@ import numpy as np
 from scipy.integrate import simpson
 
 from .errors import MetricInputError
-from .metrics import ALPHA, auc, failure_rate, point_errors, point_to_point_error, resolve_scheme
+from .metrics import ALPHA, auc, auc_histogram, failure_rate, point_errors, point_to_point_error, resolve_scheme
 
 #: A one-pixel shift: the typical offset (median over faces of each face's median point offset)
 #: averaged over x and y is within this of ±1 px...
@@ -47,7 +47,7 @@ SWAP_RATIO = 0.5
 class ConventionWarning:
     """A likely convention mix-up, with the numbers that show it."""
 
-    kind: str                 # "shift", "swap" or "whole-pixels"
+    kind: str                 # "shift", "swap", "frame" or "whole-pixels"
     message: str
     error_as_given: float
     error_fixed: float
@@ -59,8 +59,11 @@ class ConventionWarning:
 
 def check_conventions(predictions: np.ndarray, ground_truth: np.ndarray, ids: Sequence[str] | None = None,
                       norm: str = "inter-ocular", one_based: bool | None = None,
-                      yx: bool = False, scheme=None, box_size: np.ndarray | None = None) -> list[ConventionWarning]:
-    """Warnings for a one-pixel shift, an x/y swap or whole-number ``predictions`` against ``ground_truth``.
+                      yx: bool = False, as_original: np.ndarray | None = None, *, scheme=None,
+                      box_size: np.ndarray | None = None) -> list[ConventionWarning]:
+    """Warnings for a one-pixel shift, an x/y swap or whole-number ``predictions`` against ``ground_truth``,
+    and (given ``as_original``, the predictions mapped as if they were in the original photos' pixels of
+    a re-cut pack) for predictions in the wrong frame. ``scheme`` and ``box_size``: as the metrics take them.
 
     ``one_based`` / ``yx``: how the predictions were read (to name the option that fixes it).
     The offset is estimated robustly (medians, so failed faces do not drag it): a shift is
@@ -73,7 +76,7 @@ def check_conventions(predictions: np.ndarray, ground_truth: np.ndarray, ids: Se
     gt = np.asarray(ground_truth, dtype=np.float64)
 
     def _mean_error(p, g, n, i):                 # the scheme and box sizes of this call
-        return float(point_to_point_error(p, g, n, i, scheme, box_size).mean())
+        return float(point_to_point_error(p, g, n, i, scheme=scheme, box_size=box_size).mean())
 
     given = _mean_error(pred, gt, norm, ids)
     warnings = []
@@ -99,6 +102,14 @@ def check_conventions(predictions: np.ndarray, ground_truth: np.ndarray, ids: Se
                     f"{len(pred)} faces, standard error {max(stderr):.2f} px), which looks like {why}: mean "
                     f"error {given * 100:.2f}% as given, {fixed * 100:.2f}% shifted by ({-sign:+.0f}, {-sign:+.0f}) "
                     f"px; if so, rerun with {fix}", given, fixed, fix))
+    if as_original is not None:
+        mapped = _mean_error(np.asarray(as_original, dtype=np.float64), gt, norm, ids)
+        if mapped < SWAP_RATIO * given:
+            warnings.append(ConventionWarning(
+                "frame", f"the predictions look like they are in the original photos' pixels, not in the ground "
+                         f"truth's crops: mean error {given * 100:.2f}% as given, {mapped * 100:.2f}% mapped from the "
+                         f"original photos with the pack's transforms.json; if so, rerun with --frame original",
+                given, mapped, "--frame original"))
     swapped = _mean_error(pred[..., ::-1], gt, norm, ids)
     if swapped < SWAP_RATIO * given:
         fix = "--yx" if not yx else "no --yx (the values are (x, y))"
@@ -188,7 +199,7 @@ def explain(predictions: np.ndarray, ground_truth: np.ndarray, ids: Sequence[str
     found = resolve_scheme(gt, scheme)
 
     def errors_by(name: str, shapes: np.ndarray = pred) -> np.ndarray:
-        return point_to_point_error(shapes, gt, name, ids, found, box_size)
+        return point_to_point_error(shapes, gt, name, ids, scheme=found, box_size=box_size)
 
     e = errors_by(norm)
     mean = float(e.mean())
@@ -211,6 +222,11 @@ def explain(predictions: np.ndarray, ground_truth: np.ndarray, ids: Sequence[str
               ConventionLine(f"protocol: AUC_{alpha:g}, Simpson on the 1e-4 grid", "AUC", area, area),
               ConventionLine(f"AUC_{alpha:g}, trapezoid rule on the 1e-4 grid", "AUC", auc(e, alpha, rule="trapezoid"),
                              area)]
+    spiga_auc, spiga_failure = auc_histogram(e, alpha)
+    lines += [ConventionLine(f"AUC_{alpha:g}, SPIGA's rule (10,000-bin histogram of the errors)", "AUC", spiga_auc,
+                             area, "bins over the errors' own range, each paired with its left edge"),
+              ConventionLine(f"failure, SPIGA's rule (1 - the histogram's share below {alpha:g})", "failure rate",
+                             spiga_failure, fail, "the share up to the end of the last bin starting below alpha")]
     grid = overshoot_grid(alpha)
     ced = (e[None, :] <= grid[:, None]).mean(axis=1)
     lines += [ConventionLine(f"AUC_{alpha:g} on PIPNet/STAR's grid np.arange(0, {alpha:g}+1e-4, 1e-4)", "AUC",
@@ -225,7 +241,7 @@ def explain(predictions: np.ndarray, ground_truth: np.ndarray, ids: Sequence[str
         lines.append(ConventionLine(f"coordinates {shift:+.0f} px on x and y", "mean error",
                                     float(errors_by(norm, pred + shift).mean()), mean, why))
     lines += _whole_pixel_lines(pred, errors_by, norm, mean)
-    pe = point_errors(pred, gt, norm, ids, found, box_size)
+    pe = point_errors(pred, gt, norm, ids, scheme=found, box_size=box_size)
     if visible is None:
         lines += [ConventionLine("errors pooled over all visible points (mmpose)", "mean error", float(pe.mean()), mean,
                                  "no visibility flags: every point counts, so pooling equals the per-image mean"),

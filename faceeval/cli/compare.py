@@ -54,20 +54,24 @@ def compare_command(methods, dataset, subset, data_root, init, box_fraction, wei
     of the single-method numbers (the paired intervals stay).
 
     A method that cannot run here (no trained weights, a missing optional dependency) is
-    left out with a note, and the others are compared.
+    left out with a note, and the others are compared. A name with released predictions
+    stored by `faceeval import-run` (e.g. spiga) is compared from them, on the same faces,
+    without a speed.
 
     \b
     Examples:
       faceeval compare meanshape ert --dataset builtin
       faceeval compare dan sdm ert meanshape --subset full --data-root ~/data/300w
+      faceeval compare dan spiga --subset full --data-root ~/data/300w
     """
     from ..compare import compare_methods, comparison_markdown, paired_comparisons, write_comparison
     from ..stats import Bootstrap
 
     init_opts = init_options(init, box_fraction)
     weights = parse_weights(weight_pairs, list(methods))
-    for name in methods:
-        method_class(name)                 # an unknown name fails here, before the data is read
+    for name in methods:               # an unknown name fails here, before the data is read
+        if not _has_released_runs(results, name):
+            method_class(name)
     for name, path in weights.items():    # weights asked for by name are not skipped quietly
         if not Path(path).expanduser().exists():
             raise OptionError(f"--weights {name}={path}: no such file or folder")
@@ -93,3 +97,13 @@ def compare_command(methods, dataset, subset, data_root, init, box_fraction, wei
     written = write_comparison(rows, stem, title, pairs, skipped)
     click.echo(comparison_markdown(rows, title, pairs, skipped))
     click.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+def _has_released_runs(results, name: str) -> bool:
+    """Whether released predictions of ``name`` are stored under the results root (``faceeval import-run``)."""
+    from ..methods import available_methods
+    from ..runs import RELEASED_INIT
+
+    if name in available_methods():
+        return False
+    return any(results_root(results).glob(f"{name}/*@vreleased/*/*@{RELEASED_INIT}/meta.json"))

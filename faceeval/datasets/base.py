@@ -52,10 +52,13 @@ class Sample:
     photo_scale: float = 1.0
     #: The face-box size the dataset ships with the face (AFLW's ``box_size``), for ``dataset-box``.
     box_size: float | None = None
-    #: Per-point visibility (True = visible) where the dataset marks occlusion (COFW), else None.
+    #: ``(P,)`` booleans, False where the dataset marks a point occluded (COFW, COFW-68); None: not annotated.
     visible: np.ndarray | None = field(default=None, repr=False)
     #: Attribute subsets the face belongs to (WFLW's ``largepose``, ``occlusion``...).
     attributes: tuple[str, ...] = ()
+    #: ``(sx, sy, tx, ty)`` with ``this image's 0-based pixel = (sx x + tx, sy y + ty)`` for ``(x, y)`` in
+    #: the original photo's 0-based pixels: a re-cut pack's ``transforms.json``; None for files as distributed.
+    photo_transform: tuple[float, float, float, float] | None = None
 
     def load_image(self) -> np.ndarray:
         """uint8 ``(H, W)`` or ``(H, W, 3)``."""
@@ -129,6 +132,13 @@ class Dataset:
             raise DataError(f"{self.name}/{self.subset}: no initial box for {len(missing)} samples "
                             f"(first: {missing[0]}); this dataset needs an --init procedure")
         return np.stack([s.box for s in self.samples]).astype(np.float64) if self.samples else np.zeros((0, 4))
+
+    @property
+    def visible(self) -> np.ndarray | None:
+        """``(N, P)`` booleans (False = occluded) where every sample has them, else None."""
+        if not self.samples or any(s.visible is None for s in self.samples):
+            return None
+        return np.stack([s.visible for s in self.samples])
 
     def subset_of(self, ids: Sequence[str], subset: str) -> "Dataset":
         wanted = set(ids)

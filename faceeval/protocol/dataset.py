@@ -42,7 +42,8 @@ class DatasetSpec:
     expected: Mapping[str, int] = field(default_factory=dict)
     benchmark: str | None = None
     table_subsets: tuple[str, ...] = ()
-    #: The loader's keyword options (e.g. ``boxes_json`` of ``folder``).
+    #: The loader's keyword options (e.g. ``boxes_json`` of ``folder``; ``images=False``: ground truth alone,
+    #: which every loader accepts and those that read no images on loading ignore).
     options: tuple[str, ...] = ()
     #: Published normalisation conventions other than the default worth scoring beside it (``--explain``).
     other_norms: tuple[str, ...] = ()
@@ -68,6 +69,8 @@ class DatasetSpec:
         if self.needs_root and root is None:
             raise DataError(f"dataset {self.name!r} needs --data-root (the folder that holds it as distributed"
                             + (f": {self.layout}" if self.layout else "") + ")")
+        if "images" not in self.options:
+            options.pop("images", None)       # ground truth only: loaders that read no pixels ignore it
         unknown = sorted(set(options) - set(self.options))
         if unknown:
             raise DataError(f"dataset {self.name!r} takes no option {', '.join(unknown)}")

@@ -182,7 +182,8 @@ def _subset_errors(runs: dict[str, Run], subset: str, spec, protocol, data_root)
             wanted = set(load_dataset(spec.name, subset, data_root).ids)
         keep = np.array([i in wanted for i in run.ids])
     sizes = _stored_box_sizes(run)
-    errors = point_to_point_error(run.predictions, run.ground_truth, protocol.norm, run.ids, spec.scheme, sizes)
+    errors = point_to_point_error(run.predictions, run.ground_truth, protocol.norm, run.ids,
+                                  scheme=spec.scheme, box_size=sizes)
     return (errors if keep is None else errors[keep]), run
 
 
