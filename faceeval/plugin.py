@@ -8,7 +8,8 @@ A plugin imports from here only, never from :mod:`faceeval.cli` or :mod:`faceeva
 * the protocol layer: :class:`Scheme`, :class:`Normaliser`, :class:`DatasetSpec`, :class:`Protocol`
   and their look-ups (:func:`scheme`, :func:`normaliser`, :func:`dataset_spec`, :func:`resolve_protocol`);
 * data: :class:`Dataset`, :class:`Sample`, :func:`load_dataset`, :func:`dataset_names`;
-* errors: the :mod:`faceeval.errors` hierarchy;
+* errors: the :mod:`faceeval.errors` hierarchy, and :func:`require_extra` for a method's optional extra;
+* face detection for ``faceeval predict`` (:mod:`faceeval.detect`: dlib detections and box mapping);
 * I/O: atomic writes, JSON, ``.npz``, ``.pts``, images, menpo interop;
 * geometry (:mod:`faceeval.geometry` as ``geometry``, and its functions by name), the DAN mean shape,
   metrics and statistics, the run store (:func:`load_run`, :func:`find_runs`);
@@ -26,8 +27,9 @@ from .geometry import (TRAIN_ROTATION_SIGMA_DEG, TRAIN_SCALE_SIGMA, TRAIN_TRANSL
                        estimate_similarity, fit_shape_to_boxes, invert_affine, shape_boxes, similarity_matrix,
                        warp_image)
 from .datasets import DATASETS, Dataset, Sample, dataset_names, load_dataset
-from .errors import (DataError, FaceevalError, MetricInputError, MissingDependencyError, MissingWeightsError,
-                     OptionError)
+from .detect import BoxMapping, dlib_detections, find_model_file, matching_detection
+from .errors import (DataError, FaceevalError, MetricInputError, MissingDependencyError, MissingExtraError,
+                     MissingWeightsError, OptionError, require_extra)
 from .io import (atomic_write, image_from_menpo, load_image, open_npz, read_json, read_json_object, read_pts,
                  replace_marked_block, save_npz, shape_from_menpo, shape_to_menpo, to_gray, write_json, write_pts)
 from .landmarks import EYE_A, EYE_B, MIRROR_PERMUTATION, mirror_shapes
@@ -56,7 +58,8 @@ def faceeval_main(args: list[str]) -> None:
 __all__ = ["geometry", "TRAIN_ROTATION_SIGMA_DEG", "TRAIN_SCALE_SIGMA", "TRAIN_TRANSLATION_SIGMA", "apply_affine",
            "crop_window", "estimate_similarity", "fit_shape_to_boxes", "invert_affine", "shape_boxes",
            "similarity_matrix", "warp_image", "find_runs", "load_run", "EYE_A", "EYE_B", "faceeval_main", "DATASETS", "Dataset", "Sample", "dataset_names", "load_dataset", "DataError", "FaceevalError",
-           "MetricInputError", "MissingDependencyError", "MissingWeightsError", "OptionError", "atomic_write",
+           "MetricInputError", "MissingDependencyError", "MissingExtraError", "MissingWeightsError", "OptionError",
+           "require_extra", "BoxMapping", "dlib_detections", "find_model_file", "matching_detection", "atomic_write",
            "image_from_menpo", "load_image", "open_npz", "read_json", "read_json_object", "read_pts",
            "replace_marked_block", "save_npz", "shape_from_menpo", "shape_to_menpo", "to_gray", "write_json",
            "write_pts", "MIRROR_PERMUTATION", "mirror_shapes", "machine", "LandmarkMethod", "MethodOption",

@@ -55,7 +55,7 @@ class Normaliser:
             why = ("non-finite points" if not np.isfinite(ground_truth[i]).all()
                    else "a dataset box size that is not positive" if box_size is not None and self.name == "dataset-box"
                    else "coincident reference points")
-            raise MetricInputError(f"{name}: {self.name} normaliser is {d[i]!r} (ground truth has {why})"
+            raise MetricInputError(f"{name}: {self.name} normaliser is {float(d[i])!r} (ground truth has {why})"
                                    + (f"; {int(bad.sum())} such images in all" if bad.sum() > 1 else ""))
         return d
 

@@ -69,6 +69,7 @@ class DAN(LandmarkMethod):
     version = "1"
     description = "Deep Alignment Network (Kowalski et al., CVPR-W 2017), PyTorch, stage-wise trained."
     batch_size = 256
+    extra = "dan"
     cli_options = {
         "stages": MethodOption(int, (1, 2, 3), "use only the first k stages"),
         "precision": MethodOption(str, PRECISIONS, "auto: bf16 where the hardware has it"),
