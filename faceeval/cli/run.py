@@ -3,22 +3,24 @@ from __future__ import annotations
 
 import click
 
-from ..datasets import DATASETS
-from ..errors import with_data_root, DataError, MetricInputError, MissingDependencyError, MissingWeightsError, OptionError
+from ..datasets import dataset_names
+from ..errors import DataError, MetricInputError, MissingDependencyError, MissingWeightsError, OptionError, with_data_root
 from ..methods import available_methods, check_method_options, load_method, method_class
-from ..metrics import ALPHA, NORM_ALPHA, NORMALISATIONS, evaluate
+from ..metrics import NORMALISATIONS, evaluate
 from ..runs import INITIALISERS, RunKey, run_method
 from ..stats import summary_intervals
-from .common import (BOX_FRACTION, DATA_ROOT, FRACTION, POSITIVE_INT, RESULTS, format_summary_table, init_options,
-                     load_dataset_reporting_gaps, parse_options, parse_weights)
+from .common import (BOX_FRACTION, DATA_ROOT, FRACTION, POSITIVE_INT, RESULTS, RegisteredChoice, format_summary_table,
+                     init_options, load_dataset_reporting_gaps, parse_options, parse_weights)
 from .uncertainty import bootstrap_from, ci_options
 
 
 @click.command("run", short_help="Run a method on a dataset subset: predict, store, score.")
 @click.argument("method")
-@click.option("--dataset", type=click.Choice(DATASETS), default="300w", show_default=True)
-@click.option("--subset", default=None, help="300w: train, common, challenging, full, private; "
-              "menpo: train, test, all; builtin: all. Default: full / test / all.")
+@click.option("--dataset", type=RegisteredChoice(dataset_names, "dataset"), default="300w", show_default=True,
+              help="A registered dataset (installed packages add theirs).")
+@click.option("--subset", default=None, help="300w: train, common, challenging, full, private; wflw: test, train, "
+              "largepose, expression, illumination, makeup, occlusion, blur; cofw: test, train; aflw: full, frontal, "
+              "train; menpo, menpo-profile: train, test, all; builtin: all. Default: full / test / full / test / all.")
 @DATA_ROOT
 @click.option("--weights", default=None, metavar="[METHOD=]PATH",
               help="Weights file or folder of the method (as in compare, METHOD=PATH also works).")
@@ -37,7 +39,8 @@ from .uncertainty import bootstrap_from, ci_options
 @click.option("--batch-size", type=POSITIVE_INT, default=None, help="Images per predict call (method's default).")
 @click.option("--alpha", type=FRACTION, default=None,
               help="AUC/failure threshold of every normalisation, a fraction of the normalising distance "
-                   "(default: each its own, 0.08 inter-ocular and inter-pupil, 0.03 box diagonal, 0.07 box size).")
+                   "(0.08 = 8%; default: each its own: the dataset's for its normalisation, 0.08 on 300W, 0.10 on "
+                   "WFLW and COFW; 0.08 inter-ocular and inter-pupil, 0.03 box diagonal, 0.07 box size otherwise).")
 @click.option("--force", is_flag=True, help="Recompute even if cached predictions exist.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--overlay", is_flag=True,
@@ -55,9 +58,9 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
     a killed run resumes where it stopped; a finished one is reused unless --force. Every
     option is checked before any work starts.
 
-    The summary scores each normalisation at its own alpha (0.08 inter-ocular and
-    inter-pupil, 0.03 box diagonal, 0.07 box size) and prints the paper's value beside each number that has
-    a published counterpart (same method, images, normalisation and alpha).
+    The summary scores each normalisation at its own alpha (on 300W: 0.08 inter-ocular and
+    inter-pupil, 0.03 box diagonal, 0.07 box size) and prints the paper's value beside each
+    number that has a published counterpart (same method, images, normalisation and alpha).
 
     \b
     Examples:
@@ -67,6 +70,7 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
       faceeval run dan --dataset menpo --init two-step --data-root DATA/menpo
       faceeval run dan -O stages=1 --subset private --data-root DATA/300w
       faceeval run ert --dataset folder --data-root DATA/faces --boxes DATA/faces/boxes.json
+      faceeval run mymethod98 --dataset wflw --subset largepose --data-root DATA/wflw
     """
     init_opts = init_options(init, box_fraction)
     weights = parse_weights([weights], [method])[method] if weights else None
@@ -96,8 +100,9 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
     if run.ground_truth is None:
         click.echo("no ground truth: nothing to score")
         return
-    alphas = {norm: alpha or NORM_ALPHA.get(norm, ALPHA) for norm in NORMALISATIONS}
-    scored = [evaluate(run.predictions, run.ground_truth, norm, alphas[norm], ids=run.ids) for norm in NORMALISATIONS]
+    alphas = scored_alphas(ds, alpha)
+    scored = [evaluate(run.predictions, run.ground_truth, norm, a, ids=run.ids, scheme=ds.scheme,
+                       box_size=ds.box_sizes) for norm, a in alphas.items()]
     bootstrap = bootstrap_from(ci, ci_resamples, ci_seed, ci_level)
     intervals = ([summary_intervals(errors, s.alpha, bootstrap=bootstrap) for s, errors in scored]
                  if bootstrap else None)
@@ -130,6 +135,21 @@ def paper_values(names, dataset: str, subset: str, summaries) -> tuple[list[dict
     where = "; ".join(f"{method}, Table{'s' if len(t) > 1 else ''} {', '.join(map(str, sorted(t)))}"
                       for method, t in sources.items())
     return found, f"{where} of the DAN paper (Kowalski et al., CVPR-W 2017; faceeval/data/published_results.csv)"
+
+
+def scored_alphas(ds, alpha: float | None) -> dict[str, float]:
+    """The normalisations a run's scores are printed in, each with its alpha: on 68 points those of the
+    tables, on other schemes the dataset's protocol first, then the other conventions it reports. The
+    dataset's own normalisation takes its protocol's alpha, every other its normaliser's own (0.08 for the
+    eye distances, 0.03 box diagonal, 0.07 box size); ``alpha``, where given, is every row's."""
+    from ..datasets import get_spec
+    from ..protocol import normaliser
+
+    spec = get_spec(ds.name)
+    norms = (list(NORMALISATIONS) if ds.scheme == "ibug68"
+             else [spec.norm] + [n for n in spec.other_norms if n != spec.norm])
+    return {n: alpha if alpha is not None else spec.default_alpha if n == spec.norm else normaliser(n).alpha
+            for n in norms}
 
 
 def run_key_init(run) -> str:
