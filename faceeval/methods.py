@@ -48,6 +48,11 @@ def _checked_predict(predict):
     return checked
 
 
+class MethodWarning(UserWarning):
+    """A method runs other than asked, e.g. an option that falls back on this machine; the CLI prints
+    it as one ``warning: ...`` line."""
+
+
 @dataclass(frozen=True)
 class MethodOption:
     """One load option of a method (``faceeval run METHOD -O KEY=VALUE``): its type and allowed values.
@@ -191,6 +196,11 @@ class LandmarkMethod(abc.ABC):
     def provenance(self) -> dict:
         return {"method": self.name, "version": self.version, "weights_hash": self.weights_hash,
                 "options": self.options()}
+
+    def predict_timings(self) -> dict[str, float]:
+        """Seconds spent so far in named parts of :meth:`predict` (e.g. DAN's ``crop`` and ``model``);
+        ``run`` stores what a run adds to each as ``<part>_seconds`` beside its timings. None by default."""
+        return {}
 
 
 def faceeval_home() -> Path:

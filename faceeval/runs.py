@@ -8,7 +8,8 @@ whether a stored run is reused, names ``faceeval compare``'s output and groups t
     RESULTS/<method>/<weights_hash>@v<version>[,<option>=<value>...]/<dataset>/<subset>[@<init>[,<option>=<value>...]]/
         predictions.npz   ids, predictions (N, 68, 2), ground_truth (N, 68, 2) or empty, boxes (N, 4)
         meta.json         the key's fields, description, n, expected (the official count, or null),
-                          partial (n < expected), timings, machine, created
+                          partial (n < expected), timings (load_seconds: reading and decoding images;
+                          predict_seconds, split by the method into <part>_seconds), machine, created
         pts/<id>.pts      one 1-based .pts file per face of this run, and no other
 
 Everything is written atomically. Work proceeds in chunks saved under ``.partial/``,
@@ -366,6 +367,7 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
     ids = dataset.ids
     predictions = np.full((n, N_POINTS, 2), np.nan)
     timings = {"predict_seconds": 0.0, "load_seconds": 0.0}
+    parts_before = method.predict_timings()
     # What earlier, interrupted calls saved: chunk start -> (faces done, their predict and load seconds).
     done: dict[int, tuple[int, float, float]] = {}
     for start in range(0, n, chunk_size):
@@ -420,6 +422,9 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
             timings["load_seconds"] += load_s
             new_chunks += 1
         bar.close()
+        # the parts of predict the method times (of the faces computed by this call, not resumed ones)
+        timings.update({f"{part}_seconds": seconds - parts_before.get(part, 0.0)
+                        for part, seconds in method.predict_timings().items()})
         return _finish(method, dataset, key, out, partial, predictions, boxes, inputs, timings, batch_size,
                        write_pts_files)
     except KeyboardInterrupt as exc:

@@ -1,6 +1,8 @@
 """``faceeval run``, ``faceeval train`` and ``faceeval methods``."""
 from __future__ import annotations
 
+import time
+
 import click
 
 from ..datasets import DATASETS
@@ -10,7 +12,7 @@ from ..metrics import ALPHA, NORMALISATIONS, evaluate
 from ..runs import INITIALISERS, RunKey, run_method
 from ..stats import summary_intervals
 from .common import (BOX_FRACTION, DATA_ROOT, FRACTION, POSITIVE_INT, RESULTS, format_summary_table, init_options,
-                     load_dataset_reporting_gaps, parse_options, parse_weights)
+                     load_dataset_reporting_gaps, parse_options, parse_weights, reporting_data_warnings)
 from .uncertainty import bootstrap_from, ci_options
 
 
@@ -66,13 +68,16 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
     method_options = check_method_options(method_class(method), parse_options(options))
     ds = load_dataset_reporting_gaps(dataset, subset, data_root,
                                      **({"boxes_json": boxes_json} if boxes_json is not None else {}))
-    model = load_method(method, weights, **method_options)
+    with reporting_data_warnings():                   # a method option falling back: one warning line
+        model = load_method(method, weights, **method_options)
+    startup = seconds_since_start()
     run = run_method(model, ds, results, init=init, force=force, batch_size=batch_size, progress=not no_progress,
                      init_options=init_opts, report=lambda line: click.echo(line, err=True))
     partial = run.partial_label
     faces = f"{len(ds)} faces" + (f", PARTIAL: {run.expected} expected" if partial else "")
     click.echo(f"{model.name} on {ds.name}/{ds.subset} ({faces}, init {run_key_init(run)}) "
                f"{'reused from' if run.reused else 'saved to'} {run.path}")
+    scoring_start = time.perf_counter()
     if run.ground_truth is None:
         click.echo("no ground truth: nothing to score")
         return
@@ -83,6 +88,41 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
     if partial:
         click.echo(f"{partial} faces of {ds.name}/{ds.subset}: these scores are partial, "
                    f"not comparable with published ones")
+    if not run.reused:
+        click.echo(time_split(run.meta, startup, time.perf_counter() - scoring_start))
+
+
+def seconds_since_start() -> float | None:
+    """Seconds since this process started (Linux ``/proc``), None where that cannot be read."""
+    import os
+
+    try:
+        start_ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
+        uptime = float(open("/proc/uptime").read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def time_split(meta: dict, startup: float | None, scoring: float) -> str:
+    """Where a run's wall time went: start-up (process start to the first image: imports, the dataset's
+    listing, the weights), reading and decoding images, the method (split into its own parts where it
+    times them, e.g. DAN's crop and model), scoring.
+
+    >>> time_split({"load_seconds": 1.5, "predict_seconds": 10.0, "crop_seconds": 1.0, "model_seconds": 9.0},
+    ...            2.0, 0.5)
+    'time: start-up 2.0 s, decoding 1.5 s, crop 1.0 s, model 9.0 s, scoring 0.5 s (total 14.0 s; model 64%)'
+    """
+    parts = {"start-up": startup, "decoding": meta.get("load_seconds")}
+    own = {k.removesuffix("_seconds"): v for k, v in meta.items()
+           if k.endswith("_seconds") and k not in ("load_seconds", "predict_seconds")}
+    parts.update(own or {"predict": meta.get("predict_seconds")})
+    parts["scoring"] = scoring
+    known = {k: v for k, v in parts.items() if v is not None}
+    total = sum(known.values())
+    text = ", ".join(f"{k} {v:.1f} s" for k, v in known.items())
+    share = f"; model {known['model'] / total:.0%}" if "model" in known and total > 0 else ""
+    return f"time: {text} (total {total:.1f} s{share})"
 
 
 def run_key_init(run) -> str:

@@ -82,8 +82,12 @@ class DANModel(nn.Module):
 
     def _image(self, frames: Tensor) -> Tensor:
         image = self.normalise(frames.float())
-        w = self.stages[0].features[3].weight                  # the 64x64 conv: its layout is unambiguous
-        if w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous():
+        first = self.stages[0]
+        channels_last = getattr(first, "channels_last", None)   # fused stages say so (see .fused)
+        if channels_last is None:
+            w = first.features[3].weight                       # the 64x64 conv: its layout is unambiguous
+            channels_last = w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+        if channels_last:
             image = image.contiguous(memory_format=torch.channels_last)
         return image
 
