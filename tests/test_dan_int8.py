@@ -164,6 +164,12 @@ def test_the_fallback_is_one_warning_line_in_faceeval_run(monkeypatch, tmp_path)
     lines = [ln for ln in res.output.splitlines() if "precision=int8" in ln]
     assert len(lines) == 1 and lines[0].startswith("warning: dan: -O precision=int8 runs as ")
     assert "precision=int8" not in "".join(p.name for p in (tmp_path / "r").rglob("*"))    # not stored as int8
+    # the run's wall time, split: DAN times its crop and its model inside predict
+    meta = json.loads(next((tmp_path / "r").rglob("meta.json")).read_text())
+    assert meta["crop_seconds"] > 0 and meta["model_seconds"] > 0
+    assert meta["crop_seconds"] + meta["model_seconds"] <= meta["predict_seconds"]
+    time_line = [ln for ln in res.output.splitlines() if ln.startswith("time: ")]
+    assert len(time_line) == 1 and ", crop " in time_line[0] and ", model " in time_line[0]
 
 
 def test_faceeval_methods_lists_int8():
