@@ -115,14 +115,18 @@ def main(argv=None) -> dict:
     ap.add_argument("--compile", action="store_true", help="also time torch.compile'd inference")
     ap.add_argument("--no-channels-last", action="store_true")
     ap.add_argument("--no-training", action="store_true", help="inference only")
+    ap.add_argument("--micro-batch", type=int, default=DAN.micro_batch,
+                    help="frames per forward pass on the fused CPU kernels (0: the whole batch)")
     args = ap.parse_args(argv)
 
     device = resolve_device(args.device)
+    DAN.micro_batch = args.micro_batch
     cl = not args.no_channels_last
     model, origin = make_model(args, device)
     stages = model.cfg.stages
     print(f"device: {device_name(device)}  torch {torch.__version__}")
-    print(f"model: DAN {stages} stages, {origin}; channels_last={cl}")
+    print(f"model: DAN {stages} stages, {origin}; channels_last={cl}; fused CPU kernels take "
+          f"{args.micro_batch or 'all'} frames a pass")
 
     ds = load_dataset("builtin")
     images = [s.load_image() for s in ds.samples]

@@ -57,13 +57,20 @@ def _rate(fn, macs: int, repeat: int, sync=lambda: None) -> float:
 
 
 def matmul_peak_gmac_s(device: torch.device | str = "cpu", dtype: torch.dtype = torch.bfloat16,
-                       size: int = 4096, repeat: int = 3) -> float:
-    """Median GMAC/s of a ``size``² matrix product: the practical peak of the machine's matrix units.
+                       size: int | tuple[int, ...] = (1024, 2048, 4096), repeat: int = 3) -> float:
+    """The practical peak of the machine's matrix units: GMAC/s of a square matrix product, the best of
+    the ``size``s (median of ``repeat`` calls each). Small products can beat large ones where the large
+    ones wait on memory (seen at 4096 on a 2-core AMX machine), so several sizes are tried.
 
     ``torch.int8`` (CPU only): oneDNN's uint8 x int8 product, weights reordered once, uint8 output
     with per-channel scales: the arithmetic of DAN's int8 layers. bf16 on the CPU: the faster of
     ``a @ b`` and oneDNN's linear on weights reordered once (what the fused bf16 kernels use)."""
     device = torch.device(device)
+    sizes = (size,) if isinstance(size, int) else tuple(size)
+    return max(_product_rate(device, dtype, n, repeat) for n in sizes)
+
+
+def _product_rate(device: torch.device, dtype: torch.dtype, size: int, repeat: int) -> float:
     macs = size ** 3
     if dtype == torch.int8:
         if device.type != "cpu":

@@ -37,6 +37,7 @@ class Stage(nn.Module):
             layers += _conv_bn_relu(c, w) + _conv_bn_relu(w, w) + [nn.MaxPool2d(2)]
             c = w
         self.features = nn.Sequential(*layers)
+        self.image_size = cfg.image_size
         flat = c * (cfg.image_size // 2 ** len(cfg.widths)) ** 2
         self.dropout = nn.Dropout(cfg.dropout)
         self.fc1 = nn.Linear(flat, cfg.fc1, bias=False)
