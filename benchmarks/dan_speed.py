@@ -44,6 +44,7 @@ from faceeval.runs import cpu_model  # noqa: E402
 from faceeval_methods.dan import DAN, DANConfig, DANModel  # noqa: E402
 from faceeval_methods.dan.augment import Canvases, sample_perturbations  # noqa: E402
 from faceeval_methods.dan.model import alignment_loss  # noqa: E402
+from faceeval_methods.dan.fused import FusedStage  # noqa: E402
 from faceeval_methods.dan.device import INT8_FLAGS, cpu_has_bf16, cpu_has_int8, resolve_device  # noqa: E402
 from faceeval_methods.dan.weights import weights_paths  # noqa: E402
 from roofline import count_macs, matmul_peak_gmac_s  # noqa: E402
@@ -115,18 +116,19 @@ def main(argv=None) -> dict:
     ap.add_argument("--compile", action="store_true", help="also time torch.compile'd inference")
     ap.add_argument("--no-channels-last", action="store_true")
     ap.add_argument("--no-training", action="store_true", help="inference only")
-    ap.add_argument("--micro-batch", type=int, default=DAN.micro_batch,
-                    help="frames per forward pass on the fused CPU kernels (0: the whole batch)")
+    ap.add_argument("--micro-batch", type=int, default=FusedStage.micro_batch,
+                    help="frames per pass through the fused CPU convolutions (0: all frames of a forward pass)")
     args = ap.parse_args(argv)
 
     device = resolve_device(args.device)
-    DAN.micro_batch = args.micro_batch
+    FusedStage.micro_batch = args.micro_batch
     cl = not args.no_channels_last
     model, origin = make_model(args, device)
     stages = model.cfg.stages
     print(f"device: {device_name(device)}  torch {torch.__version__}")
-    print(f"model: DAN {stages} stages, {origin}; channels_last={cl}; fused CPU kernels take "
-          f"{args.micro_batch or 'all'} frames a pass")
+    print(f"model: DAN {stages} stages, {origin}; channels_last={cl}; fused CPU kernels: "
+          f"{DAN.forward_batch or 'all'} frames a forward pass, {args.micro_batch or 'all'} a pass through the "
+          f"convolutions")
 
     ds = load_dataset("builtin")
     images = [s.load_image() for s in ds.samples]
