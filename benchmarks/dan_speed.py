@@ -1,6 +1,7 @@
 """DAN speed on the machine it runs on: inference (batch 256 and batch 1) and training, fp32 vs bf16 vs int8.
 
-    python benchmarks/dan_speed.py [--weights PATH] [--stages 2] [--device auto] [--compile]
+    python benchmarks/dan_speed.py [--weights PATH] [--stages 2] [--device auto] [--compile] [--no-training]
+                                   [--threads 1]
 
 Inputs are the builtin faces with the protocol's training perturbations (so the numbers
 need no dataset). Inference is timed on frames already in the 112x112 crop (the model),
@@ -15,6 +16,9 @@ bf16 inference on the CPU runs on fused oneDNN kernels (``faceeval_methods.dan.f
 autocast path it replaced is timed too (``bf16_unfused_infer_batched_img_s``). int8 (on CPUs
 with VNNI/AMX) uses the weights' stored calibration (``dan.int8.json``), else scales calibrated
 on the benchmark's own frames (said so); its error is compared with bf16's.
+
+With ``--threads 1`` every time is the CPU time of the one thread (``roofline.clock``): a per-core
+figure that other processes on a shared machine do not inflate.
 
 Then the roofline (``roofline.py``): each precision's batched inference speed as a fraction of
 its matmul peak (bf16 against the bf16 peak, int8 against the uint8 x int8 peak) over the
@@ -47,7 +51,7 @@ from faceeval_methods.dan.model import alignment_loss  # noqa: E402
 from faceeval_methods.dan.fused import FusedStage  # noqa: E402
 from faceeval_methods.dan.device import INT8_FLAGS, cpu_has_bf16, cpu_has_int8, resolve_device  # noqa: E402
 from faceeval_methods.dan.weights import weights_paths  # noqa: E402
-from roofline import count_macs, matmul_peak_gmac_s  # noqa: E402
+from roofline import clock, count_macs, matmul_peak_gmac_s  # noqa: E402
 
 
 def device_name(device: torch.device) -> str:
@@ -56,7 +60,8 @@ def device_name(device: torch.device) -> str:
     name = cpu_model()
     flags = [f for f in ("avx512_bf16", "amx_bf16") + INT8_FLAGS if f in Path("/proc/cpuinfo").read_text()] \
         if Path("/proc/cpuinfo").exists() else []
-    return f"{name}, {torch.get_num_threads()} threads, {'+'.join(flags) or 'no bf16 ISA'}"
+    timing = " (times: that thread's CPU time)" if torch.get_num_threads() == 1 else ""
+    return f"{name}, {torch.get_num_threads()} threads{timing}, {'+'.join(flags) or 'no bf16 ISA'}"
 
 
 def sync(device):
@@ -70,10 +75,10 @@ def timed(fn, device, repeat: int) -> float:
     sync(device)
     times = []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = clock()
         fn()
         sync(device)
-        times.append(time.perf_counter() - t)
+        times.append(clock() - t)
     return statistics.median(times)
 
 
@@ -116,10 +121,14 @@ def main(argv=None) -> dict:
     ap.add_argument("--compile", action="store_true", help="also time torch.compile'd inference")
     ap.add_argument("--no-channels-last", action="store_true")
     ap.add_argument("--no-training", action="store_true", help="inference only")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch threads; 1 times the CPU time of that thread (robust on a shared machine)")
     ap.add_argument("--micro-batch", type=int, default=FusedStage.micro_batch,
                     help="frames per pass through the fused CPU convolutions (0: all frames of a forward pass)")
     args = ap.parse_args(argv)
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     FusedStage.micro_batch = args.micro_batch
     cl = not args.no_channels_last

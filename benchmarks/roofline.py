@@ -4,7 +4,7 @@ A figure such as "61 img/s" means little alone; as a fraction of what the arithm
 the same machine (peak GMAC/s of a large matrix product, over the model's GMAC per image) it
 says how much speed is left to find. Used by ``dan_speed.py``.
 
-    python benchmarks/roofline.py     # the matmul peak of this machine, fp32, bf16 and int8
+    python benchmarks/roofline.py [--threads 1]   # the matmul peak of this machine, fp32, bf16 and int8
 """
 from __future__ import annotations
 
@@ -43,16 +43,23 @@ def count_macs(module: torch.nn.Module, *inputs, **kwargs) -> int:
     return total
 
 
+def clock() -> float:
+    """The benchmarks' clock: wall time, or with one thread (``torch.set_num_threads(1)``) on the CPU the
+    CPU time of the calling thread, which other processes sharing the cores do not inflate (the work of
+    one thread is all on it; wall time on a busy 2-core machine varied 3x between runs)."""
+    return time.thread_time() if torch.get_num_threads() == 1 else time.perf_counter()
+
+
 def _rate(fn, macs: int, repeat: int, sync=lambda: None) -> float:
     """GMAC/s of ``fn`` (``macs`` multiply-accumulates a call): median of ``repeat`` calls after one warm-up."""
     fn()
     sync()
     times = []
     for _ in range(repeat):
-        t = time.perf_counter()
+        t = clock()
         fn()
         sync()
-        times.append(time.perf_counter() - t)
+        times.append(clock() - t)
     return macs / statistics.median(times) / 1e9
 
 
@@ -97,6 +104,10 @@ def _product_rate(device: torch.device, dtype: torch.dtype, size: int, repeat: i
 
 
 if __name__ == "__main__":
+    import sys
+
+    if "--threads" in sys.argv:
+        torch.set_num_threads(int(sys.argv[sys.argv.index("--threads") + 1]))
     print(f"threads={torch.get_num_threads()}")
     for dt in (torch.float32, torch.bfloat16, torch.int8):
         print(f"{str(dt).removeprefix('torch.')}_matmul_peak_gmac_s={matmul_peak_gmac_s('cpu', dt):.0f}")
