@@ -12,11 +12,15 @@ convolutions' own GMAC/s over the peak).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import defaultdict
 from pathlib import Path
 
-import torch
+# as `faceeval run` does (faceeval.cli.common.sleeping_openmp_waits): OpenMP threads sleep at barriers
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))

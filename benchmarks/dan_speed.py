@@ -31,13 +31,17 @@ compares two random models' numerics.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
+# as `faceeval run` does (faceeval.cli.common.sleeping_openmp_waits): OpenMP threads sleep at barriers
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -61,7 +65,8 @@ def device_name(device: torch.device) -> str:
     flags = [f for f in ("avx512_bf16", "amx_bf16") + INT8_FLAGS if f in Path("/proc/cpuinfo").read_text()] \
         if Path("/proc/cpuinfo").exists() else []
     timing = " (times: that thread's CPU time)" if torch.get_num_threads() == 1 else ""
-    return f"{name}, {torch.get_num_threads()} threads{timing}, {'+'.join(flags) or 'no bf16 ISA'}"
+    return (f"{name}, {torch.get_num_threads()} threads{timing}, {'+'.join(flags) or 'no bf16 ISA'}, "
+            f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}")
 
 
 def sync(device):

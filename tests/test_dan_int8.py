@@ -2,6 +2,7 @@
 training faces (deterministic, stored beside the weights), and a warned fallback where the CPU lacks
 int8 dot products."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -249,3 +250,19 @@ def test_calibration_uses_training_faces_only_and_the_command_stores_it(pack, tm
 def test_the_shipped_calibration_belongs_to_the_shipped_weights():
     record = load_calibration(PRETRAINED_DIR, DAN.load(PRETRAINED_DIR, precision="fp32").weights_hash, 2)
     assert record["faces"] == 100 and "train" in record["faces_from"] and len(record["stages"]) == 2
+
+
+def test_commands_that_run_methods_let_openmp_threads_sleep_unless_told_otherwise(monkeypatch):
+    import sys
+
+    from faceeval.cli.common import sleeping_openmp_waits
+
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    sleeping_openmp_waits()                                  # torch already imported: too late, left alone
+    assert "OMP_WAIT_POLICY" not in os.environ
+    monkeypatch.delitem(sys.modules, "torch")
+    sleeping_openmp_waits()
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")          # the user's choice stands
+    sleeping_openmp_waits()
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"

@@ -12,7 +12,8 @@ from ..metrics import ALPHA, NORMALISATIONS, evaluate
 from ..runs import INITIALISERS, RunKey, run_method
 from ..stats import summary_intervals
 from .common import (BOX_FRACTION, DATA_ROOT, FRACTION, POSITIVE_INT, RESULTS, format_summary_table, init_options,
-                     load_dataset_reporting_gaps, parse_options, parse_weights, reporting_data_warnings)
+                     load_dataset_reporting_gaps, parse_options, parse_weights, reporting_data_warnings,
+                     sleeping_openmp_waits)
 from .uncertainty import bootstrap_from, ci_options
 
 
@@ -59,6 +60,7 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
       faceeval run dan -O stages=1 --subset private --data-root ~/data/300w
       faceeval run ert --dataset folder --data-root ~/faces --boxes ~/faces/boxes.json
     """
+    sleeping_openmp_waits()                            # before the method imports torch
     init_opts = init_options(init, box_fraction)
     weights = parse_weights([weights], [method])[method] if weights else None
     if boxes_json is not None and dataset != "folder":
