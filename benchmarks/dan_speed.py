@@ -52,7 +52,7 @@ from faceeval.runs import cpu_model  # noqa: E402
 from faceeval_methods.dan import DAN, DANConfig, DANModel  # noqa: E402
 from faceeval_methods.dan.augment import Canvases, sample_perturbations  # noqa: E402
 from faceeval_methods.dan.model import alignment_loss  # noqa: E402
-from faceeval_methods.dan.fused import FusedStage  # noqa: E402
+from faceeval_methods.dan.fused import MICRO_BATCH, FusedStage  # noqa: E402
 from faceeval_methods.dan.device import INT8_FLAGS, cpu_has_bf16, cpu_has_int8, resolve_device  # noqa: E402
 from faceeval_methods.dan.weights import weights_paths  # noqa: E402
 from roofline import clock, count_macs, matmul_peak_gmac_s  # noqa: E402
@@ -128,8 +128,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--no-training", action="store_true", help="inference only")
     ap.add_argument("--threads", type=int, default=None,
                     help="torch threads; 1 times the CPU time of that thread (robust on a shared machine)")
-    ap.add_argument("--micro-batch", type=int, default=FusedStage.micro_batch,
-                    help="frames per pass through the fused CPU convolutions (0: all frames of a forward pass)")
+    ap.add_argument("--micro-batch", type=int, default=None,
+                    help="frames per pass through the fused CPU convolutions (0: all frames of a forward pass; "
+                         "default: 8 in bf16, 16 in int8)")
     args = ap.parse_args(argv)
 
     if args.threads:
@@ -141,8 +142,8 @@ def main(argv=None) -> dict:
     stages = model.cfg.stages
     print(f"device: {device_name(device)}  torch {torch.__version__}")
     print(f"model: DAN {stages} stages, {origin}; channels_last={cl}; fused CPU kernels: "
-          f"{DAN.forward_batch or 'all'} frames a forward pass, {args.micro_batch or 'all'} a pass through the "
-          f"convolutions")
+          f"{DAN.forward_batch or 'all'} frames a forward pass, "
+          f"{MICRO_BATCH if args.micro_batch is None else args.micro_batch or 'all'} a pass through the convolutions")
 
     ds = load_dataset("builtin")
     images = [s.load_image() for s in ds.samples]
