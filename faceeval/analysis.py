@@ -114,12 +114,14 @@ def region_errors(point_error: np.ndarray) -> dict[str, float]:
 
 def analyse(predictions: np.ndarray, ground_truth: np.ndarray, ids: Sequence[str] | None = None,
             norm: str = "inter-ocular", alpha: float = ALPHA, inclusive_failure: bool = False,
-            bootstrap: Bootstrap | None = None) -> Analysis:
+            bootstrap: Bootstrap | None = None, visible: np.ndarray | None = None) -> Analysis:
     """Per-landmark, per-region, percentile and per-source breakdown of one set of predictions.
 
-    ``bootstrap``: also give intervals (overall and per source), else none.
+    ``bootstrap``: also give intervals (overall and per source), else none. ``visible``: the
+    per-image errors (summary, percentiles, sources) average over visible points only; the
+    per-landmark and per-region errors stay over every point.
     """
-    errors = point_to_point_error(predictions, ground_truth, norm, ids)   # the numbers `eval` prints
+    errors = point_to_point_error(predictions, ground_truth, norm, ids, visible)   # the numbers `eval` prints
     pe = point_errors(predictions, ground_truth, norm, ids)
     summary = summarize(errors, alpha, norm, inclusive_failure)
     intervals = summary_intervals(errors, alpha, inclusive_failure, bootstrap) if bootstrap else None

@@ -59,22 +59,25 @@ class Throughput:
 
 @dataclass
 class Comparison:
-    """One method's row: its stored run, scores and measured speed."""
+    """One method's row: its stored run, scores and measured speed (None for released
+    predictions, which ran elsewhere: ``method`` is then a :class:`~faceeval.released.ReleasedPredictions`)."""
 
     method: LandmarkMethod
     run: Run
     summary: Summary
     errors: np.ndarray
-    speed: Throughput
+    speed: Throughput | None
     intervals: SummaryIntervals | None = None
 
     def row(self) -> dict:
         s = self.summary
-        return {"method": self.method.name, "weights": self.method.weights_hash, "n": s.n,
+        speed = self.speed
+        return {"method": self.method.name + (" (released predictions)" if speed is None else ""),
+                "weights": self.method.weights_hash, "n": s.n,
                 "mean error %": s.mean_error * 100, "median error %": s.median_error * 100,
                 "AUC": s.auc * 100, "failure %": s.failure_rate * 100,
-                "img/s batch 1": self.speed.batch1, "img/s batched": self.speed.batched,
-                "batch size": self.speed.batch_size}
+                "img/s batch 1": speed.batch1 if speed else "–", "img/s batched": speed.batched if speed else "–",
+                "batch size": speed.batch_size if speed else "–"}
 
 
 def _images_per_second(predict: Predict, images: Sequence[np.ndarray], boxes: np.ndarray, batch_size: int) -> float:
@@ -134,7 +137,13 @@ def compare_methods(methods: Sequence[str | LandmarkMethod], dataset: Dataset, r
     loaded here (no trained weights, a missing optional dependency) is left out and
     ``on_unavailable(name, error)`` is called, so the others are still compared; without it,
     that error is raised. Anything else (an unknown name, a damaged weights file) always fails.
+
+    A name that is not a registered method but has released predictions stored on ``dataset``
+    (``faceeval import-run``) is compared from them, on the same faces, without timing.
     """
+    from .methods import available_methods
+    from .released import ReleasedPredictions, find_released_run
+
     from .geometry import shape_boxes
 
     init_options = resolve_init_options(init, init_options)       # before any work: bad options fail here
@@ -144,11 +153,17 @@ def compare_methods(methods: Sequence[str | LandmarkMethod], dataset: Dataset, r
         timing_boxes = np.zeros((len(dataset), 4))
     else:
         timing_boxes = shape_boxes(dataset.ground_truth) if init == "gt-box" else dataset.boxes
-    loaded = []
+    loaded, released = [], {}
     for entry in methods:
         if not isinstance(entry, str):
             loaded.append(entry)
             continue
+        if entry not in available_methods():
+            run = find_released_run(results, entry, dataset)
+            if run is not None:
+                released[entry] = run
+                loaded.append(ReleasedPredictions.of(run))
+                continue
         try:
             loaded.append(load_method(entry, weights.get(entry)))
         except (MissingWeightsError, MissingDependencyError) as exc:
@@ -157,9 +172,16 @@ def compare_methods(methods: Sequence[str | LandmarkMethod], dataset: Dataset, r
             on_unavailable(entry, exc)
     if not loaded:
         raise OptionError(f"none of the methods {', '.join(map(str, methods))} can run here; nothing to compare")
-    sample_images, sample_boxes = timing_sample(dataset, timing_boxes, timing_images)
+    timed = [m for m in loaded if not isinstance(m, ReleasedPredictions)]
+    sample_images, sample_boxes = timing_sample(dataset, timing_boxes, timing_images) if timed else ([], None)
     rows = []
     for method in loaded:
+        if isinstance(method, ReleasedPredictions):
+            run = released[method.name]
+            summary, errors = evaluate(run.predictions, run.ground_truth, norm, alpha, ids=run.ids)
+            intervals = summary_intervals(errors, alpha, bootstrap=bootstrap) if bootstrap else None
+            rows.append(Comparison(method, run, summary, errors, None, intervals))
+            continue
         run = run_method(method, dataset, results, init=init, force=force, progress=progress,
                          init_options=init_options)
         if run.ground_truth is None:
@@ -224,10 +246,15 @@ def comparison_markdown(rows: Sequence[Comparison], title: str = "",
     lines += ["| " + " | ".join(_cell(r, c) for c in COLUMNS) + " |" for r in rows]
     if rows:
         s = rows[0].summary
+        timed = next((r.speed for r in rows if r.speed is not None), None)
+        speeds = (f" Speeds: `predict` only (images preloaded), {timed.n_images} images, measured in one run on "
+                  f"{machine_description()}." if timed else "")
         lines += ["", f"Errors normalised by {s.norm} distance; AUC and failure "
                       f"(error {'>=' if s.inclusive_failure else '>'} {s.alpha:g}) at "
-                      f"alpha = {s.alpha:g}. Speeds: `predict` only (images preloaded), "
-                      f"{rows[0].speed.n_images} images, measured in one run on {machine_description()}."]
+                      f"alpha = {s.alpha:g}.{speeds}"]
+        if any(r.speed is None for r in rows):
+            lines += ["", "Released predictions: the method's authors ran it (their own pipeline and face crops); "
+                          "they are scored here on the same faces and ground truth, and have no speed."]
         boot = next((r.intervals.bootstrap for r in rows if r.intervals is not None), None)
         if boot is not None:
             lines += ["", f"[low, high]: {boot.level * 100:g}% confidence interval, percentile bootstrap over "

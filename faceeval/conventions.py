@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .metrics import ALPHA, NORMALISATIONS, auc, failure_rate, point_to_point_error
+from .metrics import ALPHA, NORMALISATIONS, auc, auc_histogram, failure_rate, point_to_point_error
 
 #: A one-pixel shift: the typical offset (median over faces of each face's median point offset)
 #: averaged over x and y is within this of ±1 px...
@@ -37,7 +37,7 @@ SWAP_RATIO = 0.5
 class ConventionWarning:
     """A likely convention mix-up, with the numbers that show it."""
 
-    kind: str                 # "shift" or "swap"
+    kind: str                 # "shift", "swap" or "frame"
     message: str
     error_as_given: float
     error_fixed: float
@@ -53,8 +53,10 @@ def _mean_error(pred: np.ndarray, gt: np.ndarray, norm: str, ids) -> float:
 
 def check_conventions(predictions: np.ndarray, ground_truth: np.ndarray, ids: Sequence[str] | None = None,
                       norm: str = "inter-ocular", one_based: bool | None = None,
-                      yx: bool = False) -> list[ConventionWarning]:
-    """Warnings for a one-pixel shift or an x/y swap of ``predictions`` against ``ground_truth``.
+                      yx: bool = False, as_original: np.ndarray | None = None) -> list[ConventionWarning]:
+    """Warnings for a one-pixel shift or an x/y swap of ``predictions`` against ``ground_truth``, and
+    (given ``as_original``, the predictions mapped as if they were in the original photos' pixels of
+    a re-cut pack) for predictions in the wrong frame.
 
     ``one_based`` / ``yx``: how the predictions were read (to name the option that fixes it).
     The offset is estimated robustly (medians, so failed faces do not drag it): a shift is
@@ -88,6 +90,14 @@ def check_conventions(predictions: np.ndarray, ground_truth: np.ndarray, ids: Se
                     f"{len(pred)} faces, standard error {max(stderr):.2f} px), which looks like {why}: mean "
                     f"error {given * 100:.2f}% as given, {fixed * 100:.2f}% shifted by ({-sign:+.0f}, {-sign:+.0f}) "
                     f"px; if so, rerun with {fix}", given, fixed, fix))
+    if as_original is not None:
+        mapped = _mean_error(np.asarray(as_original, dtype=np.float64), gt, norm, ids)
+        if mapped < SWAP_RATIO * given:
+            warnings.append(ConventionWarning(
+                "frame", f"the predictions look like they are in the original photos' pixels, not in the ground "
+                         f"truth's crops: mean error {given * 100:.2f}% as given, {mapped * 100:.2f}% mapped from the "
+                         f"original photos with the pack's transforms.json; if so, rerun with --frame original",
+                given, mapped, "--frame original"))
     swapped = _mean_error(pred[..., ::-1], gt, norm, ids)
     if swapped < SWAP_RATIO * given:
         fix = "--yx" if not yx else "no --yx (the values are (x, y))"
@@ -152,6 +162,11 @@ def explain(predictions: np.ndarray, ground_truth: np.ndarray, ids: Sequence[str
               ConventionLine(f"protocol: AUC_{alpha:g}, Simpson on the 1e-4 grid", "AUC", area, area),
               ConventionLine(f"AUC_{alpha:g}, trapezoid rule on the 1e-4 grid", "AUC", auc(e, alpha, rule="trapezoid"),
                              area)]
+    spiga_auc, spiga_failure = auc_histogram(e, alpha)
+    lines += [ConventionLine(f"AUC_{alpha:g}, SPIGA's rule (10,000-bin histogram of the errors)", "AUC", spiga_auc,
+                             area, "bins over the errors' own range, each paired with its left edge"),
+              ConventionLine(f"failure, SPIGA's rule (1 - the histogram's share below {alpha:g})", "failure rate",
+                             spiga_failure, fail, "the share up to the end of the last bin starting below alpha")]
     subsets = [W300_TEST_SUBSET_OF_FOLDER.get(source_of(i)) for i in ids] if ids is not None else []
     present = sorted({s for s in subsets if s})
     if present == ["challenging", "common"] and all(subsets):

@@ -167,6 +167,14 @@ class LandmarkMethod(abc.ABC):
     #: The load options ``faceeval run -O KEY=VALUE`` accepts, with their types and allowed values
     #: (:class:`MethodOption`); ``None`` leaves options unchecked (then a wrong name fails on load).
     cli_options: ClassVar[dict[str, MethodOption] | None] = None
+    #: A one-line caveat stored with every run (``meta["caveat"]``), printed by ``run`` and
+    #: ``faceeval methods`` and beside its table rows ("" when there is none).
+    caveat: ClassVar[str] = ""
+
+    @classmethod
+    def default_caveat(cls) -> str:
+        """The caveat of the method as ``faceeval run`` loads it by default (its weights may decide)."""
+        return cls.caveat if isinstance(cls.caveat, str) else ""
 
     @classmethod
     def load(cls, weights: str | Path | None = None, **options) -> "LandmarkMethod":
@@ -194,8 +202,9 @@ class LandmarkMethod(abc.ABC):
         return {}
 
     def provenance(self) -> dict:
-        return {"method": self.name, "version": self.version, "weights_hash": self.weights_hash,
-                "options": self.options()}
+        out = {"method": self.name, "version": self.version, "weights_hash": self.weights_hash,
+               "options": self.options()}
+        return out | ({"caveat": self.caveat} if getattr(self, "caveat", "") else {})
 
     def predict_timings(self) -> dict[str, float]:
         """Seconds spent so far in named parts of :meth:`predict` (e.g. DAN's ``crop`` and ``model``);

@@ -29,7 +29,7 @@ from .errors import MetricInputError
 from .landmarks import EYE_A, EYE_B, N_POINTS, OUTER_EYE_CORNERS
 
 #: Normalisations, by the names used on the command line and in tables.
-NORMALISATIONS = ("inter-ocular", "inter-pupil", "bbox-diagonal")
+NORMALISATIONS = ("inter-ocular", "inter-pupil", "bbox-diagonal", "bbox-size")
 #: The CED grid step of the protocol.
 GRID_STEP = 1e-4
 #: Integration rules for AUC_alpha: the protocol's (Simpson) and the one other tools often use.
@@ -101,11 +101,16 @@ def normalisers(ground_truth: np.ndarray, norm: str = "inter-ocular",
     """Per-image normalising distance ``(N,)`` computed from the ground truth.
 
     ``inter-ocular``: outer eye corners (points 36 and 45); ``inter-pupil``: the means of
-    points 36-41 and 42-47; ``bbox-diagonal``: diagonal of the tight box of the 68 points.
+    points 36-41 and 42-47; ``bbox-diagonal``: diagonal of the tight box of the 68 points;
+    ``bbox-size``: sqrt(w * h) of that box (SPIGA's ``lnd_bbox``, used for the 300W private
+    set and COFW-68 by SPIGA and LUVLi).
 
     >>> gt = np.zeros((1, 68, 2)); gt[0, 45, 0] = 4.0
     >>> normalisers(gt, "inter-ocular")
     array([4.])
+    >>> gt[0, 8, 1] = 9.0                  # the tight box is now 4 wide and 9 high
+    >>> normalisers(gt, "bbox-size"), normalisers(gt, "bbox-diagonal").round(6)     # sqrt(4 * 9), sqrt(16 + 81)
+    (array([6.]), array([9.848858]))
     """
     gt = check_shapes(ground_truth, "ground truth", ids)
     if norm == "inter-ocular":
@@ -116,6 +121,9 @@ def normalisers(ground_truth: np.ndarray, norm: str = "inter-ocular",
     elif norm == "bbox-diagonal":
         extent = gt.max(axis=1) - gt.min(axis=1)
         d = np.hypot(extent[:, 0], extent[:, 1])
+    elif norm == "bbox-size":
+        extent = gt.max(axis=1) - gt.min(axis=1)
+        d = np.sqrt(extent[:, 0] * extent[:, 1])
     else:
         raise MetricInputError(f"unknown normalisation {norm!r}; choose one of {', '.join(NORMALISATIONS)}")
     bad = ~(np.isfinite(d) & (d > 0))
@@ -157,8 +165,11 @@ def mean_point_distance(predictions: np.ndarray, ground_truth: np.ndarray) -> np
 
 
 def point_to_point_error(predictions: np.ndarray, ground_truth: np.ndarray, norm: str = "inter-ocular",
-                         ids: Sequence[str] | None = None) -> np.ndarray:
+                         ids: Sequence[str] | None = None, visible: np.ndarray | None = None) -> np.ndarray:
     """Per-image normalised point-to-point error ``(N,)`` (a fraction: 0.05 is 5%).
+
+    ``visible`` (``(N, 68)`` booleans): average over the visible points of each image only
+    (COFW-68's second evaluation); the normaliser still comes from all the ground truth.
 
     >>> gt = np.random.default_rng(0).normal(size=(3, 68, 2)) * 50
     >>> pred = gt + [3.0, 4.0]          # every point moved by 5 pixels
@@ -166,10 +177,28 @@ def point_to_point_error(predictions: np.ndarray, ground_truth: np.ndarray, norm
     True
     """
     pred, gt = _pair(predictions, ground_truth, ids)
+    if visible is not None:
+        return point_errors(pred, gt, norm, ids, visible).sum(axis=1) / _visible_counts(visible, pred.shape[0], ids)
     with np.errstate(over="ignore", invalid="ignore"):       # overflow gives inf, refused just below
         errors = mean_point_distance(pred, gt) / normalisers(gt, norm, ids)
     _check_finite(errors, pred, ids)
     return errors
+
+
+def _visible_counts(visible: np.ndarray, n: int, ids: Sequence[str] | None) -> np.ndarray:
+    """Visible points per image ``(n,)``; an image with none cannot be scored on its visible points."""
+    counts = np.asarray(visible, dtype=bool).reshape(n, N_POINTS).sum(axis=1)
+    if (counts == 0).any():
+        i = int(np.flatnonzero(counts == 0)[0])
+        raise MetricInputError(f"{_name(ids, i)}: no visible point to score")
+    return counts
+
+
+def _check_visible(visible: np.ndarray, n: int) -> np.ndarray:
+    vis = np.asarray(visible)
+    if vis.shape != (n, N_POINTS) or vis.dtype.kind not in "biu":
+        raise MetricInputError(f"visibility: expected booleans of shape ({n}, {N_POINTS}), got {vis.dtype} {vis.shape}")
+    return vis.astype(bool)
 
 
 def _pair(predictions: np.ndarray, ground_truth: np.ndarray, ids: Sequence[str] | None) -> tuple[np.ndarray, np.ndarray]:
@@ -192,9 +221,10 @@ def _check_finite(errors: np.ndarray, pred: np.ndarray, ids: Sequence[str] | Non
 
 
 def point_errors(predictions: np.ndarray, ground_truth: np.ndarray, norm: str = "inter-ocular",
-                 ids: Sequence[str] | None = None) -> np.ndarray:
+                 ids: Sequence[str] | None = None, visible: np.ndarray | None = None) -> np.ndarray:
     """Per-point normalised distances ``(N, 68)``; their mean over the points is
     :func:`point_to_point_error`, so per-landmark and per-region errors average back to it.
+    With ``visible`` (``(N, 68)`` booleans) the hidden points are 0.
 
     >>> gt = np.zeros((1, 68, 2)); gt[0, 45, 0] = 10.0
     >>> pred = gt.copy(); pred[0, 0] = [3.0, 4.0]       # one point 5 px off, inter-ocular 10 px
@@ -204,6 +234,8 @@ def point_errors(predictions: np.ndarray, ground_truth: np.ndarray, norm: str = 
     pred, gt = _pair(predictions, ground_truth, ids)
     with np.errstate(over="ignore", invalid="ignore"):       # overflow gives inf, refused just below
         errors = np.linalg.norm(pred - gt, axis=-1) / normalisers(gt, norm, ids)[:, None]
+    if visible is not None:
+        errors = np.where(_check_visible(visible, pred.shape[0]), errors, 0.0)
     _check_finite(errors, pred, ids)
     return errors
 
@@ -289,6 +321,54 @@ def auc_of_curve(x: np.ndarray, y: np.ndarray, alpha: float = ALPHA, step: float
         raise MetricInputError(f"curve ends at {x[-1]:g}, before alpha = {alpha:g}")
     grid = ced_grid(alpha, step)
     return _area_over_alpha(np.interp(grid, x, y), grid, alpha)
+
+
+def _simpson_even_average(y: np.ndarray, x: np.ndarray) -> float:
+    """Simpson's rule as scipy computed it before 1.11 (``simps``, ``even="avg"``), the version SPIGA's
+    figures come from: with an even number of samples, the mean of Simpson on the first n - 1 samples
+    plus a trapezoid on the last interval and a trapezoid on the first plus Simpson on the last n - 1.
+
+    >>> x = np.arange(4.0); y = x ** 3        # exact: 81 / 4; the trapezoid ends overshoot more than today's scipy
+    >>> _simpson_even_average(y, x), float(simpson(y, x=x))
+    (21.0, 20.5)
+    """
+    if y.size % 2 == 1 or y.size < 3:
+        return float(simpson(y, x=x)) if y.size > 1 else 0.0
+    first = simpson(y[:-1], x=x[:-1]) + (x[-1] - x[-2]) * (y[-1] + y[-2]) / 2
+    last = (x[1] - x[0]) * (y[0] + y[1]) / 2 + simpson(y[1:], x=x[1:])
+    return float((first + last) / 2)
+
+
+def auc_histogram(errors: np.ndarray, alpha: float = ALPHA, bins: int = 10000) -> tuple[float, float]:
+    """AUC_alpha and failure rate by SPIGA's rule, to explain why its figures differ from the protocol's.
+
+    SPIGA (andresprados/SPIGA, ``spiga/eval/benchmark/metrics/landmarks.py``) bins the errors into
+    ``bins`` equal bins over their own range (min to max, not 0 to alpha), takes the running share
+    of images up to the end of each bin, pairs it with the bin's *left* edge, keeps the bins whose
+    left edge is below alpha, integrates with Simpson's rule (as scipy < 1.11 did, which SPIGA ran
+    on: :func:`_simpson_even_average`) and divides by alpha; when every image
+    falls in the kept bins it adds the rest of the square, (alpha - last left edge) / alpha. The
+    failure rate is 1 minus the last kept share. Fractions, as :func:`auc` returns.
+
+    Errors uniform on [0, 0.2]: the protocol's AUC_0.1 is 0.25, SPIGA's the same but for the grid:
+
+    >>> e = np.linspace(0, 0.2, 100001)
+    >>> a, f = auc_histogram(e, 0.1)
+    >>> round(a, 4), round(auc(e, 0.1), 4), round(f, 4)
+    (0.25, 0.25, 0.5)
+    """
+    e = check_errors(errors)
+    alpha = check_alpha(alpha)
+    counts, edges = np.histogram(e, bins=bins)
+    share = np.cumsum(counts) / e.size
+    kept = edges[:-1] < alpha
+    if not kept.any():
+        return 0.0, 1.0
+    base, share = edges[:-1][kept], share[kept]
+    area = _simpson_even_average(share, base) / alpha if base.size > 1 else 0.0
+    if base[-1] < alpha and share[-1] == 1:
+        area += (alpha - base[-1]) / alpha
+    return area, float(1.0 - share[-1])
 
 
 def _failure_sorted(sorted_errors: np.ndarray, alpha: float, inclusive: bool) -> float:
@@ -386,7 +466,8 @@ def align_by_ids(pred_ids: Sequence[str], gt_ids: Sequence[str]) -> np.ndarray:
 
 def evaluate(predictions: np.ndarray, ground_truth: np.ndarray, norm: str = "inter-ocular",
              alpha: float = ALPHA, ids: Sequence[str] | None = None,
-             inclusive_failure: bool = False) -> tuple[Summary, np.ndarray]:
-    """Score predictions against ground truth: the summary and the per-image errors."""
-    errors = point_to_point_error(predictions, ground_truth, norm, ids)
+             inclusive_failure: bool = False, visible: np.ndarray | None = None) -> tuple[Summary, np.ndarray]:
+    """Score predictions against ground truth: the summary and the per-image errors
+    (``visible``: over each image's visible points only, see :func:`point_to_point_error`)."""
+    errors = point_to_point_error(predictions, ground_truth, norm, ids, visible)
     return summarize(errors, alpha, norm, inclusive_failure), errors

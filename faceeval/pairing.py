@@ -27,6 +27,16 @@ class GroundTruth:
     unusable: dict[str, str] = field(default_factory=dict)
     #: ``300w/challenging`` when read from a dataset, else None (a folder).
     dataset: str | None = None
+    #: id -> ``(sx, sy, tx, ty)`` from the original photo's 0-based pixels into this ground truth's frame
+    #: (a re-cut pack's ``transforms.json``); None where the two frames are one (data as distributed).
+    transforms: dict[str, tuple] | None = None
+    #: id -> ``(68,)`` booleans, False where a point is marked occluded (COFW-68); None where not annotated.
+    visible: dict[str, np.ndarray] | None = None
+
+    @property
+    def dataset_name(self) -> str | None:
+        """``300w`` for ground truth read from a dataset, else None."""
+        return self.dataset.split("/")[0] if self.dataset else None
 
     @property
     def name(self) -> str:
@@ -44,20 +54,31 @@ def load_ground_truth(spec: str | os.PathLike, data_root: str | os.PathLike | No
     """
     from .datasets import DATASETS, load_dataset
 
+    from .datasets.w300 import pack_transforms
+
     path = Path(spec).expanduser()
     if path.is_dir():
         shapes, unusable = read_pts_tree_lenient(path)
-        return GroundTruth(shapes, str(spec), unusable)
+        return GroundTruth(shapes, str(spec), unusable, transforms=pack_transforms(path))
     name, _, subset = str(spec).partition(":")
     if name not in DATASETS:
         raise DataError(f"--gt {str(spec)!r}: no such folder, and not a dataset (builtin, 300w[:SUBSET], "
-                        f"menpo[:SUBSET], folder; all but builtin with --data-root)")
-    ds = load_dataset(name, subset or None, data_root)
+                        f"cofw68, menpo[:SUBSET], folder; all but builtin with --data-root)")
+    return ground_truth_of(load_dataset(name, subset or None, data_root, images=False), str(spec))  # no pixels needed
+
+
+def ground_truth_of(ds, spec: str | None = None) -> GroundTruth:
+    """The ground truth of a loaded :class:`~faceeval.datasets.Dataset`, with its frames' transforms
+    and occlusion flags where it has them."""
+    spec = spec or f"{ds.name}:{ds.subset}"
     missing = [s.id for s in ds.samples if s.ground_truth is None]
     if missing:
         raise DataError(f"--gt {spec}: {len(missing)} faces of {ds.name}/{ds.subset} have no ground truth "
                         f"(first: {missing[0]})")
-    return GroundTruth({s.id: s.ground_truth for s in ds.samples}, str(spec), {}, f"{ds.name}/{ds.subset}")
+    transforms = {s.id: s.photo_transform for s in ds.samples if s.photo_transform is not None}
+    visible = {s.id: s.visible for s in ds.samples if s.visible is not None}
+    return GroundTruth({s.id: s.ground_truth for s in ds.samples}, spec, {}, f"{ds.name}/{ds.subset}",
+                       transforms or None, visible or None)
 
 
 def _by_name(shapes: Mapping[str, object]) -> dict[str, object] | None:
@@ -78,22 +99,40 @@ def load_pairs(pred_dir: str | os.PathLike, gt_dir: str | os.PathLike
 
 
 def pair_shapes(pred: dict[str, np.ndarray], gt: dict[str, np.ndarray], pred_source: str | os.PathLike = "predictions",
-                gt_source: str | os.PathLike = "ground truth", unusable: Mapping[str, str] | None = None
-                ) -> tuple[list[str], np.ndarray, np.ndarray, int]:
+                gt_source: str | os.PathLike = "ground truth", unusable: Mapping[str, str] | None = None,
+                left_out: list | None = None) -> tuple[list[str], np.ndarray, np.ndarray, int]:
     """:func:`load_pairs` for shapes already read (e.g. from CSV or JSON predictions), keyed by id.
 
-    Pairs by id, else by file name (the part after the last ``/``) when names are unique on
-    both sides; the ids returned are then the ground truth's (``ibug/image_003_1``), so the
+    Pairs by id, else by file name (the part after the last ``/``) when each prediction's name is
+    unique among the predictions and names exactly one ground-truth file; the ids returned are then the ground truth's (``ibug/image_003_1``), so the
     source folder of each face is known. ``unusable`` (ground-truth id -> reason) explains a
-    prediction whose ground-truth file exists but could not be used.
+    prediction whose ground-truth file exists but could not be used. ``left_out``: a list that
+    receives the predictions without ground truth instead of an error (scoring one subset of a
+    file of predictions on a larger set), as long as at least one prediction pairs.
     """
     unusable = dict(unusable or {})
     if not set(pred) <= set(gt):
-        p_names, g_names = _by_name(pred), _by_name(gt)
-        if p_names is not None and g_names is not None and set(p_names) <= set(g_names):
-            gt_key = {Path(k).name: k for k in gt}
-            pred = {gt_key[name]: v for name, v in p_names.items()}
+        p_names = _by_name(pred)
+        gt_keys: dict[str, list[str]] = {}
+        for k in gt:
+            gt_keys.setdefault(Path(k).name, []).append(k)
+        unique = p_names is not None and not any(len(gt_keys.get(n, ())) > 1 for n in p_names)
+        if unique and all(len(gt_keys.get(name, ())) == 1 for name in p_names):
+            pred = {gt_keys[name][0]: v for name, v in p_names.items()}
+        elif unique and left_out is not None and any(n in gt_keys for n in p_names):
+            pred = {(gt_keys[n][0] if n in gt_keys else k): pred[k] for k, n in zip(pred, (Path(k).name for k in pred))}
+        elif p_names is not None:
+            several = sorted(n for n in p_names if len(gt_keys.get(n, ())) > 1 and n not in gt)
+            if several:
+                raise MetricInputError(
+                    f"{len(several)} predictions in {pred_source} are named like several ground-truth files in "
+                    f"{gt_source} ({several[0]}: {', '.join(sorted(gt_keys[several[0]]))}); give the subset they "
+                    f"are on (e.g. --gt 300w:full with --data-root) or a folder holding only it")
     orphans = sorted(set(pred) - set(gt))
+    if orphans and left_out is not None and len(orphans) < len(pred):
+        left_out.extend(orphans)
+        pred = {k: v for k, v in pred.items() if k in gt}
+        orphans = []
     if orphans:
         bad_names = {Path(k).name: k for k in unusable}
         for k in orphans:

@@ -9,11 +9,18 @@ format     layout                                                       coordina
            a run folder holding one works too
 ``csv``    ``id,x0,y0,...,x67,y67`` per line, header optional           0-based
 ``json``   ``{"id": [[x, y], ... 68 points]}``                           0-based
+``spiga-   SPIGA's released results: a JSON list of ``{"imgpath",       never guessed: a source
+json``     "landmarks", ...}``, paired by the stem of ``imgpath``       description or options
+           (:mod:`faceeval.released`)                                   say it
+``cofw68`` the COFW-68 benchmark's ``.txt``: 4 lines per face (image    1-based, as its ``.mat``
+           index; 68 x; 68 y; 68 occlusion flags)
 =========  ===========================================================  =====================
 
 ``one_based`` overrides the format's convention (``True``: subtract 1 from every value;
 ``False``: take values as they are, even from ``.pts``) and ``yx`` says the files list
 (y, x). Whatever came in, :class:`Predictions` holds 0-based (x, y), the toolkit's arrays.
+Predictions in the original photos' pixels are mapped into a re-cut pack's crops by
+:func:`load_scored` (``frame="original"``), with the pack's ``transforms.json``.
 
 >>> import tempfile, os
 >>> shapes = np.arange(2 * 68 * 2, dtype=float).reshape(2, 68, 2)
@@ -29,7 +36,7 @@ import csv
 import io
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
@@ -39,9 +46,11 @@ from .io import DataError, atomic_write, open_npz, read_pts_tree, save_npz, writ
 from .landmarks import N_POINTS
 from .pairing import GroundTruth
 
-FORMATS = ("pts", "npz", "csv", "json")
-#: Whether a format's values are 1-based when nothing says otherwise.
-ONE_BASED_BY_DEFAULT = {"pts": True, "npz": False, "csv": False, "json": False}
+FORMATS = ("pts", "npz", "csv", "json", "spiga-json", "cofw68")
+#: Whether a format's values are 1-based when nothing says otherwise (None: it must be said).
+ONE_BASED_BY_DEFAULT = {"pts": True, "npz": False, "csv": False, "json": False, "spiga-json": None, "cofw68": True}
+#: The formats :func:`write_predictions` writes.
+WRITABLE = ("pts", "npz", "csv", "json")
 
 
 @dataclass
@@ -55,13 +64,19 @@ class Predictions:
     one_based: bool
     yx: bool
     ground_truth: np.ndarray | None = None
+    #: ``dataset`` (the ground truth's frame) or ``original`` (the original photos' pixels).
+    frame: str = "dataset"
+    #: Where released predictions come from (a source description's provenance, the file's checksum,
+    #: the conventions used), else None.
+    released: dict | None = None
 
     def as_dict(self) -> dict[str, np.ndarray]:
         return dict(zip(self.ids, self.shapes))
 
     @property
     def convention(self) -> str:
-        return f"{self.format}, {'1' if self.one_based else '0'}-based, {'(y, x)' if self.yx else '(x, y)'}"
+        frame = ", original photos' frame" if self.frame == "original" else ""
+        return f"{self.format}, {'1' if self.one_based else '0'}-based, {'(y, x)' if self.yx else '(x, y)'}{frame}"
 
 
 def detect_format(path: str | os.PathLike) -> str:
@@ -72,22 +87,42 @@ def detect_format(path: str | os.PathLike) -> str:
             return "npz"
         return "pts"
     suffix = path.suffix.lower()
-    if suffix in (".npz", ".csv", ".json"):
+    if suffix in (".npz", ".csv"):
         return suffix[1:]
+    if suffix == ".json" and path.exists():
+        from .released import is_spiga_json
+
+        return "spiga-json" if is_spiga_json(_load_json(path)) else "json"
+    if suffix == ".txt":
+        return "cofw68"
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
-    raise DataError(f"{path}: unknown predictions format {suffix or '(no suffix)'!r}; "
-                    f"give a folder of .pts files, predictions.npz, .csv or .json")
+    raise DataError(f"{path}: unknown predictions format {suffix or '(no suffix)'!r}; give a folder of .pts "
+                    f"files, predictions.npz, .csv, .json (ours or SPIGA's results) or a COFW-68 .txt")
+
+
+def _load_json(path: Path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: cannot read JSON ({exc})") from exc
 
 
 def read_predictions(path: str | os.PathLike, one_based: bool | None = None, yx: bool = False,
-                     fmt: str | None = None) -> Predictions:
-    """Read predictions in any of :data:`FORMATS` as 0-based (x, y) shapes."""
+                     fmt: str | None = None, pair_by: str = "stem", number_offset: int = 0) -> Predictions:
+    """Read predictions in any of :data:`FORMATS` as 0-based (x, y) shapes.
+
+    ``pair_by`` / ``number_offset``: how SPIGA's results are keyed (see :func:`faceeval.released.face_key`).
+    """
     path = Path(path).expanduser()
     fmt = fmt or detect_format(path)
     if fmt not in FORMATS:
         raise DataError(f"{path}: unknown predictions format {fmt!r}; choose one of {', '.join(FORMATS)}")
     base_one = ONE_BASED_BY_DEFAULT[fmt] if one_based is None else bool(one_based)
+    if base_one is None:
+        raise DataError(f"{path}: {fmt} predictions do not say their coordinate base; give --zero-based or "
+                        f"--one-based (and --frame original if they are in the original photos' pixels), or "
+                        f"--source NAME|FILE.json describing where they come from")
     gt = None
     if fmt == "pts":
         tree = read_pts_tree(path)                        # subtracts 1 (the format's convention)
@@ -95,7 +130,17 @@ def read_predictions(path: str | os.PathLike, one_based: bool | None = None, yx:
         shapes = np.stack([tree[k] for k in ids]) + (0.0 if base_one else 1.0)
     else:
         file = path / "predictions.npz" if fmt == "npz" and path.is_dir() else path
-        ids, shapes, gt = {"npz": _read_npz, "csv": _read_csv, "json": _read_json}[fmt](file)
+        if fmt == "spiga-json":
+            from .released import face_key, read_spiga_json
+
+            imgpaths, shapes = read_spiga_json(file)
+            ids = [face_key(p, pair_by, number_offset) for p in imgpaths]
+        elif fmt == "cofw68":
+            from .datasets.cofw68 import read_cofw68_predictions
+
+            ids, shapes, _ = read_cofw68_predictions(file)
+        else:
+            ids, shapes, gt = {"npz": _read_npz, "csv": _read_csv, "json": _read_json}[fmt](file)
         if base_one:
             shapes = shapes - 1.0
         path = file
@@ -150,12 +195,10 @@ def _read_csv(path: Path) -> tuple[list[str], np.ndarray, None]:
 
 
 def _read_json(path: Path) -> tuple[list[str], np.ndarray, None]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: cannot read JSON ({exc})") from exc
+    data = _load_json(path)
     if not isinstance(data, dict) or not data:
-        raise DataError(f'{path}: expected an object {{"id": [[x, y], ...]}} with at least one face')
+        raise DataError(f'{path}: expected an object {{"id": [[x, y], ...]}} with at least one face, or SPIGA\'s '
+                        f'results (a list of {{"imgpath": ..., "landmarks": ...}})')
     ids, shapes = [], []
     for key, points in data.items():
         try:
@@ -175,8 +218,8 @@ def write_predictions(path: str | os.PathLike, ids: Sequence[str], shapes: np.nd
     :func:`read_predictions` with the same ``one_based`` and ``yx``), atomically."""
     path = Path(path)
     fmt = fmt or ("pts" if not path.suffix else path.suffix.lower().lstrip("."))
-    if fmt not in FORMATS:
-        raise ValueError(f"{path}: unknown predictions format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt not in WRITABLE:
+        raise ValueError(f"{path}: unknown predictions format {fmt!r}; choose one of {', '.join(WRITABLE)}")
     shapes = np.asarray(shapes, dtype=np.float64)
     ids = [str(i) for i in ids]
     if shapes.shape != (len(ids), N_POINTS, 2):
@@ -214,6 +257,16 @@ class Scored:
     source: Predictions
     #: The ground truth read for ``--gt`` (None when the predictions carried their own).
     truth: GroundTruth | None = None
+    #: ``(N, 68)`` booleans (False = occluded) where the ground truth marks occlusion (COFW-68), else None.
+    visible: np.ndarray | None = None
+    #: The predictions mapped as if they were in the original photos' frame, where the ground truth is a
+    #: re-cut pack and they were read in its own frame: evidence for the frame warning.
+    as_original: np.ndarray | None = None
+    #: ``note: ...`` lines on how the predictions were read (a recognised released file).
+    notes: list[str] = field(default_factory=list)
+    #: Predictions mapped from the original photos' frame: they and the ground truth in that frame,
+    #: where a one-pixel slip of their base shows as one pixel (the convention checks look there).
+    original_frame: tuple[np.ndarray, np.ndarray] | None = None
 
     @property
     def unpaired_note(self) -> str | None:
@@ -238,25 +291,114 @@ class Scored:
         return self.truth.name if self.truth is not None else self.source.path.name
 
 
+@dataclass(frozen=True)
+class Reading:
+    """How to read a predictions file: base, axis order, frame, pairing, and the released source if any."""
+
+    one_based: bool | None
+    yx: bool
+    frame: str
+    pair_by: str = "stem"
+    number_offset: int = 0
+    released: dict | None = None
+    note: str | None = None
+
+
+def resolve_reading(path: str | os.PathLike, fmt: str, dataset: str | None, one_based: bool | None = None,
+                    yx: bool = False, frame: str | None = None, source: str | os.PathLike | None = None) -> Reading:
+    """The conventions a predictions file is read with: options first, then its source description
+    (``source``, or the shipped description whose file has this checksum), then the format's own.
+
+    Released predictions (``spiga-json``) without a description need ``one_based`` (never guessed).
+    """
+    from .released import FRAMES, identify, load_source, sha256_of
+
+    if frame is not None and frame not in FRAMES:
+        raise DataError(f"--frame {frame!r}: choose one of {', '.join(FRAMES)}")
+    described = None
+    if source is not None or fmt in ("spiga-json", "cofw68"):
+        src = load_source(source) if source is not None else None
+        found = identify(path, src) if Path(path).is_file() else None
+        if found is not None:
+            described = found
+        elif src is not None:
+            described = (src, None)
+    if described is None:
+        return Reading(one_based, yx, frame or "dataset")
+    src, entry = described
+    set_name = dataset or (entry.dataset if entry else None)
+    conv = src.conventions(set_name)
+    reading = Reading(conv["one_based"] if one_based is None else one_based, yx or conv["yx"],
+                      frame or conv["frame"], conv["pair_by"], conv["number_offset"])
+    released = {**src.provenance, "method": src.method, "file": Path(path).name,
+                "sha256": entry.sha256 if entry else sha256_of(path),
+                "upstream": entry.upstream if entry else None, "dataset": set_name,
+                "conventions": {"frame": reading.frame, "one_based": reading.one_based, "yx": reading.yx,
+                                "pair_by": reading.pair_by, "number_offset": reading.number_offset}}
+    what = (f"{Path(path).name} is {src.title}'s released {entry.dataset}/{entry.subset} predictions"
+            if entry else f"{Path(path).name}: read as {src.title}'s released predictions on {set_name}")
+    where = "the original photos' pixels" if reading.frame == "original" else "the ground truth's frame"
+    pairing = f", face i = image number - {reading.number_offset}" if reading.pair_by == "number" else ""
+    note = (f"note: {what} ({src.repository}@{src.commit[:7]}, {src.path}): read "
+            f"{'1' if reading.one_based else '0'}-based {'(y, x)' if reading.yx else '(x, y)'} in {where}{pairing}")
+    return Reading(reading.one_based, reading.yx, reading.frame, reading.pair_by, reading.number_offset, released,
+                   note)
+
+
 def load_scored(predictions: str | os.PathLike, gt: str | os.PathLike | GroundTruth | None = None,
-                one_based: bool | None = None, yx: bool = False, data_root: str | os.PathLike | None = None) -> Scored:
+                one_based: bool | None = None, yx: bool = False, data_root: str | os.PathLike | None = None,
+                frame: str | None = None, source: str | os.PathLike | None = None) -> Scored:
     """Read ``predictions`` (any of :data:`FORMATS`) and pair them by id with the ground truth
     ``gt`` (a folder of ``.pts`` files or a dataset spec such as ``300w:challenging``, see
     :func:`faceeval.pairing.load_ground_truth`; ``data_root`` is the dataset's root); without
-    ``gt`` the ground truth stored in a run's ``predictions.npz`` is used."""
-    from .pairing import load_ground_truth, pair_shapes
+    ``gt`` the ground truth stored in a run's ``predictions.npz`` is used.
 
-    preds = read_predictions(predictions, one_based, yx)
+    ``frame="original"``: the predictions are in the original photos' 0-based pixels; a re-cut
+    pack's ground truth maps them into its crops (its ``transforms.json``), a dataset as
+    distributed needs no mapping. ``source``: a source description (:mod:`faceeval.released`)
+    saying how released predictions are read; a released file it lists (or a shipped description
+    lists) is recognised by its checksum. Options given explicitly win over a description.
+    """
+    from .pairing import load_ground_truth, pair_shapes
+    from .released import to_dataset_frame, to_original_frame
+
+    path = Path(predictions).expanduser()
+    fmt = detect_format(path)
+    truth = None
     if gt is not None:
         truth = gt if isinstance(gt, GroundTruth) else load_ground_truth(gt, data_root)
-        ids, pred, shapes, unused = pair_shapes(preds.as_dict(), truth.shapes, preds.path, truth.source,
-                                                truth.unusable)
-        return Scored(ids, pred, shapes, unused, preds, truth)
-    if preds.ground_truth is None:
-        raise DataError(f"{preds.path}: no ground truth stored with these predictions; give --gt DIR "
-                        f"(a folder of ground-truth .pts files, e.g. a 300W root) or a dataset (--gt builtin, "
-                        f"--gt 300w:challenging with --data-root)")
-    return Scored(preds.ids, preds.shapes, preds.ground_truth, 0, preds)
+    reading = resolve_reading(path, fmt, truth.dataset_name if truth is not None else None, one_based, yx, frame,
+                              source)
+    preds = read_predictions(path, reading.one_based, reading.yx, fmt, reading.pair_by, reading.number_offset)
+    preds.frame, preds.released = reading.frame, reading.released
+    notes = [reading.note] if reading.note else []
+    if truth is None:
+        if reading.frame == "original":
+            raise DataError(f"{preds.path}: --frame original needs --gt (the ground truth whose crops they map into)")
+        if preds.ground_truth is None:
+            raise DataError(f"{preds.path}: no ground truth stored with these predictions; give --gt DIR "
+                            f"(a folder of ground-truth .pts files, e.g. a 300W root) or a dataset (--gt builtin, "
+                            f"--gt 300w:challenging with --data-root)")
+        return Scored(preds.ids, preds.shapes, preds.ground_truth, 0, preds, notes=notes)
+    # predictions on a larger set than the dataset subset asked for (a released file of the whole private set
+    # scored on its outdoor half) leave the others out, said in a note
+    left_out: list[str] | None = [] if truth.dataset is not None else None
+    ids, pred, shapes, unused = pair_shapes(preds.as_dict(), truth.shapes, preds.path, truth.source, truth.unusable,
+                                            left_out)
+    if left_out:
+        notes.append(f"note: {len(left_out)} predictions in {preds.path.name} are not on {truth.dataset} "
+                     f"(first: {left_out[0]}); scored the {len(ids)} that are")
+    as_original = original_frame = None
+    if reading.frame == "original":
+        mapped = to_dataset_frame(pred, ids, truth.transforms, truth.source)
+        if mapped is not pred:
+            original_frame = (pred, to_original_frame(shapes, ids, truth.transforms))
+        pred = mapped
+    elif truth.transforms and all(i in truth.transforms for i in ids):
+        as_original = to_dataset_frame(pred, ids, truth.transforms, truth.source)
+    visible = np.stack([truth.visible[i] for i in ids]) if truth.visible else None
+    return Scored(ids, pred, shapes, unused, preds, truth, visible, as_original, notes, original_frame)
 
 
-__all__ = ["Predictions", "Scored", "read_predictions", "write_predictions", "load_scored", "detect_format", "FORMATS"]
+__all__ = ["Predictions", "Scored", "Reading", "read_predictions", "write_predictions", "load_scored", "resolve_reading",
+           "detect_format", "FORMATS"]

@@ -6,7 +6,8 @@ with its options (defaults filled in). The same key names the run's folder, deci
 whether a stored run is reused, names ``faceeval compare``'s output and groups the tables::
 
     RESULTS/<method>/<weights_hash>@v<version>[,<option>=<value>...]/<dataset>/<subset>[@<init>[,<option>=<value>...]]/
-        predictions.npz   ids, predictions (N, 68, 2), ground_truth (N, 68, 2) or empty, boxes (N, 4)
+        predictions.npz   ids, predictions (N, 68, 2), ground_truth (N, 68, 2) or empty, boxes (N, 4),
+                          visible (N, 68) where the ground truth marks occlusion
         meta.json         the key's fields, description, n, expected (the official count, or null),
                           partial (n < expected), timings (load_seconds: reading and decoding images;
                           predict_seconds, split by the method into <part>_seconds), machine, created
@@ -59,6 +60,10 @@ def register_initialiser(name: str, fn: Initialiser, needs_boxes: bool = True,
     if resolve_options is not None:
         INIT_OPTION_RESOLVERS[name] = resolve_options
 
+
+#: The init tag of imported released predictions: the authors' own pipeline placed the faces
+#: (``faceeval import-run``); no initialiser of faceeval's produced them.
+RELEASED_INIT = "released"
 
 register_initialiser("boxes", lambda method, images, boxes: method.predict(images, boxes))
 register_initialiser("gt-box", lambda method, images, boxes: method.predict(images, boxes))
@@ -234,10 +239,18 @@ class Run:
     ground_truth: np.ndarray | None
     boxes: np.ndarray | None = None
     reused: bool = field(default=False, compare=False)
+    #: ``(N, 68)`` booleans, False where the ground truth marks a point occluded (COFW-68); else None.
+    visible: np.ndarray | None = None
 
     @property
     def label(self) -> str:
         return self.meta.get("label") or self.meta["method"]
+
+    @property
+    def released(self) -> dict | None:
+        """Where the predictions come from when they are a method's released predictions
+        (``faceeval import-run``), else None (a run faceeval computed)."""
+        return self.meta.get("released")
 
     @property
     def expected(self) -> int | None:
@@ -271,8 +284,9 @@ def load_run(path: str | os.PathLike) -> Run:
     meta = read_json_object(path / "meta.json", "a run's provenance")
     with open_npz(path / "predictions.npz", "a run's predictions") as z:
         gt = z["ground_truth"]
+        visible = z["visible"].astype(bool) if "visible" in z.files and z["visible"].size else None
         return Run(path, meta, [str(i) for i in z["ids"]], z["predictions"],
-                   gt if gt.size else None, z["boxes"] if "boxes" in z.files else None)
+                   gt if gt.size else None, z["boxes"] if "boxes" in z.files else None, visible=visible)
 
 
 def find_runs(root: str | os.PathLike | None = None) -> list[Run]:
@@ -347,6 +361,11 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
     ``stop_after_chunks`` stops early after that many new chunks (to simulate a kill in tests).
     """
     key = RunKey.of(method, dataset, init, init_options)        # raises OptionError before any file is written
+    blind = [s.id for s in dataset.samples if s.image_path is None and s.pixels is None]
+    if blind:
+        raise DataError(f"{dataset.name}/{dataset.subset} under {dataset.root}: {len(blind)} faces have no image (first: "
+                        f"{blind[0]}); a method cannot run on ground truth alone: score predictions made elsewhere "
+                        f"with `faceeval eval FILE --gt {dataset.name}:{dataset.subset}` or `faceeval import-run`")
     init_options = dict(key.init_options)
     out = key.folder(results_root(results))
     boxes = _initial_boxes(dataset, init)
@@ -453,6 +472,15 @@ def _finish(method: LandmarkMethod, dataset: Dataset, key: RunKey, out: Path, pa
             "dataset_notes": dataset.notes, "batch_size": batch_size, "machine": machine(), **timings,
             "images_per_second": n / timings["predict_seconds"] if timings["predict_seconds"] > 0 else None,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
+    return store_run(out, partial, meta, ids, predictions, gt, boxes, write_pts_files, dataset.visible)
+
+
+def store_run(out: Path, partial: Path, meta: dict, ids: Sequence[str], predictions: np.ndarray, gt: np.ndarray,
+              boxes: np.ndarray | None, write_pts_files: bool = True, visible: np.ndarray | None = None) -> Run:
+    """Write a finished run into ``out`` in place of any older one (``.pts`` files prepared under
+    ``partial``, ``meta.json`` last: its presence marks the run finished); ``gt`` may be empty;
+    ``visible``: the ground truth's occlusion flags, where it has them."""
+    ids = list(ids)
     new_pts = partial / "pts"
     shutil.rmtree(new_pts, ignore_errors=True)
     if write_pts_files:
@@ -460,14 +488,16 @@ def _finish(method: LandmarkMethod, dataset: Dataset, key: RunKey, out: Path, pa
             write_pts(new_pts / f"{sid}.pts", shape)
     # From here the old run (if any) is replaced: unmark it, swap in the new files, mark the new one.
     (out / "meta.json").unlink(missing_ok=True)
+    extra = {"visible": np.asarray(visible, dtype=bool)} if visible is not None else {}
     save_npz(out / "predictions.npz", ids=np.array(ids), predictions=predictions, ground_truth=gt,
-             boxes=boxes if boxes is not None else np.zeros((0, 4)))
+             boxes=boxes if boxes is not None else np.zeros((0, 4)), **extra)
     shutil.rmtree(out / "pts", ignore_errors=True)         # a redone run holds its own faces only
     if write_pts_files:
         new_pts.rename(out / "pts")
     write_json(out / "meta.json", meta)      # last: its presence marks the run finished
     shutil.rmtree(partial, ignore_errors=True)
-    return Run(out, meta, ids, predictions, gt if gt.size else None, boxes)
+    return Run(out, meta, ids, predictions, gt if gt.size else None, boxes,
+               visible=None if visible is None else np.asarray(visible, dtype=bool))
 
 
 def _partial_folder(out: Path, key: RunKey, inputs: str, fresh: bool = False) -> Path:
@@ -521,5 +551,5 @@ def _progress(total: int, desc: str, enabled: bool = True):
     return tqdm(total=total, desc=desc, unit="img", leave=False)
 
 
-__all__ = ["Run", "RunKey", "RunInterrupted", "run_method", "inputs_digest", "load_run", "find_runs", "results_root", "run_dir", "register_initialiser",
+__all__ = ["Run", "RunKey", "RunInterrupted", "run_method", "store_run", "RELEASED_INIT", "inputs_digest", "load_run", "find_runs", "results_root", "run_dir", "register_initialiser",
            "resolve_init_options", "option_tag", "subset_tag", "INITIALISERS", "BOXLESS_INITIALISERS", "atomic_write"]

@@ -160,9 +160,15 @@ def test_pairing_falls_back_to_file_names_only_when_they_are_unique(tmp_path):
     # by relative path first: a prediction tree laid out as the ground truth pairs path by path
     write_pts(tmp_path / "same" / "ibug" / "image_0002.pts", gt[2])
     assert load_pairs(tmp_path / "same", tmp_path / "gt")[0] == ["ibug/image_0002"]
-    # two ground-truth files of one name: no fallback, the unpaired predictions are reported by path
+    # two ground-truth files of one name: no fallback; the error names the ambiguous files
     write_pts(tmp_path / "gt" / "afw" / "image_0002.pts", gt[1])
-    with pytest.raises(MetricInputError, match=r"2 predictions in .* have no ground truth .*'x/image_0002'"):
+    with pytest.raises(MetricInputError, match=r"1 predictions in .* are named like several ground-truth files in "
+                                               r".* \(image_0002: afw/image_0002, ibug/image_0002\)"):
+        load_pairs(tmp_path / "pred", tmp_path / "gt")
+    # a name no ground-truth file has: the unpaired predictions are reported by path
+    (tmp_path / "gt" / "afw" / "image_0002.pts").unlink()
+    write_pts(tmp_path / "pred" / "z" / "image_0009.pts", gt[0])
+    with pytest.raises(MetricInputError, match=r"3 predictions in .* have no ground truth .*'x/image_0002'"):
         load_pairs(tmp_path / "pred", tmp_path / "gt")
 
 

@@ -129,14 +129,26 @@ def test_explain_values_match_independent_computations(tmp_path):
     trapezoid = 1e-4 * (ced.sum() - (ced[0] + ced[-1]) / 2) / 0.08
     simpson = 1e-4 / 3 * (ced[0] + ced[-1] + 4 * ced[1:-1:2].sum() + 2 * ced[2:-1:2].sum()) / 0.08
     common = np.array(["ibug" not in i for i in order])
+    # SPIGA's rule, by hand: 10,000 equal bins from min to max error, the share of images up to the end of
+    # each bin paired with its left edge, bins starting below 0.08 kept, Simpson's rule (odd/even weights)
+    left = e.min() + (e.max() - e.min()) * np.arange(10000) / 10000
+    share = np.array([(e <= left[k] + (e.max() - e.min()) / 10000).mean() for k in range(10000)])
+    share[-1] = 1.0
+    kept = left < 0.08
+    x, y = left[kept], share[kept]
+    from scipy.integrate import simpson as scipy_simpson
+    spiga = scipy_simpson(y, x=x) / 0.08 + ((0.08 - x[-1]) / 0.08 if y[-1] == 1 else 0.0)
     expected = {
         "protocol: inter-ocular": e.mean(),
         "inter-pupil normaliser": np.mean(dist / pupils),
         "bbox-diagonal normaliser": np.mean(dist / np.hypot(extent[:, 0], extent[:, 1])),
+        "bbox-size normaliser": np.mean(dist / np.sqrt(extent[:, 0] * extent[:, 1])),
         "protocol: failure = error > 0.08": np.mean(e > 0.08),
         "failure = error >= 0.08": np.mean(e >= 0.08),
         "protocol: AUC_0.08, Simpson on the 1e-4 grid": simpson,
         "AUC_0.08, trapezoid rule on the 1e-4 grid": trapezoid,
+        "AUC_0.08, SPIGA's rule (10,000-bin histogram of the errors)": spiga,
+        "failure, SPIGA's rule (1 - the histogram's share below 0.08)": 1 - y[-1],
         "full = mean of the common and challenging means": (e[common].mean() + e[~common].mean()) / 2,
         "coordinates +1 px on x and y": mean_error(pred + 1, gt),
         "coordinates -1 px on x and y": mean_error(pred - 1, gt),

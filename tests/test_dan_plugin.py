@@ -296,3 +296,62 @@ def test_runs_of_the_shipped_weights_record_no_machine_specific_path(tmp_path, m
     shipped, given = DAN.load().provenance(), DAN.load(tmp_path / "mine").provenance()
     assert (shipped["weights"], shipped["weights_source"]) == (None, "shipped default")
     assert (given["weights"], given["weights_source"]) == (str(tmp_path / "mine" / "dan.safetensors"), "given")
+
+
+def test_flip_test_averages_the_face_and_its_mirror_through_the_mirror_permutation(tmp_path, faces):
+    from faceeval.landmarks import MIRROR_PERMUTATION
+
+    save_weights(_random_model(), tmp_path / "w")
+    single = DAN.load(tmp_path / "w", precision="fp32")
+    flip = DAN.load(tmp_path / "w", precision="fp32", tta="flip")
+    torch.manual_seed(0)
+    frames = torch.rand(3, 1, 112, 112) * 255
+    s = frames.shape[-1]
+
+    def mirror(shapes):
+        out = shapes[:, list(MIRROR_PERMUTATION)].clone()
+        out[..., 0] = (s - 1) - out[..., 0]
+        return out
+
+    a, b = single.predict_frames(frames), single.predict_frames(frames.flip(-1))
+    torch.testing.assert_close(flip.predict_frames(frames), (a + mirror(b)) / 2, rtol=0, atol=1e-4)
+    # the flip test is mirror-equivariant: predicting the mirrored frames gives the mirrored shapes
+    torch.testing.assert_close(flip.predict_frames(frames.flip(-1)), mirror(flip.predict_frames(frames)),
+                               rtol=0, atol=1e-3)
+    assert not torch.allclose(flip.predict_frames(frames), a, atol=1e-2)   # the random model is not symmetric
+    # its own run key; the single pass keeps the key it always had
+    assert flip.options() == {"stages": 2, "precision": "fp32", "tta": "flip"}
+    assert single.options() == {"stages": 2, "precision": "fp32"}
+    images, boxes, _ = faces
+    assert flip.predict(images, boxes).shape == (4, 68, 2)
+    with pytest.raises(Exception, match="tta must be one of none, flip"):
+        DAN.load(tmp_path / "w", tta="mirror")
+
+
+def test_weights_below_the_paper_carry_their_caveat_into_runs_and_the_method_list(tmp_path, faces):
+    import json as _json
+
+    from click.testing import CliRunner
+
+    from faceeval.cli import main
+    from faceeval.report.published import published_results
+    from faceeval_methods.dan.caveat import PAPER_FULL_INTER_OCULAR
+
+    paper = published_results().query("table == 2 and method == 'DAN' and subset == 'full' "
+                                      "and norm == 'inter-ocular' and metric == 'mean_error'")
+    assert float(paper.value.iloc[0]) == PAPER_FULL_INTER_OCULAR
+    shipped = _json.loads((REPO / "methods" / "dan" / "pretrained" / "dan.json").read_text())
+    full = shipped["test_results"]["300w/full"]["inter-ocular"]
+    caveat = DAN.default_caveat()
+    assert caveat == DAN.load().caveat and f"300W full {full:.2f} % vs 3.59 % in the paper" in caveat
+    listing = CliRunner().invoke(main, ["methods"]).output
+    assert f"note: {caveat}" in listing
+    res = CliRunner().invoke(main, ["run", "dan", "--dataset", "builtin", "--results", str(tmp_path / "r"),
+                                    "--no-progress", "--no-ci"])
+    assert res.exit_code == 0, res.output
+    assert res.output.rstrip().splitlines()[-1] == f"note: {caveat}"
+    meta = _json.loads(next((tmp_path / "r").rglob("meta.json")).read_text())
+    assert meta["caveat"] == caveat
+    # weights of a complete training set measured at the paper's level carry none
+    save_weights(_random_model(), tmp_path / "w")
+    assert DAN.load(tmp_path / "w").caveat == ""

@@ -250,3 +250,79 @@ def test_given_weights_can_be_fine_tuned_end_to_end_without_training_a_stage_fir
     images_err = point_to_point_error(DAN.load(tmp_path, precision="fp32").predict(images, boxes), gt, "inter-ocular")
     given_err = point_to_point_error(DAN.load(trained, precision="fp32").predict(images, boxes), gt, "inter-ocular")
     assert images_err.mean() < 1.5 * given_err.mean()   # fine-tuned from the given weights, not from scratch
+
+
+def test_photometric_augmentation_is_seeded_bounded_and_does_what_each_range_says():
+    from faceeval_methods.dan.augment import Photometric, photometric
+
+    torch.manual_seed(0)
+    frames = 60 + 120 * torch.rand(16, 1, 32, 32)
+    gen = lambda: torch.Generator().manual_seed(5)  # noqa: E731
+    off = photometric(frames, Photometric(), gen())
+    assert off is frames                                         # all ranges 0: untouched
+    spec = Photometric(brightness=0.1, contrast=0.3, gamma=0.3, blur=1.5, noise=5, erase=0.5)
+    a, b = photometric(frames, spec, gen()), photometric(frames, spec, gen())
+    assert torch.equal(a, b) and float(a.min()) >= 0 and float(a.max()) <= 255
+    # brightness alone shifts each frame by one constant within +-0.1 x 255
+    shift = photometric(frames, Photometric(brightness=0.1), gen()) - frames
+    per_frame = shift.flatten(1)
+    assert torch.allclose(per_frame, per_frame[:, :1].expand_as(per_frame), atol=1e-4)
+    assert float(per_frame.abs().max()) <= 25.5 + 1e-4 and float(per_frame.abs().max()) > 5
+    # contrast keeps each frame's mean
+    c = photometric(frames, Photometric(contrast=0.3), gen())
+    torch.testing.assert_close(c.mean(dim=(1, 2, 3)), frames.mean(dim=(1, 2, 3)), rtol=0, atol=1e-3)
+    # erase with probability 1: every frame has a constant rectangle of 2-20 % of its area
+    e = photometric(frames, Photometric(erase=1.0), gen())
+    changed = (e != frames).flatten(1).float().mean(1)
+    assert bool((changed > 0.015).all()) and bool((changed <= 0.21).all())
+    with pytest.raises(ValueError, match="erase is a probability"):
+        Photometric(erase=1.5)
+
+
+def test_photometric_training_records_its_ranges_and_runs_the_frozen_stage_every_step(builtin, tmp_path):
+    images, gt, boxes = builtin
+    opts = TrainOptions(stages=2, batch_size=16, perturbations=4, max_epochs=1, val_count=0, widths=(4, 8, 8, 16),
+                        progress=False, precision="fp32", brightness=0.1, erase=0.3, lr_decay=0.5, lr_patience=1)
+    logs = []
+    train(images, gt, boxes, tmp_path / "p", opts, log=logs.append)
+    assert not any("cached the frozen stages" in m for m in logs)     # the frames change every step
+    meta = json.loads((tmp_path / "p" / "dan.json").read_text())
+    assert meta["training"]["options"]["brightness"] == 0.1 and meta["training"]["options"]["erase"] == 0.3
+    # the same options train to the same weights (every photometric draw is seeded)
+    train(images, gt, boxes, tmp_path / "q", opts, log=lambda m: None)
+    wa, wb = _weights(tmp_path / "p"), _weights(tmp_path / "q")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    with pytest.raises(OptionError, match="photometric augmentation: contrast"):
+        TrainOptions(contrast=1.5)
+
+
+def test_learning_rate_decays_after_epochs_without_improvement(builtin, tmp_path, monkeypatch):
+    import faceeval_methods.dan.train as T
+
+    images, gt, boxes = builtin
+    monkeypatch.setattr(T, "validate", lambda *a, **k: (0.5, 0.5))   # never improves after the first epoch
+    opts = TrainOptions(stages=1, batch_size=16, perturbations=4, max_epochs=5, patience=5, val_count=0,
+                        widths=(4, 8, 8, 16), progress=False, precision="fp32", lr=1e-3, lr_decay=0.5,
+                        lr_patience=2)
+    logs = []
+    train(images, gt, boxes, tmp_path / "d", opts, log=logs.append)
+    with open(tmp_path / "d" / "log.csv") as fh:
+        lrs = [float(r.split(",")[7]) for r in fh.read().splitlines()[1:]]
+    # epoch 1 improves (first value); epochs 2, 3 do not -> halved for epoch 4; epochs 4, 5 do not -> halved
+    assert lrs == pytest.approx([1e-3, 1e-3, 1e-3, 5e-4, 5e-4])
+    assert any("2 epochs without improvement: learning rate 0.0005" in m for m in logs)
+
+
+def test_the_photo_split_validates_on_whole_photos_and_records_them(tmp_path):
+    from conftest import build_fake_300w
+
+    tree = build_fake_300w(tmp_path / "300w", {"afw": 3, "lfpw/trainset": 4, "helen/trainset": 3})
+    ds = load_dataset("300w", "train", tree.root)
+    images = [s.load_image() for s in ds.samples]
+    opts = TrainOptions(stages=1, batch_size=4, perturbations=2, max_epochs=1, val_count=3, val_split="photos",
+                        widths=(4, 8, 8, 16), progress=False, precision="fp32")
+    train(images, ds.ground_truth, ds.boxes, tmp_path / "out", opts, log=lambda m: None, ids=ds.ids)
+    meta = json.loads((tmp_path / "out" / "dan.json").read_text())
+    val = meta["training"]["validation_ids"]
+    assert {v.split("/")[0] for v in val} == {"afw", "lfpw", "helen"} and len(val) >= 3
+    assert meta["training"]["options"]["val_split"] == "photos"

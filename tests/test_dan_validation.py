@@ -8,7 +8,8 @@ from faceeval.datasets import load_dataset
 from faceeval.metrics import point_to_point_error
 from faceeval_methods.dan import DAN
 from faceeval_methods.dan.model import DANConfig, DANModel
-from faceeval_methods.dan.validation import compare_report, main, validation_errors, validation_faces
+from faceeval_methods.dan.validation import (compare_report, main, photo_id, validation_errors, validation_faces,
+                                             validation_split)
 from faceeval_methods.dan.weights import save_weights
 
 
@@ -42,6 +43,33 @@ def test_validation_faces_are_the_first_training_faces_the_training_holds_out(pa
     assert not any(np.array_equal(g, t) for g in faces.ground_truth for t in test_gt)
 
 
+def test_photo_split_takes_whole_photos_from_every_training_folder_and_never_a_test_face():
+    ids = ([f"lfpw/trainset/image_{i:04d}" for i in range(1, 201)]
+           + [f"helen/trainset/{p}_{k}" for p in range(100, 260) for k in ((1, 2) if p % 7 == 0 else (1,))]
+           + [f"afw/{p}_{k}" for p in range(500, 600) for k in range(1, 1 + p % 3 + 1)])
+    val = validation_split(ids, 300, "photos")
+    chosen = {ids[i] for i in val}
+    # the first 100 LFPW faces (the shipped weights' validation faces) stay validation faces
+    assert {f"lfpw/trainset/image_{i:04d}" for i in range(1, 101)} <= chosen
+    for folder in ("lfpw/trainset", "helen/trainset", "afw"):
+        n = sum(c.startswith(folder + "/") for c in chosen)
+        assert 100 <= n <= 102, (folder, n)                 # a share of 100, whole photos may overshoot
+    # no photo has faces on both sides
+    train = {photo_id(i) for k, i in enumerate(ids) if k not in set(val.tolist())}
+    assert not {photo_id(c) for c in chosen} & train
+    assert validation_split(ids, 300, "photos").tolist() == val.tolist()       # deterministic
+    assert validation_split(ids, 7, "first").tolist() == list(range(7))
+
+
+def test_photo_split_on_a_pack_holds_out_training_faces_only(pack):
+    faces = validation_faces(pack.root, val_count=6, split="photos")
+    train = load_dataset("300w", "train", pack.root)
+    assert faces.ids == [train.ids[i] for i in faces.indices]
+    assert {i.split("/")[0] for i in faces.ids} == {"lfpw", "helen", "afw"}
+    full = set(load_dataset("300w", "full", pack.root).ids)
+    assert not set(faces.ids) & full
+
+
 def test_validation_errors_are_the_weights_per_face_errors(pack, tmp_path):
     save_weights(_model(1), tmp_path / "w")
     faces = validation_faces(pack.root, val_count=5)
@@ -67,10 +95,18 @@ def test_cli_compares_weights_and_names_a_file_that_is_not_weights(pack, tmp_pat
     save_weights(_model(1), tmp_path / "a")
     save_weights(_model(2), tmp_path / "b")
     with pytest.raises(SystemExit) as done:
-        main([str(tmp_path / "a"), str(tmp_path / "b"), "--data-root", str(pack.root), "--val-count", "4"])
+        main([str(tmp_path / "a"), str(tmp_path / "b"), "--data-root", str(pack.root), "--val-count", "4",
+              "--val-split", "first"])
     assert done.value.code == 0
     out = capsys.readouterr().out.splitlines()
-    assert len(out) == 3 and out[2].startswith(f"{tmp_path / 'a'} - {tmp_path / 'b'}:")
+    assert out[0] == "4 validation faces (--val-split first), inter-ocular:"
+    assert len(out) == 4 and out[3].startswith(f"{tmp_path / 'a'} - {tmp_path / 'b'}:")
+    # photos: the comparison again on the faces that --val-split first holds out too
+    with pytest.raises(SystemExit) as done:
+        main([str(tmp_path / "a"), str(tmp_path / "b"), "--data-root", str(pack.root), "--val-count", "6"])
+    out = capsys.readouterr().out.splitlines()
+    assert done.value.code == 0 and out[0] == "6 validation faces (--val-split photos), inter-ocular:"
+    assert out[4].startswith("on the 6 of them that --val-split first also holds out") and len(out) == 8  # all 7 faces are < 100
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "dan.safetensors").write_bytes(b"not weights at all")
     (tmp_path / "c" / "dan.json").write_text("{}")

@@ -87,9 +87,44 @@ def test_hand_worked_normalisers():
     assert normalisers(gt, "inter-ocular").tolist() == [100.0]
     assert normalisers(gt, "inter-pupil").tolist() == [50.0]
     assert normalisers(gt, "bbox-diagonal").tolist() == [200.0]
+    # bbox-size: sqrt(w * h) of the same 120 x 160 box = sqrt(19200) = 80 sqrt(3)
+    assert normalisers(gt, "bbox-size") == pytest.approx([80 * np.sqrt(3)], rel=1e-15)
 
 
-@pytest.mark.parametrize("norm, expected", [("inter-ocular", 0.05), ("inter-pupil", 0.1), ("bbox-diagonal", 0.025)])
+def test_bbox_size_is_the_geometric_mean_of_the_box_sides_not_a_rescaled_diagonal():
+    """A square box: sqrt(w h) = side = diagonal / sqrt(2); a 1 x 4 box: sqrt(4) = 2, while
+    diagonal / sqrt(2) = sqrt(17 / 2), so the two normalisers are not proportional."""
+    square = np.zeros((1, 68, 2))
+    square[0, 1] = (30.0, 30.0)
+    assert normalisers(square, "bbox-size").tolist() == [30.0]
+    assert normalisers(square, "bbox-diagonal") == pytest.approx([30.0 * np.sqrt(2)], rel=1e-15)
+    flat = np.zeros((1, 68, 2))
+    flat[0, 1] = (10.0, 40.0)
+    assert normalisers(flat, "bbox-size").tolist() == [20.0]
+    pred = flat + np.array([3.0, 4.0])                 # every point 5 px away: 5 / 20
+    assert point_to_point_error(pred, flat, "bbox-size").tolist() == [0.25]
+
+
+def test_visible_only_errors_average_over_the_visible_points():
+    """Point 0 is 68 px off and hidden, point 1 is 10 px off and visible, the rest exact: over
+    the visible points (67 of them) the mean is 10 / 67 px; over all 68 it is 78 / 68 px."""
+    gt = hand_face()[None]                              # inter-ocular 100
+    pred = gt.copy()
+    pred[0, 0] += (0.0, 68.0)
+    pred[0, 1] += (6.0, 8.0)
+    visible = np.ones((1, 68), bool)
+    visible[0, 0] = False
+    assert point_to_point_error(pred, gt, visible=visible) == pytest.approx([10 / 67 / 100], rel=1e-14)
+    assert point_to_point_error(pred, gt) == pytest.approx([78 / 68 / 100], rel=1e-14)
+    assert evaluate(pred, gt, visible=visible)[1] == pytest.approx([10 / 67 / 100], rel=1e-14)
+    with pytest.raises(MetricInputError, match="image 'x': no visible point"):
+        point_to_point_error(pred, gt, ids=["x"], visible=np.zeros((1, 68), bool))
+    with pytest.raises(MetricInputError, match="visibility: expected booleans of shape"):
+        point_to_point_error(pred, gt, visible=np.ones((1, 67), bool))
+
+
+@pytest.mark.parametrize("norm, expected", [("inter-ocular", 0.05), ("inter-pupil", 0.1), ("bbox-diagonal", 0.025),
+                                            ("bbox-size", 5 / (80 * np.sqrt(3)))])
 def test_known_shift_gives_known_error(norm, expected):
     gt = hand_face()[None]
     pred = gt + np.array([3.0, 4.0])          # every point 5 px away

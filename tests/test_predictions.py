@@ -94,7 +94,12 @@ def test_a_runs_npz_needs_no_ground_truth_and_matches_its_pts(tmp_path, builtin)
     ("bad.csv", "id,x0\na,1\n", "row 1 ('a') has 2 fields, expected 137"),
     ("bad.json", '{"a": [[1, 2], [3, 4]]}', "id 'a' has points of shape (2, 2), expected (68, 2)"),
     ("list.json", "[1, 2]", 'expected an object {"id": [[x, y], ...]}'),
-    ("notes.txt", "hello", "unknown predictions format '.txt'"),
+    ("notes.doc", "hello", "unknown predictions format '.doc'"),
+    ("notes.txt", "hello", "1 non-empty lines; expected 4 per face (image index; 68 x; 68 y; 68 occlusion flags)"),
+    ("short.txt", "1\n" + " 1" * 68 + "\n" + " 2" * 67 + "\n" + " 0" * 68 + "\n",
+     "line 3 (image 1) has 67 values, expected 68 y values"),
+    ("word.txt", "1\n" + " 1" * 68 + "\n" + " 2" * 67 + " y\n" + " 0" * 68 + "\n",
+     "image 1 (lines 2-4) has a value that is not a number"),
 ])
 def test_unreadable_predictions_give_one_clear_line(faces, name, content, fragment):
     tmp, _, _ = faces

@@ -207,11 +207,11 @@ def test_tables_4_to_6_each_carry_one_note_that_the_data_is_absent(store, fake_3
     for key in ("table4", "table6"):
         t = by_key[key]
         assert len(t.notes) == 1
-        assert t.notes[0].startswith("The 300W private test set (300W/01_Indoor + 300W/02_Outdoor, 600 faces) "
-                                     f"is not in the data under {tree.root}")
+        assert t.notes[0].startswith("The 300W private test set's images (300W/01_Indoor + 300W/02_Outdoor, 600 "
+                                     f"faces) are not in the data under {tree.root}, so no method can be run on it")
         whys = {c.why for r in t.rows if r.source == MEASURED for c in r.cells.values()}
         assert not any(w and "not under" in w for w in whys)
-        assert t.to_markdown().count("is not in the data") == 1
+        assert t.to_markdown().count("are not in the data") == 1
     assert by_key["table6"].row("dan, 3 stages", MEASURED).cells["AUC_0.08"].why == "no data (see note)"
     assert by_key["table4"].row("noisy [sigma1]", MEASURED).cells["AUC_0.08"].value is not None   # runs still shown
     (t5,) = [by_key["table5"]]
@@ -547,3 +547,17 @@ def test_table6_measures_the_stages_question_on_full_when_the_private_set_is_mis
         assert row.cells["mean error"].value == pytest.approx(s.mean_error * 100, rel=1e-12)
         assert row.cells["failure @ 0.08"].value == pytest.approx(s.failure_rate * 100, rel=1e-12)
     assert measured["dan, 2 stages"].cells["AUC_0.08"].value is None
+
+
+def test_a_test_time_augmented_model_is_labelled_as_its_own_row():
+    from faceeval.report.run_groups import Model
+
+    class _Run:
+        def __init__(self, options):
+            self.meta = {"options": options}
+
+    flip = Model("dan", "abcdef0123", {("300w", "full", "boxes"): _Run({"stages": 2, "precision": "bf16",
+                                                                          "tta": "flip"})})
+    single = Model("dan", "abcdef0123", {("300w", "full", "boxes"): _Run({"stages": 2, "precision": "bf16"})})
+    assert flip.label == "dan + flip test, 2 stages, precision=bf16 [abcdef01]"
+    assert single.label == "dan, 2 stages, precision=bf16 [abcdef01]"

@@ -24,6 +24,7 @@ LAZY_COMMANDS = {
     "report": "faceeval.cli.report:report_command",
     "compare": "faceeval.cli.compare:compare_command",
     "analyse": "faceeval.cli.analyse:analyse_command",
+    "import-run": "faceeval.cli.released:import_run_command",
 }
 
 

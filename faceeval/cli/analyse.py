@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .common import format_summary_table, reporting_data_warnings
-from .evaluate import SCORING
+from .evaluate import SCORING, protocol_norm_alpha
 from .uncertainty import bootstrap_from
 
 
@@ -34,8 +34,8 @@ def default_stem(predictions: Path) -> tuple[Path, str]:
               help="Output stem: writes STEM-landmarks.png/.pdf and STEM.json (default for a stored run: "
                    "RESULTS/analyse/DATASET-SUBSET-METHOD-HASH).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def analyse_command(run, gt_dir, data_root, norm, alpha, inclusive_failure, one_based, yx, ci, ci_resamples, ci_seed,
-                    ci_level, output, fmt):
+def analyse_command(run, gt_dir, data_root, norm, alpha, inclusive_failure, one_based, yx, frame, source, ci,
+                    ci_resamples, ci_seed, ci_level, output, fmt):
     """Show where a method fails: mean error per landmark (drawn on the mean face), per face
     region (jaw, brows, nose, eyes, mouth), the percentiles P50/P90/P95/P99 and a summary per
     source folder (afw, lfpw, helen, ibug), with confidence intervals.
@@ -54,9 +54,12 @@ def analyse_command(run, gt_dir, data_root, norm, alpha, inclusive_failure, one_
     from ..report.diagnostics import landmark_error_figure
 
     with reporting_data_warnings():
-        scored = load_scored(run, gt_dir, one_based, yx, data_root)
+        scored = load_scored(run, gt_dir, one_based, yx, data_root, frame, source)
+    for note in scored.notes:
+        click.echo(note, err=True)
     if scored.unpaired_note:
         click.echo(scored.unpaired_note, err=True)
+    norm, alpha = protocol_norm_alpha(norm, alpha, scored.set_name.split("/")[0])
     bootstrap = bootstrap_from(ci, ci_resamples, ci_seed, ci_level)
     result = analyse(scored.predictions, scored.ground_truth, scored.ids, norm, alpha, inclusive_failure, bootstrap)
     stem, label = default_stem(Path(run))

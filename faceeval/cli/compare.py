@@ -11,7 +11,7 @@ from ..methods import method_class
 from ..runs import INITIALISERS, results_root, subset_tag
 from .common import (BOX_FRACTION, DATA_ROOT, POSITIVE_INT, RESULTS, init_options, load_dataset_reporting_gaps,
                      parse_weights, sleeping_openmp_waits)
-from .evaluate import ALPHA, NORM
+from .evaluate import ALPHA, NORM, protocol_norm_alpha
 from .uncertainty import bootstrap_from, ci_options
 
 
@@ -54,12 +54,15 @@ def compare_command(methods, dataset, subset, data_root, init, box_fraction, wei
     of the single-method numbers (the paired intervals stay).
 
     A method that cannot run here (no trained weights, a missing optional dependency) is
-    left out with a note, and the others are compared.
+    left out with a note, and the others are compared. A name with released predictions
+    stored by `faceeval import-run` (e.g. spiga) is compared from them, on the same faces,
+    without a speed.
 
     \b
     Examples:
       faceeval compare meanshape ert --dataset builtin
       faceeval compare dan sdm ert meanshape --subset full --data-root ~/data/300w
+      faceeval compare dan spiga --subset full --data-root ~/data/300w
     """
     sleeping_openmp_waits()                # before a method imports torch
     from ..compare import compare_methods, comparison_markdown, paired_comparisons, write_comparison
@@ -67,12 +70,14 @@ def compare_command(methods, dataset, subset, data_root, init, box_fraction, wei
 
     init_opts = init_options(init, box_fraction)
     weights = parse_weights(weight_pairs, list(methods))
-    for name in methods:
-        method_class(name)                 # an unknown name fails here, before the data is read
+    for name in methods:               # an unknown name fails here, before the data is read
+        if not _has_released_runs(results, name):
+            method_class(name)
     for name, path in weights.items():    # weights asked for by name are not skipped quietly
         if not Path(path).expanduser().exists():
             raise OptionError(f"--weights {name}={path}: no such file or folder")
     ds = load_dataset_reporting_gaps(dataset, subset, data_root)
+    norm, alpha = protocol_norm_alpha(norm, alpha, ds.name)
     skipped: dict[str, str] = {}
 
     def skip(name, exc):
@@ -90,3 +95,13 @@ def compare_command(methods, dataset, subset, data_root, init, box_fraction, wei
     written = write_comparison(rows, stem, title, pairs, skipped)
     click.echo(comparison_markdown(rows, title, pairs, skipped))
     click.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+def _has_released_runs(results, name: str) -> bool:
+    """Whether released predictions of ``name`` are stored under the results root (``faceeval import-run``)."""
+    from ..methods import available_methods
+    from ..runs import RELEASED_INIT
+
+    if name in available_methods():
+        return False
+    return any(results_root(results).glob(f"{name}/*@vreleased/*/*@{RELEASED_INIT}/meta.json"))

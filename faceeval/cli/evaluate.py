@@ -12,11 +12,25 @@ from ..stats import summary_intervals
 from .common import DATA_ROOT, FRACTION, format_summary_table, reporting_data_warnings
 from .uncertainty import bootstrap_from, ci_options
 
-NORM = click.option("--norm", type=click.Choice(NORMALISATIONS), default="inter-ocular", show_default=True,
-                    help="Normalising distance, computed from the ground truth.")
-ALPHA = click.option("--alpha", type=FRACTION, default=PROTOCOL_ALPHA, show_default=True,
+NORM = click.option("--norm", type=click.Choice(NORMALISATIONS), default=None,
+                    help="Normalising distance, computed from the ground truth (bbox-size = sqrt(w*h) of the "
+                         "ground-truth box). Default: the dataset's protocol (cofw68: inter-pupil), else inter-ocular.")
+ALPHA = click.option("--alpha", type=FRACTION, default=None,
                      help="Threshold of AUC_alpha and of the failure rate, a fraction of the normalising distance "
-                          f"(0.08 = 8%; use {ALPHA_BBOX_DIAGONAL:g} for bbox-diagonal on Menpo).")
+                          f"(0.08 = 8%; use {ALPHA_BBOX_DIAGONAL:g} for bbox-diagonal on Menpo). Default: the "
+                          f"dataset's protocol (cofw68: 0.1), else {PROTOCOL_ALPHA:g}.")
+
+
+def protocol_norm_alpha(norm: str | None, alpha: float | None, dataset: str | None) -> tuple[str, float]:
+    """``--norm`` and ``--alpha`` as given, else the dataset's own protocol, else inter-ocular at 0.08.
+
+    >>> protocol_norm_alpha(None, None, "cofw68"), protocol_norm_alpha("inter-ocular", None, "300w")
+    (('inter-pupil', 0.1), ('inter-ocular', 0.08))
+    """
+    from ..datasets import DATASET_PROTOCOL
+
+    own = DATASET_PROTOCOL.get(dataset or "", {})
+    return norm or own.get("norm", "inter-ocular"), alpha if alpha is not None else own.get("alpha", PROTOCOL_ALPHA)
 INCLUSIVE = click.option("--inclusive-failure", is_flag=True,
                          help="Count error >= alpha as failure (the paper's text) instead of > alpha (its code).")
 
@@ -25,6 +39,14 @@ ONE_BASED = click.option("--one-based/--zero-based", "one_based", default=None,
                          help="Coordinates in PREDICTIONS are 1-based (1 is subtracted) or 0-based (taken as they "
                               "are). Default: the format's own convention (.pts 1-based; npz, CSV, JSON 0-based).")
 YX = click.option("--yx", is_flag=True, help="PREDICTIONS list (y, x) pairs instead of (x, y).")
+FRAME = click.option("--frame", type=click.Choice(["dataset", "original"]), default=None,
+                     help="Frame of PREDICTIONS: the ground truth's own (default), or the original photos' pixels, "
+                          "which a re-cut 300W pack (transforms.json) maps into its crops; a 300W tree as "
+                          "distributed needs no mapping. Default: the source description's, else dataset.")
+SOURCE = click.option("--source", default=None, metavar="NAME|FILE.json",
+                      help="Where released predictions come from: a shipped source description (spiga) or a JSON "
+                           "file of that shape; it gives their frame, base and pairing. A released file a shipped "
+                           "description lists is recognised by its checksum without this option.")
 
 
 def GT_OPTIONAL(fn):
@@ -40,8 +62,8 @@ def GT_OPTIONAL(fn):
 
 def SCORING(fn):
     """The options of every command that scores predictions: ground truth, normalisation, alpha,
-    failure convention, coordinate conventions and confidence intervals."""
-    for option in (ci_options, YX, ONE_BASED, INCLUSIVE, ALPHA, NORM, GT_OPTIONAL):
+    failure convention, coordinate conventions (base, axis order, frame, source) and confidence intervals."""
+    for option in (ci_options, SOURCE, FRAME, YX, ONE_BASED, INCLUSIVE, ALPHA, NORM, GT_OPTIONAL):
         fn = option(fn)
     return fn
 
@@ -51,18 +73,29 @@ def SCORING(fn):
 @SCORING
 @click.option("--explain", is_flag=True,
               help="Also score the predictions under every convention that is commonly mixed up (normaliser, "
-                   "> or >= alpha, Simpson or trapezoid AUC, how 'full' is averaged, 0- or 1-based "
+                   "> or >= alpha, Simpson, trapezoid or SPIGA's histogram AUC, how 'full' is averaged, 0- or 1-based "
                    "coordinates), each beside the protocol's value.")
+@click.option("--visible-only", is_flag=True,
+              help="Average each face's error over its visible points only (ground truth with occlusion flags, "
+                   "COFW-68: the benchmark's second evaluation); the normaliser still uses all points.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure, one_based, yx, ci, ci_resamples,
-                 ci_seed, ci_level, explain, fmt):
+def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure, one_based, yx, frame, source, ci,
+                 ci_resamples, ci_seed, ci_level, explain, visible_only, fmt):
     """Score PREDICTIONS against the ground truth in --gt, paired by id.
 
     PREDICTIONS is a folder of .pts files, a predictions.npz as `faceeval run` writes
-    it (or its run folder), a CSV file (id,x0,y0,...,x67,y67) or a JSON file
-    ({"id": [[x, y], ...]}). Coordinates are 0-based (x, y) pixels, except .pts (1-based);
-    --one-based/--zero-based and --yx read other conventions. A warning with evidence
-    is printed when the predictions look shifted by one pixel or have x and y swapped.
+    it (or its run folder), a CSV file (id,x0,y0,...,x67,y67), a JSON file
+    ({"id": [[x, y], ...]}), released predictions in SPIGA's results format (a JSON list
+    of {"imgpath", "landmarks"}, paired by the image's stem) or a COFW-68 benchmark .txt
+    (4 lines per face). Coordinates are 0-based (x, y) pixels, except .pts and the COFW-68
+    .txt (1-based); --one-based/--zero-based, --yx and --frame read other conventions;
+    released predictions are read as their source description says (--source; a file
+    it lists is recognised by its checksum), never guessed. A warning with evidence is
+    printed when the predictions look shifted by one pixel, have x and y swapped or sit
+    in the original photos' frame of a re-cut pack.
+
+    Without --norm and --alpha, the dataset's own protocol applies (cofw68: eye centres,
+    failure > 0.1, i.e. success <= 0.1), else inter-ocular at 0.08.
 
     --format json prints one object with n, mean_error, median_error, auc and
     failure_rate, as fractions (0.05 = 5%), their intervals (*_ci), percentiles,
@@ -75,32 +108,45 @@ def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure,
       faceeval eval theirs.csv --gt ~/data/300w --one-based
       faceeval eval results/meanshape/*/builtin/all/pts --gt builtin
       faceeval eval theirs.csv --gt 300w:challenging --data-root ~/data/300w
+      faceeval eval 300w_public_test.json --gt 300w:full --data-root ~/data/300w --source spiga
+      faceeval eval cofw68_test.json --gt cofw68 --data-root ~/data/cofw68 --norm bbox-size
+      faceeval eval mine.txt --gt cofw68 --data-root ~/data/cofw68 --visible-only
     """
     from ..analysis import analyse
     from ..conventions import check_conventions, explain as explain_conventions, explain_text
     from ..predictions import load_scored
 
     with reporting_data_warnings():
-        scored = load_scored(predictions, gt_dir, one_based, yx, data_root)
+        scored = load_scored(predictions, gt_dir, one_based, yx, data_root, frame, source)
+    for note in scored.notes:
+        click.echo(note, err=True)
     if scored.unpaired_note:
         click.echo(scored.unpaired_note, err=True)
     ids, pred, gt = scored.ids, scored.predictions, scored.ground_truth
-    summary, errors = evaluate(pred, gt, norm, alpha, ids=ids, inclusive_failure=inclusive_failure)
+    norm, alpha = protocol_norm_alpha(norm, alpha, scored.truth.dataset_name if scored.truth else None)
+    visible = _visible(scored, visible_only)
+    summary, errors = evaluate(pred, gt, norm, alpha, ids=ids, inclusive_failure=inclusive_failure, visible=visible)
     bootstrap = bootstrap_from(ci, ci_resamples, ci_seed, ci_level)
-    warnings = check_conventions(pred, gt, ids, norm, scored.source.one_based, scored.source.yx)
+    warnings = check_conventions(pred, gt, ids, norm, scored.source.one_based, scored.source.yx, scored.as_original)
+    if scored.original_frame is not None:
+        # mapped from the original photos: a slipped base is one photo pixel, which the crops rescale;
+        # look in both frames, the photos' first
+        found = check_conventions(*scored.original_frame, ids, norm, scored.source.one_based, scored.source.yx)
+        warnings = found + [w for w in warnings if w.kind not in {f.kind for f in found}]
     for w in warnings:
         click.echo(f"warning: {w.message}", err=True)
     lines = explain_conventions(pred, gt, ids, norm, alpha, inclusive_failure) if explain else None
     if fmt == "json":
         d = summary.as_dict()
         out = {k: d[k] for k in ("n", "mean_error", "median_error", "auc", "failure_rate")}
-        analysis = analyse(pred, gt, ids, norm, alpha, inclusive_failure, bootstrap)
+        analysis = analyse(pred, gt, ids, norm, alpha, inclusive_failure, bootstrap, visible)
         if analysis.intervals is not None:
             out.update(analysis.intervals.as_dict())
         out.update(analysis.as_dict())
-        out.update({"norm": norm, "alpha": alpha, "inclusive_failure": inclusive_failure,
+        out.update({"norm": norm, "alpha": alpha, "inclusive_failure": inclusive_failure, "visible_only": visible_only,
                     "input": {"path": str(scored.source.path), "format": scored.source.format,
-                              "one_based": scored.source.one_based, "yx": scored.source.yx},
+                              "one_based": scored.source.one_based, "yx": scored.source.yx,
+                              "frame": scored.source.frame, "released": scored.source.released},
                     "warnings": [w.as_dict() for w in warnings]})
         if lines is not None:
             out["explain"] = [line.as_dict() for line in lines]
@@ -108,6 +154,8 @@ def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure,
         return
     intervals = [summary_intervals(errors, alpha, inclusive_failure, bootstrap)] if bootstrap else None
     click.echo(format_summary_table([summary], intervals))
+    if visible_only:
+        click.echo(f"(visible points only: {int(visible.sum())} of {visible.size} points, as marked in the ground truth)")
     if lines is not None:
         click.echo("")
         click.echo(explain_text(lines))
@@ -147,6 +195,7 @@ def ced_command(pred_dirs, gt_dir, data_root, output, norm, alpha, inclusive_fai
         raise click.UsageError(f"{len(labels)} --label values for {len(pred_dirs)} folders")
     with reporting_data_warnings():
         truth = load_ground_truth(gt_dir, data_root) if gt_dir is not None else None
+    norm, alpha = protocol_norm_alpha(norm, alpha, truth.dataset_name if truth is not None else _run_dataset(pred_dirs[0]))
     curves, sets, private = [], [], True
     for i, pred_dir in enumerate(pred_dirs):
         scored = load_scored(pred_dir, truth)
@@ -173,6 +222,28 @@ def ced_command(pred_dirs, gt_dir, data_root, output, norm, alpha, inclusive_fai
         click.echo(f"wrote {path}")
 
 
+def _run_dataset(predictions: str) -> str | None:
+    """The dataset of a stored run's folder or predictions.npz (for its protocol's defaults), else None."""
+    path = Path(predictions)
+    meta = (path if path.is_dir() else path.parent) / "meta.json"
+    try:
+        return json.loads(meta.read_text()).get("dataset") if meta.is_file() else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _visible(scored, visible_only: bool):
+    """The ground truth's visibility for ``--visible-only`` (an error when it has none), else None."""
+    if not visible_only:
+        return None
+    if scored.visible is None:
+        from ..errors import OptionError
+
+        raise OptionError(f"--visible-only: the ground truth ({scored.set_name}) marks no occluded points; it applies "
+                          f"to ground truth with occlusion flags (--gt cofw68)")
+    return scored.visible
+
+
 #: Where the 300W private test set's faces live (ids of its ground truth): the reference curves' set.
 PRIVATE_FOLDERS = ("300W/01_Indoor/", "300W/02_Outdoor/")
 
@@ -185,5 +256,6 @@ def _default_label(pred_dir: str) -> str:
     if len(parts) >= 5 and parts[-1] == "predictions.npz":
         return parts[-5]
     if len(parts) >= 4 and (Path(pred_dir) / "meta.json").is_file():
-        return parts[-4]
+        released = "(released predictions)" if "@released" in parts[-1] else ""
+        return f"{parts[-4]} {released}".strip()
     return Path(pred_dir).name

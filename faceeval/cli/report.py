@@ -57,7 +57,7 @@ def tables_command(results, data_root, menpo_root, out, measured_only, quiet, ci
     if not quiet:
         for t in tables:
             click.echo(t.to_markdown())
-    click.echo(f"{len(runs)} stored runs; wrote {len(paths)} files to {out}/ (table2..table6 .md/.tex/.csv, tables.md)")
+    click.echo(f"{len(runs)} stored runs; wrote {len(paths)} files to {out}/ (table2..table6 and cofw68 where it has runs, as .md/.tex/.csv, and tables.md)")
 
 
 @click.command("figures")

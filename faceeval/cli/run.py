@@ -87,6 +87,8 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
     bootstrap = bootstrap_from(ci, ci_resamples, ci_seed, ci_level)
     intervals = [summary_intervals(errors, alpha, bootstrap=bootstrap) for _, errors in scored] if bootstrap else None
     click.echo(format_summary_table([summary for summary, _ in scored], intervals))
+    if run.meta.get("caveat"):
+        click.echo(f"note: {run.meta['caveat']}")
     if not run.reused:
         click.echo(time_split(run.meta, startup, time.perf_counter() - scoring_start))
     if partial:
@@ -175,6 +177,9 @@ def methods_command():
         try:
             cls = method_class(name)
             click.echo(f"{name:12s} v{cls.version:6s} {cls.description}")
+            caveat = cls.default_caveat()
+            if caveat:
+                click.echo(f"{'':20s} note: {caveat}")
         except (ImportError, MissingDependencyError) as exc:
             click.echo(f"{name:12s} (unavailable: {exc})")
             continue

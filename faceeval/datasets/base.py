@@ -50,6 +50,11 @@ class Sample:
     #: crop's scale for a re-cut pack (``transforms.json``). The released DAN training draws its
     #: translation perturbation in original-photo pixels, so it needs this factor.
     photo_scale: float = 1.0
+    #: ``(68,)`` booleans, False where the dataset marks a point occluded (COFW-68); None: not annotated.
+    visible: np.ndarray | None = None
+    #: ``(sx, sy, tx, ty)`` with ``this image's 0-based pixel = (sx x + tx, sy y + ty)`` for ``(x, y)`` in
+    #: the original photo's 0-based pixels: a re-cut pack's ``transforms.json``; None for files as distributed.
+    photo_transform: tuple[float, float, float, float] | None = None
 
     def load_image(self) -> np.ndarray:
         """uint8 ``(H, W)`` or ``(H, W, 3)``."""
@@ -106,6 +111,13 @@ class Dataset:
             raise DataError(f"{self.name}/{self.subset}: no initial box for {len(missing)} samples "
                             f"(first: {missing[0]}); this dataset needs an --init procedure")
         return np.stack([s.box for s in self.samples]).astype(np.float64) if self.samples else np.zeros((0, 4))
+
+    @property
+    def visible(self) -> np.ndarray | None:
+        """``(N, 68)`` booleans (False = occluded) where every sample has them, else None."""
+        if not self.samples or any(s.visible is None for s in self.samples):
+            return None
+        return np.stack([s.visible for s in self.samples])
 
     def subset_of(self, ids: Sequence[str], subset: str) -> "Dataset":
         wanted = set(ids)

@@ -91,8 +91,40 @@ def _pack_box(pack_boxes: dict, key: str, path: Path) -> np.ndarray:
     return box
 
 
+def _pack_transform(transforms: dict, key: str, root: Path) -> tuple[float, tuple[float, float, float, float] | None]:
+    """A pack crop's scale and, where ``tx`` and ``ty`` are given too, ``(sx, sy, tx, ty)`` with
+    ``crop_0based = scale * orig_0based + (tx, ty)``, as the pack's README defines it."""
+    try:
+        entry = transforms[key]
+        scale = float(entry["scale"])
+    except (KeyError, TypeError, ValueError):
+        raise DataError(f"{root / PACK_TRANSFORMS}: no usable scale for {key}") from None
+    if not (np.isfinite(scale) and scale > 0):
+        raise DataError(f"{root / PACK_TRANSFORMS}: bad scale for {key}: {scale}")
+    if "tx" not in entry and "ty" not in entry:
+        return scale, None
+    try:
+        tx, ty = float(entry["tx"]), float(entry["ty"])
+    except (KeyError, TypeError, ValueError):
+        raise DataError(f"{root / PACK_TRANSFORMS}: {key} has no usable tx and ty (numbers, with its scale)") from None
+    if not np.isfinite([tx, ty]).all():
+        raise DataError(f"{root / PACK_TRANSFORMS}: bad translation for {key}: tx {tx}, ty {ty}")
+    return scale, (scale, scale, tx, ty)
+
+
+def _pack_key(folder: Folder, pts: Path, image: Path | None, table: dict | None) -> str:
+    """The key of a face in a pack's JSON files (``folder/stem.jpg``); without its image, the one
+    of the image suffixes the table knows."""
+    if image is not None:
+        return f"{folder.path}/{pts.stem}{image.suffix}"
+    for suffix in (".jpg", ".png"):
+        if f"{folder.path}/{pts.stem}{suffix}" in (table or {}):
+            return f"{folder.path}/{pts.stem}{suffix}"
+    return f"{folder.path}/{pts.stem}.jpg"
+
+
 def _folder_samples(root: Path, folder: Folder, boxes: dict, pack_boxes: dict | None,
-                    transforms: dict | None) -> list[Sample]:
+                    transforms: dict | None, images: bool = True) -> list[Sample]:
     directory = root / folder.path
     if not directory.is_dir():
         raise DataError(f"{directory}: folder missing (300W root {root} should hold {folder.path}/ "
@@ -101,38 +133,38 @@ def _folder_samples(root: Path, folder: Folder, boxes: dict, pack_boxes: dict | 
     samples = []
     for pts in sorted(directory.glob(folder.pattern)):
         image = find_image(pts)
-        if image is None:
+        if image is None and images:
             raise DataError(f"{pts}: no image beside it (looked for {pts.stem}.jpg/.png/...)")
-        key = f"{folder.path}/{pts.stem}{image.suffix}"
+        key = _pack_key(folder, pts, image, pack_boxes if pack_boxes is not None else transforms)
         if pack_boxes is not None:
-            box = _pack_box(pack_boxes, key, root / PACK_BOXES)
+            box = _pack_box(pack_boxes, key, root / PACK_BOXES) if image is not None or key in pack_boxes else None
         else:
             # Boxes are keyed per face (``photo_2.jpg``); a photo shared by several faces
             # (``photo.jpg`` for ``photo_1.pts``, ``photo_2.pts``) must not lend its own box.
-            box = folder_boxes.get(pts.stem + image.suffix)
-            if box is None and not image.with_suffix(".pts").is_file():
+            names = [pts.stem + image.suffix] if image is not None else [pts.stem + s for s in (".png", ".jpg")]
+            box = next((folder_boxes[n] for n in names if n in folder_boxes), None)
+            if box is None and image is not None and not image.with_suffix(".pts").is_file():
                 box = folder_boxes.get(image.name)
-            if box is None:
+            if box is None and image is not None:
                 raise DataError(f"{pts}: no detector box for {folder.box_key}/{pts.stem + image.suffix} in the "
                                 f"shipped 300w_detector_boxes.json")
-        scale = 1.0
-        if transforms is not None:
-            try:
-                scale = float(transforms[key]["scale"])
-            except (KeyError, TypeError, ValueError):
-                raise DataError(f"{root / PACK_TRANSFORMS}: no usable scale for {key}") from None
+        scale, transform = _pack_transform(transforms, key, root) if transforms is not None else (1.0, None)
         samples.append(Sample(id=f"{folder.path}/{pts.stem}", image_path=image,
-                              ground_truth=read_pts(pts), box=np.asarray(box, dtype=np.float64),
-                              photo_scale=scale))
+                              ground_truth=read_pts(pts), box=None if box is None else np.asarray(box, dtype=np.float64),
+                              photo_scale=scale, photo_transform=transform))
     return samples
 
 
-def load_300w(root: str | Path, subset: str) -> Dataset:
+def load_300w(root: str | Path, subset: str, images: bool = True) -> Dataset:
     """Load a 300W subset: train, common, challenging, full, private (or private_indoor/outdoor).
 
     Folders with fewer faces than the official count load with an
     :class:`IncompleteDataWarning` (``helen/trainset: 870 of 2000 faces``) and the dataset
     is marked partial; test subsets scored partially must say so wherever they are shown.
+
+    ``images=False`` reads the ground truth alone: ``.pts`` files without images load (with no
+    image, and the shipped detector box where there is one), e.g. the private set's official
+    annotations, whose images are not public.
     """
     if subset not in SUBSETS:
         raise DataError(f"unknown 300W subset {subset!r}; choose one of {', '.join(SUBSETS)}")
@@ -145,7 +177,7 @@ def load_300w(root: str | Path, subset: str) -> Dataset:
     samples: list[Sample] = []
     short = []
     for name in SUBSETS[subset]:
-        found = _folder_samples(root, FOLDERS[name], boxes, pack_boxes, transforms)
+        found = _folder_samples(root, FOLDERS[name], boxes, pack_boxes, transforms, images)
         if len(found) < FOLDERS[name].expected:
             short.append(f"{FOLDERS[name].path}: {len(found)} of {FOLDERS[name].expected} faces")
         samples.extend(found)
@@ -161,6 +193,21 @@ def load_300w(root: str | Path, subset: str) -> Dataset:
         warnings.warn(what, IncompleteDataWarning, stacklevel=2)
         notes += f"; partial: {'; '.join(short)}"
     return Dataset("300w", subset, samples, root, notes, expected=EXPECTED[subset])
+
+
+def pack_transforms(root: str | Path) -> dict[str, tuple[float, float, float, float]] | None:
+    """id -> ``(sx, sy, tx, ty)`` of a re-cut pack's crops (its ``transforms.json``), for ground truth
+    read as a plain folder; None for a root without one (data as distributed)."""
+    root = Path(root)
+    transforms = _read_pack_file(root, PACK_TRANSFORMS)
+    if transforms is None:
+        return None
+    out = {}
+    for key in transforms:
+        _, transform = _pack_transform(transforms, key, root)
+        if transform is not None:
+            out[key.rsplit(".", 1)[0]] = transform
+    return out or None
 
 
 def check_300w(root: str | Path) -> list[dict]:

@@ -22,7 +22,7 @@ from .published import challenge_curves
 from .run_groups import group_models
 
 #: Default normalisation and alpha per dataset (the paper's choices).
-DATASET_NORM = {"menpo": ("bbox-diagonal", ALPHA_BBOX_DIAGONAL)}
+DATASET_NORM = {"menpo": ("bbox-diagonal", ALPHA_BBOX_DIAGONAL), "cofw68": ("inter-pupil", 0.1)}
 DEFAULT_NORM = ("inter-ocular", ALPHA)
 #: 300W subsets that have published challenge curves to draw beside ours.
 PRIVATE_SUBSETS = ("private", "private_indoor", "private_outdoor")

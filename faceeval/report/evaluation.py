@@ -14,6 +14,10 @@ from .run_groups import Model
 from .table_format import Cell
 
 
+#: 300W subsets a table may read off a run of the set that holds them.
+W300_PART_OF = {"common": "full", "challenging": "full", "private_indoor": "private", "private_outdoor": "private"}
+
+
 @dataclass
 class Measured:
     """Per-image errors of a model on one subset, and how they were obtained.
@@ -61,18 +65,39 @@ class Evaluator:
         self._cache: dict = {}
         self.bootstrap = bootstrap
 
-    def errors(self, model: Model, dataset: str, subset: str, norm: str, init: str = "boxes") -> Measured | str:
-        """Per-image errors, or a reason string when the run exists but cannot be scored."""
-        key = (model.key, dataset, subset, norm, init)
+    def errors(self, model: Model, dataset: str, subset: str, norm: str, init: str = "boxes",
+               visible_only: bool = False) -> Measured | str:
+        """Per-image errors, or a reason string when the run exists but cannot be scored.
+
+        A 300W subset without a run of its own is taken from a run of the set that holds it (common
+        and challenging from full, each half of the private set from private), or full is combined
+        from common and challenging. ``visible_only``: errors over each face's visible points (runs
+        whose ground truth marks occlusion, COFW-68).
+        """
+        key = (model.key, dataset, subset, norm, init, visible_only)
         if key not in self._cache:
-            self._cache[key] = self._errors(model, dataset, subset, norm, init)
+            self._cache[key] = self._errors(model, dataset, subset, norm, init, visible_only)
             if isinstance(self._cache[key], Measured):
                 self._cache[key].bootstrap = self.bootstrap
         return self._cache[key]
 
-    def _errors(self, model, dataset, subset, norm, init):
+    def _errors(self, model, dataset, subset, norm, init, visible_only=False):
         run = model.run(dataset, subset, init)
         note = ""
+        if run is None and dataset == "300w" and subset in W300_PART_OF:
+            from ..datasets import W300_SUBSETS
+
+            whole = model.run(dataset, W300_PART_OF[subset], init)
+            if whole is not None and any(i.rpartition("/")[0] in W300_SUBSETS[subset] for i in whole.ids):
+                if whole.ground_truth is None:
+                    return "no ground truth stored in the run"
+                from ..datasets import W300_EXPECTED
+
+                keep = np.array([i.rpartition("/")[0] in W300_SUBSETS[subset] for i in whole.ids])
+                ids = [i for i, k in zip(whole.ids, keep) if k]
+                _, errors = evaluate(whole.predictions[keep], whole.ground_truth[keep], norm, ids=ids)
+                return Measured(errors, ids, f"{subset}: its faces of the {W300_PART_OF[subset]} run",
+                                W300_EXPECTED[subset])
         if run is None and dataset == "300w" and subset == "full":
             parts = [model.run(dataset, s, init) for s in ("common", "challenging")]
             if all(p is not None for p in parts):
@@ -91,7 +116,10 @@ class Evaluator:
             return None
         if run.ground_truth is None:
             return "no ground truth stored in the run"
-        _, errors = evaluate(run.predictions, run.ground_truth, norm, ids=run.ids)
+        if visible_only and run.visible is None:
+            return "no occlusion flags stored in the run"
+        _, errors = evaluate(run.predictions, run.ground_truth, norm, ids=run.ids,
+                             visible=run.visible if visible_only else None)
         return Measured(errors, run.ids, note, run.expected)
 
 

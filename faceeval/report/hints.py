@@ -85,6 +85,9 @@ def rerun_flags(model: Model | None) -> str:
 
 def why_300w(ctx: Context, method: str, subset: str, model: Model | None = None) -> str:
     """The "why" text of a missing 300W cell, with the command that fills it."""
+    if model is not None and model.released:
+        return (f"no released predictions on 300W {subset}: `faceeval import-run FILE --method {method} --dataset 300w "
+                f"--subset {subset} --data-root DIR`")
     if model is None:
         status = ctx.status(method)
         if status is not None:

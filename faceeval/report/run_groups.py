@@ -46,13 +46,30 @@ class Model:
         return str(self.meta.get("caveat") or "")
 
     @property
+    def released(self) -> bool:
+        """Whether this model's runs are its authors' released predictions (``faceeval import-run``)."""
+        return bool(self.meta.get("released"))
+
+    @property
+    def init(self) -> str:
+        """The init tag of this model's main runs: ``released`` for released predictions, else ``boxes``."""
+        from ..runs import RELEASED_INIT
+
+        return RELEASED_INIT if self.released else "boxes"
+
+    @property
     def label(self) -> str:
+        if self.released:
+            version = f" v{self.version}" if self.show_version else ""
+            return f"{self.method}{version} (released predictions) [{self.weights_hash[:8]}]"
         stages = model_stages(self.meta)
         extra = f", {stages} stage{'s' if stages != 1 else ''}" if stages else ""
-        others = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items()) if k != "stages")
+        others = ", ".join(f"{k}={v}" for k, v in sorted(self.options.items()) if k not in ("stages", "tta"))
         extra += f", {others}" if others else ""
         version = f" v{self.version}" if self.show_version else ""
-        return f"{self.method}{version}{extra} [{self.weights_hash[:8]}]"
+        # test-time augmentation is its own row, never the method's single pass: "dan + flip test"
+        tta = f" + {self.options['tta']} test" if self.options.get("tta", "none") != "none" else ""
+        return f"{self.method}{version}{tta}{extra} [{self.weights_hash[:8]}]"
 
     def run(self, dataset: str, subset: str, init: str = "boxes") -> Run | None:
         return self.runs.get((dataset, subset, init))

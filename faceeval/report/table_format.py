@@ -15,6 +15,10 @@ import pandas as pd
 MEASURED = "measured"
 PUBLISHED = "published (paper)"
 FROM_CED = "from published CED"
+#: Measured here from the predictions a method's authors released (``faceeval import-run``) ...
+RELEASED = "measured (released predictions)"
+#: ... beside the figures the authors' own code printed for them.
+PUBLISHED_OWN = "published (authors' metrics)"
 #: What a cell that the paper's table leaves empty shows.
 NOT_PRINTED = "–"
 #: Formatted output writes a reason shared by a whole row once, then this.

@@ -16,9 +16,11 @@ import torch
 
 from faceeval import geometry as G
 from faceeval.errors import OptionError
+from faceeval.landmarks import MIRROR_PERMUTATION
 from faceeval.methods import LandmarkMethod, MethodOption, MethodWarning, MissingWeightsError, file_hash
 
 from .augment import box_initialisation, frame_transforms, warp_to_frames
+from .caveat import weights_caveat
 from .config import DANConfig
 from .device import INT8_FLAGS, cpu_has_int8, resolve_device, use_bf16
 from .model import DANModel, fold_batchnorm
@@ -28,6 +30,9 @@ from .weights import default_weights_dir, load_weights, save_weights, weights_pa
 __all__ = ["DAN", "DANConfig", "DANModel", "load_weights", "save_weights"]
 
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
+#: Test-time augmentation: ``none`` (the paper's single pass) or ``flip`` (the image and its mirror,
+#: averaged through the mirror permutation: reported as its own row, never as the paper's DAN).
+TTA = ("none", "flip")
 
 
 def _device_problem(device: str) -> str | None:
@@ -41,6 +46,15 @@ def _device_problem(device: str) -> str | None:
     if parsed.type == "cuda" and not torch.cuda.is_available():
         return "no CUDA device is available on this machine"
     return None
+
+
+def _read_json(path: Path) -> dict:
+    import json
+
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return {}       # load_weights has already said what is wrong with a damaged file
 
 
 class DAN(LandmarkMethod):
@@ -73,12 +87,17 @@ class DAN(LandmarkMethod):
         "compile": MethodOption(bool, help="torch.compile the model"),
         "fold_bn": MethodOption(bool, help="fold batch norm into the convolutions"),
         "fused": MethodOption(bool, help="bf16 on the CPU: fused oneDNN conv+ReLU kernels (default true)"),
+        "tta": MethodOption(str, TTA, "flip: average with the mirrored face (its own row, not the paper's DAN)"),
     }
 
     def __init__(self, model: DANModel, weights_path: str | Path | None = None, device: str = "auto",
                  precision: str = "auto", channels_last: bool = True, compile: bool = False,
                  stages: int | None = None, fold_bn: bool = True, fused: bool = True,
-                 calibration: dict | None = None):
+                 calibration: dict | None = None, tta: str = "none"):
+        if tta not in TTA:
+            raise OptionError(f"dan: tta must be one of {', '.join(TTA)}, got {tta!r}")
+        self.tta = tta
+        self.caveat = ""            # set by load() from the weights' dan.json
         if precision not in PRECISIONS:
             raise OptionError(f"dan: precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if stages is not None and not (isinstance(stages, int) and 1 <= stages <= model.cfg.stages):
@@ -139,7 +158,15 @@ class DAN(LandmarkMethod):
                 f"    faceeval train dan --data-root /path/to/300W --stages 2"
                 + (f" --output {tensors.parent}" if weights is not None else "")
                 + "\nor pass --weights PATH to a trained dan.safetensors.")
-        return cls(load_weights(tensors), weights_path=tensors, **options)
+        dan = cls(load_weights(tensors), weights_path=tensors, **options)
+        dan.caveat = weights_caveat(_read_json(config))
+        return dan
+
+    @classmethod
+    def default_caveat(cls) -> str:
+        """The caveat of the weights ``faceeval run dan`` uses by default ("" if there are none)."""
+        tensors, config = weights_paths(None)
+        return weights_caveat(_read_json(config)) if config.is_file() else ""
 
     @property
     def weights_hash(self) -> str:
@@ -155,6 +182,8 @@ class DAN(LandmarkMethod):
             from .calibration import record_hash
 
             opts["calibration"] = record_hash(self.calibration)
+        if self.tta != "none":          # absent for the paper's single pass: earlier run keys stay valid
+            opts["tta"] = self.tta
         return opts
 
     def provenance(self) -> dict:
@@ -163,13 +192,25 @@ class DAN(LandmarkMethod):
         return {**super().provenance(), "stages": self.stages, "trained_stages": self.model.cfg.stages,
                 "weights": None if self.weights_path is None or shipped else str(self.weights_path),
                 "weights_source": "shipped default" if shipped else "given",
-                "precision": self.precision, "fused_kernels": self.fused,
+                "precision": self.precision, "fused_kernels": self.fused, "tta": self.tta,
                 **({"int8_calibration": {k: self.calibration.get(k) for k in ("faces", "faces_from", "ranges")}}
-                   if self.calibration is not None else {})}
+                   if self.calibration is not None else {}),
+                **({"caveat": self.caveat} if self.caveat else {})}
 
     @torch.inference_mode()
     def predict_frames(self, frames: torch.Tensor) -> torch.Tensor:
-        """Shapes ``(N, 68, 2)`` in frame pixels for frames ``(N, 1, S, S)`` (0..255)."""
+        """Shapes ``(N, 68, 2)`` in frame pixels for frames ``(N, 1, S, S)`` (0..255); with ``tta="flip"``
+        the mean of the frames' and their mirrors' predictions (mirrored back, landmarks re-labelled)."""
+        if self.tta == "flip":
+            frames = frames.to(self.device)
+            both = self._single_pass(torch.cat([frames, frames.flip(-1)]))
+            n = frames.shape[0]
+            mirrored = both[n:, torch.as_tensor(np.array(MIRROR_PERMUTATION), device=both.device)].clone()
+            mirrored[..., 0] = (frames.shape[-1] - 1) - mirrored[..., 0]
+            return (both[:n] + mirrored) / 2
+        return self._single_pass(frames)
+
+    def _single_pass(self, frames: torch.Tensor) -> torch.Tensor:
         frames = frames.to(self.device)
         if self.channels_last:
             frames = frames.contiguous(memory_format=torch.channels_last)

@@ -18,6 +18,7 @@ face's own size.
 from __future__ import annotations
 
 import math
+from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import numpy as np
@@ -198,3 +199,90 @@ class Canvases:
         init = apply_affine(self._canvas_shape_t - c, p)                        # perturbed initial shapes
         t = estimate_similarity(init, self._frame_shape_t)                       # canvas -> frame
         return warp_affine(img, t, self.frame_size), apply_affine(gt, t)
+
+
+@dataclass(frozen=True)
+class Photometric:
+    """Photometric and occlusion augmentation of training frames, each off at 0.
+
+    ``brightness``: add U(-b, b) x 255; ``contrast``: scale about the frame's mean by U(1-c, 1+c);
+    ``gamma``: ``255 (x/255)^g`` with ``log g ~ U(-γ, γ)``; ``blur``: with probability 1/3, a
+    Gaussian of sigma U(0, blur) px; ``noise``: Gaussian noise of sigma U(0, noise) grey levels;
+    ``erase``: with this probability, one rectangle of 2-20 % of the frame (aspect 1/2-2) filled
+    with a uniform random grey level (occlusion).
+    """
+
+    brightness: float = 0.0
+    contrast: float = 0.0
+    gamma: float = 0.0
+    blur: float = 0.0
+    noise: float = 0.0
+    erase: float = 0.0
+
+    def __post_init__(self):
+        for name, value in asdict(self).items():
+            if not (value >= 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+        if self.erase > 1:
+            raise ValueError(f"erase is a probability (0..1), got {self.erase!r}")
+        if self.contrast >= 1:
+            raise ValueError(f"contrast must be below 1 (a factor U(1-c, 1+c)), got {self.contrast!r}")
+
+    @property
+    def active(self) -> bool:
+        return any(v > 0 for v in asdict(self).values())
+
+
+def _gaussian_blur(frames: Tensor, sigma: Tensor) -> Tensor:
+    """Blur each frame ``(B, 1, S, S)`` by its own Gaussian ``sigma`` (B,) px (separable, reflect-padded)."""
+    radius = max(1, int(math.ceil(3 * float(sigma.max()))))
+    x = torch.arange(-radius, radius + 1, dtype=frames.dtype, device=frames.device)
+    k = torch.exp(-0.5 * (x[None, :] / sigma.clamp(min=1e-3)[:, None]) ** 2)
+    k = k / k.sum(1, keepdim=True)                                              # (B, K)
+    b = frames.shape[0]
+    padded = torch.nn.functional.pad(frames, (radius, radius, radius, radius), mode="reflect")
+    # grouped convolution: one kernel per frame
+    rows = torch.nn.functional.conv2d(padded.reshape(1, b, *padded.shape[2:]), k[:, None, None, :], groups=b)
+    out = torch.nn.functional.conv2d(rows, k[:, None, :, None], groups=b)
+    return out.reshape(frames.shape)
+
+
+def photometric(frames: Tensor, spec: Photometric, generator: torch.Generator) -> Tensor:
+    """``frames`` (B, 1, S, S) float, 0..255, augmented by ``spec`` with draws from ``generator``
+    (CPU, so the same on every device); returns new frames clamped to 0..255."""
+    if not spec.active:
+        return frames
+    b, s = frames.shape[0], frames.shape[-1]
+    u = torch.rand(b, 10, generator=generator, dtype=torch.float64).to(frames.device, frames.dtype)
+    x = frames
+    if spec.contrast > 0:
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        x = mean + (x - mean) * (1 + spec.contrast * (2 * u[:, 0] - 1)).view(b, 1, 1, 1)
+    if spec.brightness > 0:
+        x = x + (255 * spec.brightness * (2 * u[:, 1] - 1)).view(b, 1, 1, 1)
+    if spec.gamma > 0:
+        g = torch.exp(spec.gamma * (2 * u[:, 2] - 1)).view(b, 1, 1, 1)
+        x = 255 * (x.clamp(0, 255) / 255) ** g
+    if spec.blur > 0:
+        sigma = spec.blur * u[:, 4]
+        chosen = (u[:, 3] < 1 / 3) & (sigma > 0.2)
+        if bool(chosen.any()):
+            x = x.clone()
+            x[chosen] = _gaussian_blur(x[chosen], sigma[chosen])
+    if spec.noise > 0:
+        z = torch.randn(x.shape, generator=generator, dtype=torch.float32).to(x.device, x.dtype)
+        x = x + z * (spec.noise * u[:, 5]).view(b, 1, 1, 1)
+    if spec.erase > 0:
+        area = (0.02 + 0.18 * u[:, 7]) * s * s
+        aspect = torch.exp(math.log(2) * (2 * u[:, 8] - 1))
+        h = (area * aspect).sqrt().clamp(1, s)
+        w = (area / aspect).sqrt().clamp(1, s)
+        pos = torch.rand(b, 2, generator=generator, dtype=torch.float64).to(x.device, x.dtype)
+        y0, x0 = pos[:, 0] * (s - h), pos[:, 1] * (s - w)
+        grid = torch.arange(s, device=x.device, dtype=x.dtype)
+        inside = ((grid[None, :, None] >= y0[:, None, None]) & (grid[None, :, None] < (y0 + h)[:, None, None])
+                  & (grid[None, None, :] >= x0[:, None, None]) & (grid[None, None, :] < (x0 + w)[:, None, None]))
+        inside = inside & (u[:, 6] < spec.erase)[:, None, None]
+        fill = (255 * u[:, 9]).view(b, 1, 1).expand(b, s, s)
+        x = torch.where(inside[:, None], fill[:, None], x)
+    return x.clamp(0, 255)

@@ -15,6 +15,8 @@ import json
 import subprocess
 from pathlib import Path
 
+import numpy as np
+
 from faceeval.io import DataError, write_json
 
 from .weights import PRETRAINED_DIR
@@ -231,6 +233,47 @@ def release(train_dir: str | Path, data_root: str | Path | None, dest: str | Pat
     return info
 
 
+TEST_SUBSETS = ("common", "challenging", "full")
+
+
+def record_test_results(dest: str | Path, data_root: str | Path, precision: str = "auto") -> dict:
+    """Score the weights in ``dest`` on the 300W public test subsets and store the figures in its
+    ``dan.json`` (``test_results``), from which :func:`~faceeval_methods.dan.caveat.weights_caveat`
+    writes the caveat that travels with every run. Done after the weights were chosen on
+    validation faces: these numbers are reported, never used to choose."""
+    import warnings
+
+    from faceeval.datasets import load_dataset
+    from faceeval.metrics import ALPHA, auc, failure_rate, point_to_point_error
+
+    from . import DAN
+
+    dest = Path(dest)
+    dan = DAN.load(dest, precision=precision)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = load_dataset("300w", "full", data_root)
+    pred = dan.predict([s.load_image() for s in ds.samples], ds.boxes)
+    results: dict = {}
+    challenging = np.array([i.startswith("ibug/") for i in ds.ids])
+    for subset in TEST_SUBSETS:
+        keep = {"common": ~challenging, "challenging": challenging, "full": np.ones(len(ds), bool)}[subset]
+        row = {}
+        for norm in ("inter-ocular", "inter-pupil", "bbox-diagonal"):
+            row[norm] = round(float(point_to_point_error(pred[keep], ds.ground_truth[keep], norm).mean()) * 100, 4)
+        io = point_to_point_error(pred[keep], ds.ground_truth[keep], "inter-ocular")
+        row["auc_0.08"] = round(float(auc(io, ALPHA)) * 100, 2)
+        row["failure_0.08"] = round(float(failure_rate(io, ALPHA)) * 100, 2)
+        row["n"] = int(keep.sum())
+        results[f"300w/{subset}"] = row
+    results["measured"] = {"precision": dan.options()["precision"], "date": _dt.date.today().isoformat(),
+                           "commit": _commit(), "note": "measured after release; never used to choose weights"}
+    meta = json.loads((dest / "dan.json").read_text())
+    meta["test_results"] = results
+    write_json(dest / "dan.json", meta)
+    return results
+
+
 def main(argv=None) -> None:
     import click
 
@@ -241,15 +284,28 @@ int8, with provenance and learning curve, in methods/dan/pretrained/.
 
 \b
 Example:
-  python -m faceeval_methods.dan.release /work/fhome/train/dan2-pack --data-root ../shared/data/300w
+  python -m faceeval_methods.dan.release ~/faceeval-home/train/dan2 --data-root DATA/300w
+  python -m faceeval_methods.dan.release --record-test --data-root DATA/300w   # test figures of the shipped ones
 """, context_settings={"help_option_names": ["-h", "--help"]})
-    @click.argument("train_dir", type=click.Path(exists=True, file_okay=False))
+    @click.argument("train_dir", type=click.Path(exists=True, file_okay=False), required=False)
     @data_root_option("300W root it was trained on: measures the int8 error change on its validation faces "
                       "(env FACEEVAL_DATA_ROOT).", exists=True)
     @click.option("--dest", type=click.Path(file_okay=False), default=str(PRETRAINED_DIR), show_default=True)
     @click.option("--readme", type=click.Path(exists=True, dir_okay=False), default=None,
                   help="Rewrite this file's dan-weights block (between its marker lines) to describe the weights.")
-    def command(train_dir, data_root, dest, readme):
+    @click.option("--record-test", is_flag=True,
+                  help="Only score the weights already in --dest on the 300W test subsets (common, challenging, "
+                       "full) under --data-root and store the figures in their dan.json: the caveat that runs of "
+                       "weights below the paper carry is written from them. No TRAIN_DIR then.")
+    def command(train_dir, data_root, dest, readme, record_test):
+        if record_test:
+            if not data_root:
+                raise click.UsageError("--record-test needs --data-root (a 300W root with the test subsets)")
+            for name, row in record_test_results(dest, data_root).items():
+                click.echo(f"{name}: {row}")
+            return
+        if train_dir is None:
+            raise click.UsageError("give the training folder TRAIN_DIR (or --record-test)")
         data = {}
         if data_root:
             import warnings

@@ -34,11 +34,12 @@ from faceeval.errors import OptionError
 from faceeval.io import DataError, atomic_write, write_json
 from faceeval.metrics import point_to_point_error
 
-from .augment import (TRANSLATION_MODES, Canvases, box_initialisation, frame_transforms, sample_perturbations,
-                      warp_to_frames)
+from .augment import (TRANSLATION_MODES, Canvases, Photometric, box_initialisation, frame_transforms, photometric,
+                      sample_perturbations, warp_to_frames)
 from .config import DANConfig
 from .device import cpu_has_bf16, resolve_device, use_bf16  # noqa: F401 - cpu_has_bf16: importable from here too
 from .model import DANModel, alignment_loss
+from .validation import VAL_SPLITS, validation_split
 from .weights import default_weights_dir, model_tensors, save_tensors, save_weights
 
 
@@ -59,6 +60,7 @@ class TrainOptions:
     mirror: bool = True
     augment: str = "fixed"            # "fixed": generated once (released code); "fresh": new every epoch
     val_count: int = 100              # 0: validate on the training images themselves (demo / tests)
+    val_split: str = "first"          # first: the first val_count faces; photos: whole photos from every folder
     seed: int = 0
     checkpoint_every: int = 0         # steps; 0: at the end of every epoch only
     checkpoint_minutes: float = 10.0  # also checkpoint when this much wall time passed since the last one
@@ -76,6 +78,15 @@ class TrainOptions:
     heatmap: str = "square"
     widths: tuple = (64, 128, 256, 512)
     norm_samples: int = 10000
+    # photometric and occlusion augmentation (augment.Photometric), each off at 0
+    brightness: float = 0.0
+    contrast: float = 0.0
+    gamma: float = 0.0
+    blur: float = 0.0
+    noise: float = 0.0
+    erase: float = 0.0
+    lr_decay: float = 1.0             # multiply the learning rate by this after lr_patience epochs without
+    lr_patience: int = 2              # improvement (1.0: a constant learning rate, the released code)
     cache_frozen: bool = True         # with fixed samples: run the frozen stages once per phase, not every step
     progress: bool = True
 
@@ -91,6 +102,24 @@ class TrainOptions:
                               "for the stages before it")
         if self.batch_size < 2 or self.perturbations < 1:
             raise ValueError("batch_size must be >= 2 and perturbations >= 1")
+        if self.val_split not in VAL_SPLITS:
+            raise ValueError(f"val_split must be one of {VAL_SPLITS}, got {self.val_split!r}")
+        if not 0 < self.lr_decay <= 1 or self.lr_patience < 1:
+            raise OptionError(f"--lr-decay must be in (0, 1] and --lr-patience >= 1, got {self.lr_decay:g} "
+                              f"and {self.lr_patience}")
+        self.photometric_spec()       # checks the ranges
+
+    def photometric_spec(self) -> Photometric:
+        """The photometric and occlusion augmentation these options ask for."""
+        try:
+            return Photometric(self.brightness, self.contrast, self.gamma, self.blur, self.noise, self.erase)
+        except ValueError as e:
+            raise OptionError(f"photometric augmentation: {e}") from None
+
+    @property
+    def frozen_outputs_fixed(self) -> bool:
+        """Whether the frozen stages see the same frames every epoch (then they can be cached)."""
+        return self.augment == "fixed" and not self.photometric_spec().active
         self.widths = tuple(int(w) for w in self.widths)
 
 
@@ -128,37 +157,52 @@ class TrainData:
     val_frames: torch.Tensor      # (V, 1, S, S) float32
     val_gt: torch.Tensor          # (V, 68, 2) frame pixels
     n_train_images: int
+    val_ids: list | None = None   # the validation faces' ids (recorded with the weights)
 
 
 def prepare_data(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: np.ndarray,
                  opts: TrainOptions, model: DANModel, device: torch.device,
-                 photo_scales: np.ndarray | None = None) -> TrainData:
+                 photo_scales: np.ndarray | None = None, ids: Sequence[str] | None = None) -> TrainData:
     """Canvases of the training faces (on ``device``) and box-initialised validation frames.
 
     ``photo_scales`` (image pixels per original-photo pixel, 1 where None) sizes the
-    released code's translation perturbation, which is drawn in original-photo pixels."""
+    released code's translation perturbation, which is drawn in original-photo pixels.
+    ``ids`` (the faces' dataset ids) let ``--val-split photos`` keep whole photos together."""
     n = len(images)
     gt = np.asarray(ground_truth, dtype=np.float64)
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    ids = [str(i) for i in range(n)] if ids is None else list(ids)
     if opts.val_count > 0:
         if n <= opts.val_count:
             raise OptionError(f"{n} training images: need more than --val-count {opts.val_count} "
                               "(or --val-count 0 to validate on the training images)")
-        val = slice(0, opts.val_count)
-        train = slice(opts.val_count, n)
+        val = validation_split(ids, opts.val_count, opts.val_split)
+        train = np.setdiff1d(np.arange(n), val)
     else:
-        val = train = slice(0, n)
+        val = train = np.arange(n)
     frame_shape = model.mean_shape.double().cpu().numpy()
     size = model.cfg.image_size
     scales = None if photo_scales is None else np.asarray(photo_scales, dtype=np.float64)[train]
-    canvases = Canvases(images[train], gt[train], frame_shape, size, device, translation=opts.translation,
+    canvases = Canvases(_take(images, train), gt[train], frame_shape, size, device, translation=opts.translation,
                         photo_scales=scales)
     vm = frame_transforms(box_initialisation(boxes[val]), frame_shape)
-    val_images = images[val]
+    val_images = _take(images, val)
     val_frames = torch.cat([warp_to_frames(val_images[i:i + 256], vm[i:i + 256], size)
                             for i in range(0, len(vm), 256)]).to(device)
     val_gt = torch.as_tensor(G.apply_affine(gt[val], vm), dtype=torch.float32, device=device)
-    return TrainData(canvases, val_frames, val_gt, len(canvases))
+    return TrainData(canvases, val_frames, val_gt, len(canvases), [ids[i] for i in val])
+
+
+def _take(images, index: np.ndarray):
+    """``images[index]`` for a list, an array or :class:`_LazyImages` (a contiguous run stays a slice)."""
+    index = np.asarray(index, dtype=int)
+    if len(index) and np.array_equal(index, np.arange(index[0], index[0] + len(index))):
+        return images[int(index[0]):int(index[0]) + len(index)]
+    if isinstance(images, _LazyImages):
+        return _LazyImages([images.samples[i] for i in index])
+    if isinstance(images, np.ndarray):
+        return images[index]
+    return [images[i] for i in index]
 
 
 def sample_set(opts: TrainOptions, n_faces: int, phase: int, epoch: int,
@@ -274,7 +318,7 @@ def _load_checkpoint(out: Path, model: DANModel) -> tuple[dict, dict]:
 
 
 LOG_FIELDS = ("phase", "epoch", "global_step", "train_loss", "val_inter_pupil", "val_inter_ocular", "best_val",
-              "img_per_s")
+              "lr", "img_per_s")
 CURVE_FIELDS = ("phase", "epoch", "global_step", "samples_seen", "minutes", "val_inter_pupil", "val_inter_ocular")
 
 
@@ -351,7 +395,7 @@ def _set_modes(model: DANModel, phase: dict) -> None:
 
 def train(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: np.ndarray, out: str | os.PathLike,
           opts: TrainOptions | None = None, resume: bool = False, interrupt_after: int | None = None,
-          log=print, photo_scales: np.ndarray | None = None) -> Path:
+          log=print, photo_scales: np.ndarray | None = None, ids: Sequence[str] | None = None) -> Path:
     """Train DAN on in-memory (or lazily loaded) ``images``; returns the output directory.
 
     ``out`` receives ``checkpoint.{safetensors,json}`` (every epoch), ``best.*`` (best
@@ -360,7 +404,7 @@ def train(images: Sequence[np.ndarray], ground_truth: np.ndarray, boxes: np.ndar
     optimizer steps of this call, as if the process had been killed.
     """
     def make_data(opts: TrainOptions, model: DANModel, device: torch.device) -> TrainData:
-        return prepare_data(images, ground_truth, boxes, opts, model, device, photo_scales)
+        return prepare_data(images, ground_truth, boxes, opts, model, device, photo_scales, ids)
 
     return train_with(make_data, out, opts, resume, interrupt_after, log)
 
@@ -456,7 +500,8 @@ def _fresh_state(model: DANModel, data: TrainData, opts: TrainOptions, world: in
         model.norm_std.copy_(std.to(device))
     state = {"phase": opts.start_stage - 1, "epoch": 0, "step": 0, "global_step": 0, "best": None, "bad_epochs": 0,
              "loss_sum": 0.0, "loss_count": 0, "history": [], "done": False,
-             "options": asdict(opts) | {"widths": list(opts.widths)}, "world_size": world}
+             "options": asdict(opts) | {"widths": list(opts.widths)}, "world_size": world,
+             "validation_ids": data.val_ids}
     return state, None
 
 
@@ -489,6 +534,7 @@ class _TrainingLoop:
         self.log, self.on_best, self.interrupt_after = log, on_best, interrupt_after
         self.local_batch = opts.batch_size // world
         self.best_path = out / f"{BEST}.safetensors"
+        self.photometric: Photometric = opts.photometric_spec()
         self.steps_taken = 0
         total = len(data.canvases) * opts.perturbations * (2 if opts.mirror else 1)
         self.steps_per_epoch = max(1, total // opts.batch_size)
@@ -542,7 +588,7 @@ class _TrainingLoop:
         if self.state.get("phase_started") is None:
             self.state["phase_started"] = self.elapsed()
         cache = None
-        if self.opts.cache_frozen and self.opts.augment == "fixed" and spec["stage"] > 1:
+        if self.opts.cache_frozen and self.opts.frozen_outputs_fixed and spec["stage"] > 1:
             t0 = time.perf_counter()
             cache = frozen_cache(self.model, self.data, self.opts, self.state["phase"], spec["frozen"], self.bf16)
             if self.rank == 0:
@@ -596,6 +642,7 @@ class _TrainingLoop:
         torch.manual_seed(_seed(opts.seed, 4, state["phase"], state["epoch"], s))
         with torch.no_grad():
             frames, gt = self.data.canvases.batch(idx, mir, per)
+            frames = photometric(frames, self.photometric, _generator(opts.seed, 5, state["phase"], state["epoch"], s))
         if opts.channels_last:
             frames = frames.contiguous(memory_format=torch.channels_last)
         start = None
@@ -667,17 +714,25 @@ class _TrainingLoop:
         its time is spent, and checkpoint. Returns how the epoch ended."""
         opts, state, spec = self.opts, self.state, phase.spec
         val_ip, val_io, improved = self.validate_and_keep_best(spec)
-        improved = improved or state.pop("improved_in_epoch", False)
+        within = state.pop("improved_in_epoch", False)   # a mid-epoch validation improved (always cleared here)
+        improved = improved or within
         state["bad_epochs"] = 0 if improved else state["bad_epochs"] + 1
         row = {"phase": spec["name"], "epoch": state["epoch"] + 1, "global_step": state["global_step"],
                "train_loss": round(state["loss_sum"] / max(state["loss_count"], 1), 6),
                "val_inter_pupil": round(val_ip, 6), "val_inter_ocular": round(val_io, 6),
                "best_val": round(state["best"], 6),
-               "img_per_s": round(steps * opts.batch_size / max(seconds, 1e-9), 2)}
+               "img_per_s": round(steps * opts.batch_size / max(seconds, 1e-9), 2),
+               "lr": phase.opt.param_groups[0]["lr"]}
         state["history"].append(row)
         state.update(epoch=state["epoch"] + 1, step=0, loss_sum=0.0, loss_count=0)
         stop = state["bad_epochs"] >= opts.patience or \
             (opts.stage_minutes > 0 and self.elapsed() - state["phase_started"] >= opts.stage_minutes * 60)
+        if not stop and opts.lr_decay < 1 and state["bad_epochs"] and state["bad_epochs"] % opts.lr_patience == 0:
+            for group in phase.opt.param_groups:       # decay on plateau; the optimizer state keeps it
+                group["lr"] *= opts.lr_decay
+            if self.rank == 0:
+                self.log(f"{spec['name']}: {state['bad_epochs']} epochs without improvement: learning rate "
+                         f"{phase.opt.param_groups[0]['lr']:.3g}")
         if stop:
             state["epoch"] = spec["max_epochs"]
         phase_over = state["epoch"] >= spec["max_epochs"]
@@ -712,6 +767,7 @@ class _TrainingLoop:
         if self.rank == 0:
             final = save_weights(self.model, self.out,
                                  {"training": {"history": state["history"], "options": state["options"],
+                                               "validation_ids": state.get("validation_ids"),
                                                "world_size": self.world, "minutes": round(self.elapsed() / 60, 1),
                                                "samples_seen": state["global_step"] * self.opts.batch_size}})
             _save_checkpoint(self.out, self.model, None, state)
@@ -762,8 +818,28 @@ Examples:
 @click.option("--mirror/--no-mirror", default=True, show_default=True)
 @click.option("--augment", type=click.Choice(["fixed", "fresh"]), default="fixed", show_default=True,
               help="fixed: samples drawn once (released code); fresh: new perturbations each epoch.")
-@click.option("--val-count", type=int, default=100, show_default=True,
-              help="First N images validate; 0 validates on the training images (demo).")
+@click.option("--val-split", type=click.Choice(VAL_SPLITS), default="photos", show_default=True,
+              help="Validation faces: photos = whole photos from every training folder (AFW, LFPW and HELEN "
+                   "train; the first LFPW ones included); first = the first --val-count training faces.")
+@click.option("--val-count", type=click.IntRange(min=0), default=None,
+              help="How many faces validate [default: 300 with photos, 100 with first]; 0 validates on the "
+                   "training images (demo).")
+@click.option("--brightness", type=float, default=0.0, show_default=True,
+              help="Photometric augmentation: add U(-b, b) x 255 grey levels (0: off; e.g. 0.15).")
+@click.option("--contrast", type=float, default=0.0, show_default=True,
+              help="Scale about the frame's mean by U(1-c, 1+c) (0: off; e.g. 0.3).")
+@click.option("--gamma", type=float, default=0.0, show_default=True,
+              help="Gamma exp(U(-g, g)) (0: off; e.g. 0.3).")
+@click.option("--blur", type=float, default=0.0, show_default=True,
+              help="With probability 1/3, a Gaussian blur of sigma U(0, blur) px (0: off; e.g. 1.5).")
+@click.option("--noise", type=float, default=0.0, show_default=True,
+              help="Gaussian noise of sigma U(0, noise) grey levels (0: off; e.g. 6).")
+@click.option("--erase", type=float, default=0.0, show_default=True,
+              help="Occlusion: with this probability, a random rectangle (2-20%% of the frame) of one random "
+                   "grey level (0: off; e.g. 0.3).")
+@click.option("--lr-decay", type=float, default=1.0, show_default=True,
+              help="Multiply the learning rate by this after --lr-patience epochs without improvement (1: constant).")
+@click.option("--lr-patience", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--heatmap", type=click.Choice(["square", "circle"]), default="square", show_default=True,
               help="square: released implementation (17x17); circle: paper text (radius 16).")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -771,6 +847,9 @@ Examples:
               help="Also checkpoint every N steps within an epoch.")
 @click.option("--checkpoint-minutes", type=float, default=10.0, show_default=True,
               help="Also checkpoint whenever this many minutes passed since the last checkpoint (0: off).")
+@click.option("--stage-minutes", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="A stage (and the fine-tuning) also ends at the first epoch end after this many minutes in it "
+                   "(0: only --patience ends it).")
 @click.option("--max-minutes", type=float, default=0.0, show_default=True,
               help="Stop after this many minutes of training in all (checkpointed; --resume continues). 0: no limit.")
 @click.option("--validate-every", type=int, default=0, show_default=True,
@@ -797,16 +876,21 @@ Examples:
               help="Continue the checkpoint in --output from its step, with the options it was started with.")
 @click.option("--progress/--no-progress", default=True)
 def train_command(dataset, data_root, subset, out, stages, batch_size, lr, max_epochs, patience, finetune_epochs,
-                  finetune_lr, perturbations, mirror, augment, val_count, heatmap, seed, checkpoint_every,
-                  checkpoint_minutes, max_minutes, validate_every, translation, device,
+                  finetune_lr, perturbations, mirror, augment, val_split, val_count, brightness, contrast, gamma,
+                  blur, noise, erase, lr_decay, lr_patience, heatmap, seed, checkpoint_every,
+                  checkpoint_minutes, stage_minutes, max_minutes, validate_every, translation, device,
                   precision, channels_last, widths, cache_frozen, init_weights, start_stage, compile_stages, resume,
                   progress):
     dataset = dataset or ("300w" if data_root else "builtin")
     opts = TrainOptions(stages=stages, batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience,
                         finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, perturbations=perturbations,
-                        mirror=mirror, augment=augment, val_count=val_count, seed=seed,
+                        mirror=mirror, augment=augment, val_split=val_split,
+                        val_count=(300 if val_split == "photos" else 100) if val_count is None else val_count,
+                        brightness=brightness, contrast=contrast, gamma=gamma, blur=blur, noise=noise, erase=erase,
+                        lr_decay=lr_decay, lr_patience=lr_patience, seed=seed,
                         checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes,
-                        max_minutes=max_minutes, validate_every=validate_every, translation=translation,
+                        max_minutes=max_minutes, stage_minutes=stage_minutes, validate_every=validate_every,
+                        translation=translation,
                         device=device, precision=precision,
                         channels_last=channels_last, heatmap=heatmap,
                         widths=tuple(int(w) for w in widths.split(",")), cache_frozen=cache_frozen,
@@ -823,7 +907,8 @@ def train_command(dataset, data_root, subset, out, stages, batch_size, lr, max_e
             click.echo("note: no initial boxes in this dataset; validation uses tight ground-truth boxes", err=True)
         click.echo(f"training DAN ({stages} stages) on {ds.name}/{ds.subset}: {len(ds)} images", err=True)
         train(_LazyImages(ds.samples), gt, boxes, out or default_weights_dir(), opts, resume=resume,
-              log=lambda m: click.echo(m, err=True), photo_scales=np.array([s.photo_scale for s in ds.samples]))
+              log=lambda m: click.echo(m, err=True), photo_scales=np.array([s.photo_scale for s in ds.samples]),
+              ids=ds.ids)
     finally:
         if distributed:
             dist.destroy_process_group()

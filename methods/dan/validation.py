@@ -8,11 +8,64 @@ difference is larger than that noise before one replaces the other.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
-VAL_COUNT = 100   # the training's --val-count default: the first 100 training faces
+VAL_COUNT = 100   # the faces held out by --val-split first (the shipped weights' validation faces)
+#: How the validation faces are chosen: ``first``: the first ``--val-count`` training faces (LFPW
+#: train only, almost no hard poses); ``photos``: whole photos from every training folder.
+VAL_SPLITS = ("first", "photos")
+PHOTOS_VAL_COUNT = 300   # --val-split photos: about this many faces, a third from each training folder
+
+_FACE_SUFFIX = re.compile(r"_\d{1,2}$")
+
+
+def photo_id(sample_id: str) -> str:
+    """The photo a face comes from: its id without the 300W face number ``_k`` (``afw/111076519_2``
+    -> ``afw/111076519``); ``lfpw/trainset/image_0001`` is its own photo.
+
+    >>> photo_id("afw/111076519_2"), photo_id("helen/trainset/100040721_1"), photo_id("lfpw/trainset/image_0001")
+    ('afw/111076519', 'helen/trainset/100040721', 'lfpw/trainset/image_0001')
+    """
+    return _FACE_SUFFIX.sub("", sample_id)
+
+
+def validation_split(ids: list[str], count: int, split: str = "first") -> np.ndarray:
+    """Sorted indices of the validation faces among training faces ``ids`` (in training order).
+
+    ``first``: the first ``count``. ``photos``: from each source folder in turn (the id without its
+    last part), whole photos in training order until that folder holds its share of ``count``
+    (``count // folders``, the remainder to the first folders), so no photo has faces on both sides.
+    With 300W's training order (LFPW train first) the first 100 LFPW faces stay validation faces.
+
+    >>> ids = ["a/p1_1", "a/p1_2", "a/p2_1", "b/q_1", "b/r_1", "b/s_1"]
+    >>> validation_split(ids, 2, "first").tolist(), validation_split(ids, 2, "photos").tolist()
+    ([0, 1], [0, 1, 3])
+    """
+    if split not in VAL_SPLITS:
+        raise ValueError(f"validation split must be one of {VAL_SPLITS}, got {split!r}")
+    if count <= 0:
+        return np.zeros(0, dtype=int)
+    if split == "first":
+        return np.arange(min(count, len(ids)))
+    folders: dict[str, list[int]] = {}
+    for i, sid in enumerate(ids):
+        folders.setdefault(sid.rsplit("/", 1)[0] if "/" in sid else "", []).append(i)
+    shares = [count // len(folders) + (k < count % len(folders)) for k in range(len(folders))]
+    chosen: list[int] = []
+    for share, members in zip(shares, folders.values()):
+        taken: list[int] = []
+        photos: dict[str, list[int]] = {}
+        for i in members:
+            photos.setdefault(photo_id(ids[i]), []).append(i)
+        for faces in photos.values():
+            if len(taken) >= share:
+                break
+            taken.extend(faces)
+        chosen.extend(taken)
+    return np.array(sorted(chosen), dtype=int)
 
 
 @dataclass
@@ -22,15 +75,21 @@ class ValidationFaces:
     images: list
     boxes: np.ndarray
     ground_truth: np.ndarray
+    ids: list | None = None
+    indices: np.ndarray | None = None     # positions among the training faces, in training order
 
 
-def validation_faces(data_root: str | os.PathLike, val_count: int = VAL_COUNT) -> ValidationFaces:
-    """The faces ``faceeval train dan --data-root ROOT`` holds out (its first ``--val-count``)."""
+def validation_faces(data_root: str | os.PathLike, val_count: int | None = None,
+                     split: str = "first") -> ValidationFaces:
+    """The faces ``faceeval train dan --data-root ROOT --val-split SPLIT`` holds out."""
     from faceeval.datasets import load_dataset
 
+    if val_count is None:
+        val_count = PHOTOS_VAL_COUNT if split == "photos" else VAL_COUNT
     ds = load_dataset("300w", "train", data_root)
-    val = ds.samples[:val_count]
-    return ValidationFaces([s.load_image() for s in val], ds.boxes[:val_count], ds.ground_truth[:val_count])
+    idx = validation_split(ds.ids, val_count, split)
+    return ValidationFaces([ds.samples[i].load_image() for i in idx], ds.boxes[idx], ds.ground_truth[idx],
+                           [ds.ids[i] for i in idx], idx)
 
 
 def validation_errors(weights: str | os.PathLike, faces: ValidationFaces, normalisation: str = "inter-ocular",
@@ -64,9 +123,14 @@ def main(argv=None) -> None:
 
     from faceeval.cli.common import data_root_option
 
-    @click.command(help="""Compare DAN weights on the validation faces (the first --val-count training
-faces, box-initialised), face by face against the first weights given, so that a
-difference within the noise of 100 faces is not taken for progress.
+    @click.command(help="""Compare DAN weights on the validation faces (box-initialised), face by
+face against the first weights given, so that a difference within the noise of the
+validation faces is not taken for progress.
+
+--val-split photos (the default) holds out about 300 whole photos' faces from AFW, LFPW
+train and HELEN train, as `faceeval train dan --val-split photos` does; it includes the
+first 100 LFPW faces, the shipped weights' own validation faces, and the comparison is
+repeated on those (the shipped weights trained on the other 200).
 
 \b
 Example:
@@ -76,19 +140,29 @@ Example:
     @click.argument("weights", nargs=-1, required=True, type=click.Path(exists=True))
     @data_root_option("300W root the weights were trained on (env FACEEVAL_DATA_ROOT).", exists=True,
                       required=True)
-    @click.option("--val-count", type=click.IntRange(min=2), default=VAL_COUNT, show_default=True)
+    @click.option("--val-split", type=click.Choice(VAL_SPLITS), default="photos", show_default=True)
+    @click.option("--val-count", type=click.IntRange(min=2), default=None,
+                  help=f"Validation faces [default: {PHOTOS_VAL_COUNT} with photos, {VAL_COUNT} with first].")
     @click.option("--normalisation", type=click.Choice(["inter-ocular", "inter-pupil", "bbox-diagonal"]),
                   default="inter-ocular", show_default=True)
-    def command(weights, data_root, val_count, normalisation):
+    def command(weights, data_root, val_split, val_count, normalisation):
         from faceeval.errors import FaceevalError
 
         try:
-            faces = validation_faces(data_root, val_count)
+            faces = validation_faces(data_root, val_count, val_split)
             errors = [validation_errors(w, faces, normalisation) for w in weights]
         except FaceevalError as e:   # damaged or foreign weights, missing data: one line, no traceback
             raise click.ClickException(str(e)) from None
+        click.echo(f"{len(faces.images)} validation faces (--val-split {val_split}), {normalisation}:")
         for line in compare_report(list(weights), errors):
             click.echo(line)
+        if val_split == "photos":
+            keep = faces.indices < VAL_COUNT          # --val-split first: the first VAL_COUNT faces
+            if keep.any():
+                click.echo(f"on the {int(keep.sum())} of them that --val-split first also holds out "
+                           "(the shipped weights never trained on these):")
+                for line in compare_report(list(weights), [e[keep] for e in errors]):
+                    click.echo(line)
 
     command.main(args=argv, prog_name="python -m faceeval_methods.dan.validation")
 
