@@ -266,3 +266,14 @@ def test_commands_that_run_methods_let_openmp_threads_sleep_unless_told_otherwis
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")          # the user's choice stands
     sleeping_openmp_waits()
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+@needs_int8
+def test_a_release_with_a_data_root_ships_the_calibration_of_its_weights(pack, tmp_path):
+    from faceeval_methods.dan.release import release_calibration
+
+    save_weights(_small_model(), tmp_path / "w")
+    weights = tmp_path / "w" / "dan.safetensors"
+    line = release_calibration(weights, pack.root)
+    assert line.startswith(f"wrote {calibration_path(weights)} (int8 scales ")
+    assert DAN.load(tmp_path / "w", precision="int8").calibration["faces"] == 7     # all 7 training faces

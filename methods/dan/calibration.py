@@ -3,11 +3,12 @@
 ``-O precision=int8`` (:mod:`faceeval_methods.dan.fused`) needs, for every stage, the range of its
 input (after the input batch norm; asymmetric uint8: scale and zero point) and of every
 convolution's output after its ReLU (uint8, zero point 0). They are measured once by running
-the float32 model on the held-out validation faces of the training set
-(:func:`faceeval_methods.dan.validation.validation_faces`: never a test face), box-initialised as
+the float32 model on training faces, by default the first 100 of the 300W train subset (those
+training holds out for validation with its default split,
+:func:`faceeval_methods.dan.validation.validation_faces`; never a test face), box-initialised as
 at inference, and written to ``<weights>.int8.json`` (``dan.int8.json`` beside ``dan.safetensors``),
 keyed by the weights' hash, so ``faceeval run`` never recalibrates. The shipped weights come with
-theirs.
+theirs; ``make dan-release`` with a data root calibrates the weights it ships.
 
 A layer's range is its minimum and maximum over all calibration faces (widened to include 0):
 exact, so the same faces give the same scales bit for bit. On the validation faces, the
@@ -104,8 +105,8 @@ def calibrate(weights: str | os.PathLike, data_root: str | os.PathLike, count: i
     folded = fold_batchnorm(load_weights(tensors))
     scales = activation_scales(folded, calibration_frames(folded, faces.images, faces.boxes))
     return {"format": FORMAT, "weights_hash": file_hash(tensors), "faces": len(faces.images),
-            "faces_from": f"300w train subset, its first {count} faces (the validation faces training "
-                          "holds out; no test face)",
+            "faces_from": f"300w train subset, its first {count} faces (those training holds out with its "
+                          "default --val-split first; no test face)",
             "ranges": "minimum and maximum", "stages": scales}
 
 
