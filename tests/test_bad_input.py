@@ -76,7 +76,8 @@ def face_folder(tmp_path):
     ("dan", "compile=3", "-O compile=3: dan's compile must be true or false"),
     ("dan", "device=banana", "-O device=banana: not a torch device"),
     ("dan", "flavour=1", "-O flavour=1: method 'dan' has no option 'flavour'; its options: channels_last=true|false, "
-                         "compile=true|false, device=TEXT, fold_bn=true|false, precision=auto|fp32|bf16, stages=1|2|3"),
+                         "compile=true|false, device=TEXT, fold_bn=true|false, fused=true|false, "
+                         "precision=auto|fp32|bf16|int8, stages=1|2|3"),
     ("ert", "box_style=bad", "-O box_style=bad: ert's box_style must be one of tight, dlib"),
     ("sdm", "alpha=1", "-O alpha=1: method 'sdm' has no option 'alpha'; it takes no -O options"),
 ])
@@ -102,8 +103,9 @@ def test_dan_stages_beyond_the_trained_ones_name_the_weights_limit(tmp_path):
 
 def test_methods_lists_each_methods_options_and_their_values():
     out = invoke("methods").output.splitlines()
-    assert any(line.split() == ["-O", "precision=auto|fp32|bf16", "(auto:", "bf16", "where", "the", "hardware",
-                                "has", "it)"] for line in out), out
+    assert any(line.split() == ["-O", "precision=auto|fp32|bf16|int8", "(auto:", "bf16", "where", "the", "hardware",
+                                "has", "it;", "int8:", "CPU", "with", "VNNI/AMX,", "scales", "calibrated", "on",
+                                "training", "faces)"] for line in out), out
     assert any(line.strip().startswith("-O box_style=tight|dlib") for line in out)
 
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from click.testing import CliRunner
 
-from conftest import build_fake_300w, write_pack_files
+from conftest import write_pack_files
 from faceeval.cli import main as cli
 from faceeval.datasets import load_dataset
 from faceeval.errors import OptionError
@@ -211,12 +211,15 @@ def test_calibration_is_deterministic_and_sees_every_layer():
     assert a[0]["conv"][0] * 255 == pytest.approx(float(first.max()), rel=1e-6)
 
 
-@pytest.fixture(scope="module")
-def pack(tmp_path_factory):
-    tree = build_fake_300w(tmp_path_factory.mktemp("300w"), {"afw": 2, "lfpw/trainset": 3, "helen/trainset": 2,
-                                                             "lfpw/testset": 2, "helen/testset": 2, "ibug": 2})
+@pytest.fixture
+def pack(fake_300w):
+    """A small 300W crop pack: 7 training faces, 6 test faces."""
+    tree = fake_300w(dict(FAKE_COUNTS))
     write_pack_files(tree)
     return tree
+
+
+FAKE_COUNTS = {"afw": 2, "lfpw/trainset": 3, "helen/trainset": 2, "lfpw/testset": 2, "helen/testset": 2, "ibug": 2}
 
 
 def test_calibration_uses_training_faces_only_and_the_command_stores_it(pack, tmp_path, monkeypatch, capsys):

@@ -87,10 +87,10 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
     bootstrap = bootstrap_from(ci, ci_resamples, ci_seed, ci_level)
     intervals = [summary_intervals(errors, alpha, bootstrap=bootstrap) for _, errors in scored] if bootstrap else None
     click.echo(format_summary_table([summary for summary, _ in scored], intervals))
-    if run.meta.get("caveat"):
-        click.echo(f"note: {run.meta['caveat']}")
     if not run.reused:
         click.echo(time_split(run.meta, startup, time.perf_counter() - scoring_start))
+    if run.meta.get("caveat"):
+        click.echo(f"note: {run.meta['caveat']}")
     if partial:
         click.echo(f"{partial} faces of {ds.name}/{ds.subset}: these scores are partial, "
                    f"not comparable with published ones")
