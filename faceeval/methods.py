@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 
-from .errors import MissingDependencyError, MissingWeightsError, OptionError
+from .errors import MissingDependencyError, MissingExtraError, MissingWeightsError, OptionError, require_extra
 
 if TYPE_CHECKING:
     import click
@@ -162,6 +162,13 @@ class LandmarkMethod(abc.ABC):
     name: ClassVar[str]
     version: ClassVar[str] = "0"
     description: ClassVar[str] = ""
+    #: The optional extra of ``pip install "faceeval[EXTRA]"`` the method needs (``faceeval.errors.EXTRAS``),
+    #: checked by :func:`method_class` before any work, so a missing one is one line naming it.
+    extra: ClassVar[str | None] = None
+    #: The box styles (:data:`faceeval.detect.BOX_STYLES`) :meth:`predict` takes, each with the load
+    #: options that select it; the style the method was trained with first. ``faceeval predict`` maps a
+    #: detector's boxes to the first of them it can reach (``300w``: the protocol's boxes).
+    box_styles: ClassVar[dict[str, dict]] = {"300w": {}}
     #: Preferred number of images per :meth:`predict` call.
     batch_size: ClassVar[int] = 32
     #: The load options ``faceeval run -O KEY=VALUE`` accepts, with their types and allowed values
@@ -237,13 +244,23 @@ def available_methods() -> dict[str, object]:
 
 
 def method_class(name: str) -> type[LandmarkMethod]:
+    """The registered class of method ``name``; an :class:`~faceeval.errors.OptionError` for an unknown
+    name, a :class:`~faceeval.errors.MissingExtraError` naming the extra when its dependencies are missing."""
     eps = available_methods()
     if name not in eps:
         known = ", ".join(sorted(eps)) or "none (is faceeval installed with `pip install -e .`?)"
         raise OptionError(f"unknown method {name!r}; registered methods: {known}")
-    cls = eps[name].load()
+    try:
+        cls = eps[name].load()
+    except ImportError as exc:         # e.g. torch for dan: say which extra brings it
+        missing = MissingExtraError.from_import(name, exc)
+        if missing is None:
+            raise
+        raise missing from exc
     if not (isinstance(cls, type) and issubclass(cls, LandmarkMethod)):
         raise TypeError(f"entry point {name!r} ({eps[name].value}) is not a LandmarkMethod subclass")
+    if cls.extra is not None:
+        require_extra(cls.extra, name)
     return cls
 
 

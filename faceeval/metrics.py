@@ -129,7 +129,7 @@ def normalisers(ground_truth: np.ndarray, norm: str = "inter-ocular",
     bad = ~(np.isfinite(d) & (d > 0))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise MetricInputError(f"{_name(ids, i)}: {norm} normaliser is {d[i]!r} (ground truth has "
+        raise MetricInputError(f"{_name(ids, i)}: {norm} normaliser is {float(d[i])!r} (ground truth has "
                                f"{'non-finite points' if not np.isfinite(gt[i]).all() else 'coincident reference points'})"
                                + (f"; {int(bad.sum())} such images in all" if bad.sum() > 1 else ""))
     return d

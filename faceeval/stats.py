@@ -14,7 +14,7 @@ block of resamples is drawn at a time so the counts stay in cache (10,000 resamp
 
 >>> e = np.random.default_rng(0).gamma(2.0, 0.02, 135)
 >>> ci = summary_intervals(e, resamples=2000)
->>> ci.mean_error.low < e.mean() < ci.mean_error.high
+>>> bool(ci.mean_error.low < e.mean() < ci.mean_error.high)
 True
 """
 from __future__ import annotations

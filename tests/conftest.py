@@ -15,8 +15,45 @@ import numpy as np
 import pytest
 
 from faceeval.datasets.w300 import FOLDERS
+from faceeval.errors import EXTRAS
 from faceeval.io import write_pts
 from faceeval.resources import dan_mean_shape, detector_boxes
+
+
+# --- optional extras ---------------------------------------------------------------------
+
+def extra_installed(extra: str) -> bool:
+    """Whether every module of ``faceeval[extra]`` (:data:`faceeval.errors.EXTRAS`) can be imported."""
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in EXTRAS[extra])
+
+
+def _why(extra: str) -> str:
+    return f"needs the '{extra}' extra (pip install \"faceeval[{extra}]\")"
+
+
+def needs_extra_module(extra: str) -> None:
+    """At the top of a test module that imports ``extra``'s packages: skip the module, saying why."""
+    for module in EXTRAS[extra]:
+        pytest.importorskip(module, reason=_why(extra))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "needs_extra(name, ...): skip unless faceeval[name] is installed")
+
+
+@pytest.hookimpl(tryfirst=True)              # before any fixture is set up
+def pytest_runtest_setup(item):
+    for mark in item.iter_markers("needs_extra"):
+        missing = [e for e in mark.args if not extra_installed(e)]
+        if missing:
+            pytest.skip(_why(missing[0]))
+
+
+def needs_extra(*extras: str):
+    """``@needs_extra("dan")`` on a test, or ``pytest.param(..., marks=needs_extra("dan"))``."""
+    return pytest.mark.needs_extra(*extras)
 
 
 # --- shapes ------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ status, that the message names the file or option and the problem, and that no t
 leaks out. Expected numbers are derived here, independently of the code under test.
 """
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from faceeval.cli import main
 from faceeval.geometry import fit_shape_to_boxes
 from faceeval.io import read_pts, read_pts_tree, write_pts
 from faceeval.resources import dan_mean_shape
-from conftest import face_shapes, loop_errors, write_face
+from conftest import face_shapes, loop_errors, needs_extra, write_face
 
 
 @pytest.fixture(autouse=True)
@@ -68,18 +69,22 @@ def face_folder(tmp_path):
 
 # --- -O options: checked per method, before any data or weights, allowed values listed ---------
 
+DAN, ERT, SDM = needs_extra("dan"), needs_extra("peers"), needs_extra("sdm")
+
+
 @pytest.mark.parametrize("method, option, message", [
-    ("dan", "precision=banana", "-O precision=banana: dan's precision must be one of auto, fp32, bf16"),
-    ("dan", "stages=abc", "-O stages=abc: dan's stages must be one of 1, 2, 3"),
-    ("dan", "stages=5", "-O stages=5: dan's stages must be one of 1, 2, 3"),
-    ("dan", "stages=true", "-O stages=true: dan's stages must be one of 1, 2, 3"),
-    ("dan", "compile=3", "-O compile=3: dan's compile must be true or false"),
-    ("dan", "device=banana", "-O device=banana: not a torch device"),
-    ("dan", "flavour=1", "-O flavour=1: method 'dan' has no option 'flavour'; its options: channels_last=true|false, "
-                         "compile=true|false, device=TEXT, fold_bn=true|false, fused=true|false, "
-                         "precision=auto|fp32|bf16|int8, stages=1|2|3"),
-    ("ert", "box_style=bad", "-O box_style=bad: ert's box_style must be one of tight, dlib"),
-    ("sdm", "alpha=1", "-O alpha=1: method 'sdm' has no option 'alpha'; it takes no -O options"),
+    pytest.param("dan", "precision=banana", "-O precision=banana: dan's precision must be one of auto, fp32, bf16",
+                 marks=DAN),
+    pytest.param("dan", "stages=abc", "-O stages=abc: dan's stages must be one of 1, 2, 3", marks=DAN),
+    pytest.param("dan", "stages=5", "-O stages=5: dan's stages must be one of 1, 2, 3", marks=DAN),
+    pytest.param("dan", "stages=true", "-O stages=true: dan's stages must be one of 1, 2, 3", marks=DAN),
+    pytest.param("dan", "compile=3", "-O compile=3: dan's compile must be true or false", marks=DAN),
+    pytest.param("dan", "device=banana", "-O device=banana: not a torch device", marks=DAN),
+    pytest.param("dan", "flavour=1", "-O flavour=1: method 'dan' has no option 'flavour'; its options: "
+                 "channels_last=true|false, compile=true|false, device=TEXT, fold_bn=true|false, fused=true|false, "
+                 "precision=auto|fp32|bf16|int8, stages=1|2|3", marks=DAN),
+    pytest.param("ert", "box_style=bad", "-O box_style=bad: ert's box_style must be one of tight, dlib", marks=ERT),
+    pytest.param("sdm", "alpha=1", "-O alpha=1: method 'sdm' has no option 'alpha'; it takes no -O options", marks=SDM),
 ])
 def test_method_options_are_checked_before_the_data_and_the_weights(tmp_path, method, option, message):
     # the data root and the weights do not exist: the option must be what fails
@@ -89,6 +94,19 @@ def test_method_options_are_checked_before_the_data_and_the_weights(tmp_path, me
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.parametrize("method, extra, module", [("dan", "dan", "torch"), ("ert", "peers", "dlib"),
+                                                   ("sdm", "sdm", "menpofit")])
+def test_a_method_whose_extra_is_missing_names_the_extra(tmp_path, monkeypatch, method, extra, module):
+    monkeypatch.setitem(sys.modules, module, None)                  # as if not installed
+    for command in (["run", method, "--dataset", "builtin", "--results", tmp_path / "r"], ["train", method]):
+        result = invoke(*command, ok=False)
+        one_line_error(result, f"{method} needs the '{extra}' extra: pip install \"faceeval[{extra}]\"")
+    assert not (tmp_path / "r").exists()
+    listed = next(line for line in invoke("methods").output.splitlines() if line.startswith(method))
+    assert f"unavailable: {method} needs the '{extra}' extra" in listed
+
+
+@DAN
 def test_dan_stages_beyond_the_trained_ones_name_the_weights_limit(tmp_path):
     import torch
 
@@ -101,6 +119,7 @@ def test_dan_stages_beyond_the_trained_ones_name_the_weights_limit(tmp_path):
     one_line_error(result, "dan: stages must be 1..1 for these weights, got 2")
 
 
+@needs_extra("dan", "peers")
 def test_methods_lists_each_methods_options_and_their_values():
     out = invoke("methods").output.splitlines()
     assert any(line.split() == ["-O", "precision=auto|fp32|bf16|int8", "(auto:", "bf16", "where", "the", "hardware",
@@ -229,6 +248,7 @@ DAN_DAMAGE = {
 }
 
 
+@DAN
 @pytest.mark.parametrize("damage", sorted(DAN_DAMAGE))
 def test_damaged_dan_weights_are_one_line_naming_the_file(tmp_path, dan_weights, damage):
     name, spoil, message = DAN_DAMAGE[damage]
@@ -317,6 +337,7 @@ ESTIMATOR_DAMAGE = {
 }
 
 
+@needs_extra("estimator")
 @pytest.mark.parametrize("damage", sorted(ESTIMATOR_DAMAGE))
 def test_a_damaged_error_estimator_is_one_line_naming_the_file(tmp_path, damage):
     from faceeval_methods.error_estimator.model import FORMAT
@@ -414,6 +435,7 @@ def test_compare_leaves_out_a_method_without_weights_and_compares_the_rest(tmp_p
 
 # --- train: -h, and one output option for every method -------------------------------------------
 
+@needs_extra("dan", "sdm")
 def test_train_commands_take_minus_h_and_share_one_output_option():
     from faceeval.methods import method_class
 

@@ -10,7 +10,7 @@ from faceeval.datasets import load_dataset
 from faceeval.io import read_pts_tree, write_pts
 from faceeval.metrics import NORMALISATIONS, MetricInputError, evaluate
 from faceeval.stats import STATISTICS, summary_intervals
-from conftest import face_shapes, loop_errors, write_pack_files
+from conftest import extra_installed, face_shapes, loop_errors, write_pack_files
 
 
 @pytest.fixture(autouse=True)
@@ -65,12 +65,31 @@ def test_help_everywhere_has_an_example():
     paths = list(_command_paths(main, click.Context(main)))
     assert {"run", "eval", "ced", "data", "train", "methods", "tables", "figures", "report", "compare",
             "estimator", "menpo-boxsize"} <= {p[0] for p in paths}
-    paths += [["train", m] for m in available_methods() if method_class(m).train_command() is not None]
-    assert ["train", "dan"] in paths and ["train", "sdm"] in paths
+    usable = [m for m, extra in [("dan", "dan"), ("sdm", "sdm")] if extra_installed(extra)]
+    paths += [["train", m] for m in usable if method_class(m).train_command() is not None]
+    assert all(["train", m] in paths for m in usable) and set(usable) <= set(available_methods())
     for cmd in paths:
         out = invoke(*cmd, "--help").output
         assert "Example" in out and "faceeval " in out, (cmd, out)
     assert "faceeval run meanshape --dataset builtin" in invoke("--help").output
+
+
+def test_run_overlay_draws_predictions_and_ground_truth_beside_the_run(tmp_path, drawn):
+    from matplotlib.colors import to_rgba
+
+    result = invoke("run", "meanshape", "--dataset", "builtin", "--results", tmp_path, "--no-progress", "--no-ci",
+                    "--overlay")
+    run_dir = next(tmp_path.glob("meanshape/*/builtin/all"))
+    assert f"overlay: {run_dir / 'overlay.png'}" in result.output and (run_dir / "overlay.pdf").is_file()
+    preds, ds = read_pts_tree(run_dir / "pts"), load_dataset("builtin")
+    truth = dict(zip(ds.ids, ds.ground_truth))
+    assert len(drawn[0].axes) == 4
+    for ax in drawn[0].axes:
+        face = ax.get_title().split("\n")[0]
+        colours = {name: [c.get_offsets() for c in ax.collections
+                          if np.allclose(c.get_facecolor()[0], to_rgba(name))] for name in ("red", "lime")}
+        np.testing.assert_allclose(colours["red"][0], preds[face], atol=1e-3)     # .pts keep 4 decimals
+        np.testing.assert_allclose(colours["lime"][0], truth[face])
 
 
 def test_run_meanshape_on_builtin_prints_the_three_normalisations(tmp_path):

@@ -1,6 +1,10 @@
 """DAN connection layers, model shapes, mirroring and cropping (fast, narrow models)."""
 import numpy as np
 import pytest
+from conftest import needs_extra_module
+
+needs_extra_module("dan")
+
 import torch
 
 from faceeval import geometry as G

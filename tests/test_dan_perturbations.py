@@ -9,6 +9,10 @@ import math
 
 import numpy as np
 import pytest
+from conftest import needs_extra_module
+
+needs_extra_module("dan")
+
 import torch
 
 from faceeval.geometry import estimate_similarity, shape_boxes

@@ -7,6 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import needs_extra_module
+
+needs_extra_module("dan")
+
 import torch
 
 from faceeval.datasets import load_dataset

@@ -4,6 +4,10 @@ import json
 import numpy as np
 import pytest
 
+from conftest import needs_extra_module
+
+needs_extra_module("dan")
+
 from faceeval.datasets import load_dataset
 from faceeval.io import DataError
 from faceeval_methods.dan import DAN

@@ -11,6 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import needs_extra_module
+
+needs_extra_module("dan")
+
 import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file

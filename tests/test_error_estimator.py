@@ -4,6 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import needs_extra_module
+
+needs_extra_module("estimator")
+
 from faceeval.datasets import load_dataset
 from faceeval.geometry import apply_affine, fit_shape_to_boxes, shape_boxes
 from faceeval.io import DataError

@@ -14,7 +14,7 @@ from faceeval.methods import load_method
 from faceeval.resources import dan_mean_shape
 from faceeval_methods.error_estimator.boxsize import parse_fractions, sweep_box_fractions
 
-from conftest import loop_errors, mean_shape_in_centred_box
+from conftest import loop_errors, mean_shape_in_centred_box, needs_extra
 
 
 def _eye_distance(shapes):
@@ -88,6 +88,7 @@ def trained(tmp_path_factory):
     return model, out.output
 
 
+@needs_extra("estimator")
 def test_estimator_train_saves_a_model_and_prints_its_quality(trained):
     from faceeval_methods.error_estimator import ErrorEstimator
 
@@ -99,6 +100,7 @@ def test_estimator_train_saves_a_model_and_prints_its_quality(trained):
     assert (model.parent / "meanshape-estimator.npz.cache").is_dir()        # resumable chunks
 
 
+@needs_extra("estimator")
 def test_estimator_predict_scores_a_stored_run(trained, tmp_path):
     model, _ = trained
     runner = CliRunner()
@@ -142,6 +144,7 @@ def menpo_folder(tmp_path_factory):
     return root
 
 
+@needs_extra("estimator")
 def test_menpo_boxsize_command_prints_table_and_writes_csv(trained, menpo_folder, tmp_path):
     from faceeval_methods.error_estimator import ErrorEstimator
 

@@ -6,16 +6,18 @@ import sys
 import numpy as np
 import pytest
 
-pytest.importorskip("dlib")
+from conftest import needs_extra_module
 
-from faceeval.errors import DataError  # noqa: E402
-from faceeval.methods import MissingDependencyError, MissingWeightsError, file_hash, load_method  # noqa: E402
-from faceeval.metrics import point_to_point_error  # noqa: E402
-from faceeval.runs import run_dir, run_method  # noqa: E402
-from faceeval_methods import ert as ert_module  # noqa: E402
-from faceeval_methods.ert import ERT, find_model  # noqa: E402
-from faceeval_methods.ert.box_style import (OFFSET_X, OFFSET_Y, SCALE, derive_box_mapping, dlib_detections,  # noqa: E402
-                                   matching_detection, to_dlib_boxes)
+needs_extra_module("peers")
+
+from faceeval.detect import dlib_detections, matching_detection
+from faceeval.errors import DataError
+from faceeval.methods import MissingDependencyError, MissingWeightsError, file_hash, load_method
+from faceeval.metrics import point_to_point_error
+from faceeval.runs import run_dir, run_method
+from faceeval_methods import ert as ert_module
+from faceeval_methods.ert import ERT, find_model
+from faceeval_methods.ert.box_style import OFFSET_X, OFFSET_Y, SCALE, derive_box_mapping, to_dlib_boxes
 
 pytestmark = pytest.mark.skipif(find_model() is None, reason="dlib's 68-point model file is not installed")
 
@@ -88,13 +90,13 @@ def test_runs_through_the_run_store(builtin, ert, tmp_path):
 
 def test_missing_dlib_says_what_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "dlib", None)
-    with pytest.raises(MissingDependencyError, match="pip install dlib-bin face-recognition-models"):
+    with pytest.raises(MissingDependencyError, match=r"^ert needs the 'peers' extra: pip install \"faceeval\[peers\]\"$"):
         ERT()
 
 
 def test_missing_model_says_where_to_get_it(monkeypatch):
     monkeypatch.setattr(ert_module, "find_model", lambda: None)
-    with pytest.raises(MissingWeightsError, match="face-recognition-models.*--weights"):
+    with pytest.raises(MissingWeightsError, match=r"faceeval\[peers\].*--weights"):
         ERT()
 
 

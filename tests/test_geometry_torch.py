@@ -1,6 +1,10 @@
 """faceeval.geometry_torch against the numpy faceeval.geometry and closed-form cases."""
 import numpy as np
 import pytest
+from conftest import needs_extra_module
+
+needs_extra_module("dan")
+
 import torch
 
 from faceeval import geometry as G

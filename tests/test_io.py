@@ -6,7 +6,7 @@ import pytest
 
 from faceeval.io import (DataError, atomic_write, format_pts, image_from_menpo, load_image, read_pts, read_pts_tree,
                          save_npz, shape_from_menpo, shape_to_menpo, to_gray, write_json, write_pts)
-from conftest import write_image
+from conftest import needs_extra, write_image
 
 PTS_68 = "version: 1\nn_points:  68\n{\n" + "".join(f"{i + 1}.5 {2 * i + 1}\n" for i in range(68)) + "}\n"
 
@@ -150,6 +150,7 @@ def test_to_gray():
     assert to_gray(rgb[..., 0]).dtype == np.float32
 
 
+@needs_extra("sdm")
 def test_menpo_interop_swaps_to_y_x(make_faces):
     shape = make_faces(1)[0]
     pc = shape_to_menpo(shape)
@@ -157,6 +158,7 @@ def test_menpo_interop_swaps_to_y_x(make_faces):
     np.testing.assert_array_equal(shape_from_menpo(pc), shape)
 
 
+@needs_extra("sdm")
 def test_menpo_image_and_landmarks_come_back_in_the_pixel_frame():
     import warnings
 

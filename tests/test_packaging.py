@@ -37,3 +37,28 @@ def test_entry_points_name_the_installed_plugins():
         eps = tomllib.load(fh)["project"]["entry-points"]
     targets = [t for group in eps.values() for t in group.values()]
     assert targets and all(t.startswith("faceeval_methods.") for t in targets)
+
+
+def _project():
+    with open(ROOT / "pyproject.toml", "rb") as fh:
+        return tomllib.load(fh)["project"]
+
+
+def test_the_extras_are_the_ones_the_error_messages_name_and_all_holds_them():
+    from faceeval.errors import EXTRAS
+
+    extras = _project()["optional-dependencies"]
+    assert set(extras) == set(EXTRAS) | {"test", "all"}
+    assert set(EXTRAS) | {"test"} == set(extras["all"][0].split("[")[1].rstrip("]").split(","))
+
+
+def test_only_the_sdm_extra_pins_numpy_below_2_and_the_core_has_no_upper_pins():
+    project = _project()
+    core = project["dependencies"]
+    assert not any("<" in dep or "==" in dep for dep in core), core
+    assert not any(dep.split(">")[0].split("<")[0].split("=")[0] in ("torch", "menpo", "menpofit", "dlib-bin",
+                                                                         "scikit-image", "scikit-learn")
+                   for dep in core)
+    pinned = {name for name, deps in project["optional-dependencies"].items() if any("numpy<2" in d for d in deps)}
+    assert pinned == {"sdm"}
+    assert not any("==" in dep for deps in project["optional-dependencies"].values() for dep in deps)

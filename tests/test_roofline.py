@@ -1,4 +1,8 @@
 """The arithmetic count the DAN benchmark judges its speed against (benchmarks/roofline.py)."""
+from conftest import needs_extra_module
+
+needs_extra_module("dan")
+
 import importlib.util
 from pathlib import Path
 

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-pytest.importorskip("menpofit")
+from conftest import needs_extra_module
+
+needs_extra_module("sdm")
 
 from faceeval.cli import main  # noqa: E402
 from faceeval.geometry import shape_boxes  # noqa: E402
@@ -86,7 +88,7 @@ def test_missing_menpofit_says_what_to_install(trained, monkeypatch):
     for name in [m for m in sys.modules if m == "menpofit" or m.startswith("menpofit.")]:
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.setitem(sys.modules, "menpofit", None)
-    with pytest.raises(MissingDependencyError, match="pip install menpofit"):
+    with pytest.raises(MissingDependencyError, match=r"sdm needs the 'sdm' extra: pip install \"faceeval\[sdm\]\"; it pins numpy<2"):
         SDM(weights=trained[0])
 
 
@@ -96,7 +98,7 @@ def test_training_without_menpofit_is_one_clear_message(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "menpofit", None)
     out = CliRunner().invoke(main, ["train", "sdm", "--dataset", "builtin", "--augment", "1",
                                     "--output", str(tmp_path / "m"), "--no-progress"])
-    assert out.exit_code == 1 and "pip install menpofit==0.7.1" in out.output and "Traceback" not in out.output
+    assert out.exit_code == 1 and "pip install \"faceeval[sdm]\"" in out.output and "Traceback" not in out.output
 
 
 def test_warps_move_image_and_shape_together():

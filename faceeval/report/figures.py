@@ -157,6 +157,36 @@ def face_grid(panels: Sequence[Panel], path: str | os.PathLike, title: str = "",
     return paths
 
 
+def photo_overlay(image: np.ndarray, shapes: np.ndarray, boxes: np.ndarray, path: str | os.PathLike,
+                  labels: Sequence[str] = (), max_side: int = 1600) -> Path:
+    """A whole photo with its faces drawn, written as one PNG (``faceeval predict --overlay``):
+    each face's box in yellow, its 68 points in red, its label (``1``, ``2``, ...) above the box.
+    The photo keeps its aspect; its longer side is drawn at ``min(its pixels, max_side)``."""
+    from ..io import atomic_write
+
+    plt = _pyplot()
+    h, w = image.shape[:2]
+    scale = min(1.0, max_side / max(h, w))
+    fig = plt.figure(figsize=(w * scale / DPI, h * scale / DPI), dpi=DPI)
+    ax = fig.add_axes([0, 0, 1, 1])
+    ax.imshow(image, cmap="gray" if image.ndim == 2 else None, interpolation="bilinear")
+    for k, (shape, box) in enumerate(zip(np.asarray(shapes).reshape(-1, 68, 2), np.asarray(boxes).reshape(-1, 4))):
+        x0, y0, x1, y1 = box
+        side = max(x1 - x0, y1 - y0) * scale                  # drawn pixels: dots and text follow the face
+        ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], color="yellow", linewidth=max(1.0, side / 150))
+        ax.scatter(shape[:, 0], shape[:, 1], s=max(2.0, side / 40) ** 2 / 4, c="red", linewidths=0)
+        if k < len(labels):
+            ax.text(x0, y0, labels[k], color="yellow", fontsize=max(7.0, side / 20), va="bottom")
+    ax.set_xlim(-0.5, w - 0.5)
+    ax.set_ylim(h - 0.5, -0.5)
+    ax.axis("off")
+    path = Path(path)
+    with atomic_write(path, "wb") as fh:
+        fig.savefig(fh, format="png", dpi=DPI)
+    plt.close(fig)
+    return path
+
+
 # ---------------------------------------------------------------------------------------------
 # Fig. 6: CED curves
 
@@ -223,8 +253,11 @@ def initial_boxes(run, images: Sequence[np.ndarray]) -> np.ndarray | None:
 
 
 def results_figure(run, samples: dict, path: str | os.PathLike, k: int = 8, norm: str = "bbox-diagonal",
-                   label: str | None = None, ncols: int | None = None) -> FigureResult:
-    """Example results (spread over the error range) with their initial boxes drawn (Fig. 5 style)."""
+                   label: str | None = None, ncols: int | None = None, truth: bool = False,
+                   crop: bool = False) -> FigureResult:
+    """Example results (spread over the error range) with their initial boxes drawn (Fig. 5 style);
+    ``truth``: the ground truth too, where the run has it; ``crop``: each panel zoomed on its face
+    (both for ``faceeval run --overlay``)."""
     n = len(run.ids)
     if run.ground_truth is not None:
         _, errors = evaluate(run.predictions, run.ground_truth, norm, ids=run.ids)
@@ -238,11 +271,14 @@ def results_figure(run, samples: dict, path: str | os.PathLike, k: int = 8, norm
     images = [samples[run.ids[i]].load_image() for i in idx]
     boxes = initial_boxes(run, images) if run.boxes is None or len(run.boxes) != n else run.boxes[idx]
     notes = [] if boxes is not None else ["no initial boxes stored with this run"]
-    panels = [Panel(img, run.predictions[i], None, None if boxes is None else boxes[j], crop=False,
+    gt = run.ground_truth if truth else None
+    panels = [Panel(img, run.predictions[i], None if gt is None else gt[i], None if boxes is None else boxes[j],
+                    crop=crop,
                     text=run.ids[i] + ("" if errors is None else f"\nerror {errors[i] * 100:.2f}% ({norm})"))
               for j, (i, img) in enumerate(zip(idx, images))]
     label = label or run.meta.get("method", "?")
-    title = f"{label} on {run.meta.get('dataset')}/{run.meta.get('subset')} (init {run.meta.get('init')}); red prediction, yellow initial box"
+    title = (f"{label} on {run.meta.get('dataset')}/{run.meta.get('subset')} (init {run.meta.get('init')}); "
+             f"red prediction, {'green ground truth, ' if gt is not None else ''}yellow initial box")
     paths = face_grid(panels, path, title, ncols)
     return FigureResult("results", title, paths, grid_pixels(len(panels), ncols), notes)
 

@@ -76,6 +76,7 @@ class DAN(LandmarkMethod):
     version = "1"
     description = "Deep Alignment Network (Kowalski et al., CVPR-W 2017), PyTorch, stage-wise trained."
     batch_size = 256
+    extra = "dan"
     #: Frames per forward pass on the fused CPU kernels (see :meth:`predict_frames`); 0: all at once.
     forward_batch = 64
     cli_options = {

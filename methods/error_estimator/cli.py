@@ -12,6 +12,7 @@ import numpy as np
 
 from faceeval.cli.common import DATA_ROOT, load_dataset_reporting_gaps as load_dataset
 from faceeval.datasets import DATASETS, Dataset
+from faceeval.errors import require_extra
 from faceeval.io import DataError, atomic_write
 from faceeval.methods import method_class
 
@@ -89,6 +90,7 @@ def train(method, weights, dataset, subset, data_root, k, limit, heldout, clip, 
       faceeval estimator train --method dan --data-root ~/data/300w -o dan-estimator.npz
       faceeval estimator train --method ert --dataset builtin --perturbations 8 -o tiny.npz
     """
+    require_extra("estimator", "faceeval estimator")
     from .features import HogConfig
     from .training import generate_training_data, train_estimator
 
@@ -123,6 +125,7 @@ def predict(model, run_dir, data_root, output, no_progress):
     Example:
       faceeval estimator predict dan-estimator.npz results/dan/<hash>/menpo/test@two-step
     """
+    require_extra("estimator", "faceeval estimator")
     from faceeval.metrics import point_to_point_error
     from faceeval.runs import load_run
 
@@ -190,6 +193,7 @@ def menpo_boxsize(estimator_path, method, weights, fractions, dataset, subset, d
       faceeval menpo-boxsize --estimator dan-estimator.npz --fractions 0.30:0.60:0.02 \\
           --data-root ~/data/menpo --limit 200
     """
+    require_extra("estimator", "faceeval menpo-boxsize")
     from .boxsize import parse_fractions, sweep_box_fractions
     from .model import ErrorEstimator
 

@@ -15,7 +15,6 @@ from typing import Sequence
 
 import numpy as np
 from scipy import ndimage
-from skimage.feature import hog
 
 from faceeval.geometry import estimate_similarity, invert_affine
 from faceeval.io import to_gray
@@ -107,6 +106,8 @@ def landmark_hog(image: np.ndarray, shapes: np.ndarray, config: HogConfig = HogC
     >>> landmark_hog(sample.load_image(), sample.ground_truth[None]).shape
     (1, 2448)
     """
+    from skimage.feature import hog          # the 'estimator' extra (its commands check it up front)
+
     shapes = np.asarray(shapes, dtype=np.float64)
     if shapes.ndim == 2:
         shapes = shapes[None]

@@ -13,24 +13,23 @@ detector.
 """
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from faceeval.errors import OptionError
+from faceeval.detect import find_model_file
+from faceeval.errors import DataError, MissingExtraError, OptionError
 from faceeval.geometry import crop_window
-from faceeval.errors import DataError
-from faceeval.methods import LandmarkMethod, MethodOption, MissingDependencyError, MissingWeightsError, file_hash
+from faceeval.methods import LandmarkMethod, MethodOption, MissingWeightsError, file_hash
 
 from .box_style import to_dlib_boxes
 
 MODEL_NAME = "shape_predictor_68_face_landmarks.dat"
 #: Where Debian/Ubuntu's ``libdlib-data`` installs the model.
 DEBIAN_MODEL = Path("/usr/share/dlib") / MODEL_NAME
-INSTALL_HINT = "pip install dlib-bin face-recognition-models (or pip install 'faceeval[peers]')"
+INSTALL_HINT = 'pip install "faceeval[peers]" (dlib-bin and face-recognition-models)'
 BOX_STYLES = ("tight", "dlib")
 #: Context kept around the dlib-style box (fraction of its side): the 68 points never reach past it.
 CROP_MARGIN = 0.5
@@ -40,25 +39,14 @@ def _import_dlib():
     try:
         import dlib
     except ImportError as exc:
-        raise MissingDependencyError(f"method 'ert' needs dlib: {INSTALL_HINT}") from exc
+        raise MissingExtraError("ert", "peers") from exc
     return dlib
 
 
 def find_model() -> Path | None:
-    """The 68-point model file, found without importing ``face_recognition_models``.
-
-    That package's ``__init__`` imports ``pkg_resources``, which recent setuptools no
-    longer ships, so only its location is asked for. Then Debian's ``libdlib-data``.
-    """
-    try:
-        spec = importlib.util.find_spec("face_recognition_models")
-    except (ImportError, ValueError):
-        spec = None
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        candidate = Path(folder) / "models" / MODEL_NAME
-        if candidate.is_file():
-            return candidate
-    return DEBIAN_MODEL if DEBIAN_MODEL.is_file() else None
+    """The 68-point model file of face-recognition-models (found without importing it), else
+    Debian's ``libdlib-data``."""
+    return find_model_file(MODEL_NAME) or (DEBIAN_MODEL if DEBIAN_MODEL.is_file() else None)
 
 
 class ERT(LandmarkMethod):
@@ -68,6 +56,9 @@ class ERT(LandmarkMethod):
                    "trained on iBUG 300-W data, so 300W test numbers are not a clean comparison. "
                    "Boxes mapped to dlib's HOG-detector box style.")
     batch_size = 64
+    extra = "peers"
+    #: dlib's detector boxes go in as they are (``box_style=dlib``); others are mapped to that style.
+    box_styles = {"dlib-hog": {"box_style": "dlib"}, "300w": {}}
     cli_options = {"box_style": MethodOption(str, BOX_STYLES, "dlib: the boxes already come from dlib's detector")}
     #: Stored with every run (``meta["caveat"]``) and printed beside its table rows.
     caveat = ("dlib's model was likely trained on 300-W data including the IBUG images: "

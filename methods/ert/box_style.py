@@ -31,9 +31,9 @@ Run ``python -m faceeval_methods.ert.box_style`` to re-derive the numbers.
 """
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
+
+from faceeval.detect import BoxMapping, dlib_detections, matching_detection
 
 #: Side of the dlib-style square / sqrt(area) of the given box (derived above).
 SCALE = 1.042
@@ -45,40 +45,13 @@ OFFSET_Y = -0.111
 
 def to_dlib_boxes(boxes: np.ndarray, scale: float = SCALE, offset_x: float = OFFSET_X,
                   offset_y: float = OFFSET_Y) -> np.ndarray:
-    """Square dlib-style boxes ``(N, 4)`` for tight-style boxes ``(N, 4)`` = x0, y0, x1, y1.
+    """Square dlib-style boxes ``(N, 4)`` for tight-style boxes ``(N, 4)`` = x0, y0, x1, y1
+    (a :class:`faceeval.detect.BoxMapping` with one scale for both sides).
 
     >>> to_dlib_boxes(np.array([[0., 0., 100., 100.]]), scale=1.0, offset_y=-0.1).tolist()
     [[0.0, -10.0, 100.0, 90.0]]
     """
-    b = np.atleast_2d(np.asarray(boxes, dtype=np.float64))
-    size = np.sqrt(np.prod(b[:, 2:] - b[:, :2], axis=1))
-    centre = (b[:, :2] + b[:, 2:]) / 2 + np.stack([offset_x * size, offset_y * size], axis=1)
-    half = (scale * size / 2)[:, None]
-    return np.concatenate([centre - half, centre + half], axis=1)
-
-
-@lru_cache(maxsize=1)
-def _detector():
-    import dlib
-
-    return dlib.get_frontal_face_detector()         # building it takes about a second
-
-
-def dlib_detections(image: np.ndarray, upsample: int = 1) -> np.ndarray:
-    """Boxes ``(K, 4)`` found by dlib's HOG frontal face detector in ``image``."""
-    found = _detector()(np.ascontiguousarray(image), upsample)
-    return np.array([[d.left(), d.top(), d.right(), d.bottom()] for d in found], dtype=np.float64).reshape(-1, 4)
-
-
-def matching_detection(detections: np.ndarray, shape: np.ndarray) -> np.ndarray | None:
-    """The detection whose centre lies inside the tight box of ``shape`` (68, 2), closest to its centre."""
-    lo, hi = shape.min(axis=0), shape.max(axis=0)
-    centres = (detections[:, :2] + detections[:, 2:]) / 2
-    inside = np.all((centres > lo) & (centres < hi), axis=1)
-    if not inside.any():
-        return None
-    dist = np.linalg.norm(centres - (lo + hi) / 2, axis=1)
-    return detections[np.flatnonzero(inside)[np.argmin(dist[inside])]]
+    return BoxMapping("300w", "dlib-hog", scale, scale, offset_x, offset_y).apply(boxes)
 
 
 def derive_box_mapping() -> dict:

@@ -36,6 +36,7 @@ class SDM(LandmarkMethod):
     description = ("Supervised Descent Method (Xiong & De la Torre 2013), menpofit RegularizedSDM "
                    "on HOG-like patch features, trained by faceeval on 300W train.")
     batch_size = 32
+    extra = "sdm"
     cli_options: dict = {}          # no -O options
 
     def __init__(self, weights: str | os.PathLike | None = None, model: SDMModel | None = None):

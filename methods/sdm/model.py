@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 
 from faceeval.io import DataError, open_npz, read_json_object, save_npz, write_json
-from faceeval.methods import MissingDependencyError, MissingWeightsError
+from faceeval.errors import MissingExtraError
+from faceeval.methods import MissingWeightsError
 
 from .features import FEATURE_VERSIONS, patch_feature
 
 FORMAT = "faceeval-sdm"
 FORMAT_VERSION = 1
 NPZ_NAME, JSON_NAME = "sdm.npz", "sdm.json"
-INSTALL_HINT = "pip install menpofit==0.7.1 (or pip install 'faceeval[peers]')"
 
 
 @dataclass
@@ -63,7 +63,8 @@ class SDMModel:
 
 
 def import_menpofit():
-    """menpofit's SDM pieces, or a :class:`MissingDependencyError` saying what to install."""
+    """menpofit's SDM pieces, or a :class:`~faceeval.errors.MissingExtraError` naming the 'sdm' extra
+    (and its numpy<2 pin)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -72,7 +73,7 @@ def import_menpofit():
             from menpofit.sdm import RegularizedSDM
             from menpofit.sdm.algorithm import NonParametricNewton
     except ImportError as exc:
-        raise MissingDependencyError(f"method 'sdm' needs menpofit: {INSTALL_HINT}") from exc
+        raise MissingExtraError("sdm", "sdm") from exc
     return {"RegularizedSDM": RegularizedSDM, "MultiScaleNonParametricFitter": MultiScaleNonParametricFitter,
             "noisy_shape_from_bounding_box": noisy_shape_from_bounding_box, "IRLRegression": IRLRegression,
             "NonParametricNewton": NonParametricNewton}
