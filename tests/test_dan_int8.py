@@ -6,26 +6,29 @@ import os
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
-from click.testing import CliRunner
+from conftest import needs_extra_module, write_pack_files
 
-from conftest import write_pack_files
-from faceeval.cli import main as cli
-from faceeval.datasets import load_dataset
-from faceeval.errors import OptionError
-from faceeval.methods import MethodWarning
-from faceeval.metrics import point_to_point_error
-from faceeval.runs import RunKey
-from faceeval_methods import dan as dan_pkg
-from faceeval_methods.dan import DAN
-from faceeval_methods.dan.calibration import (activation_scales, calibrate, calibration_frames, calibration_path,
+needs_extra_module("dan")
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from click.testing import CliRunner  # noqa: E402
+
+from faceeval.cli import main as cli  # noqa: E402
+from faceeval.datasets import load_dataset  # noqa: E402
+from faceeval.errors import OptionError  # noqa: E402
+from faceeval.methods import MethodWarning  # noqa: E402
+from faceeval.metrics import point_to_point_error  # noqa: E402
+from faceeval.runs import RunKey  # noqa: E402
+from faceeval_methods import dan as dan_pkg  # noqa: E402
+from faceeval_methods.dan import DAN  # noqa: E402
+from faceeval_methods.dan.calibration import (activation_scales, calibrate, calibration_frames, calibration_path,  # noqa: E402
                                               load_calibration, record_hash, write_calibration)
-from faceeval_methods.dan.calibration import main as calibration_main
-from faceeval_methods.dan.device import cpu_has_int8
-from faceeval_methods.dan.fused import FusedStage, max_pool_2x2, quantize_per_channel
-from faceeval_methods.dan.model import DANConfig, DANModel, fold_batchnorm
-from faceeval_methods.dan.weights import PRETRAINED_DIR, save_weights
+from faceeval_methods.dan.calibration import main as calibration_main  # noqa: E402
+from faceeval_methods.dan.device import cpu_has_int8  # noqa: E402
+from faceeval_methods.dan.fused import FusedStage, max_pool_2x2, quantize_per_channel  # noqa: E402
+from faceeval_methods.dan.model import DANConfig, DANModel, fold_batchnorm  # noqa: E402
+from faceeval_methods.dan.weights import PRETRAINED_DIR, save_weights  # noqa: E402
 
 needs_int8 = pytest.mark.skipif(not cpu_has_int8(), reason="this CPU has no VNNI/AMX: int8 falls back")
 SHIPPED = PRETRAINED_DIR / "dan.safetensors"
