@@ -1,4 +1,4 @@
-"""faceeval: benchmark 68-point face alignment on the standard protocols."""
+"""faceeval: benchmark face alignment (300W, WFLW, COFW, AFLW, Menpo), each benchmark by its own protocol."""
 from .metrics import NORMALISATIONS, Summary, auc, ced, evaluate, failure_rate, normalisers, point_to_point_error, summarize
 
 __version__ = "0.1.0"

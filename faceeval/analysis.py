@@ -4,8 +4,9 @@ One mean error hides which points, which faces and which source images go wrong.
 :func:`analyse` splits the same normalised errors the metrics core computes
 (:func:`faceeval.metrics.point_errors`) along the three axes a researcher asks about:
 
-* per landmark (68 values) and per face region (:data:`faceeval.landmarks.REGIONS`); both are
-  means of the same point errors, so the mean of the 68 per-landmark values is the mean error;
+* per landmark (P values) and per face region (the regions of the landmark scheme,
+  :attr:`faceeval.protocol.Scheme.regions`: jaw, brows, nose, eyes, mouth on 68 points); both
+  are means of the same point errors, so the mean of the per-landmark values is the mean error;
 * percentiles P50 / P90 / P95 / P99 of the per-image errors;
 * per source folder (``afw``, ``lfpw/testset``, ``helen/testset``, ``ibug``...: the part of
   the sample id before its last ``/``), each with its own summary (and intervals).
@@ -24,8 +25,10 @@ from typing import Sequence
 
 import numpy as np
 
-from .landmarks import REGIONS, region_indices
-from .metrics import ALPHA, Summary, error_percentiles, point_errors, point_to_point_error, summarize
+from .metrics import (ALPHA, Summary, error_percentiles, point_errors, point_to_point_error, resolve_scheme,
+                      summarize)
+from .protocol import Scheme
+from .protocol.schemes import IBUG68
 from .stats import Bootstrap, SummaryIntervals, format_with_interval, summary_intervals
 
 #: Percentiles reported for the per-image errors.
@@ -67,13 +70,15 @@ class Analysis:
     regions: dict[str, float]
     percentiles: dict[str, float]
     per_source: dict[str, SourceRow] = field(default_factory=dict)
+    #: The landmark scheme the regions and landmark indices refer to.
+    scheme: Scheme = IBUG68
 
     @property
     def worst_region(self) -> str:
         return max(self.regions, key=self.regions.get)
 
     def as_dict(self) -> dict:
-        """JSON-ready: ``per_landmark`` (68 values), ``regions``, ``percentiles``, ``per_source``."""
+        """JSON-ready: ``per_landmark`` (P values), ``regions``, ``percentiles``, ``per_source``."""
         return {"per_landmark": [float(v) for v in self.per_landmark], "regions": dict(self.regions),
                 "percentiles": dict(self.percentiles),
                 "per_source": {k: row.as_dict() for k, row in self.per_source.items()}}
@@ -85,8 +90,7 @@ class Analysis:
                  "percentiles:  " + "  ".join(f"{k.upper()} {v * 100:.2f}" for k, v in self.percentiles.items()),
                  "", "region       mean %   (points)"]
         for name, value in self.regions.items():
-            idx = region_indices(name)
-            lines.append(f"{name:12s} {value * 100:6.2f}   ({idx[0]}-{idx[-1]})")
+            lines.append(f"{name:12s} {value * 100:6.2f}   ({_index_text(self.scheme.region_indices(name))})")
         worst = np.argsort(self.per_landmark)[::-1][:5]
         lines += ["", "worst landmarks (0-based index: mean %): "
                   + ", ".join(f"{i}: {self.per_landmark[i] * 100:.2f}" for i in worst), ""]
@@ -101,28 +105,48 @@ class Analysis:
         return "\n".join(lines)
 
 
+def _index_text(idx: np.ndarray) -> str:
+    """``36-47`` for a run of indices, else the runs joined: ``8, 10, 12-17``."""
+    runs, start = [], idx[0]
+    for prev, cur in zip(idx[:-1], idx[1:]):
+        if cur != prev + 1:
+            runs.append((start, prev))
+            start = cur
+    runs.append((start, idx[-1]))
+    return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs)
+
+
 def landmark_errors(point_error: np.ndarray) -> np.ndarray:
-    """Mean normalised error of each landmark over the images ``(68,)``; their mean is the mean error."""
+    """Mean normalised error of each landmark over the images ``(P,)``; their mean is the mean error."""
     return np.asarray(point_error, dtype=np.float64).mean(axis=0)
 
 
-def region_errors(point_error: np.ndarray) -> dict[str, float]:
-    """Mean normalised error of the points of each face region, over images and the region's points."""
+def region_errors(point_error: np.ndarray, scheme: Scheme | str | None = None) -> dict[str, float]:
+    """Mean normalised error of the points of each face region of ``scheme`` (default: the one of the
+    point count), over images and the region's points."""
     pe = np.asarray(point_error, dtype=np.float64)
-    return {name: float(pe[:, region_indices(name)].mean()) for name in REGIONS}
+    found = resolve_scheme(pe[..., None].repeat(2, axis=-1) if scheme is None else None, scheme)
+    return {name: float(pe[:, found.region_indices(name)].mean()) for name in found.regions}
 
 
 def analyse(predictions: np.ndarray, ground_truth: np.ndarray, ids: Sequence[str] | None = None,
             norm: str = "inter-ocular", alpha: float = ALPHA, inclusive_failure: bool = False,
-            bootstrap: Bootstrap | None = None, visible: np.ndarray | None = None) -> Analysis:
+            bootstrap: Bootstrap | None = None, visible: np.ndarray | None = None, *,
+            scheme: Scheme | str | None = None, box_size: np.ndarray | None = None, protocol=None) -> Analysis:
     """Per-landmark, per-region, percentile and per-source breakdown of one set of predictions.
 
     ``bootstrap``: also give intervals (overall and per source), else none. ``visible``: the
     per-image errors (summary, percentiles, sources) average over visible points only; the
-    per-landmark and per-region errors stay over every point.
+    per-landmark and per-region errors stay over every point. ``scheme`` (default: the one of the
+    point count) gives the regions; ``box_size``: the dataset's, for ``dataset-box``; ``protocol``
+    (a :class:`~faceeval.protocol.Protocol`) replaces ``norm``, ``alpha`` and ``inclusive_failure``.
     """
-    errors = point_to_point_error(predictions, ground_truth, norm, ids, visible)   # the numbers `eval` prints
-    pe = point_errors(predictions, ground_truth, norm, ids)
+    if protocol is not None:
+        norm, alpha, inclusive_failure = protocol.norm, protocol.alpha, protocol.inclusive_failure
+    found = resolve_scheme(np.asarray(ground_truth), scheme)
+    errors = point_to_point_error(predictions, ground_truth, norm, ids, visible, scheme=found,   # what `eval` prints
+                                  box_size=box_size)
+    pe = point_errors(predictions, ground_truth, norm, ids, scheme=found, box_size=box_size)
     summary = summarize(errors, alpha, norm, inclusive_failure)
     intervals = summary_intervals(errors, alpha, inclusive_failure, bootstrap) if bootstrap else None
     per_source = {}
@@ -132,8 +156,8 @@ def analyse(predictions: np.ndarray, ground_truth: np.ndarray, ids: Sequence[str
             e = errors[sources == name]
             per_source[name] = SourceRow(summarize(e, alpha, norm, inclusive_failure),
                                          summary_intervals(e, alpha, inclusive_failure, bootstrap) if bootstrap else None)
-    return Analysis(summary, intervals, landmark_errors(pe), region_errors(pe),
-                    error_percentiles(errors, PERCENTILES), per_source)
+    return Analysis(summary, intervals, landmark_errors(pe), region_errors(pe, found),
+                    error_percentiles(errors, PERCENTILES), per_source, found)
 
 
 __all__ = ["Analysis", "SourceRow", "analyse", "landmark_errors", "region_errors", "source_of", "PERCENTILES"]

@@ -36,7 +36,7 @@ from .runs import BOXLESS_INITIALISERS, INITIALISERS, Run, resolve_init_options,
 from .stats import Bootstrap, PairedComparison, SummaryIntervals, format_with_interval, paired_comparison, \
     summary_intervals
 
-#: ``predict(images, boxes) -> (N, 68, 2)``
+#: ``predict(images, boxes) -> (N, P, 2)``
 Predict = Callable[[Sequence[np.ndarray], np.ndarray], np.ndarray]
 
 #: Columns of the comparison table, in order.
@@ -186,7 +186,8 @@ def compare_methods(methods: Sequence[str | LandmarkMethod], dataset: Dataset, r
                          init_options=init_options)
         if run.ground_truth is None:
             raise DataError(f"{dataset.name}/{dataset.subset}: no ground truth, nothing to compare")
-        summary, errors = evaluate(run.predictions, run.ground_truth, norm, alpha, ids=run.ids)
+        summary, errors = evaluate(run.predictions, run.ground_truth, norm, alpha, ids=run.ids, scheme=dataset.scheme,
+                                   box_size=dataset.box_sizes)
         initialise = INITIALISERS[init]
         speed = measure_throughput(method, sample_images, sample_boxes,
                                    predict=lambda imgs, b, m=method: initialise(m, imgs, None if boxless else b,

@@ -1,7 +1,7 @@
 """Batched 2-D geometry on shapes ``(N, P, 2)``: boxes, box initialisation, similarity fits.
 
 Transforms are affine matrices ``(N, 2, 3)`` acting on column vectors ``[x, y, 1]``.
-The torch twin used inside DAN lives in :mod:`faceeval.geometry_torch` and is tested
+The torch twin used inside DAN lives in ``faceeval_methods.dan.geometry_torch`` and is tested
 against these functions.
 """
 from __future__ import annotations

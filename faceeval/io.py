@@ -58,7 +58,7 @@ def save_npz(path: str | os.PathLike, **arrays) -> None:
         np.savez(fh, **arrays)
 
 
-def _read_text(path: Path, what: str) -> str:
+def read_text(path: Path, what: str) -> str:
     """The text of ``path`` as UTF-8, or a :class:`DataError` naming the file (missing, unreadable,
     binary or in another encoding): ``PATH: cannot read WHAT (...)``."""
     try:
@@ -78,7 +78,7 @@ def read_json(path: str | os.PathLike, what: str = "JSON") -> object:
     """The JSON value in ``path``; an unreadable, non-UTF-8 or invalid file is a :class:`DataError`
     that names it and says where the file stops being JSON."""
     path = Path(path)
-    text = _read_text(path, what)
+    text = read_text(path, what)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
@@ -134,7 +134,7 @@ def read_pts(path: str | os.PathLike, n_points: int | None = N_POINTS) -> np.nda
     non-UTF-8 file, a header that disagrees with the points) is a :class:`DataError` naming the file.
     """
     path = Path(path)
-    text = _read_text(path, "landmarks")
+    text = read_text(path, "landmarks")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     try:
         start = lines.index("{")
@@ -300,3 +300,30 @@ def read_boxes(path: str | os.PathLike) -> dict[str, np.ndarray]:
                             f"four finite numbers with x_max > x_min and y_max > y_min")
         boxes[str(key)] = box
     return boxes
+
+
+def replace_marked_block(text: str, block: str, begin: str, end: str) -> str:
+    """``text`` with everything between the ``begin`` and ``end`` marker lines replaced by ``block``
+    (a README's generated table); a ``ValueError`` unless there is one of each, in that order.
+
+    >>> replace_marked_block("a|<b>|old|<e>|z".replace("|", chr(10)), "new", "<b>", "<e>").split(chr(10))
+    ['a', '<b>', 'new', '<e>', 'z']
+    """
+    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
+        raise ValueError(f"expected one {begin} line followed by one {end} line")
+    head, rest = text.split(begin)
+    _, tail = rest.split(end)
+    return f"{head}{begin}\n{block.strip()}\n{end}{tail}"
+
+
+def is_number(text: str) -> bool:
+    """Whether ``text`` reads as a float (for messages that name the first field that does not).
+
+    >>> is_number("1e-3"), is_number("n/a")
+    (True, False)
+    """
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

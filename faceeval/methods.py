@@ -1,6 +1,7 @@
 """The method plugin protocol and registry.
 
-A method turns images and initial face boxes into 68-point shapes. Methods live in
+A method turns images and initial face boxes into shapes of its landmark scheme
+(:attr:`LandmarkMethod.scheme`, 68 points unless it says otherwise). Methods live in
 their own packages (``methods/<name>/`` here, or any third-party distribution) and
 are found through the entry-point group ``faceeval.methods``::
 
@@ -41,7 +42,9 @@ def _checked_predict(predict):
             if len(images) != len(boxes):
                 raise ValueError(f"{self.name}: predict got {len(images)} images but {len(boxes)} boxes")
         if not images:
-            return np.zeros((0, 68, 2))
+            from .protocol import scheme
+
+            return np.zeros((0, scheme(self.scheme).n_points, 2))
         return predict(self, images, boxes)
 
     checked.__wrapped_checks__ = True
@@ -149,7 +152,7 @@ class LandmarkMethod(abc.ABC):
 
     Every subclass's ``predict`` gets its arguments checked here, once: ``images`` arrive as a
     list, ``boxes`` as float64 ``(N, 4)`` with as many rows as images (else ``ValueError``), and
-    no images give ``(0, 68, 2)`` without calling the method.
+    no images give ``(0, P, 2)`` without calling the method.
     """
 
     def __init_subclass__(cls, **kwargs):
@@ -162,6 +165,9 @@ class LandmarkMethod(abc.ABC):
     name: ClassVar[str]
     version: ClassVar[str] = "0"
     description: ClassVar[str] = ""
+    #: The landmark scheme it predicts (a registered :class:`~faceeval.protocol.Scheme`'s name); it
+    #: runs only on datasets of that scheme and is part of every run's key.
+    scheme: ClassVar[str] = "ibug68"
     #: The optional extra of ``pip install "faceeval[EXTRA]"`` the method needs (``faceeval.errors.EXTRAS``),
     #: checked by :func:`method_class` before any work, so a missing one is one line naming it.
     extra: ClassVar[str | None] = None
@@ -195,7 +201,7 @@ class LandmarkMethod(abc.ABC):
 
     @abc.abstractmethod
     def predict(self, images: Sequence[np.ndarray], boxes: np.ndarray) -> np.ndarray:
-        """Predict shapes ``(N, 68, 2)`` (x, y, 0-based pixels) for ``images`` (uint8, grey
+        """Predict shapes ``(N, P, 2)`` of :attr:`scheme` (x, y, 0-based pixels) for ``images`` (uint8, grey
         ``(H, W)`` or RGB ``(H, W, 3)``) initialised from ``boxes`` ``(N, 4)`` = x0, y0, x1, y1."""
 
     @classmethod
@@ -210,7 +216,7 @@ class LandmarkMethod(abc.ABC):
 
     def provenance(self) -> dict:
         out = {"method": self.name, "version": self.version, "weights_hash": self.weights_hash,
-               "options": self.options()}
+               "options": self.options(), "scheme": self.scheme}
         return out | ({"caveat": self.caveat} if getattr(self, "caveat", "") else {})
 
     def predict_timings(self) -> dict[str, float]:

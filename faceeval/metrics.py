@@ -1,9 +1,11 @@
 """The one metrics implementation: normalised point-to-point error, CED, AUC_alpha, failure rate.
 
-All functions are vectorised over shapes ``(N, 68, 2)`` (x, y, 0-based pixels) and follow
-the protocol in ``docs/protocol.md``:
+All functions are vectorised over shapes ``(N, P, 2)`` (x, y, 0-based pixels) of any registered
+landmark scheme (:mod:`faceeval.protocol`: 68 points by default, the scheme of another count
+found by it, or given as ``scheme=``) and follow the protocol in ``docs/protocol.md``:
 
-* error = mean Euclidean point distance / a normaliser computed from the ground truth;
+* error = mean Euclidean point distance / a normaliser computed from the ground truth (a
+  registered :class:`~faceeval.protocol.Normaliser`, by name);
 * CED(x) = fraction of images with error <= x;
 * AUC_alpha = Simpson integral of the CED sampled on 0, 1e-4, ..., alpha, divided by alpha;
 * failure rate = fraction with error > alpha (the released DAN code), or >= alpha on request.
@@ -26,18 +28,19 @@ import numpy as np
 from scipy.integrate import simpson, trapezoid
 
 from .errors import MetricInputError
-from .landmarks import EYE_A, EYE_B, N_POINTS, OUTER_EYE_CORNERS
+from .protocol import ALPHA, AUC_RULES, NORMALISERS, Normaliser, Protocol, Scheme, normaliser_names
+from .protocol import scheme as _registered_scheme
+from .protocol import scheme_for_points
+from .protocol.schemes import IBUG68
 
-#: Normalisations, by the names used on the command line and in tables.
+#: The normalisations of the 68-point tables (every registered one: :func:`faceeval.protocol.normaliser_names`).
 NORMALISATIONS = ("inter-ocular", "inter-pupil", "bbox-diagonal", "bbox-size")
 #: The CED grid step of the protocol.
 GRID_STEP = 1e-4
-#: Integration rules for AUC_alpha: the protocol's (Simpson) and the one other tools often use.
-AUC_RULES = ("simpson", "trapezoid")
+N_POINTS = IBUG68.n_points
 
-
-#: The protocol's threshold of AUC_alpha and of the failure rate for eye-normalised errors (300W) ...
-ALPHA = 0.08
+#: ALPHA (from :mod:`faceeval.protocol`) is the protocol's threshold of AUC_alpha and of the failure
+#: rate for eye-normalised errors on 300W ...
 #: ... and for box-diagonal errors (Menpo).
 ALPHA_BBOX_DIAGONAL = 0.03
 #: Shapes per chunk: 4096 shapes keep each chunk's temporaries (2 MiB) in cache, which
@@ -77,33 +80,64 @@ def check_alpha(alpha: float, what: str = "alpha") -> float:
     return value
 
 
-def check_shapes(shapes: np.ndarray, what: str = "shapes", ids: Sequence[str] | None = None) -> np.ndarray:
-    """Return ``shapes`` as float64 ``(N, 68, 2)`` or raise a :class:`MetricInputError`.
+def check_shapes(shapes: np.ndarray, what: str = "shapes", ids: Sequence[str] | None = None,
+                 scheme: Scheme | str | None = None) -> np.ndarray:
+    """Return ``shapes`` as float64 ``(N, P, 2)`` of ``scheme`` (default the 68-point one) or raise a
+    :class:`MetricInputError`.
 
     >>> check_shapes(np.zeros((2, 68, 2))).shape
     (2, 68, 2)
     """
+    n_points = (IBUG68 if scheme is None else _registered_scheme(scheme)).n_points
     arr = _numbers(shapes, what)
     if arr.ndim == 2 and arr.shape[1] == 2:
-        raise MetricInputError(f"{what}: got a single shape of {arr.shape[0]} points; pass an array (N, {N_POINTS}, 2)")
+        raise MetricInputError(f"{what}: got a single shape of {arr.shape[0]} points; pass an array (N, {n_points}, 2)")
     if arr.ndim != 3 or arr.shape[2] != 2:
-        raise MetricInputError(f"{what}: expected an array (N, {N_POINTS}, 2), got shape {arr.shape}")
-    if arr.shape[1] != N_POINTS:
-        raise MetricInputError(f"{what}: expected {N_POINTS} points per shape, got {arr.shape[1]}"
+        raise MetricInputError(f"{what}: expected an array (N, {n_points}, 2), got shape {arr.shape}")
+    if arr.shape[1] != n_points:
+        raise MetricInputError(f"{what}: expected {n_points} points per shape, got {arr.shape[1]}"
                                + (f" (first image {ids[0]!r})" if ids is not None and len(ids) else ""))
     if ids is not None and len(ids) != arr.shape[0]:
         raise MetricInputError(f"{what}: {arr.shape[0]} shapes but {len(ids)} ids")
     return arr.astype(np.float64, copy=False)
 
 
-def normalisers(ground_truth: np.ndarray, norm: str = "inter-ocular",
-                ids: Sequence[str] | None = None) -> np.ndarray:
+def resolve_scheme(shapes, scheme: Scheme | str | None = None) -> Scheme:
+    """``scheme`` as a :class:`~faceeval.protocol.Scheme`; when None, the registered scheme with as many
+    points as ``shapes`` have, else the 68-point one (whose check then names the count expected).
+
+    >>> resolve_scheme(np.zeros((1, 98, 2))).name, resolve_scheme(np.zeros((1, 67, 2))).name
+    ('wflw98', 'ibug68')
+    """
+    if scheme is not None:
+        return _registered_scheme(scheme)
+    shape = np.shape(shapes) if isinstance(shapes, np.ndarray) else ()
+    if len(shape) == 3 and shape[2] == 2 and shape[1] != IBUG68.n_points:
+        try:
+            return scheme_for_points(shape[1])
+        except MetricInputError:
+            pass
+    return IBUG68
+
+
+def _normaliser(norm: str | Normaliser) -> Normaliser:
+    if isinstance(norm, Normaliser):
+        return norm
+    if norm not in NORMALISERS:
+        raise MetricInputError(f"unknown normalisation {norm!r}; choose one of {', '.join(normaliser_names())}")
+    return NORMALISERS.get(norm)
+
+
+def normalisers(ground_truth: np.ndarray, norm: str = "inter-ocular", ids: Sequence[str] | None = None,
+                scheme: Scheme | str | None = None, box_size: np.ndarray | None = None) -> np.ndarray:
     """Per-image normalising distance ``(N,)`` computed from the ground truth.
 
-    ``inter-ocular``: outer eye corners (points 36 and 45); ``inter-pupil``: the means of
-    points 36-41 and 42-47; ``bbox-diagonal``: diagonal of the tight box of the 68 points;
-    ``bbox-size``: sqrt(w * h) of that box (SPIGA's ``lnd_bbox``, used for the 300W private
-    set and COFW-68 by SPIGA and LUVLi).
+    ``norm`` names a registered normaliser (:mod:`faceeval.protocol.normalisers`): on 68 points
+    ``inter-ocular`` is the distance of the outer eye corners (points 36 and 45), ``inter-pupil``
+    that of the means of points 36-41 and 42-47, ``bbox-diagonal`` the diagonal of the tight box of
+    the points, ``bbox-size`` sqrt(w * h) of that box (SPIGA's ``lnd_bbox``, used for the 300W private
+    set and COFW-68 by SPIGA and LUVLi); other schemes name their own reference points. ``box_size``:
+    the dataset's own box size per face (``dataset-box``).
 
     >>> gt = np.zeros((1, 68, 2)); gt[0, 45, 0] = 4.0
     >>> normalisers(gt, "inter-ocular")
@@ -112,27 +146,14 @@ def normalisers(ground_truth: np.ndarray, norm: str = "inter-ocular",
     >>> normalisers(gt, "bbox-size"), normalisers(gt, "bbox-diagonal").round(6)     # sqrt(4 * 9), sqrt(16 + 81)
     (array([6.]), array([9.848858]))
     """
-    gt = check_shapes(ground_truth, "ground truth", ids)
-    if norm == "inter-ocular":
-        a, b = OUTER_EYE_CORNERS
-        d = np.linalg.norm(gt[:, a] - gt[:, b], axis=-1)
-    elif norm == "inter-pupil":
-        d = np.linalg.norm(gt[:, EYE_A].mean(axis=1) - gt[:, EYE_B].mean(axis=1), axis=-1)
-    elif norm == "bbox-diagonal":
-        extent = gt.max(axis=1) - gt.min(axis=1)
-        d = np.hypot(extent[:, 0], extent[:, 1])
-    elif norm == "bbox-size":
-        extent = gt.max(axis=1) - gt.min(axis=1)
-        d = np.sqrt(extent[:, 0] * extent[:, 1])
-    else:
-        raise MetricInputError(f"unknown normalisation {norm!r}; choose one of {', '.join(NORMALISATIONS)}")
-    bad = ~(np.isfinite(d) & (d > 0))
-    if bad.any():
-        i = int(np.flatnonzero(bad)[0])
-        raise MetricInputError(f"{_name(ids, i)}: {norm} normaliser is {float(d[i])!r} (ground truth has "
-                               f"{'non-finite points' if not np.isfinite(gt[i]).all() else 'coincident reference points'})"
-                               + (f"; {int(bad.sum())} such images in all" if bad.sum() > 1 else ""))
-    return d
+    values = ground_truth if isinstance(ground_truth, np.ndarray) else _numbers(ground_truth, "ground truth")
+    found = resolve_scheme(values, scheme)
+    gt = check_shapes(values, "ground truth", ids, found)
+    if box_size is not None:
+        box_size = _numbers(box_size, "dataset box sizes").reshape(-1)
+        if box_size.shape != (gt.shape[0],):
+            raise MetricInputError(f"{box_size.size} dataset box sizes for {gt.shape[0]} shapes")
+    return _normaliser(norm)(gt, found, box_size, ids)
 
 
 def _mean_point_distance_chunk(pred: np.ndarray, gt: np.ndarray, out: np.ndarray) -> None:
@@ -144,7 +165,7 @@ def _mean_point_distance_chunk(pred: np.ndarray, gt: np.ndarray, out: np.ndarray
 
 
 def mean_point_distance(predictions: np.ndarray, ground_truth: np.ndarray) -> np.ndarray:
-    """Mean Euclidean distance over the 68 points, per image, in pixels ``(N,)``.
+    """Mean Euclidean distance over the points, per image, in pixels ``(N,)``.
 
     Large inputs are split in chunks that run on all cores (numpy releases the GIL).
     """
@@ -165,50 +186,57 @@ def mean_point_distance(predictions: np.ndarray, ground_truth: np.ndarray) -> np
 
 
 def point_to_point_error(predictions: np.ndarray, ground_truth: np.ndarray, norm: str = "inter-ocular",
-                         ids: Sequence[str] | None = None, visible: np.ndarray | None = None) -> np.ndarray:
+                         ids: Sequence[str] | None = None, visible: np.ndarray | None = None, *,
+                         scheme: Scheme | str | None = None, box_size: np.ndarray | None = None) -> np.ndarray:
     """Per-image normalised point-to-point error ``(N,)`` (a fraction: 0.05 is 5%).
 
-    ``visible`` (``(N, 68)`` booleans): average over the visible points of each image only
+    ``visible`` (``(N, P)`` booleans): average over the visible points of each image only
     (COFW-68's second evaluation); the normaliser still comes from all the ground truth.
+    ``scheme``: the landmark scheme (default: found from the number of points, see
+    :func:`resolve_scheme`); ``box_size``: the dataset's box size per face, for ``dataset-box``.
 
     >>> gt = np.random.default_rng(0).normal(size=(3, 68, 2)) * 50
     >>> pred = gt + [3.0, 4.0]          # every point moved by 5 pixels
     >>> np.allclose(point_to_point_error(pred, gt, "bbox-diagonal") * normalisers(gt, "bbox-diagonal"), 5)
     True
     """
-    pred, gt = _pair(predictions, ground_truth, ids)
+    pred, gt, found = _pair(predictions, ground_truth, ids, scheme)
     if visible is not None:
-        return point_errors(pred, gt, norm, ids, visible).sum(axis=1) / _visible_counts(visible, pred.shape[0], ids)
+        return (point_errors(pred, gt, norm, ids, visible, scheme=found, box_size=box_size).sum(axis=1)
+                / _visible_counts(visible, pred.shape[0], ids))
     with np.errstate(over="ignore", invalid="ignore"):       # overflow gives inf, refused just below
-        errors = mean_point_distance(pred, gt) / normalisers(gt, norm, ids)
+        errors = mean_point_distance(pred, gt) / normalisers(gt, norm, ids, found, box_size)
     _check_finite(errors, pred, ids)
     return errors
 
 
 def _visible_counts(visible: np.ndarray, n: int, ids: Sequence[str] | None) -> np.ndarray:
     """Visible points per image ``(n,)``; an image with none cannot be scored on its visible points."""
-    counts = np.asarray(visible, dtype=bool).reshape(n, N_POINTS).sum(axis=1)
+    counts = np.asarray(visible, dtype=bool).reshape(n, -1).sum(axis=1)
     if (counts == 0).any():
         i = int(np.flatnonzero(counts == 0)[0])
         raise MetricInputError(f"{_name(ids, i)}: no visible point to score")
     return counts
 
 
-def _check_visible(visible: np.ndarray, n: int) -> np.ndarray:
+def _check_visible(visible: np.ndarray, n: int, n_points: int = N_POINTS) -> np.ndarray:
     vis = np.asarray(visible)
-    if vis.shape != (n, N_POINTS) or vis.dtype.kind not in "biu":
-        raise MetricInputError(f"visibility: expected booleans of shape ({n}, {N_POINTS}), got {vis.dtype} {vis.shape}")
+    if vis.shape != (n, n_points) or vis.dtype.kind not in "biu":
+        raise MetricInputError(f"visibility: expected booleans of shape ({n}, {n_points}), got {vis.dtype} {vis.shape}")
     return vis.astype(bool)
 
 
-def _pair(predictions: np.ndarray, ground_truth: np.ndarray, ids: Sequence[str] | None) -> tuple[np.ndarray, np.ndarray]:
-    pred = check_shapes(predictions, "predictions", ids)
-    gt = check_shapes(ground_truth, "ground truth", ids)
+def _pair(predictions: np.ndarray, ground_truth: np.ndarray, ids: Sequence[str] | None,
+          scheme: Scheme | str | None = None) -> tuple[np.ndarray, np.ndarray, Scheme]:
+    values = ground_truth if isinstance(ground_truth, np.ndarray) else _numbers(ground_truth, "ground truth")
+    found = resolve_scheme(values, scheme)
+    pred = check_shapes(predictions, "predictions", ids, found)
+    gt = check_shapes(values, "ground truth", ids, found)
     if pred.shape[0] != gt.shape[0]:
         raise MetricInputError(f"{pred.shape[0]} predictions but {gt.shape[0]} ground-truth shapes")
     if pred.shape[0] == 0:
         raise MetricInputError("no images to evaluate (N = 0)")
-    return pred, gt
+    return pred, gt, found
 
 
 def _check_finite(errors: np.ndarray, pred: np.ndarray, ids: Sequence[str] | None) -> None:
@@ -221,8 +249,9 @@ def _check_finite(errors: np.ndarray, pred: np.ndarray, ids: Sequence[str] | Non
 
 
 def point_errors(predictions: np.ndarray, ground_truth: np.ndarray, norm: str = "inter-ocular",
-                 ids: Sequence[str] | None = None, visible: np.ndarray | None = None) -> np.ndarray:
-    """Per-point normalised distances ``(N, 68)``; their mean over the points is
+                 ids: Sequence[str] | None = None, visible: np.ndarray | None = None, *,
+                 scheme: Scheme | str | None = None, box_size: np.ndarray | None = None) -> np.ndarray:
+    """Per-point normalised distances ``(N, P)``; their mean over the points is
     :func:`point_to_point_error`, so per-landmark and per-region errors average back to it.
     With ``visible`` (``(N, 68)`` booleans) the hidden points are 0.
 
@@ -231,11 +260,11 @@ def point_errors(predictions: np.ndarray, ground_truth: np.ndarray, norm: str = 
     >>> float(point_errors(pred, gt)[0, 0]), float(point_errors(pred, gt)[0, 1:].max())
     (0.5, 0.0)
     """
-    pred, gt = _pair(predictions, ground_truth, ids)
+    pred, gt, found = _pair(predictions, ground_truth, ids, scheme)
     with np.errstate(over="ignore", invalid="ignore"):       # overflow gives inf, refused just below
-        errors = np.linalg.norm(pred - gt, axis=-1) / normalisers(gt, norm, ids)[:, None]
+        errors = np.linalg.norm(pred - gt, axis=-1) / normalisers(gt, norm, ids, found, box_size)[:, None]
     if visible is not None:
-        errors = np.where(_check_visible(visible, pred.shape[0]), errors, 0.0)
+        errors = np.where(_check_visible(visible, pred.shape[0], pred.shape[1]), errors, 0.0)
     _check_finite(errors, pred, ids)
     return errors
 
@@ -436,13 +465,13 @@ class Summary:
 
 
 def summarize(errors: np.ndarray, alpha: float = ALPHA, norm: str = "inter-ocular",
-              inclusive_failure: bool = False) -> Summary:
+              inclusive_failure: bool = False, auc_rule: str = "simpson") -> Summary:
     """n, mean, median, AUC_alpha and failure rate of a set of per-image errors."""
     e = check_errors(errors)
     alpha = check_alpha(alpha)
     s = np.sort(e)          # sorted once for the median, the CED and the failure count
     return Summary(n=int(e.size), mean_error=float(e.mean()), median_error=float(np.median(s)),
-                   auc=_auc_sorted(s, alpha), failure_rate=_failure_sorted(s, alpha, inclusive_failure),
+                   auc=_auc_sorted(s, alpha, rule=auc_rule), failure_rate=_failure_sorted(s, alpha, inclusive_failure),
                    alpha=float(alpha), norm=norm, inclusive_failure=bool(inclusive_failure))
 
 
@@ -466,8 +495,22 @@ def align_by_ids(pred_ids: Sequence[str], gt_ids: Sequence[str]) -> np.ndarray:
 
 def evaluate(predictions: np.ndarray, ground_truth: np.ndarray, norm: str = "inter-ocular",
              alpha: float = ALPHA, ids: Sequence[str] | None = None,
-             inclusive_failure: bool = False, visible: np.ndarray | None = None) -> tuple[Summary, np.ndarray]:
+             inclusive_failure: bool = False, visible: np.ndarray | None = None, *,
+             scheme: Scheme | str | None = None, box_size: np.ndarray | None = None) -> tuple[Summary, np.ndarray]:
     """Score predictions against ground truth: the summary and the per-image errors
     (``visible``: over each image's visible points only, see :func:`point_to_point_error`)."""
-    errors = point_to_point_error(predictions, ground_truth, norm, ids, visible)
+    errors = point_to_point_error(predictions, ground_truth, norm, ids, visible, scheme=scheme, box_size=box_size)
     return summarize(errors, alpha, norm, inclusive_failure), errors
+
+
+def score(predictions: np.ndarray, ground_truth: np.ndarray, protocol: Protocol, ids: Sequence[str] | None = None,
+          scheme: Scheme | str | None = None, box_size: np.ndarray | None = None) -> tuple[Summary, np.ndarray]:
+    """:func:`evaluate` under a :class:`~faceeval.protocol.Protocol` (normaliser, alpha, failure and AUC rules).
+
+    >>> gt = np.random.default_rng(1).normal(size=(4, 98, 2)) * 40
+    >>> summary, _ = score(gt + 1.0, gt, Protocol("inter-ocular", 0.1))
+    >>> summary.n, summary.alpha
+    (4, 0.1)
+    """
+    errors = point_to_point_error(predictions, ground_truth, protocol.norm, ids, scheme=scheme, box_size=box_size)
+    return summarize(errors, protocol.alpha, protocol.norm, protocol.inclusive_failure, protocol.auc_rule), errors

@@ -1,8 +1,9 @@
 """Ground truth for ``faceeval eval``, ``ced`` and ``analyse``, and pairing predictions with it.
 
-The ground truth is a folder of ``.pts`` files (any depth, e.g. a 300W root) or a dataset the
-loaders know (``builtin``, ``300w:challenging``, ``menpo:test``, ``folder``; all but ``builtin``
-with a data root). Predictions pair with it by id, else by file name.
+The ground truth is a folder of ``.pts`` files (any depth, e.g. a 300W root) or a registered
+dataset (``builtin``, ``300w:challenging``, ``wflw:test``, ``cofw``, ``aflw:frontal``, ``menpo:test``...;
+all but ``builtin`` with a data root; the annotation files are enough, no image is read).
+Predictions pair with it by id, else by file name.
 """
 from __future__ import annotations
 
@@ -30,8 +31,12 @@ class GroundTruth:
     #: id -> ``(sx, sy, tx, ty)`` from the original photo's 0-based pixels into this ground truth's frame
     #: (a re-cut pack's ``transforms.json``); None where the two frames are one (data as distributed).
     transforms: dict[str, tuple] | None = None
-    #: id -> ``(68,)`` booleans, False where a point is marked occluded (COFW-68); None where not annotated.
+    #: id -> ``(P,)`` booleans, False where a point is marked occluded (COFW, COFW-68); None where not annotated.
     visible: dict[str, np.ndarray] | None = None
+    #: The landmark scheme's name (a dataset's; for a folder, the one of its point count).
+    scheme: str | None = None
+    #: The dataset's own box size per id (AFLW's box_size), for the ``dataset-box`` normaliser.
+    box_sizes: dict[str, float] | None = None
 
     @property
     def dataset_name(self) -> str | None:
@@ -39,37 +44,54 @@ class GroundTruth:
         return self.dataset.split("/")[0] if self.dataset else None
 
     @property
+    def spec_name(self) -> str | None:
+        """The registered dataset this ground truth was read from (``wflw``), or None for a folder."""
+        return self.dataset_name
+
+    @property
     def name(self) -> str:
         """What a title calls this set: the dataset and subset, or the folder's name."""
         return self.dataset or Path(self.source).name or self.source
 
 
-def load_ground_truth(spec: str | os.PathLike, data_root: str | os.PathLike | None = None) -> GroundTruth:
+def load_ground_truth(spec: str | os.PathLike, data_root: str | os.PathLike | None = None,
+                      n_points: int = 68) -> GroundTruth:
     """The ground truth ``spec`` names: a folder of ``.pts`` files, else a dataset spec
     ``NAME[:SUBSET]`` (see :func:`faceeval.datasets.load_dataset`; ``data_root`` is its root).
 
-    In a folder, files that are not 68-point shapes (menpo's 19-point ``tongue.pts``, 39-point
-    profiles) or cannot be read are kept aside in :attr:`GroundTruth.unusable` with the reason,
-    so they matter only if a prediction needs them. An existing folder wins over a dataset name.
+    In a folder, files that are not ``n_points`` shapes (menpo's 19-point ``tongue.pts``, 39-point
+    profiles beside 68-point faces) or cannot be read are kept aside in :attr:`GroundTruth.unusable`
+    with the reason, so they matter only if a prediction needs them. An existing folder wins over
+    a dataset name.
     """
-    from .datasets import DATASETS, load_dataset
+    from .datasets import dataset_names, load_dataset
+    from .protocol import scheme_for_points
 
     from .datasets.w300 import pack_transforms
 
     path = Path(spec).expanduser()
     if path.is_dir():
-        shapes, unusable = read_pts_tree_lenient(path)
-        return GroundTruth(shapes, str(spec), unusable, transforms=pack_transforms(path))
+        shapes, unusable = read_pts_tree_lenient(path, n_points)
+        try:
+            scheme = scheme_for_points(n_points).name
+        except MetricInputError:
+            scheme = None
+        return GroundTruth(shapes, str(spec), unusable, transforms=pack_transforms(path), scheme=scheme)
     name, _, subset = str(spec).partition(":")
-    if name not in DATASETS:
-        raise DataError(f"--gt {str(spec)!r}: no such folder, and not a dataset (builtin, 300w[:SUBSET], "
-                        f"cofw68, menpo[:SUBSET], folder; all but builtin with --data-root)")
+    names = dataset_names()
+    if name not in names:
+        from .datasets import get_spec
+
+        listed = sorted(names, key=lambda n: (n != "builtin", n == "folder"))
+        listed = [n + ("[:SUBSET]" if get_spec(n).needs_root and len(get_spec(n).subsets) > 1 else "") for n in listed]
+        raise DataError(f"--gt {str(spec)!r}: no such folder, and not a dataset ({', '.join(listed)}; "
+                        f"all but builtin with --data-root)")
     return ground_truth_of(load_dataset(name, subset or None, data_root, images=False), str(spec))  # no pixels needed
 
 
 def ground_truth_of(ds, spec: str | None = None) -> GroundTruth:
-    """The ground truth of a loaded :class:`~faceeval.datasets.Dataset`, with its frames' transforms
-    and occlusion flags where it has them."""
+    """The ground truth of a loaded :class:`~faceeval.datasets.Dataset`, with its frames' transforms,
+    occlusion flags, scheme and box sizes where it has them."""
     spec = spec or f"{ds.name}:{ds.subset}"
     missing = [s.id for s in ds.samples if s.ground_truth is None]
     if missing:
@@ -77,8 +99,10 @@ def ground_truth_of(ds, spec: str | None = None) -> GroundTruth:
                         f"(first: {missing[0]})")
     transforms = {s.id: s.photo_transform for s in ds.samples if s.photo_transform is not None}
     visible = {s.id: s.visible for s in ds.samples if s.visible is not None}
+    sizes = ds.box_sizes
     return GroundTruth({s.id: s.ground_truth for s in ds.samples}, spec, {}, f"{ds.name}/{ds.subset}",
-                       transforms or None, visible or None)
+                       transforms or None, visible or None, ds.scheme,
+                       dict(zip(ds.ids, sizes.tolist())) if sizes is not None else None)
 
 
 def _by_name(shapes: Mapping[str, object]) -> dict[str, object] | None:

@@ -8,13 +8,20 @@ format     layout                                                       coordina
            ``predictions`` (N, 68, 2), optional ``ground_truth``);
            a run folder holding one works too
 ``csv``    ``id,x0,y0,...,x67,y67`` per line, header optional           0-based
-``json``   ``{"id": [[x, y], ... 68 points]}``                           0-based
+``json``   ``{"id": [[x, y], ... P points]}``                            0-based
 ``spiga-   SPIGA's released results: a JSON list of ``{"imgpath",       never guessed: a source
 json``     "landmarks", ...}``, paired by the stem of ``imgpath``       description or options
            (:mod:`faceeval.released`)                                   say it
 ``cofw68`` the COFW-68 benchmark's ``.txt``: 4 lines per face (image    1-based, as its ``.mat``
            index; 68 x; 68 y; 68 occlusion flags)
+``txt``    one face per line in the order of a dataset's official       as in the list
+           list (WFLW's), its first 2P numbers x0 y0 ... the points,
+           the rest of the line ignored; needs ``--gt DATASET``
+           (a ``.txt`` whose first line holds one number is COFW-68's)
 =========  ===========================================================  =====================
+
+P is the number of points of the landmark scheme: the ground truth's when it is known first
+(a dataset), else found from the file (a registered scheme's count; 68 when none fits).
 
 ``one_based`` overrides the format's convention (``True``: subtract 1 from every value;
 ``False``: take values as they are, even from ``.pts``) and ``yx`` says the files list
@@ -42,15 +49,27 @@ from typing import Sequence
 
 import numpy as np
 
-from .io import DataError, atomic_write, open_npz, read_pts_tree, save_npz, write_pts
+from .io import DataError, atomic_write, is_number, open_npz, read_pts, read_text, save_npz, write_pts
 from .landmarks import N_POINTS
 from .pairing import GroundTruth
 
-FORMATS = ("pts", "npz", "csv", "json", "spiga-json", "cofw68")
+FORMATS = ("pts", "npz", "csv", "json", "spiga-json", "cofw68", "txt")
 #: Whether a format's values are 1-based when nothing says otherwise (None: it must be said).
-ONE_BASED_BY_DEFAULT = {"pts": True, "npz": False, "csv": False, "json": False, "spiga-json": None, "cofw68": True}
+ONE_BASED_BY_DEFAULT = {"pts": True, "npz": False, "csv": False, "json": False, "spiga-json": None, "cofw68": True,
+                        "txt": False}
 #: The formats :func:`write_predictions` writes.
 WRITABLE = ("pts", "npz", "csv", "json")
+
+
+def _scheme_count(count: float, n_points: int | None) -> int:
+    """The number of points to expect: ``n_points`` if known, else ``count`` when it is a registered
+    scheme's (68 otherwise, so the message names the usual count)."""
+    if n_points is not None:
+        return n_points
+    from .protocol import SCHEMES
+
+    counts = {s.n_points for s in SCHEMES.find(lambda s: True)}
+    return int(count) if count in counts else N_POINTS
 
 
 @dataclass
@@ -69,6 +88,8 @@ class Predictions:
     #: Where released predictions come from (a source description's provenance, the file's checksum,
     #: the conventions used), else None.
     released: dict | None = None
+    #: The dataset's box size per face, stored by ``faceeval run`` for datasets that ship one (AFLW).
+    box_sizes: np.ndarray | None = None
 
     def as_dict(self) -> dict[str, np.ndarray]:
         return dict(zip(self.ids, self.shapes))
@@ -94,11 +115,22 @@ def detect_format(path: str | os.PathLike) -> str:
 
         return "spiga-json" if is_spiga_json(_load_json(path)) else "json"
     if suffix == ".txt":
-        return "cofw68"
+        return _text_format(path)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     raise DataError(f"{path}: unknown predictions format {suffix or '(no suffix)'!r}; give a folder of .pts "
                     f"files, predictions.npz, .csv, .json (ours or SPIGA's results) or a COFW-68 .txt")
+
+
+def _text_format(path: Path) -> str:
+    """``cofw68`` for the COFW-68 benchmark's files (a first line with one number, the image index),
+    else ``txt`` (one face per line in a dataset's official order, WFLW's)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            first = next((line for line in fh if line.strip()), "")
+    except OSError:
+        return "txt"
+    return "cofw68" if len(first.split()) == 1 else "txt"
 
 
 def _load_json(path: Path):
@@ -109,10 +141,15 @@ def _load_json(path: Path):
 
 
 def read_predictions(path: str | os.PathLike, one_based: bool | None = None, yx: bool = False,
-                     fmt: str | None = None, pair_by: str = "stem", number_offset: int = 0) -> Predictions:
+                     fmt: str | None = None, pair_by: str = "stem", number_offset: int = 0, *,
+                     n_points: int | None = None, order: Sequence[str] | None = None,
+                     order_source: str = "") -> Predictions:
     """Read predictions in any of :data:`FORMATS` as 0-based (x, y) shapes.
 
     ``pair_by`` / ``number_offset``: how SPIGA's results are keyed (see :func:`faceeval.released.face_key`).
+    ``n_points``: the number of points each face must have (default: found from the file);
+    ``order``: the ids of the lines of a ``txt`` file, from the dataset's official list
+    (``order_source`` names it in messages).
     """
     path = Path(path).expanduser()
     fmt = fmt or detect_format(path)
@@ -123,11 +160,19 @@ def read_predictions(path: str | os.PathLike, one_based: bool | None = None, yx:
         raise DataError(f"{path}: {fmt} predictions do not say their coordinate base; give --zero-based or "
                         f"--one-based (and --frame original if they are in the original photos' pixels), or "
                         f"--source NAME|FILE.json describing where they come from")
-    gt = None
+    gt = sizes = None
     if fmt == "pts":
-        tree = read_pts_tree(path)                        # subtracts 1 (the format's convention)
+        tree = _read_pts_folder(path, n_points)            # subtracts 1 (the format's convention)
         ids = list(tree)
         shapes = np.stack([tree[k] for k in ids]) + (0.0 if base_one else 1.0)
+    elif fmt == "txt":
+        if order is None:
+            raise DataError(f"{path}: a .txt file of predictions (one face per line, in the order of a dataset's "
+                            f"official list) needs --gt with a dataset whose official list gives the order "
+                            f"(e.g. --gt wflw:test --data-root ROOT)")
+        ids, shapes = _read_lines(path, n_points or 98, order, order_source)
+        if base_one:
+            shapes = shapes - 1.0
     else:
         file = path / "predictions.npz" if fmt == "npz" and path.is_dir() else path
         if fmt == "spiga-json":
@@ -140,7 +185,8 @@ def read_predictions(path: str | os.PathLike, one_based: bool | None = None, yx:
 
             ids, shapes, _ = read_cofw68_predictions(file)
         else:
-            ids, shapes, gt = {"npz": _read_npz, "csv": _read_csv, "json": _read_json}[fmt](file)
+            ids, shapes, gt = {"npz": _read_npz, "csv": _read_csv, "json": _read_json}[fmt](file, n_points)
+            sizes = _stored_box_sizes(file, len(ids)) if fmt == "npz" else None
         if base_one:
             shapes = shapes - 1.0
         path = file
@@ -152,10 +198,58 @@ def read_predictions(path: str | os.PathLike, one_based: bool | None = None, yx:
     if not np.isfinite(shapes).all():
         bad = ids[int(np.flatnonzero(~np.isfinite(shapes).reshape(len(ids), -1).all(axis=1))[0])]
         raise DataError(f"{path}: non-finite coordinates for id {bad!r}")
-    return Predictions(ids, shapes.astype(np.float64), fmt, path, base_one, yx, gt)
+    return Predictions(ids, shapes.astype(np.float64), fmt, path, base_one, yx, gt, box_sizes=sizes)
 
 
-def _read_npz(path: Path) -> tuple[list[str], np.ndarray, np.ndarray | None]:
+def _stored_box_sizes(path: Path, n: int) -> np.ndarray | None:
+    with open_npz(path, "predictions") as z:
+        sizes = np.asarray(z["box_size"], dtype=np.float64) if "box_size" in z.files else None
+    return sizes if sizes is not None and sizes.shape == (n,) else None
+
+
+def _read_pts_folder(root: Path, n_points: int | None) -> dict[str, np.ndarray]:
+    """Every ``.pts`` under ``root`` (keyed as :func:`~faceeval.io.read_pts_tree` keys them), each with
+    ``n_points`` points, else as many as most files have (a registered scheme's count first)."""
+    from collections import Counter
+
+    if not root.is_dir():
+        raise DataError(f"{root}: not a folder of .pts files")
+    files = sorted(root.rglob("*.pts"))
+    if not files:
+        raise DataError(f"{root}: no .pts files found")
+    shapes = {p.relative_to(root).with_suffix("").as_posix(): read_pts(p, None) for p in files}
+    counts = Counter(len(v) for v in shapes.values())
+    if n_points is None:
+        ranked = sorted(counts, key=lambda c: (-(_scheme_count(c, None) == c), -counts[c], c))
+        n_points = _scheme_count(ranked[0], None)
+    for p, (key, shape) in zip(files, shapes.items()):
+        if len(shape) != n_points:
+            raise DataError(f"{p}: expected {n_points} points, found {len(shape)}")
+    return shapes
+
+
+def _read_lines(path: Path, n_points: int, order: Sequence[str], order_source: str) -> tuple[list[str], np.ndarray]:
+    """A text file of one face per line in the order ``order``: the first 2 x ``n_points`` numbers of
+    each line are x0 y0 x1 y1 ...; the rest of the line (a box, flags, the image name) is ignored."""
+    lines = [ln for ln in read_text(path, "predictions").splitlines() if ln.strip()]
+    if len(lines) != len(order):
+        raise DataError(f"{path}: {len(lines)} lines, but the official list{' ' + order_source if order_source else ''} "
+                        f"holds {len(order)} faces (one line per face, in its order)")
+    width = 2 * n_points
+    values = np.empty((len(lines), width))
+    for k, line in enumerate(lines):
+        fields = line.split()
+        numbers = next((j for j, v in enumerate(fields[:width]) if not is_number(v)), min(len(fields), width))
+        if numbers == width:
+            values[k] = [float(v) for v in fields[:width]]
+        else:
+            raise DataError(f"{path}: line {k + 1} starts with {numbers} numbers, expected {width} (x0 y0 ... "
+                            f"x{n_points - 1} y{n_points - 1}, {n_points} points)")
+    return list(order), values.reshape(-1, n_points, 2)
+
+
+
+def _read_npz(path: Path, n_points: int | None = None) -> tuple[list[str], np.ndarray, np.ndarray | None]:
     with open_npz(path, "predictions") as z:
         missing = [k for k in ("ids", "predictions") if k not in z.files]
         if missing:
@@ -163,14 +257,15 @@ def _read_npz(path: Path) -> tuple[list[str], np.ndarray, np.ndarray | None]:
                             f"`faceeval run` writes them; found {z.files})")
         ids, shapes = [str(i) for i in z["ids"]], np.asarray(z["predictions"], dtype=np.float64)
         gt = np.asarray(z["ground_truth"], dtype=np.float64) if "ground_truth" in z.files else None
-    if shapes.shape != (len(ids), N_POINTS, 2):
-        raise DataError(f"{path}: predictions have shape {shapes.shape}, expected ({len(ids)}, {N_POINTS}, 2)")
+    points = _scheme_count(shapes.shape[1] if shapes.ndim == 3 else -1, n_points)
+    if shapes.shape != (len(ids), points, 2):
+        raise DataError(f"{path}: predictions have shape {shapes.shape}, expected ({len(ids)}, {points}, 2)")
     if gt is not None and gt.shape != shapes.shape:
         gt = None                                       # a run without ground truth stores an empty array
     return ids, shapes, gt
 
 
-def _read_csv(path: Path) -> tuple[list[str], np.ndarray, None]:
+def _read_csv(path: Path, n_points: int | None = None) -> tuple[list[str], np.ndarray, None]:
     try:
         rows = list(csv.reader(io.StringIO(path.read_text())))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
@@ -181,32 +276,36 @@ def _read_csv(path: Path) -> tuple[list[str], np.ndarray, None]:
     if not rows:
         raise DataError(f"{path}: no prediction rows")
     ids, values = [], []
-    width = 1 + 2 * N_POINTS
+    points = _scheme_count((len(rows[0]) - 1) / 2, n_points)
+    width = 1 + 2 * points
     for line_no, row in enumerate(rows, start=1):
         if len(row) != width:
             raise DataError(f"{path}: row {line_no} ({row[0]!r}) has {len(row)} fields, expected {width} "
-                            f"(id,x0,y0,...,x{N_POINTS - 1},y{N_POINTS - 1})")
+                            f"(id,x0,y0,...,x{points - 1},y{points - 1})")
         try:
             values.append([float(v) for v in row[1:]])
         except ValueError:
             raise DataError(f"{path}: row {line_no} ({row[0]!r}) has a value that is not a number") from None
         ids.append(row[0].strip())
-    return ids, np.array(values).reshape(-1, N_POINTS, 2), None
+    return ids, np.array(values).reshape(-1, points, 2), None
 
 
-def _read_json(path: Path) -> tuple[list[str], np.ndarray, None]:
+def _read_json(path: Path, n_points: int | None = None) -> tuple[list[str], np.ndarray, None]:
     data = _load_json(path)
     if not isinstance(data, dict) or not data:
         raise DataError(f'{path}: expected an object {{"id": [[x, y], ...]}} with at least one face, or SPIGA\'s '
                         f'results (a list of {{"imgpath": ..., "landmarks": ...}})')
     ids, shapes = [], []
+    count = None
     for key, points in data.items():
         try:
             arr = np.asarray(points, dtype=np.float64)
         except (TypeError, ValueError):
             raise DataError(f"{path}: id {key!r}: points are not numbers") from None
-        if arr.shape != (N_POINTS, 2):
-            raise DataError(f"{path}: id {key!r} has points of shape {arr.shape}, expected ({N_POINTS}, 2)")
+        if count is None:
+            count = _scheme_count(arr.shape[0] if arr.ndim == 2 and arr.shape[1:] == (2,) else -1, n_points)
+        if arr.shape != (count, 2):
+            raise DataError(f"{path}: id {key!r} has points of shape {arr.shape}, expected ({count}, 2)")
         ids.append(str(key))
         shapes.append(arr)
     return ids, np.stack(shapes), None
@@ -222,8 +321,9 @@ def write_predictions(path: str | os.PathLike, ids: Sequence[str], shapes: np.nd
         raise ValueError(f"{path}: unknown predictions format {fmt!r}; choose one of {', '.join(WRITABLE)}")
     shapes = np.asarray(shapes, dtype=np.float64)
     ids = [str(i) for i in ids]
-    if shapes.shape != (len(ids), N_POINTS, 2):
-        raise ValueError(f"{path}: expected shapes ({len(ids)}, {N_POINTS}, 2), got {shapes.shape}")
+    if shapes.ndim != 3 or shapes.shape[0] != len(ids) or shapes.shape[2] != 2 or shapes.shape[1] < 1:
+        raise ValueError(f"{path}: expected shapes ({len(ids)}, P, 2), got {shapes.shape}")
+    points = shapes.shape[1]
     base_one = ONE_BASED_BY_DEFAULT[fmt] if one_based is None else bool(one_based)
     out = shapes[..., ::-1] if yx else shapes
     if fmt == "pts":
@@ -236,7 +336,7 @@ def write_predictions(path: str | os.PathLike, ids: Sequence[str], shapes: np.nd
     elif fmt == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["id"] + [f"{c}{k}" for k in range(N_POINTS) for c in ("x", "y")])
+        writer.writerow(["id"] + [f"{c}{k}" for k in range(points) for c in ("x", "y")])
         for sid, shape in zip(ids, out):
             writer.writerow([sid] + [repr(float(v)) for v in shape.ravel()])
         with atomic_write(path) as fh:
@@ -267,6 +367,41 @@ class Scored:
     #: Predictions mapped from the original photos' frame: they and the ground truth in that frame,
     #: where a one-pixel slip of their base shows as one pixel (the convention checks look there).
     original_frame: tuple[np.ndarray, np.ndarray] | None = None
+
+    @property
+    def spec_name(self) -> str | None:
+        """The registered dataset the ground truth comes from (``--gt wflw:test``, or a stored run's
+        dataset), or None (a folder)."""
+        if self.truth is not None:
+            return self.truth.spec_name
+        meta = self._meta()
+        return meta.get("dataset") if meta else None
+
+    @property
+    def scheme(self):
+        """The landmark scheme of the scored shapes: the ground truth's, else found from the point count."""
+        from .metrics import resolve_scheme
+
+        name = self.truth.scheme if self.truth is not None else (self._meta() or {}).get("scheme")
+        return resolve_scheme(self.ground_truth, name)
+
+    @property
+    def box_sizes(self) -> np.ndarray | None:
+        """The dataset's own box size per scored face (``dataset-box``), where it ships one."""
+        if self.truth is not None:
+            sizes = self.truth.box_sizes
+            return np.array([sizes[i] for i in self.ids], dtype=np.float64) if sizes else None
+        return self.source.box_sizes
+
+    def _meta(self) -> dict | None:
+        meta = self.source.path.parent / "meta.json"          # a run folder's predictions.npz or pts/
+        if meta.is_file():
+            try:
+                value = json.loads(meta.read_text())
+                return value if isinstance(value, dict) else None
+            except (OSError, ValueError):
+                return None
+        return None
 
     @property
     def unpaired_note(self) -> str | None:
@@ -365,11 +500,15 @@ def load_scored(predictions: str | os.PathLike, gt: str | os.PathLike | GroundTr
     path = Path(predictions).expanduser()
     fmt = detect_format(path)
     truth = None
-    if gt is not None:
-        truth = gt if isinstance(gt, GroundTruth) else load_ground_truth(gt, data_root)
+    if gt is not None and (isinstance(gt, GroundTruth) or not Path(gt).expanduser().is_dir()):
+        truth = gt if isinstance(gt, GroundTruth) else load_ground_truth(gt, data_root)   # a dataset: scheme first
     reading = resolve_reading(path, fmt, truth.dataset_name if truth is not None else None, one_based, yx, frame,
                               source)
-    preds = read_predictions(path, reading.one_based, reading.yx, fmt, reading.pair_by, reading.number_offset)
+    order, order_source = _line_order(path, fmt, truth, data_root)
+    preds = read_predictions(path, reading.one_based, reading.yx, fmt, reading.pair_by, reading.number_offset,
+                             n_points=_truth_points(truth), order=order, order_source=order_source)
+    if gt is not None and truth is None:                  # a folder: as many points as the predictions have
+        truth = load_ground_truth(gt, data_root, preds.shapes.shape[1])
     preds.frame, preds.released = reading.frame, reading.released
     notes = [reading.note] if reading.note else []
     if truth is None:
@@ -398,6 +537,28 @@ def load_scored(predictions: str | os.PathLike, gt: str | os.PathLike | GroundTr
         as_original = to_dataset_frame(pred, ids, truth.transforms, truth.source)
     visible = np.stack([truth.visible[i] for i in ids]) if truth.visible else None
     return Scored(ids, pred, shapes, unused, preds, truth, visible, as_original, notes, original_frame)
+
+
+def _truth_points(truth: GroundTruth | None) -> int | None:
+    if truth is None or truth.scheme is None:
+        return None
+    from .protocol import scheme
+
+    return scheme(truth.scheme).n_points
+
+
+def _line_order(path: Path, fmt: str, truth: GroundTruth | None, data_root) -> tuple[list[str] | None, str]:
+    """The ids of a ``txt`` file's lines: the official list of the dataset ``truth`` was read from."""
+    if truth is None or truth.spec_name is None or fmt != "txt":
+        return None, ""
+    from .datasets import get_spec
+
+    spec = get_spec(truth.spec_name)
+    if spec.line_order is None:
+        raise DataError(f"{path}: dataset {spec.name} defines no order of faces for a .txt file of one prediction "
+                        f"per line; give .pts, CSV or JSON predictions keyed by id")
+    subset = truth.dataset.partition("/")[2]
+    return spec.line_order(Path(data_root).expanduser(), subset), f"of {spec.name}/{subset}"
 
 
 __all__ = ["Predictions", "Scored", "Reading", "read_predictions", "write_predictions", "load_scored", "resolve_reading",

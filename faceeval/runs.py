@@ -6,8 +6,9 @@ with its options (defaults filled in). The same key names the run's folder, deci
 whether a stored run is reused, names ``faceeval compare``'s output and groups the tables::
 
     RESULTS/<method>/<weights_hash>@v<version>[,<option>=<value>...]/<dataset>/<subset>[@<init>[,<option>=<value>...]]/
-        predictions.npz   ids, predictions (N, 68, 2), ground_truth (N, 68, 2) or empty, boxes (N, 4),
-                          visible (N, 68) where the ground truth marks occlusion
+        predictions.npz   ids, predictions (N, P, 2), ground_truth (N, P, 2) or empty, boxes (N, 4),
+                          visible (N, P) where the ground truth marks occlusion, box_size (N,) where the
+                          dataset ships one (P: the points of the landmark scheme)
         meta.json         the key's fields, description, n, expected (the official count, or null),
                           partial (n < expected), timings (load_seconds: reading and decoding images;
                           predict_seconds, split by the method into <part>_seconds), machine, created
@@ -34,94 +35,14 @@ import numpy as np
 from .datasets import Dataset
 from .errors import DataError, OptionError
 from .io import atomic_write, open_npz, read_json_object, safe_name, save_npz, write_json, write_pts
-from .landmarks import N_POINTS
+from .initialisers import (BOXLESS_INITIALISERS, INIT_OPTION_RESOLVERS, INITIALISERS, Initialiser,  # noqa: F401
+                           initial_boxes, register_initialiser, resolve_init_options)
+from .machine import cpu_model, machine  # noqa: F401 - part of this module's public names
 from .methods import LandmarkMethod
-
-#: Initialisation procedures: name -> fn(method, images, boxes or None, **init_options) -> (N, 68, 2).
-Initialiser = Callable[[LandmarkMethod, Sequence[np.ndarray], np.ndarray], np.ndarray]
-INITIALISERS: dict[str, Initialiser] = {}
-#: Initialisers that need no dataset box (they find the face themselves).
-BOXLESS_INITIALISERS: set[str] = set()
-#: name -> fn(options) -> the options validated, with every default filled in (initialisers with options).
-INIT_OPTION_RESOLVERS: dict[str, Callable[[dict], dict]] = {}
-
-
-def register_initialiser(name: str, fn: Initialiser, needs_boxes: bool = True,
-                         resolve_options: Callable[[dict], dict] | None = None) -> None:
-    """Add an initialisation procedure selectable with ``faceeval run --init NAME``.
-
-    ``resolve_options(options) -> dict`` validates its options (raising
-    :class:`~faceeval.errors.OptionError`) and fills in every default, so that the run key
-    holds the values the procedure will use; an initialiser without it takes no options.
-    """
-    INITIALISERS[name] = fn
-    if not needs_boxes:
-        BOXLESS_INITIALISERS.add(name)
-    if resolve_options is not None:
-        INIT_OPTION_RESOLVERS[name] = resolve_options
-
 
 #: The init tag of imported released predictions: the authors' own pipeline placed the faces
 #: (``faceeval import-run``); no initialiser of faceeval's produced them.
 RELEASED_INIT = "released"
-
-register_initialiser("boxes", lambda method, images, boxes: method.predict(images, boxes))
-register_initialiser("gt-box", lambda method, images, boxes: method.predict(images, boxes))
-
-
-def _two_step(method, images, boxes, fraction: float):
-    from .twostep import two_step_predict
-
-    return two_step_predict(method, images, fraction=fraction)
-
-
-def _two_step_options(options: dict) -> dict:
-    from .twostep import resolve_options
-
-    return resolve_options(options)
-
-
-register_initialiser("two-step", _two_step, needs_boxes=False, resolve_options=_two_step_options)
-
-
-def resolve_init_options(init: str, options: Mapping | None = None) -> dict:
-    """The options of initialiser ``init``, validated and with every default filled in.
-
-    ``None`` values count as not given. Raises :class:`~faceeval.errors.OptionError` for an
-    unknown initialiser, an option it does not take or a value out of range, before any work.
-
-    >>> resolve_init_options("two-step")
-    {'fraction': 0.46}
-    >>> resolve_init_options("boxes")
-    {}
-    """
-    if init not in INITIALISERS:
-        raise OptionError(f"unknown --init {init!r}; choose one of {', '.join(sorted(INITIALISERS))}")
-    given = {k: v for k, v in (options or {}).items() if v is not None}
-    resolver = INIT_OPTION_RESOLVERS.get(init)
-    if resolver is None:
-        if given:
-            raise OptionError(f"--init {init} takes no options, got {', '.join(sorted(given))}")
-        return {}
-    return resolver(given)
-
-
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``, else what ``platform`` says)."""
-    import platform
-
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def machine() -> str:
-    """The CPU model and core count of this computer, stored with runs beside their timings."""
-    return f"{cpu_model()}, {os.cpu_count()} cores"
 
 
 def results_root(path: str | os.PathLike | None = None) -> Path:
@@ -171,7 +92,8 @@ class RunKey:
     ``options`` are the method's load options that change predictions
     (:meth:`~faceeval.methods.LandmarkMethod.options`, e.g. DAN's stages and precision);
     ``init_options`` are the initialiser's options with defaults filled in (e.g. the
-    two-step box fraction), both as sorted ``(name, value)`` pairs. Two runs are the same
+    two-step box fraction), both as sorted ``(name, value)`` pairs; ``scheme`` is the landmark
+    scheme the method predicts, which must be the dataset's. Two runs are the same
     computation exactly when their keys are equal.
     """
 
@@ -183,20 +105,24 @@ class RunKey:
     subset: str
     init: str = "boxes"
     init_options: tuple = ()
+    scheme: str = "ibug68"
 
     @classmethod
     def of(cls, method: LandmarkMethod, dataset: Dataset, init: str = "boxes",
            init_options: Mapping | None = None) -> "RunKey":
-        """The key of running ``method`` on ``dataset``; ``init_options`` are validated and completed."""
+        """The key of running ``method`` on ``dataset``; ``init_options`` are validated and completed.
+        A method of another landmark scheme than the dataset's is an :class:`OptionError` naming both."""
+        check_scheme(method, dataset)
         return cls(method.name, str(method.version), method.weights_hash, _items(method.options()),
-                   dataset.name, dataset.subset, init, _items(resolve_init_options(init, init_options)))
+                   dataset.name, dataset.subset, init, _items(resolve_init_options(init, init_options)),
+                   dataset.scheme)
 
     @classmethod
     def from_meta(cls, meta: Mapping) -> "RunKey":
         """The key of a stored run, from its ``meta.json``."""
         return cls(meta["method"], str(meta.get("version", "0")), meta.get("weights_hash", "none"),
                    _items(meta.get("options")), meta.get("dataset", "?"), meta.get("subset", "?"),
-                   meta.get("init", "boxes"), _items(meta.get("init_options")))
+                   meta.get("init", "boxes"), _items(meta.get("init_options")), meta.get("scheme", "ibug68"))
 
     @property
     def model(self) -> tuple:
@@ -225,7 +151,18 @@ class RunKey:
     def as_dict(self) -> dict:
         return {"method": self.method, "version": self.version, "weights_hash": self.weights_hash,
                 "options": dict(self.options), "dataset": self.dataset, "subset": self.subset,
-                "init": self.init, "init_options": dict(self.init_options)}
+                "init": self.init, "init_options": dict(self.init_options), "scheme": self.scheme}
+
+
+def check_scheme(method: LandmarkMethod, dataset: Dataset) -> None:
+    """An :class:`OptionError` unless ``method`` predicts the landmark scheme of ``dataset``."""
+    from .protocol import scheme
+
+    ours, theirs = scheme(getattr(method, "scheme", "ibug68")), scheme(dataset.scheme)
+    if ours.name != theirs.name:
+        raise OptionError(f"method {method.name!r} predicts {ours.n_points}-point {ours.name} shapes, but dataset "
+                          f"{dataset.name}/{dataset.subset} is annotated with {theirs.n_points}-point {theirs.name}: "
+                          f"run a {theirs.name} method on it")
 
 
 @dataclass
@@ -296,16 +233,6 @@ def find_runs(root: str | os.PathLike | None = None) -> list[Run]:
     return sorted(runs, key=lambda r: r.meta.get("created", ""))
 
 
-def _initial_boxes(dataset: Dataset, init: str) -> np.ndarray | None:
-    if init == "gt-box":
-        from .geometry import shape_boxes
-
-        return shape_boxes(dataset.ground_truth)
-    if init in BOXLESS_INITIALISERS:
-        return None
-    return dataset.boxes
-
-
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C (or a simulated kill) during :func:`run_method`; ``saved`` of ``total`` faces are on disk
     and the same call resumes from them. Derives from ``KeyboardInterrupt``, so it still stops a program."""
@@ -368,7 +295,7 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
                         f"with `faceeval eval FILE --gt {dataset.name}:{dataset.subset}` or `faceeval import-run`")
     init_options = dict(key.init_options)
     out = key.folder(results_root(results))
-    boxes = _initial_boxes(dataset, init)
+    boxes = initial_boxes(dataset, init)
     inputs = inputs_digest(dataset, boxes)
     if (out / "meta.json").is_file() and not force:
         try:
@@ -384,7 +311,8 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
     chunk_size = max(chunk_size or 4 * batch_size, batch_size)
     n = len(dataset)
     ids = dataset.ids
-    predictions = np.full((n, N_POINTS, 2), np.nan)
+    n_points = dataset.scheme_value.n_points
+    predictions = np.full((n, n_points, 2), np.nan)
     timings = {"predict_seconds": 0.0, "load_seconds": 0.0}
     parts_before = method.predict_timings()
     # What earlier, interrupted calls saved: chunk start -> (faces done, their predict and load seconds).
@@ -424,7 +352,7 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
                     pred = INITIALISERS[init](method, images, None if boxes is None else boxes[b:e], **init_options)
                     t2 = time.perf_counter()
                     pred = np.asarray(pred, dtype=np.float64)
-                    if pred.shape != (e - b, N_POINTS, 2):
+                    if pred.shape != (e - b, n_points, 2):
                         raise ValueError(f"method {method.name!r} returned shape {pred.shape} for {e - b} images")
                     predictions[b:e] = pred
                     load_s, pred_s = load_s + t1 - t0, pred_s + t2 - t1
@@ -465,21 +393,24 @@ def _finish(method: LandmarkMethod, dataset: Dataset, key: RunKey, out: Path, pa
     n = len(dataset)
     ids = dataset.ids
     gt = (dataset.ground_truth if all(s.ground_truth is not None for s in dataset.samples)
-          else np.zeros((0, N_POINTS, 2)))
+          else np.zeros((0, dataset.scheme_value.n_points, 2)))
     meta = {**method.provenance(), **key.as_dict(), "description": method.description, "n": n,
             "expected": dataset.expected, "partial": dataset.partial,
             "data_root": str(dataset.root) if dataset.root else None, "inputs": inputs,
             "dataset_notes": dataset.notes, "batch_size": batch_size, "machine": machine(), **timings,
             "images_per_second": n / timings["predict_seconds"] if timings["predict_seconds"] > 0 else None,
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")}
-    return store_run(out, partial, meta, ids, predictions, gt, boxes, write_pts_files, dataset.visible)
+    return store_run(out, partial, meta, ids, predictions, gt, boxes, write_pts_files, dataset.visible,
+                     dataset.box_sizes)
 
 
 def store_run(out: Path, partial: Path, meta: dict, ids: Sequence[str], predictions: np.ndarray, gt: np.ndarray,
-              boxes: np.ndarray | None, write_pts_files: bool = True, visible: np.ndarray | None = None) -> Run:
+              boxes: np.ndarray | None, write_pts_files: bool = True, visible: np.ndarray | None = None,
+              box_sizes: np.ndarray | None = None) -> Run:
     """Write a finished run into ``out`` in place of any older one (``.pts`` files prepared under
     ``partial``, ``meta.json`` last: its presence marks the run finished); ``gt`` may be empty;
-    ``visible``: the ground truth's occlusion flags, where it has them."""
+    ``visible``: the ground truth's occlusion flags, where it has them; ``box_sizes``: the dataset's
+    own box size per face (AFLW), where it ships one."""
     ids = list(ids)
     new_pts = partial / "pts"
     shutil.rmtree(new_pts, ignore_errors=True)
@@ -489,6 +420,8 @@ def store_run(out: Path, partial: Path, meta: dict, ids: Sequence[str], predicti
     # From here the old run (if any) is replaced: unmark it, swap in the new files, mark the new one.
     (out / "meta.json").unlink(missing_ok=True)
     extra = {"visible": np.asarray(visible, dtype=bool)} if visible is not None else {}
+    if box_sizes is not None:
+        extra["box_size"] = np.asarray(box_sizes, dtype=np.float64)
     save_npz(out / "predictions.npz", ids=np.array(ids), predictions=predictions, ground_truth=gt,
              boxes=boxes if boxes is not None else np.zeros((0, 4)), **extra)
     shutil.rmtree(out / "pts", ignore_errors=True)         # a redone run holds its own faces only

@@ -125,6 +125,9 @@ def two_step_predict(method, images: Sequence[np.ndarray], fraction: float | Non
     (1, 68, 2)
     """
     fraction = DEFAULT_FRACTION if fraction is None else _check_fraction(fraction)
+    if getattr(method, "scheme", "ibug68") != "ibug68":
+        raise OptionError(f"--init two-step aligns to the 68-point DAN mean shape; method "
+                          f"{getattr(method, 'name', method)!r} predicts {method.scheme} shapes")
     images = list(images)
     if not images:
         empty = np.zeros((0, 68, 2))

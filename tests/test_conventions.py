@@ -129,6 +129,12 @@ def test_explain_values_match_independent_computations(tmp_path):
     trapezoid = 1e-4 * (ced.sum() - (ced[0] + ced[-1]) / 2) / 0.08
     simpson = 1e-4 / 3 * (ced[0] + ced[-1] + 4 * ced[1:-1:2].sum() + 2 * ced[2:-1:2].sum()) / 0.08
     common = np.array(["ibug" not in i for i in order])
+    # PIPNet/STAR's grid and their scipy Simpson call (benchmarks.md section 0.2), written out as they run it
+    from scipy.integrate import simpson as scipy_simpson
+
+    their_grid = np.arange(0, 0.08 + 1e-4, 1e-4)
+    their_ced = (e[None, :] <= their_grid[:, None]).mean(axis=1)
+    point = np.linalg.norm(pred - gt, axis=2) / iod(gt)[:, None]
     # SPIGA's rule, by hand: 10,000 equal bins from min to max error, the share of images up to the end of
     # each bin paired with its left edge, bins starting below 0.08 kept, Simpson's rule (odd/even weights)
     left = e.min() + (e.max() - e.min()) * np.arange(10000) / 10000
@@ -136,7 +142,6 @@ def test_explain_values_match_independent_computations(tmp_path):
     share[-1] = 1.0
     kept = left < 0.08
     x, y = left[kept], share[kept]
-    from scipy.integrate import simpson as scipy_simpson
     spiga = scipy_simpson(y, x=x) / 0.08 + ((0.08 - x[-1]) / 0.08 if y[-1] == 1 else 0.0)
     expected = {
         "protocol: inter-ocular": e.mean(),
@@ -152,8 +157,17 @@ def test_explain_values_match_independent_computations(tmp_path):
         "full = mean of the common and challenging means": (e[common].mean() + e[~common].mean()) / 2,
         "coordinates +1 px on x and y": mean_error(pred + 1, gt),
         "coordinates -1 px on x and y": mean_error(pred - 1, gt),
+        # the conventions of the field's reference code beyond 300W's own (benchmarks.md)
+        "AUC_0.08 on PIPNet/STAR's grid np.arange(0, 0.08+1e-4, 1e-4)": scipy_simpson(their_ced, x=their_grid) / 0.08,
+        f"failure at PIPNet/STAR's last grid point {their_grid[-1]:.6g}": 1 - their_ced[-1],
+        "predictions rounded to whole pixels": mean_error(np.round(pred), gt),
+        "predictions truncated to whole pixels (HRNet's astype(int))": mean_error(np.trunc(pred), gt),
+        "errors pooled over all visible points (mmpose)": point.sum() / point.size,
+        "sum of errors / (N - 1) (ADNet's evaluate.py)": e.sum() / (len(e) - 1),
     }
-    assert set(lines) == set(expected)
+    not_applicable = {"mean over visible points only (SAN, COFW-68's second evaluation)"}
+    assert set(lines) == set(expected) | not_applicable
+    assert all(lines[name]["value"] is None for name in not_applicable)
     for name, value in expected.items():
         line = lines[name]
         assert line["value"] == pytest.approx(value, rel=1e-10, abs=1e-12), name
@@ -172,3 +186,69 @@ def test_explain_table_and_not_applicable_lines(clean):
 
     text = explain_text(lines)
     assert "n/a" in text and "inter-pupil normaliser" in text and "vs protocol" in text
+
+
+# --- the cases a mutation check found untested (issue 21) ---------------------------------------
+
+def test_explain_counts_an_error_exactly_at_alpha_by_the_protocols_rule(tmp_path):
+    """Faces whose error is exactly alpha fail under >= and not under > : --explain gives each rule its own
+    count (a swap of the two rules, or of which one is the protocol's, changes these numbers)."""
+    gt = np.zeros((10, 68, 2))
+    gt[:, :, 0] = np.arange(68)[None] % 17 * 10.0            # whole numbers: offsets below are exact
+    gt[:, :, 1] = np.arange(68)[None] // 17 * 10.0
+    gt[:, 36], gt[:, 45] = [0.0, 5.0], [100.0, 5.0]            # inter-ocular distance exactly 100
+    offsets = np.array([8.0, 8.0, 8.0, 8.0, 2.0, 3.0, 12.0, 4.0, 5.0, 1.0])   # four faces at exactly 8% = alpha
+    pred = gt + offsets[:, None, None] * np.array([1.0, 0.0])
+    ids = [f"f{k}" for k in range(10)]
+    e = offsets / 100.0
+    assert np.count_nonzero(e == 0.08) == 4
+    for sid, g in zip(ids, gt):
+        write_pts(tmp_path / "gt" / f"{sid}.pts", g)
+    write_predictions(tmp_path / "p.json", ids, pred)
+    for flag, rule, other in ((None, ">", ">="), ("--inclusive-failure", ">=", ">")):
+        args = ["eval", str(tmp_path / "p.json"), "--gt", str(tmp_path / "gt"), "--no-ci", "--format", "json",
+                "--explain"] + ([flag] if flag else [])
+        out = json.loads(CliRunner().invoke(main, args).stdout)
+        lines = {line["convention"]: line for line in out["explain"]}
+        strict, inclusive = np.mean(e > 0.08), np.mean(e >= 0.08)          # 0.1 and 0.5
+        expected = {">": strict, ">=": inclusive}
+        assert lines[f"protocol: failure = error {rule} 0.08"]["value"] == expected[rule]
+        assert lines[f"failure = error {other} 0.08"]["value"] == expected[other]
+        assert lines[f"failure = error {other} 0.08"]["difference"] == pytest.approx(expected[other] - expected[rule])
+        assert out["failure_rate"] == expected[rule]
+
+
+def test_an_uneven_offset_is_not_a_one_pixel_shift(clean):
+    """(+1.7, +0.3) px averages to +1 px, but one axis is 0.7 px from it: a method's bias, not a 0/1-based
+    mix-up, so no warning (the per-axis tolerance)."""
+    ids, pred, gt = clean
+    assert check_conventions(pred + np.array([1.7, 0.3]), gt, ids) == []
+    assert [w.kind for w in check_conventions(pred + np.array([1.3, 0.8]), gt, ids)] == ["shift"]    # within it
+
+
+def test_scattered_offsets_and_a_single_face_are_not_a_shift(clean):
+    """Offsets scattered around +1 px (each face its own, sd 3 px) have a typical value of +1 px but no
+    systematic shift; one face alone cannot show one either (the standard-error check)."""
+    from scipy.stats import norm
+
+    ids, pred, gt = clean
+    n = len(gt)
+    spread = 3.0 * norm.ppf((np.arange(n) + 0.5) / n)               # symmetric, median exactly 0
+    rng = np.random.default_rng(56)
+    scattered = pred + 1.0 + np.stack([rng.permutation(spread), rng.permutation(spread)], axis=1)[:, None, :]
+    assert check_conventions(scattered, gt, ids) == []
+    one = pred[:1] + 1.0
+    assert check_conventions(one, gt[:1], ids[:1]) == []
+    assert [w.kind for w in check_conventions(pred + 1.0, gt, ids)] == ["shift"]    # the same shift, systematic
+
+
+def test_whole_number_predictions_are_warned_about_with_their_evidence(clean):
+    ids, pred, gt = clean
+    truncated = np.trunc(pred)
+    warnings = check_conventions(truncated, gt, ids)
+    assert [w.kind for w in warnings] == ["whole-pixels"]
+    w = warnings[0]
+    assert w.error_as_given == pytest.approx(mean_error(truncated, gt), rel=1e-12)
+    assert w.error_fixed == pytest.approx(mean_error(truncated + 0.5, gt), rel=1e-12)
+    assert "every predicted coordinate is a whole number" in w.message
+    assert check_conventions(pred, gt, ids) == []

@@ -9,7 +9,7 @@ import torch
 
 from faceeval import geometry as G
 from faceeval.datasets import load_dataset
-from faceeval.geometry_torch import apply_affine, estimate_similarity
+from faceeval_methods.dan.geometry_torch import apply_affine, estimate_similarity
 from faceeval.landmarks import MIRROR_PERMUTATION
 from faceeval_methods.dan.augment import Canvases, mirror_batch, warp_to_frames
 from faceeval_methods.dan.config import DANConfig, frame_mean_shape

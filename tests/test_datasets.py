@@ -134,8 +134,8 @@ def test_load_dataset_dispatch_and_errors(fake_300w, tmp_path):
     assert len(load_dataset("300w", root=tree.root)) == 3          # default subset: full
     with pytest.raises(DataError, match="needs --data-root"):
         load_dataset("300w", "full")
-    with pytest.raises(DataError, match="unknown dataset 'aflw'"):
-        load_dataset("aflw", root=tmp_path)
+    with pytest.raises(DataError, match="unknown dataset 'no-such-set'"):        # (aflw is a dataset now)
+        load_dataset("no-such-set", root=tmp_path)
 
 
 # --- builtin ---------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""faceeval.geometry_torch against the numpy faceeval.geometry and closed-form cases."""
+"""faceeval_methods.dan.geometry_torch (DAN's torch geometry) against the numpy faceeval.geometry and closed-form cases."""
 import numpy as np
 import pytest
 from conftest import needs_extra_module
@@ -8,7 +8,7 @@ needs_extra_module("dan")
 import torch
 
 from faceeval import geometry as G
-from faceeval import geometry_torch as GT
+from faceeval_methods.dan import geometry_torch as GT
 from faceeval.resources import dan_mean_shape
 
 RNG = np.random.default_rng(0)

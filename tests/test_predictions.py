@@ -100,6 +100,8 @@ def test_a_runs_npz_needs_no_ground_truth_and_matches_its_pts(tmp_path, builtin)
      "line 3 (image 1) has 67 values, expected 68 y values"),
     ("word.txt", "1\n" + " 1" * 68 + "\n" + " 2" * 67 + " y\n" + " 0" * 68 + "\n",
      "image 1 (lines 2-4) has a value that is not a number"),
+    # a .txt of more numbers per line is WFLW's one-face-per-line format: a folder as ground truth gives no order
+    ("lines.txt", "1 2 3 4\n", "needs --gt with a dataset whose official list gives the order"),
 ])
 def test_unreadable_predictions_give_one_clear_line(faces, name, content, fragment):
     tmp, _, _ = faces

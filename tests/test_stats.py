@@ -141,3 +141,49 @@ def test_formats_and_bad_input():
         paired_comparison(np.ones(3), np.ones(4))
     with pytest.raises(MetricInputError, match="non-finite"):
         summary_intervals(np.array([0.1, np.nan]))
+
+
+@pytest.mark.parametrize("level", [0.5, 0.8])
+def test_summary_intervals_use_their_confidence_level(level, tmp_path):
+    """The interval is the central ``level`` part of the bootstrap distribution, drawn here from the same
+    seeded generator: a level other than 0.95 (through the function and through --ci-level) must change it."""
+    e = np.sort(np.random.default_rng(11).gamma(2.0, 0.02, 135))
+    ci = summary_intervals(e, bootstrap=Bootstrap(resamples=400, seed=5, level=level))
+    idx = np.random.default_rng(5).integers(0, e.size, size=(400, e.size))
+    means = e[idx].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(means, [tail, 100 - tail])
+    assert ci.mean_error.low == pytest.approx(low, abs=1e-15) and ci.mean_error.high == pytest.approx(high, abs=1e-15)
+    wide = summary_intervals(e, bootstrap=Bootstrap(resamples=400, seed=5, level=0.95))
+    assert wide.mean_error.low < ci.mean_error.low and ci.mean_error.high < wide.mean_error.high
+    # the command line's --ci-level reaches the same numbers
+    import json
+
+    from click.testing import CliRunner
+
+    from faceeval.cli import main
+    from faceeval.predictions import write_predictions
+    from faceeval.io import write_pts
+    from conftest import face_shapes
+
+    gt = face_shapes(40, seed=12)
+    pred = gt + np.random.default_rng(13).normal(0, 1, gt.shape) * np.linspace(0.5, 4, 40)[:, None, None]
+    ids = [f"f{k:02d}" for k in range(40)]
+    for sid, g in zip(ids, gt):
+        write_pts(tmp_path / "gt" / f"{sid}.pts", g)
+    write_predictions(tmp_path / "p.csv", ids, pred)
+    out = json.loads(CliRunner().invoke(main, ["eval", str(tmp_path / "p.csv"), "--gt", str(tmp_path / "gt"),
+                                              "--ci-resamples", "300", "--ci-seed", "3", "--ci-level", str(level),
+                                              "--format", "json"]).stdout)
+    stored = np.stack([fs_read(tmp_path / "gt", sid) for sid in ids])
+    errors = np.sort(np.linalg.norm(pred - stored, axis=2).mean(axis=1) / np.linalg.norm(stored[:, 36] - stored[:, 45],
+                                                                                          axis=1))
+    resampled = errors[np.random.default_rng(3).integers(0, 40, size=(300, 40))].mean(axis=1)
+    assert out["mean_error_ci"] == pytest.approx(list(np.percentile(resampled, [tail, 100 - tail])), abs=1e-12)
+    assert out["bootstrap"]["level"] == level
+
+
+def fs_read(root, sid):
+    from faceeval.io import read_pts
+
+    return read_pts(root / f"{sid}.pts")

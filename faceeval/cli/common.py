@@ -1,7 +1,6 @@
 """Helpers shared by the CLI commands: clean errors and summary formatting."""
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 from typing import Sequence
@@ -10,25 +9,10 @@ import click
 
 from ..errors import FaceevalError
 from ..metrics import Summary
+from ..options import (DATA_ROOT, DATA_ROOT_ENV, RegisteredChoice, data_root_option,  # noqa: F401 - shared names
+                       load_dataset_reporting_gaps, reporting_data_warnings)
 from ..runs import RunInterrupted
 
-#: The environment variable every ``--data-root`` falls back to.
-DATA_ROOT_ENV = "FACEEVAL_DATA_ROOT"
-
-
-def data_root_option(help: str, exists: bool = False, required: bool = False):
-    """``--data-root``: the one definition of the option, falling back to ``$FACEEVAL_DATA_ROOT``.
-
-    ``help`` is the command's own text (it should name the variable); ``exists``: the folder
-    must exist; ``required``: the option or the variable must be given.
-    """
-    return click.option("--data-root", type=click.Path(exists=exists, file_okay=False), envvar=DATA_ROOT_ENV,
-                        required=required, help=help)
-
-
-#: Options several commands share (plugin commands use them too).
-DATA_ROOT = data_root_option("Folder holding the dataset as distributed (env FACEEVAL_DATA_ROOT); for tables and "
-                             "figures the 300W root, which says what could be run and gives figures their images.")
 RESULTS = click.option("--results", type=click.Path(file_okay=False), default=None,
                        help="Results root holding the runs (default ./results or env FACEEVAL_RESULTS).")
 
@@ -224,36 +208,3 @@ def sleeping_openmp_waits() -> None:
 
     if "torch" not in sys.modules:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-
-@contextlib.contextmanager
-def reporting_data_warnings():
-    """Within it, a :class:`~faceeval.datasets.DataWarning` (an incomplete subset, files left out) or a
-    :class:`~faceeval.methods.MethodWarning` (an option falling back) is printed as one plain
-    ``warning: ...`` line on stderr instead of a Python warning."""
-    import warnings
-
-    from ..datasets import DataWarning
-    from ..methods import MethodWarning
-
-    caught: list = []
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", DataWarning)
-            warnings.simplefilter("always", MethodWarning)
-            yield
-    finally:
-        for w in caught:
-            if issubclass(w.category, (DataWarning, MethodWarning)):
-                click.echo(f"warning: {w.message}", err=True)
-            else:
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-
-
-def load_dataset_reporting_gaps(name: str, subset: str | None = None, root=None, **options):
-    """:func:`~faceeval.datasets.load_dataset`, with an incomplete subset or files left out reported
-    as plain ``warning: ...`` lines on stderr (naming the folders and files) instead of Python warnings."""
-    from ..datasets import load_dataset
-
-    with reporting_data_warnings():
-        return load_dataset(name, subset, root, **options)

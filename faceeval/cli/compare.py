@@ -5,19 +5,19 @@ from pathlib import Path
 
 import click
 
-from ..datasets import DATASETS
+from ..datasets import dataset_names
 from ..errors import OptionError
 from ..methods import method_class
 from ..runs import INITIALISERS, results_root, subset_tag
-from .common import (BOX_FRACTION, DATA_ROOT, POSITIVE_INT, RESULTS, init_options, load_dataset_reporting_gaps,
-                     parse_weights, sleeping_openmp_waits)
-from .evaluate import ALPHA, NORM, protocol_norm_alpha
+from .common import (BOX_FRACTION, DATA_ROOT, POSITIVE_INT, RESULTS, RegisteredChoice, init_options,
+                     load_dataset_reporting_gaps, parse_weights, sleeping_openmp_waits)
+from .evaluate import ALPHA, NORM
 from .uncertainty import bootstrap_from, ci_options
 
 
 @click.command("compare")
 @click.argument("methods", nargs=-1, required=True)
-@click.option("--dataset", type=click.Choice(DATASETS), default="300w", show_default=True)
+@click.option("--dataset", type=RegisteredChoice(dataset_names, "dataset"), default="300w", show_default=True)
 @click.option("--subset", default=None, help="Subset to compare on (300w: common, challenging, full, private; "
               "builtin: all). Default: the dataset's default.")
 @DATA_ROOT
@@ -77,7 +77,10 @@ def compare_command(methods, dataset, subset, data_root, init, box_fraction, wei
         if not Path(path).expanduser().exists():
             raise OptionError(f"--weights {name}={path}: no such file or folder")
     ds = load_dataset_reporting_gaps(dataset, subset, data_root)
-    norm, alpha = protocol_norm_alpha(norm, alpha, ds.name)
+    from ..protocol import resolve_protocol
+
+    protocol = resolve_protocol(ds.name, ds.scheme, norm, alpha)          # the dataset's, unless given
+    norm, alpha = protocol.norm, protocol.alpha
     skipped: dict[str, str] = {}
 
     def skip(name, exc):

@@ -6,31 +6,34 @@ from pathlib import Path
 
 import click
 
-from ..metrics import ALPHA as PROTOCOL_ALPHA
-from ..metrics import ALPHA_BBOX_DIAGONAL, NORMALISATIONS, evaluate
+from ..metrics import evaluate, score
+from ..protocol import normaliser_names, resolve_protocol
 from ..stats import summary_intervals
-from .common import DATA_ROOT, FRACTION, format_summary_table, reporting_data_warnings
+from .common import DATA_ROOT, FRACTION, RegisteredChoice, format_summary_table, reporting_data_warnings
 from .uncertainty import bootstrap_from, ci_options
 
-NORM = click.option("--norm", type=click.Choice(NORMALISATIONS), default=None,
-                    help="Normalising distance, computed from the ground truth (bbox-size = sqrt(w*h) of the "
-                         "ground-truth box). Default: the dataset's protocol (cofw68: inter-pupil), else inter-ocular.")
+NORM = click.option("--norm", type=RegisteredChoice(normaliser_names, "normaliser"), default=None,
+                    help="Normalising distance, computed from the ground truth (default: the protocol of the "
+                         "dataset the ground truth comes from: inter-ocular on 300W and WFLW, inter-pupil on COFW "
+                         "(--norm inter-ocular: HRNet's), dataset-box on AFLW, bbox-diagonal on Menpo; inter-ocular "
+                         "for a folder of 68 points).")
 ALPHA = click.option("--alpha", type=FRACTION, default=None,
                      help="Threshold of AUC_alpha and of the failure rate, a fraction of the normalising distance "
-                          f"(0.08 = 8%; use {ALPHA_BBOX_DIAGONAL:g} for bbox-diagonal on Menpo). Default: the "
-                          f"dataset's protocol (cofw68: 0.1), else {PROTOCOL_ALPHA:g}.")
+                          "(0.08 = 8%; default: the dataset's: 0.08 on 300W, 0.10 on WFLW and COFW, 0.07 on AFLW, "
+                          "0.03 for bbox-diagonal on Menpo).")
 
 
 def protocol_norm_alpha(norm: str | None, alpha: float | None, dataset: str | None) -> tuple[str, float]:
-    """``--norm`` and ``--alpha`` as given, else the dataset's own protocol, else inter-ocular at 0.08.
+    """``--norm`` and ``--alpha`` as given, else the dataset's own protocol, else inter-ocular at 0.08
+    (:func:`faceeval.protocol.resolve_protocol`, for callers that want the two values only).
 
     >>> protocol_norm_alpha(None, None, "cofw68"), protocol_norm_alpha("inter-ocular", None, "300w")
     (('inter-pupil', 0.1), ('inter-ocular', 0.08))
     """
-    from ..datasets import DATASET_PROTOCOL
+    from ..datasets import dataset_names
 
-    own = DATASET_PROTOCOL.get(dataset or "", {})
-    return norm or own.get("norm", "inter-ocular"), alpha if alpha is not None else own.get("alpha", PROTOCOL_ALPHA)
+    protocol = resolve_protocol(dataset if dataset in dataset_names() else None, norm=norm, alpha=alpha)
+    return protocol.norm, protocol.alpha
 INCLUSIVE = click.option("--inclusive-failure", is_flag=True,
                          help="Count error >= alpha as failure (the paper's text) instead of > alpha (its code).")
 
@@ -55,8 +58,9 @@ def GT_OPTIONAL(fn):
     fn = DATA_ROOT(fn)
     return click.option(
         "--gt", "gt_dir", default=None, metavar="DIR|DATASET[:SUBSET]",
-        help="Ground truth: a folder of .pts files (e.g. a 300W root), paired by id or file name, or a dataset "
-             "the loaders know (builtin, 300w:challenging, menpo:test, folder; all but builtin with --data-root). "
+        help="Ground truth: a folder of .pts files (e.g. a 300W root), paired by id or file name, or a registered "
+             "dataset (builtin, 300w:challenging, wflw:test, wflw:largepose, cofw, aflw:frontal, menpo:test, "
+             "menpo-profile, folder; all but builtin with --data-root; the annotation files are enough). "
              "Not needed for a run's predictions.npz, which holds its ground truth.")(fn)
 
 
@@ -72,12 +76,14 @@ def SCORING(fn):
 @click.argument("predictions", type=click.Path(exists=True))
 @SCORING
 @click.option("--explain", is_flag=True,
-              help="Also score the predictions under every convention that is commonly mixed up (normaliser, "
-                   "> or >= alpha, Simpson, trapezoid or SPIGA's histogram AUC, how 'full' is averaged, 0- or 1-based "
-                   "coordinates), each beside the protocol's value.")
+              help="Also score the predictions under every convention the field's reference code differs in "
+                   "(pupils or eye corners and the other normalisers, > or >= alpha, Simpson, trapezoid or SPIGA's "
+                   "histogram AUC, PIPNet/STAR's alpha grid, how 'full' is averaged, 0- or 1-based coordinates, "
+                   "whole-pixel predictions, errors pooled or over visible points only, N - 1), each beside the "
+                   "protocol's value.")
 @click.option("--visible-only", is_flag=True,
               help="Average each face's error over its visible points only (ground truth with occlusion flags, "
-                   "COFW-68: the benchmark's second evaluation); the normaliser still uses all points.")
+                   "COFW and COFW-68: the benchmark's second evaluation); the normaliser still uses all points.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure, one_based, yx, frame, source, ci,
                  ci_resamples, ci_seed, ci_level, explain, visible_only, fmt):
@@ -86,16 +92,21 @@ def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure,
     PREDICTIONS is a folder of .pts files, a predictions.npz as `faceeval run` writes
     it (or its run folder), a CSV file (id,x0,y0,...,x67,y67), a JSON file
     ({"id": [[x, y], ...]}), released predictions in SPIGA's results format (a JSON list
-    of {"imgpath", "landmarks"}, paired by the image's stem) or a COFW-68 benchmark .txt
-    (4 lines per face). Coordinates are 0-based (x, y) pixels, except .pts and the COFW-68
-    .txt (1-based); --one-based/--zero-based, --yx and --frame read other conventions;
-    released predictions are read as their source description says (--source; a file
-    it lists is recognised by its checksum), never guessed. A warning with evidence is
-    printed when the predictions look shifted by one pixel, have x and y swapped or sit
-    in the original photos' frame of a re-cut pack.
+    of {"imgpath", "landmarks"}, paired by the image's stem), a COFW-68 benchmark .txt
+    (4 lines per face) or, with a dataset that has an official list (WFLW), a .txt file
+    of one face per line in the list's order (the first 196 numbers of a line are its 98
+    points; the rest is ignored). Any registered landmark scheme (68, 98, 29, 19 or 39
+    points) is scored by its own reference points. Coordinates are 0-based (x, y) pixels,
+    except .pts and the COFW-68 .txt (1-based); --one-based/--zero-based, --yx and
+    --frame read other conventions; released predictions are read as their source
+    description says (--source; a file it lists is recognised by its checksum), never
+    guessed. A warning with evidence is printed when the predictions look shifted by one
+    pixel, have x and y swapped, sit in the original photos' frame of a re-cut pack, or
+    are all whole numbers.
 
-    Without --norm and --alpha, the dataset's own protocol applies (cofw68: eye centres,
-    failure > 0.1, i.e. success <= 0.1), else inter-ocular at 0.08.
+    Without --norm and --alpha, the dataset's own protocol applies (WFLW: inter-ocular at
+    0.10; COFW and COFW-68: eye centres, failure > 0.1; AFLW: its box_size; Menpo: the box
+    diagonal at 0.03), else inter-ocular at 0.08.
 
     --format json prints one object with n, mean_error, median_error, auc and
     failure_rate, as fractions (0.05 = 5%), their intervals (*_ci), percentiles,
@@ -111,6 +122,8 @@ def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure,
       faceeval eval 300w_public_test.json --gt 300w:full --data-root ~/data/300w --source spiga
       faceeval eval cofw68_test.json --gt cofw68 --data-root ~/data/cofw68 --norm bbox-size
       faceeval eval mine.txt --gt cofw68 --data-root ~/data/cofw68 --visible-only
+      faceeval eval hrnet_wflw.txt --gt wflw:test --data-root ~/data/wflw --explain
+      faceeval eval theirs.json --gt cofw --norm inter-ocular --data-root ~/data/cofw
     """
     from ..analysis import analyse
     from ..conventions import check_conventions, explain as explain_conventions, explain_text
@@ -123,27 +136,34 @@ def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure,
     if scored.unpaired_note:
         click.echo(scored.unpaired_note, err=True)
     ids, pred, gt = scored.ids, scored.predictions, scored.ground_truth
-    norm, alpha = protocol_norm_alpha(norm, alpha, scored.truth.dataset_name if scored.truth else None)
+    protocol, scheme, box_size = scoring_protocol(scored, norm, alpha, inclusive_failure)
+    norm, alpha = protocol.norm, protocol.alpha
     visible = _visible(scored, visible_only)
-    summary, errors = evaluate(pred, gt, norm, alpha, ids=ids, inclusive_failure=inclusive_failure, visible=visible)
+    summary, errors = evaluate(pred, gt, norm, alpha, ids, inclusive_failure, visible, scheme=scheme,
+                               box_size=box_size)
     bootstrap = bootstrap_from(ci, ci_resamples, ci_seed, ci_level)
-    warnings = check_conventions(pred, gt, ids, norm, scored.source.one_based, scored.source.yx, scored.as_original)
+    warnings = check_conventions(pred, gt, ids, norm, scored.source.one_based, scored.source.yx, scored.as_original,
+                                 scheme=scheme, box_size=box_size)
     if scored.original_frame is not None:
         # mapped from the original photos: a slipped base is one photo pixel, which the crops rescale;
         # look in both frames, the photos' first
-        found = check_conventions(*scored.original_frame, ids, norm, scored.source.one_based, scored.source.yx)
+        found = check_conventions(*scored.original_frame, ids, norm, scored.source.one_based, scored.source.yx,
+                                  scheme=scheme, box_size=box_size)
         warnings = found + [w for w in warnings if w.kind not in {f.kind for f in found}]
     for w in warnings:
         click.echo(f"warning: {w.message}", err=True)
-    lines = explain_conventions(pred, gt, ids, norm, alpha, inclusive_failure) if explain else None
+    lines = explain_conventions(pred, gt, ids, scheme=scheme, box_size=box_size, visible=scored.visible,
+                                protocol=protocol) if explain else None
     if fmt == "json":
         d = summary.as_dict()
         out = {k: d[k] for k in ("n", "mean_error", "median_error", "auc", "failure_rate")}
-        analysis = analyse(pred, gt, ids, norm, alpha, inclusive_failure, bootstrap, visible)
+        analysis = analyse(pred, gt, ids, bootstrap=bootstrap, visible=visible, scheme=scheme, box_size=box_size,
+                           protocol=protocol)
         if analysis.intervals is not None:
             out.update(analysis.intervals.as_dict())
         out.update(analysis.as_dict())
         out.update({"norm": norm, "alpha": alpha, "inclusive_failure": inclusive_failure, "visible_only": visible_only,
+                    "scheme": scheme.name, "dataset": scored.set_name,
                     "input": {"path": str(scored.source.path), "format": scored.source.format,
                               "one_based": scored.source.one_based, "yx": scored.source.yx,
                               "frame": scored.source.frame, "released": scored.source.released},
@@ -157,6 +177,8 @@ def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure,
     if visible_only:
         click.echo(f"(visible points only: {int(visible.sum())} of {visible.size} points, as marked in the ground truth)")
     if lines is not None:
+        click.echo("")
+        click.echo(f"{scored.set_name} (n = {summary.n}, scheme {scheme.name}): the protocol is {protocol.describe()}")
         click.echo("")
         click.echo(explain_text(lines))
 
@@ -194,14 +216,17 @@ def ced_command(pred_dirs, gt_dir, data_root, output, norm, alpha, inclusive_fai
     if labels and len(labels) != len(pred_dirs):
         raise click.UsageError(f"{len(labels)} --label values for {len(pred_dirs)} folders")
     with reporting_data_warnings():
-        truth = load_ground_truth(gt_dir, data_root) if gt_dir is not None else None
-    norm, alpha = protocol_norm_alpha(norm, alpha, truth.dataset_name if truth is not None else _run_dataset(pred_dirs[0]))
+        truth = (load_ground_truth(gt_dir, data_root) if gt_dir is not None and not Path(gt_dir).is_dir() else None)
     curves, sets, private = [], [], True
+    given_norm, given_alpha = norm, alpha
     for i, pred_dir in enumerate(pred_dirs):
-        scored = load_scored(pred_dir, truth)
+        with reporting_data_warnings():
+            scored = load_scored(pred_dir, truth or gt_dir, data_root=data_root)
         if scored.unpaired_note:
             click.echo(scored.unpaired_note, err=True)
-        _, errors = evaluate(scored.predictions, scored.ground_truth, norm, alpha, ids=scored.ids)
+        protocol, scheme, box_size = scoring_protocol(scored, given_norm, given_alpha, inclusive_failure)
+        norm, alpha = protocol.norm, protocol.alpha
+        _, errors = score(scored.predictions, scored.ground_truth, protocol, scored.ids, scheme, box_size)
         label = labels[i] if labels else _default_label(pred_dir)
         curves.append(curve_from_errors(label, errors, alpha, x_max, inclusive_failure))
         sets.append(f"{scored.set_name} (n = {len(scored.ids)})")
@@ -222,14 +247,15 @@ def ced_command(pred_dirs, gt_dir, data_root, output, norm, alpha, inclusive_fai
         click.echo(f"wrote {path}")
 
 
-def _run_dataset(predictions: str) -> str | None:
-    """The dataset of a stored run's folder or predictions.npz (for its protocol's defaults), else None."""
-    path = Path(predictions)
-    meta = (path if path.is_dir() else path.parent) / "meta.json"
-    try:
-        return json.loads(meta.read_text()).get("dataset") if meta.is_file() else None
-    except (OSError, ValueError, AttributeError):
-        return None
+def scoring_protocol(scored, norm: str | None, alpha: float | None, inclusive_failure: bool):
+    """The protocol, scheme and dataset box sizes one command scores ``scored`` with: the options
+    given, else the defaults of the dataset the ground truth comes from (a folder: those of its
+    scheme's standard dataset), resolved once."""
+    from ..datasets import dataset_names
+
+    spec = scored.spec_name if scored.spec_name in dataset_names() else None
+    scheme = scored.scheme
+    return resolve_protocol(spec, scheme, norm, alpha, inclusive_failure), scheme, scored.box_sizes
 
 
 def _visible(scored, visible_only: bool):

@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from ..metrics import NORMALISATIONS
-from .common import DATA_ROOT, RESULTS
+from ..protocol import normaliser_names
+from .common import DATA_ROOT, RESULTS, RegisteredChoice
 from .uncertainty import bootstrap_from, ci_options
 
 MENPO_ROOT = click.option("--menpo-root", type=click.Path(file_okay=False), envvar="FACEEVAL_MENPO_ROOT",
@@ -36,9 +37,18 @@ def _tables(results, data_root, menpo_root, measured_only, bootstrap=None):
               help="Folder for table2..table6 as .md, .tex and .csv, and tables.md.")
 @MEASURED_ONLY
 @click.option("--quiet", is_flag=True, help="Do not print the Markdown tables.")
+@click.option("--benchmark", type=click.Choice(["wflw", "cofw", "aflw", "300w"]), default=None,
+              help="Instead of the DAN paper's tables: the benchmark's standard layout (WFLW: full and six subsets "
+                   "x NME, FR@0.10, AUC@0.10), published rows beside ours, each with its normalisation and marked "
+                   "where not comparable; and a CED figure per subset.")
+@click.option("--norm", type=RegisteredChoice(normaliser_names, "normaliser"), default=None,
+              help="With --benchmark: score by this normaliser instead of the benchmark's (e.g. cofw with "
+                   "inter-ocular, HRNet's convention); published rows are then compared against it.")
 @ci_options
-def tables_command(results, data_root, menpo_root, out, measured_only, quiet, ci, ci_resamples, ci_seed, ci_level):
-    """Write the paper's Tables 2-6 with our measured rows beside the published ones.
+def tables_command(results, data_root, menpo_root, out, measured_only, quiet, benchmark, norm, ci, ci_resamples,
+                   ci_seed, ci_level):
+    """Write the paper's Tables 2-6 with our measured rows beside the published ones,
+    or (--benchmark) a benchmark's standard table.
 
     Rows marked "measured" come from cached predictions (`faceeval run`); a cell that
     could not be measured says why and gives the command that fills it. Nothing is
@@ -48,8 +58,16 @@ def tables_command(results, data_root, menpo_root, out, measured_only, quiet, ci
     Examples:
       faceeval tables
       faceeval tables --data-root ~/data/300w --out reports/
+      faceeval tables --benchmark wflw --data-root ~/data/wflw
+      faceeval tables --benchmark cofw --norm inter-ocular
     """
     from ..report.tables import write_tables
+
+    if benchmark is not None:
+        _benchmark_tables(results, data_root, out, benchmark, norm, quiet)
+        return
+    if norm is not None:
+        raise click.UsageError("--norm applies to --benchmark tables only")
 
     runs, tables = _tables(results, data_root, menpo_root, measured_only,
                            bootstrap_from(ci, ci_resamples, ci_seed, ci_level))
@@ -58,6 +76,22 @@ def tables_command(results, data_root, menpo_root, out, measured_only, quiet, ci
         for t in tables:
             click.echo(t.to_markdown())
     click.echo(f"{len(runs)} stored runs; wrote {len(paths)} files to {out}/ (table2..table6 and cofw68 where it has runs, as .md/.tex/.csv, and tables.md)")
+
+
+def _benchmark_tables(results, data_root, out, benchmark, norm, quiet):
+    from ..protocol import resolve_protocol
+    from ..report.benchmarks import LAYOUTS, benchmark_tables, write_benchmark
+    from ..runs import find_runs
+
+    runs = find_runs(results)
+    protocol = resolve_protocol(LAYOUTS[benchmark].dataset, norm=norm)
+    tables, measured = benchmark_tables(benchmark, runs, data_root, protocol)
+    paths = write_benchmark(tables, measured, benchmark, out, protocol)
+    if not quiet:
+        for t in tables:
+            click.echo(t.to_markdown())
+    click.echo(f"{sum(len(v) for v in measured.values())} measured subset scores from {len(runs)} stored runs; "
+               f"wrote {len(paths)} files to {out}/ ({benchmark}-*.md/.tex/.csv, {benchmark}.md, CED figures)")
 
 
 @click.command("figures")

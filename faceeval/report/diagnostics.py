@@ -10,32 +10,37 @@ from pathlib import Path
 
 import numpy as np
 
-from ..landmarks import GROUPS, N_POINTS
+from ..protocol import Scheme, scheme as registered_scheme
+from ..protocol.schemes import IBUG68
 from .figures import DPI, FigureResult, _pyplot, _save
 
 #: Pixel sizes (width, height) of the two figures.
 LANDMARK_PX = (600, 600)
 SCATTER_PX = (600, 600)
-#: Groups drawn as closed outlines (the rest as open polylines).
-_CLOSED = {"eye_a", "eye_b", "outer_lip", "inner_lip"}
 
 
 def landmark_error_figure(per_landmark: np.ndarray, path: str | os.PathLike, norm: str = "inter-ocular",
-                          title: str = "", mean_shape: np.ndarray | None = None) -> FigureResult:
-    """The mean face with each of the 68 points coloured and sized by its mean error (percent).
+                          title: str = "", mean_shape: np.ndarray | None = None,
+                          scheme: Scheme | str = IBUG68) -> FigureResult:
+    """The mean face with each point of ``scheme`` coloured and sized by its mean error (percent),
+    the scheme's groups drawn as outlines.
 
-    ``mean_shape``: where to draw the points (default: the DAN release's mean shape).
+    ``mean_shape``: where to draw the points (default: the DAN release's mean shape, for 68 points;
+    other schemes must give one, e.g. the mean of the ground truth).
     """
     from ..resources import dan_mean_shape
 
+    scheme = registered_scheme(scheme)
     values = np.asarray(per_landmark, dtype=np.float64) * 100
-    if values.shape != (N_POINTS,):
-        raise ValueError(f"per-landmark errors must have {N_POINTS} values, got shape {values.shape}")
+    if values.shape != (scheme.n_points,):
+        raise ValueError(f"per-landmark errors must have {scheme.n_points} values, got shape {values.shape}")
+    if mean_shape is None and scheme.name != IBUG68.name:
+        raise ValueError(f"a {scheme.name} figure needs the mean shape to draw on")
     shape = np.asarray(dan_mean_shape() if mean_shape is None else mean_shape, dtype=np.float64)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(LANDMARK_PX[0] / DPI, LANDMARK_PX[1] / DPI), dpi=DPI)
-    for name, idx in GROUPS.items():
-        pts = shape[list(idx) + ([idx.start] if name in _CLOSED else [])]
+    for name, idx in scheme.groups.items():
+        pts = shape[list(idx) + ([idx[0]] if name in scheme.closed_groups else [])]
         ax.plot(pts[:, 0], pts[:, 1], color="0.8", linewidth=1.0, zorder=1)
     span = max(values.max() - values.min(), 1e-12)
     sizes = 20 + 280 * (values - values.min()) / span

@@ -108,12 +108,11 @@ def results_markdown(runs: Iterable[Run], regenerate: str, commit: str | None = 
 
 
 def replace_block(text: str, block: str, begin: str = BEGIN, end: str = END) -> str:
-    """``text`` with everything between the ``begin`` and ``end`` marker lines replaced by ``block``."""
-    if text.count(begin) != 1 or text.count(end) != 1 or text.index(begin) > text.index(end):
-        raise ValueError(f"expected one {begin} line followed by one {end} line")
-    head, rest = text.split(begin)
-    _, tail = rest.split(end)
-    return f"{head}{begin}\n{block.strip()}\n{end}{tail}"
+    """``text`` with everything between the ``begin`` and ``end`` marker lines replaced by ``block``
+    (:func:`faceeval.io.replace_marked_block` with this README's markers by default)."""
+    from ..io import replace_marked_block
+
+    return replace_marked_block(text, block, begin, end)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -433,8 +433,8 @@ def build_tables(runs: Iterable[Run], data_root: str | os.PathLike | None = None
     return tables
 
 
-def write_tables(tables: Sequence[Table], out: str | os.PathLike) -> list[Path]:
-    """Write each table as Markdown, LaTeX and CSV into ``out``, plus ``tables.md`` with all of them."""
+def write_tables(tables: Sequence[Table], out: str | os.PathLike, index: str = "tables.md") -> list[Path]:
+    """Write each table as Markdown, LaTeX and CSV into ``out``, plus ``index`` with all of them."""
     from ..io import atomic_write
 
     out = Path(out)
@@ -445,7 +445,7 @@ def write_tables(tables: Sequence[Table], out: str | os.PathLike) -> list[Path]:
             with atomic_write(path) as fh:
                 fh.write(text)
             written.append(path)
-    path = out / "tables.md"
+    path = out / index
     with atomic_write(path) as fh:
         fh.write("\n".join(t.to_markdown() for t in tables))
     written.append(path)

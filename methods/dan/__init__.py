@@ -14,10 +14,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from faceeval import geometry as G
-from faceeval.errors import OptionError
-from faceeval.landmarks import MIRROR_PERMUTATION
-from faceeval.methods import LandmarkMethod, MethodOption, MethodWarning, MissingWeightsError, file_hash
+from faceeval.plugin import geometry as G
+from faceeval.plugin import OptionError
+from faceeval.plugin import MIRROR_PERMUTATION
+from faceeval.plugin import LandmarkMethod, MethodOption, MethodWarning, MissingWeightsError, file_hash
 
 from .augment import box_initialisation, frame_transforms, warp_to_frames
 from .caveat import weights_caveat

@@ -6,6 +6,6 @@ It goes through the ``faceeval`` command group, so errors read as in ``faceeval 
 """
 import sys
 
-from faceeval.cli import main
+from faceeval.plugin import faceeval_main
 
-main(args=["train", "dan", *sys.argv[1:]], prog_name="faceeval")
+faceeval_main(["train", "dan", *sys.argv[1:]])

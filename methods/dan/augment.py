@@ -24,11 +24,11 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from faceeval import geometry as G
-from faceeval.geometry_torch import apply_affine, estimate_similarity, similarity_matrix, warp_affine
-from faceeval.io import to_gray
-from faceeval.landmarks import MIRROR_PERMUTATION
-from faceeval.resources import dan_mean_shape
+from faceeval.plugin import geometry as G
+from .geometry_torch import apply_affine, estimate_similarity, similarity_matrix, warp_affine
+from faceeval.plugin import to_gray
+from faceeval.plugin import MIRROR_PERMUTATION
+from faceeval.plugin import dan_mean_shape
 
 Tensor = torch.Tensor
 

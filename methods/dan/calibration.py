@@ -93,7 +93,7 @@ def calibration_frames(model, images, boxes) -> torch.Tensor:
 def calibrate(weights: str | os.PathLike, data_root: str | os.PathLike, count: int | None = None) -> dict:
     """The calibration record of ``weights`` on the first ``count`` training faces of the 300W root
     ``data_root`` (default: the validation faces training holds out)."""
-    from faceeval.methods import file_hash
+    from faceeval.plugin import file_hash
 
     from .model import fold_batchnorm
     from .validation import VAL_COUNT, validation_faces
@@ -111,7 +111,7 @@ def calibrate(weights: str | os.PathLike, data_root: str | os.PathLike, count: i
 
 
 def write_calibration(weights: str | os.PathLike, record: dict) -> Path:
-    from faceeval.io import write_json
+    from faceeval.plugin import write_json
 
     path = calibration_path(weights)
     write_json(path, record)
@@ -129,8 +129,7 @@ def record_hash(record: dict) -> str:
 def load_calibration(weights: str | os.PathLike, weights_hash: str, stages: int) -> dict:
     """The calibration record stored for ``weights``; a missing, damaged or stale one (other weights'
     hash) is an :class:`~faceeval.errors.OptionError` saying how to make it."""
-    from faceeval.errors import OptionError
-    from faceeval.io import DataError, read_json_object
+    from faceeval.plugin import DataError, OptionError, read_json_object
 
     path = calibration_path(weights)
     make = (f"make it with\n    python -m faceeval_methods.dan.calibration {Path(weights)} "
@@ -155,7 +154,7 @@ def load_calibration(weights: str | os.PathLike, weights_hash: str, stages: int)
 def main(argv=None) -> None:
     import click
 
-    from faceeval.cli.common import data_root_option
+    from faceeval.plugin import data_root_option
 
     @click.command(help="""Calibrate DAN's int8 activation scales (for -O precision=int8) on training faces:
 the first --count faces of the 300W train subset (the validation faces training holds out),
@@ -171,8 +170,7 @@ Example:
     @click.option("--count", type=click.IntRange(min=1), default=None, help="Training faces used (default: the "
                   "100 validation faces).")
     def command(weights, data_root, count):
-        from faceeval.cli.common import reporting_data_warnings
-        from faceeval.errors import FaceevalError
+        from faceeval.plugin import FaceevalError, reporting_data_warnings
 
         try:
             with reporting_data_warnings():           # an incomplete train subset: one warning line

@@ -5,7 +5,7 @@ from dataclasses import asdict, dataclass, fields
 
 import numpy as np
 
-from faceeval.resources import dan_mean_shape
+from faceeval.plugin import dan_mean_shape
 
 #: Version of the model/weights format; bump when a stored config stops being loadable.
 FORMAT_VERSION = 2

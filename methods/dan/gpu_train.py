@@ -38,7 +38,7 @@ def export_weights(weights: Path, out: Path, extra: dict | None = None) -> list[
     """
     from safetensors.torch import load_file, save
 
-    from faceeval.io import atomic_write, write_json
+    from faceeval.plugin import atomic_write, write_json
 
     tensors = load_file(str(weights))
     half = {k: (v.half() if v.is_floating_point() and v.numel() > SMALL_TENSOR else v) for k, v in tensors.items()}
@@ -61,7 +61,7 @@ def export_weights(weights: Path, out: Path, extra: dict | None = None) -> list[
 
 def join_weights(folder: Path, dest: Path) -> Path:
     """Rejoin the parts written by :func:`export_weights` into ``dest/dan.safetensors`` + ``dan.json``."""
-    from faceeval.io import DataError, atomic_write, write_json
+    from faceeval.plugin import DataError, atomic_write, write_json
 
     meta = json.loads((folder / "dan.json").read_text())
     blob = b""

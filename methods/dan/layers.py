@@ -10,7 +10,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from faceeval.geometry_torch import apply_affine, estimate_similarity, invert_affine, warp_affine
+from .geometry_torch import apply_affine, estimate_similarity, invert_affine, warp_affine
 
 Tensor = torch.Tensor
 

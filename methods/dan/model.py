@@ -13,7 +13,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from faceeval.landmarks import EYE_A, EYE_B
+from faceeval.plugin import EYE_A, EYE_B
 
 from .config import DANConfig, frame_mean_shape
 from .layers import Connection, untransform

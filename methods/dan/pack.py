@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from faceeval.io import DataError, save_npz
+from faceeval.plugin import DataError, save_npz
 
 from .augment import Canvases, TRANSLATION_MODES
 
@@ -136,7 +136,7 @@ def check_pack_matches(pack: dict, opts, model) -> None:
 def main(argv=None) -> None:
     import click
 
-    from faceeval.cli.common import data_root_option
+    from faceeval.plugin import data_root_option
 
     @click.command(help="""Write the DAN training pack: the training faces as one compact file (grey JPEG
 canvases + ground truth + validation frames) for a GPU machine where only the repository travels.
@@ -152,7 +152,7 @@ Example:
     @click.option("--translation", type=click.Choice(TRANSLATION_MODES), default="released", show_default=True)
     @click.option("--quality", type=click.IntRange(50, 100), default=92, show_default=True, help="JPEG quality.")
     def command(data_root, out, val_count, translation, quality):
-        from faceeval.datasets import load_dataset
+        from faceeval.plugin import load_dataset
 
         from .train import _LazyImages
 

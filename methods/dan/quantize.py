@@ -14,45 +14,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import torch
-
-QUANT_SUFFIX = ".int8"
-SCALE_SUFFIX = ".scale"
-
-
-def quantize_tensors(tensors: dict[str, torch.Tensor], min_elements: int = 4096) -> dict[str, torch.Tensor]:
-    """Per-output-channel symmetric int8 for weight matrices/kernels; the rest unchanged."""
-    out = {}
-    for name, t in tensors.items():
-        if name.endswith(".weight") and t.is_floating_point() and t.dim() >= 2 and t.numel() > min_elements:
-            w = t.detach().float().reshape(t.shape[0], -1)
-            scale = w.abs().amax(dim=1).clamp(min=1e-12) / 127.0
-            q = torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8)
-            out[name + QUANT_SUFFIX] = q.reshape(t.shape).contiguous()
-            out[name + SCALE_SUFFIX] = scale.contiguous()
-        else:
-            out[name] = t.detach().float().contiguous() if t.is_floating_point() else t.contiguous()
-    return out
-
-
-def dequantize_tensors(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """The float32 state dict of :func:`quantize_tensors`' output (plain tensors pass through)."""
-    out = {}
-    for name, t in tensors.items():
-        if name.endswith(SCALE_SUFFIX):
-            continue
-        if name.endswith(QUANT_SUFFIX):
-            base = name[: -len(QUANT_SUFFIX)]
-            scale = tensors[base + SCALE_SUFFIX].float()
-            out[base] = t.float() * scale.view((-1,) + (1,) * (t.dim() - 1))
-        else:
-            out[name] = t
-    return out
-
-
-def is_quantized(tensors: dict[str, torch.Tensor]) -> bool:
-    return any(k.endswith(QUANT_SUFFIX) for k in tensors)
-
+from .int8 import QUANT_SUFFIX, SCALE_SUFFIX, dequantize_tensors, is_quantized, quantize_tensors  # noqa: F401
+from .weights import save_tensors, weights_paths
 
 def quantize_file(src: str | os.PathLike, dest: str | os.PathLike, extra: dict | None = None) -> Path:
     """Write the int8 version of weights ``src`` (file or folder) as ``dest`` (``.safetensors`` + ``.json``)."""
@@ -60,9 +23,8 @@ def quantize_file(src: str | os.PathLike, dest: str | os.PathLike, extra: dict |
 
     from safetensors.torch import load_file
 
-    from faceeval.io import write_json
+    from faceeval.plugin import write_json
 
-    from .weights import save_tensors, weights_paths
 
     src_t, src_c = weights_paths(src)
     dst_t, dst_c = weights_paths(dest)
@@ -79,9 +41,8 @@ def quantize_file(src: str | os.PathLike, dest: str | os.PathLike, extra: dict |
 
 def _record_quantization(dest: str | os.PathLike, stats: dict) -> None:
     """Add ``stats`` to the ``quantization`` entry of int8 weights' JSON."""
-    from faceeval.io import read_json_object, write_json
+    from faceeval.plugin import read_json_object, write_json
 
-    from .weights import weights_paths
 
     config = weights_paths(dest)[1]
     meta = read_json_object(config, "the DAN config")
@@ -116,7 +77,7 @@ def quantize_report(path: Path, stats: dict) -> list[str]:
 def main(argv=None) -> None:
     import click
 
-    from faceeval.cli.common import data_root_option
+    from faceeval.plugin import data_root_option
 
     @click.command(help="""Store DAN weights as int8 (per-output-channel scales) and measure what it costs:
 the mean error of both models on the validation faces (the first --val-count training faces),

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceeval.io import DataError, write_json
+from faceeval.plugin import DataError, write_json
 
 from .weights import PRETRAINED_DIR
 
@@ -33,7 +33,7 @@ def _commit() -> str | None:
 
 def provenance(train_dir: Path) -> dict:
     """What made the weights of ``train_dir``: from its checkpoint and best-weights records."""
-    from faceeval.runs import machine
+    from faceeval.plugin import machine
 
     try:
         state = json.loads((train_dir / "checkpoint.json").read_text())
@@ -219,8 +219,8 @@ def release(train_dir: str | Path, data_root: str | Path | None, dest: str | Pat
     meta.pop("training", None)          # the long per-step records live in the training folder
     write_json(dest / "dan.json", meta)
     if readme is not None:
-        from faceeval.io import atomic_write
-        from faceeval.report.readme import replace_block
+        from faceeval.plugin import atomic_write
+        from faceeval.plugin import replace_marked_block
 
         readme = Path(readme)
         weights = dest / "dan.safetensors"
@@ -228,7 +228,7 @@ def release(train_dir: str | Path, data_root: str | Path | None, dest: str | Pat
             shown = weights.resolve().relative_to(readme.resolve().parent)
         except ValueError:
             shown = weights
-        text = replace_block(readme.read_text(), readme_block(meta, weights, shown), README_BEGIN, README_END)
+        text = replace_marked_block(readme.read_text(), readme_block(meta, weights, shown), README_BEGIN, README_END)
         with atomic_write(readme) as fh:
             fh.write(text)
     return info
@@ -260,8 +260,7 @@ def record_test_results(dest: str | Path, data_root: str | Path, precision: str 
     validation faces: these numbers are reported, never used to choose."""
     import warnings
 
-    from faceeval.datasets import load_dataset
-    from faceeval.metrics import ALPHA, auc, failure_rate, point_to_point_error
+    from faceeval.plugin import ALPHA, auc, failure_rate, load_dataset, point_to_point_error
 
     from . import DAN
 
@@ -294,7 +293,7 @@ def record_test_results(dest: str | Path, data_root: str | Path, precision: str 
 def main(argv=None) -> None:
     import click
 
-    from faceeval.cli.common import data_root_option
+    from faceeval.plugin import data_root_option
 
     @click.command(help="""Store a DAN training run's weights (final, else best so far) as the shipped default,
 int8, with provenance and learning curve, in methods/dan/pretrained/.
@@ -327,7 +326,7 @@ Example:
         if data_root:
             import warnings
 
-            from faceeval.datasets import load_dataset
+            from faceeval.plugin import load_dataset
 
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -28,11 +28,11 @@ import torch
 import torch.distributed as dist
 from safetensors.torch import load_file
 
-from faceeval import geometry as G
-from faceeval.cli.common import data_root_option
-from faceeval.errors import OptionError
-from faceeval.io import DataError, atomic_write, write_json
-from faceeval.metrics import point_to_point_error
+from faceeval.plugin import geometry as G
+from faceeval.plugin import data_root_option
+from faceeval.plugin import OptionError
+from faceeval.plugin import DataError, atomic_write, write_json
+from faceeval.plugin import point_to_point_error
 
 from .augment import (TRANSLATION_MODES, Canvases, Photometric, box_initialisation, frame_transforms, photometric,
                       sample_perturbations, warp_to_frames)
@@ -779,7 +779,7 @@ class _TrainingLoop:
 # --- command line ---------------------------------------------------------------------------
 
 def _load_training_set(dataset: str, data_root: str | None, subset: str | None):
-    from faceeval.datasets import load_dataset
+    from faceeval.plugin import load_dataset
 
     ds = load_dataset(dataset, subset or ("train" if dataset in ("300w", "menpo") else None), data_root)
     return ds

@@ -82,7 +82,7 @@ class ValidationFaces:
 def validation_faces(data_root: str | os.PathLike, val_count: int | None = None,
                      split: str = "first") -> ValidationFaces:
     """The faces ``faceeval train dan --data-root ROOT --val-split SPLIT`` holds out."""
-    from faceeval.datasets import load_dataset
+    from faceeval.plugin import load_dataset
 
     if val_count is None:
         val_count = PHOTOS_VAL_COUNT if split == "photos" else VAL_COUNT
@@ -95,7 +95,7 @@ def validation_faces(data_root: str | os.PathLike, val_count: int | None = None,
 def validation_errors(weights: str | os.PathLike, faces: ValidationFaces, normalisation: str = "inter-ocular",
                       precision: str = "fp32") -> np.ndarray:
     """Per-face point-to-point errors of the weights on the validation faces, box-initialised."""
-    from faceeval.metrics import point_to_point_error
+    from faceeval.plugin import point_to_point_error
 
     from . import DAN
 
@@ -106,7 +106,7 @@ def validation_errors(weights: str | os.PathLike, faces: ValidationFaces, normal
 def compare_report(names: list[str], errors: list[np.ndarray], resamples: int = 10000) -> list[str]:
     """Lines giving each weights' validation mean and, for every one after the first, a paired
     comparison against the first."""
-    from faceeval.stats import Bootstrap, paired_comparison
+    from faceeval.plugin import Bootstrap, paired_comparison
 
     lines = [f"{name}: mean {e.mean() * 100:.3f}%  median {np.median(e) * 100:.3f}%  (n = {e.size})"
              for name, e in zip(names, errors)]
@@ -121,7 +121,7 @@ def compare_report(names: list[str], errors: list[np.ndarray], resamples: int = 
 def main(argv=None) -> None:
     import click
 
-    from faceeval.cli.common import data_root_option
+    from faceeval.plugin import data_root_option
 
     @click.command(help="""Compare DAN weights on the validation faces (box-initialised), face by
 face against the first weights given, so that a difference within the noise of the
@@ -146,7 +146,7 @@ Example:
     @click.option("--normalisation", type=click.Choice(["inter-ocular", "inter-pupil", "bbox-diagonal"]),
                   default="inter-ocular", show_default=True)
     def command(weights, data_root, val_split, val_count, normalisation):
-        from faceeval.errors import FaceevalError
+        from faceeval.plugin import FaceevalError
 
         try:
             faces = validation_faces(data_root, val_count, val_split)

@@ -10,12 +10,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
-from faceeval.io import DataError, atomic_write, read_json_object, write_json
-from faceeval.methods import default_weights_dir as methods_weights_dir
+from faceeval.plugin import DataError, atomic_write, read_json_object, write_json
+from faceeval.plugin import default_weights_dir as methods_weights_dir
 
 from .config import DANConfig
 from .model import DANModel
-from .quantize import dequantize_tensors, is_quantized
+from .int8 import dequantize_tensors, is_quantized
 
 WEIGHTS_NAME = "dan"
 #: The weights that ship with faceeval (int8-stored, see :mod:`faceeval_methods.dan.quantize`), used when

@@ -12,9 +12,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from faceeval.io import atomic_write
-from faceeval.metrics import point_to_point_error
-from faceeval.twostep import two_step_predict
+from faceeval.plugin import atomic_write
+from faceeval.plugin import point_to_point_error
+from faceeval.plugin import two_step_predict
 
 #: fn(images, shapes (N, 68, 2)) -> estimated errors (N,)
 EstimateFn = Callable[[Sequence[np.ndarray], np.ndarray], np.ndarray]

@@ -10,11 +10,11 @@ from pathlib import Path
 import click
 import numpy as np
 
-from faceeval.cli.common import DATA_ROOT, load_dataset_reporting_gaps as load_dataset
-from faceeval.datasets import DATASETS, Dataset
-from faceeval.errors import require_extra
-from faceeval.io import DataError, atomic_write
-from faceeval.methods import method_class
+from faceeval.plugin import DATA_ROOT, load_dataset_reporting_gaps as load_dataset
+from faceeval.plugin import DATASETS, Dataset
+from faceeval.plugin import require_extra
+from faceeval.plugin import DataError, atomic_write
+from faceeval.plugin import method_class
 
 METHOD = click.option("--method", default="dan", show_default=True, help="Registered method whose shapes are scored.")
 WEIGHTS = click.option("--weights", type=click.Path(), default=None, help="Weights file or folder of the method.")
@@ -126,8 +126,8 @@ def predict(model, run_dir, data_root, output, no_progress):
       faceeval estimator predict dan-estimator.npz results/dan/<hash>/menpo/test@two-step
     """
     require_extra("estimator", "faceeval estimator")
-    from faceeval.metrics import point_to_point_error
-    from faceeval.runs import load_run
+    from faceeval.plugin import point_to_point_error
+    from faceeval.plugin import load_run
 
     from .model import ErrorEstimator, quality
 

@@ -16,9 +16,9 @@ from typing import Sequence
 import numpy as np
 from scipy import ndimage
 
-from faceeval.geometry import estimate_similarity, invert_affine
-from faceeval.io import to_gray
-from faceeval.resources import dan_mean_shape
+from faceeval.plugin import estimate_similarity, invert_affine
+from faceeval.plugin import to_gray
+from faceeval.plugin import dan_mean_shape
 
 
 @dataclass(frozen=True)

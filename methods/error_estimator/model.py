@@ -16,8 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
-from faceeval.io import DataError, open_npz, save_npz
-from faceeval.metrics import ALPHA, MetricInputError
+from faceeval.plugin import DataError, open_npz, save_npz
+from faceeval.plugin import ALPHA, MetricInputError
 
 from .features import HogConfig, landmark_hog
 

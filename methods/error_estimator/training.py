@@ -20,12 +20,12 @@ from typing import Sequence
 
 import numpy as np
 
-from faceeval.datasets import Dataset
-from faceeval.geometry import (TRAIN_ROTATION_SIGMA_DEG, TRAIN_SCALE_SIGMA, TRAIN_TRANSLATION_SIGMA, apply_affine,
+from faceeval.plugin import Dataset
+from faceeval.plugin import (TRAIN_ROTATION_SIGMA_DEG, TRAIN_SCALE_SIGMA, TRAIN_TRANSLATION_SIGMA, apply_affine,
                                fit_shape_to_boxes, shape_boxes, similarity_matrix, warp_image)
-from faceeval.io import DataError, save_npz
-from faceeval.metrics import point_to_point_error
-from faceeval.resources import dan_mean_shape
+from faceeval.plugin import DataError, save_npz
+from faceeval.plugin import point_to_point_error
+from faceeval.plugin import dan_mean_shape
 
 from .features import HogConfig, landmark_hog
 from .model import DEFAULT_ALPHAS, ErrorEstimator, fit_ridge, quality

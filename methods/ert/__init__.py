@@ -19,10 +19,10 @@ from typing import Sequence
 
 import numpy as np
 
-from faceeval.detect import find_model_file
-from faceeval.errors import DataError, MissingExtraError, OptionError
-from faceeval.geometry import crop_window
-from faceeval.methods import LandmarkMethod, MethodOption, MissingWeightsError, file_hash
+from faceeval.plugin import find_model_file
+from faceeval.plugin import DataError, MissingExtraError, OptionError
+from faceeval.plugin import crop_window
+from faceeval.plugin import LandmarkMethod, MethodOption, MissingWeightsError, file_hash
 
 from .box_style import to_dlib_boxes
 

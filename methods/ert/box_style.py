@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from faceeval.detect import BoxMapping, dlib_detections, matching_detection
+from faceeval.plugin import BoxMapping, dlib_detections, matching_detection
 
 #: Side of the dlib-style square / sqrt(area) of the given box (derived above).
 SCALE = 1.042
@@ -60,8 +60,8 @@ def derive_box_mapping() -> dict:
     Uses the builtin faces and their mirror images, detector upsampling 0 and 1.
     Returns the per-detection rows and their mean and standard deviation.
     """
-    from faceeval.datasets import load_dataset
-    from faceeval.landmarks import mirror_shapes
+    from faceeval.plugin import load_dataset
+    from faceeval.plugin import mirror_shapes
 
     rows = []
     for sample in load_dataset("builtin"):

@@ -9,9 +9,9 @@ from typing import Sequence
 
 import numpy as np
 
-from faceeval.geometry import fit_shape_to_boxes
-from faceeval.methods import LandmarkMethod
-from faceeval.resources import dan_mean_shape
+from faceeval.plugin import fit_shape_to_boxes
+from faceeval.plugin import LandmarkMethod
+from faceeval.plugin import dan_mean_shape
 
 
 class MeanShape(LandmarkMethod):

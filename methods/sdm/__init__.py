@@ -17,9 +17,9 @@ from typing import Sequence
 
 import numpy as np
 
-from faceeval.geometry import fit_shape_to_boxes
-from faceeval.io import shape_to_menpo
-from faceeval.methods import LandmarkMethod, MissingWeightsError, default_weights_dir
+from faceeval.plugin import fit_shape_to_boxes
+from faceeval.plugin import shape_to_menpo
+from faceeval.plugin import LandmarkMethod, MissingWeightsError, default_weights_dir
 
 from .data import crop_around_box
 from .model import SDMConfig, SDMModel, import_menpofit, load_model, model_hash

@@ -5,8 +5,8 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from faceeval.geometry import apply_affine, crop_window, invert_affine, shape_boxes, similarity_matrix, warp_image
-from faceeval.io import shape_to_menpo, to_gray
+from faceeval.plugin import apply_affine, crop_window, invert_affine, shape_boxes, similarity_matrix, warp_image
+from faceeval.plugin import shape_to_menpo, to_gray
 
 #: Context kept around a face box when cropping (fraction of the box's larger side, each way).
 CROP_MARGIN = 0.6

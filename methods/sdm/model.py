@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from faceeval.io import DataError, open_npz, read_json_object, save_npz, write_json
-from faceeval.errors import MissingExtraError
-from faceeval.methods import MissingWeightsError
+from faceeval.plugin import DataError, open_npz, read_json_object, save_npz, write_json
+from faceeval.plugin import MissingExtraError
+from faceeval.plugin import MissingWeightsError
 
 from .features import FEATURE_VERSIONS, patch_feature
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from faceeval.cli.common import DATA_ROOT, load_dataset_reporting_gaps
-from faceeval.datasets import DATASETS
-from faceeval.runs import machine
+from faceeval.plugin import DATA_ROOT, load_dataset_reporting_gaps
+from faceeval.plugin import DATASETS
+from faceeval.plugin import machine
 
 from .data import to_menpo_training_image, warped_faces
 from .features import PATCH_FEATURES
