@@ -51,6 +51,11 @@ def _checked_predict(predict):
     return checked
 
 
+class MethodWarning(UserWarning):
+    """A method runs other than asked, e.g. an option that falls back on this machine; the CLI prints
+    it as one ``warning: ...`` line."""
+
+
 @dataclass(frozen=True)
 class MethodOption:
     """One load option of a method (``faceeval run METHOD -O KEY=VALUE``): its type and allowed values.
@@ -221,6 +226,11 @@ class LandmarkMethod(abc.ABC):
         :meth:`options`. By default its own name, so a method named ``sdm`` or ``mdm`` is shown
         beside the paper's SDM or MDM; a method whose options pick the row overrides it (DAN's stages)."""
         return (cls.name,)
+
+    def predict_timings(self) -> dict[str, float]:
+        """Seconds spent so far in named parts of :meth:`predict` (e.g. DAN's ``crop`` and ``model``);
+        ``run`` stores what a run adds to each as ``<part>_seconds`` beside its timings. None by default."""
+        return {}
 
 
 def faceeval_home() -> Path:

@@ -54,20 +54,23 @@ class RegisteredChoice(click.ParamType):
 
 @contextlib.contextmanager
 def reporting_data_warnings():
-    """Within it, a :class:`~faceeval.datasets.DataWarning` (an incomplete subset, files left out)
-    is printed as one plain ``warning: ...`` line on stderr instead of a Python warning."""
+    """Within it, a :class:`~faceeval.datasets.DataWarning` (an incomplete subset, files left out) or a
+    :class:`~faceeval.methods.MethodWarning` (an option falling back) is printed as one plain
+    ``warning: ...`` line on stderr instead of a Python warning."""
     import warnings
 
     from .datasets import DataWarning
+    from .methods import MethodWarning
 
     caught: list = []
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", DataWarning)
+            warnings.simplefilter("always", MethodWarning)
             yield
     finally:
         for w in caught:
-            if issubclass(w.category, DataWarning):
+            if issubclass(w.category, (DataWarning, MethodWarning)):
                 click.echo(f"warning: {w.message}", err=True)
             else:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

@@ -35,17 +35,17 @@ from .io import (atomic_write, image_from_menpo, load_image, open_npz, read_json
                  replace_marked_block, save_npz, shape_from_menpo, shape_to_menpo, to_gray, write_json, write_pts)
 from .landmarks import EYE_A, EYE_B, MIRROR_PERMUTATION, mirror_shapes
 from .machine import machine
-from .methods import (LandmarkMethod, MethodOption, default_weights_dir, faceeval_home, file_hash, load_method,
-                      method_class)
+from .methods import (LandmarkMethod, MethodOption, MethodWarning, default_weights_dir, faceeval_home, file_hash,
+                      load_method, method_class)
 from .metrics import ALPHA, auc, evaluate, failure_rate, point_to_point_error, score, summarize
-from .options import DATA_ROOT, RegisteredChoice, data_root_option, load_dataset_reporting_gaps
+from .options import (DATA_ROOT, RegisteredChoice, data_root_option, load_dataset_reporting_gaps,
+                      reporting_data_warnings)
 from .protocol import (DatasetSpec, Normaliser, Protocol, Scheme, dataset_spec, normaliser, resolve_protocol,
                        scheme)
 from .resources import dan_mean_shape
 from .runs import find_runs, load_run
 from .stats import Bootstrap, paired_comparison
 from .twostep import two_step_predict
-
 
 
 def faceeval_main(args: list[str]) -> None:
@@ -63,9 +63,9 @@ __all__ = ["geometry", "TRAIN_ROTATION_SIGMA_DEG", "TRAIN_SCALE_SIGMA", "TRAIN_T
            "require_extra", "BoxMapping", "dlib_detections", "find_model_file", "matching_detection", "atomic_write",
            "image_from_menpo", "load_image", "open_npz", "read_json", "read_json_object", "read_pts",
            "replace_marked_block", "save_npz", "shape_from_menpo", "shape_to_menpo", "to_gray", "write_json",
-           "write_pts", "MIRROR_PERMUTATION", "mirror_shapes", "machine", "LandmarkMethod", "MethodOption",
+           "write_pts", "MIRROR_PERMUTATION", "mirror_shapes", "machine", "LandmarkMethod", "MethodOption", "MethodWarning",
            "default_weights_dir", "faceeval_home", "file_hash", "load_method", "method_class", "ALPHA", "auc", "failure_rate", "summarize", "evaluate",
            "point_to_point_error", "score", "DATA_ROOT", "RegisteredChoice", "data_root_option",
-           "load_dataset_reporting_gaps", "DatasetSpec", "Normaliser", "Protocol", "Scheme", "dataset_spec",
+           "load_dataset_reporting_gaps", "reporting_data_warnings", "DatasetSpec", "Normaliser", "Protocol", "Scheme", "dataset_spec",
            "normaliser", "resolve_protocol", "scheme", "dan_mean_shape", "Bootstrap", "paired_comparison",
            "two_step_predict"]

@@ -10,8 +10,9 @@ whether a stored run is reused, names ``faceeval compare``'s output and groups t
                           visible (N, P) where the ground truth marks occlusion, box_size (N,) where the
                           dataset ships one (P: the points of the landmark scheme)
         meta.json         the key's fields, description, n, expected (the official count, or null),
-                          partial (n < expected), timings, reused_faces (taken from runs on
-                          other subsets, named in reused_from), machine, created
+                          partial (n < expected), timings (load_seconds: reading and decoding images;
+                          predict_seconds, split by the method into <part>_seconds), reused_faces (taken
+                          from runs on other subsets, named in reused_from), machine, created
         pts/<id>.pts      one 1-based .pts file per face of this run, and no other
 
 Everything is written atomically. Work proceeds in chunks of about five seconds saved under
@@ -396,6 +397,7 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
         predictions[i], done[i] = shape, True
         predict_s, load_s = predict_s + pred_s, load_s + face_load_s
     resumed, resumed_seconds = int(done.sum()), predict_s + load_s
+    parts_before = method.predict_timings()
     if resumed and report is not None:
         report(f"resuming: {resumed} of {n} faces done (saved in {partial})")
     reused = {} if force else reusable_faces(key, dataset, boxes, results, wanted=np.flatnonzero(~done))
@@ -434,6 +436,9 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
             step = _next_step(len(take), t2 - t0, cap)
         bar.close()
         timings = {"predict_seconds": predict_s, "load_seconds": load_s}
+        # the parts of predict the method times (of the faces computed by this call, not resumed ones)
+        timings.update({f"{part}_seconds": seconds - parts_before.get(part, 0.0)
+                        for part, seconds in method.predict_timings().items()})
         sources = sorted({path.name for _, _, path in reused.values()})
         return _finish(method, dataset, key, out, partial, predictions, boxes, inputs, timings, batch_size,
                        write_pts_files, {"reused_faces": len(reused), "reused_from": sources})

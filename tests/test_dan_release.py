@@ -34,8 +34,11 @@ def test_release_ships_int8_weights_with_provenance_and_curve(stopped_run, tmp_p
            TrainOptions(max_minutes=0, progress=False), resume=True, log=lambda m: None)
     readme = tmp_path / "README.md"
     readme.write_text("# x\n<!-- dan-weights:begin -->\nold\n<!-- dan-weights:end -->\ntail\n")
+    (tmp_path / "shipped").mkdir()
+    (tmp_path / "shipped" / "dan.int8.json").write_text("{}")     # an older release's int8 calibration
     info = release(out, None, tmp_path / "shipped", {"dataset": "builtin", "faces": 4, "expected": None},
                    readme=readme)
+    assert not (tmp_path / "shipped" / "dan.int8.json").exists()  # stale: removed, not left to mislead
     meta = json.loads((tmp_path / "shipped" / "dan.json").read_text())
     assert meta["provenance"] == json.loads(json.dumps(info))
     assert info["weights"] == "final" and info["data"]["dataset"] == "builtin"

@@ -35,3 +35,16 @@ def test_a_later_dan_stage_costs_about_as_much_as_the_first():
 
 def test_matmul_peak_is_a_positive_rate():
     assert roofline.matmul_peak_gmac_s("cpu", torch.float32, size=128, repeat=1) > 0
+
+
+def test_the_int8_and_bf16_peaks_are_positive_rates_and_the_best_size_counts():
+    for dtype in (torch.int8, torch.bfloat16):
+        assert roofline.matmul_peak_gmac_s("cpu", dtype, size=128, repeat=1) > 0
+    calls = []
+    real = roofline._product_rate
+    roofline._product_rate = lambda device, dtype, n, repeat: calls.append(n) or {64: 5.0, 128: 9.0}[n]
+    try:
+        assert roofline.matmul_peak_gmac_s("cpu", torch.float32, size=(64, 128), repeat=1) == 9.0
+    finally:
+        roofline._product_rate = real
+    assert calls == [64, 128]

@@ -10,7 +10,7 @@ from ..errors import OptionError, with_data_root
 from ..methods import method_class
 from ..runs import INITIALISERS, results_root, subset_tag
 from .common import (BOX_FRACTION, DATA_ROOT, POSITIVE_INT, RESULTS, RegisteredChoice, init_options,
-                     load_dataset_reporting_gaps, parse_weights)
+                     load_dataset_reporting_gaps, parse_weights, sleeping_openmp_waits)
 from .evaluate import ALPHA, NORM
 from .uncertainty import bootstrap_from, ci_options
 
@@ -66,6 +66,7 @@ def compare_command(methods, dataset, subset, data_root, init, box_fraction, wei
       faceeval compare dan sdm ert meanshape --subset full --data-root DATA/300w
       faceeval compare dan spiga --subset full --data-root DATA/300w
     """
+    sleeping_openmp_waits()                # before a method imports torch
     from ..compare import compare_methods, comparison_markdown, paired_comparisons, write_comparison
     from ..stats import Bootstrap
 

@@ -1,6 +1,8 @@
 """``faceeval run``, ``faceeval train`` and ``faceeval methods``."""
 from __future__ import annotations
 
+import time
+
 import click
 
 from ..datasets import dataset_names
@@ -10,7 +12,8 @@ from ..metrics import NORMALISATIONS, evaluate
 from ..runs import INITIALISERS, RunKey, run_method
 from ..stats import summary_intervals
 from .common import (BOX_FRACTION, DATA_ROOT, FRACTION, POSITIVE_INT, RESULTS, RegisteredChoice, format_summary_table,
-                     init_options, load_dataset_reporting_gaps, parse_options, parse_weights)
+                     init_options, load_dataset_reporting_gaps, parse_options, parse_weights, reporting_data_warnings,
+                     sleeping_openmp_waits)
 from .uncertainty import bootstrap_from, ci_options
 
 
@@ -72,6 +75,7 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
       faceeval run ert --dataset folder --data-root DATA/faces --boxes DATA/faces/boxes.json
       faceeval run mymethod98 --dataset wflw --subset largepose --data-root DATA/wflw
     """
+    sleeping_openmp_waits()                            # before the method imports torch
     init_opts = init_options(init, box_fraction)
     weights = parse_weights([weights], [method])[method] if weights else None
     if boxes_json is not None and dataset != "folder":
@@ -82,9 +86,11 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
     ds = load_dataset_reporting_gaps(dataset, subset, data_root,
                                      **({"boxes_json": boxes_json} if boxes_json is not None else {}))
     try:
-        model = load_method(method, weights, **method_options)
+        with reporting_data_warnings():               # a method option falling back: one warning line
+            model = load_method(method, weights, **method_options)
     except MissingWeightsError as exc:         # its hint names the data given here
         raise MissingWeightsError(with_data_root(str(exc), data_root)) from exc
+    startup = seconds_since_start()
     run = run_method(model, ds, results, init=init, force=force, batch_size=batch_size, progress=not no_progress,
                      init_options=init_opts, report=lambda line: click.echo(line, err=True))
     partial = run.partial_label
@@ -97,6 +103,7 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
         figure = results_figure(run, {s.id: s for s in ds.samples}, run.path / "overlay", k=8, norm="inter-ocular",
                                 label=model.name, truth=True, crop=True)
         click.echo(f"overlay: {figure.png}")
+    scoring_start = time.perf_counter()
     if run.ground_truth is None:
         click.echo("no ground truth: nothing to score")
         return
@@ -109,6 +116,8 @@ def run_command(method, dataset, subset, data_root, weights, boxes_json, options
     published, paper = paper_values(type(model).published_names(model.options()), ds.name, ds.subset,
                                     [s for s, _ in scored]) if init == "boxes" else (None, "")
     click.echo(format_summary_table([summary for summary, _ in scored], intervals, published, paper))
+    if not run.reused:
+        click.echo(time_split(run.meta, startup, time.perf_counter() - scoring_start))
     if run.meta.get("caveat"):
         click.echo(f"note: {run.meta['caveat']}")
     if partial:
@@ -135,6 +144,39 @@ def paper_values(names, dataset: str, subset: str, summaries) -> tuple[list[dict
     where = "; ".join(f"{method}, Table{'s' if len(t) > 1 else ''} {', '.join(map(str, sorted(t)))}"
                       for method, t in sources.items())
     return found, f"{where} of the DAN paper (Kowalski et al., CVPR-W 2017; faceeval/data/published_results.csv)"
+
+
+def seconds_since_start() -> float | None:
+    """Seconds since this process started (Linux ``/proc``), None where that cannot be read."""
+    import os
+
+    try:
+        start_ticks = int(open("/proc/self/stat").read().rsplit(")", 1)[1].split()[19])
+        uptime = float(open("/proc/uptime").read().split()[0])
+        return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def time_split(meta: dict, startup: float | None, scoring: float) -> str:
+    """Where a run's wall time went: start-up (process start to the first image: imports, the dataset's
+    listing, the weights), reading and decoding images, the method (split into its own parts where it
+    times them, e.g. DAN's crop and model), scoring.
+
+    >>> time_split({"load_seconds": 1.5, "predict_seconds": 10.0, "crop_seconds": 1.0, "model_seconds": 9.0},
+    ...            2.0, 0.5)
+    'time: start-up 2.0 s, decoding 1.5 s, crop 1.0 s, model 9.0 s, scoring 0.5 s (total 14.0 s; model 64%)'
+    """
+    parts = {"start-up": startup, "decoding": meta.get("load_seconds")}
+    own = {k.removesuffix("_seconds"): v for k, v in meta.items()
+           if k.endswith("_seconds") and k not in ("load_seconds", "predict_seconds")}
+    parts.update(own or {"predict": meta.get("predict_seconds")})
+    parts["scoring"] = scoring
+    known = {k: v for k, v in parts.items() if v is not None}
+    total = sum(known.values())
+    text = ", ".join(f"{k} {v:.1f} s" for k, v in known.items())
+    share = f"; model {known['model'] / total:.0%}" if "model" in known and total > 0 else ""
+    return f"time: {text} (total {total:.1f} s{share})"
 
 
 def scored_alphas(ds, alpha: float | None) -> dict[str, float]:

@@ -9,13 +9,31 @@ from pathlib import Path
 import torch
 
 
+def cpu_flags() -> set[str]:
+    """The instruction-set flags of this CPU (``/proc/cpuinfo``; empty where there is none)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return set()
+    for line in text.splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
 def cpu_has_bf16() -> bool:
     """True when this CPU has native bf16 (AVX512-BF16 or AMX), where bf16 autocast pays off."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+
+
+#: Instruction sets with int8 dot products (uint8 x int8 -> int32), which oneDNN's int8 kernels need
+#: to beat bf16: AVX512-VNNI (Cascade Lake+, AMD Zen 4+), AVX-VNNI (Alder Lake+), AMX-INT8.
+INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def cpu_has_int8() -> bool:
+    """True when this CPU has int8 dot-product instructions (:data:`INT8_FLAGS`)."""
+    return bool(cpu_flags() & set(INT8_FLAGS))
 
 
 def resolve_device(device: str = "auto") -> torch.device:

@@ -37,6 +37,7 @@ class Stage(nn.Module):
             layers += _conv_bn_relu(c, w) + _conv_bn_relu(w, w) + [nn.MaxPool2d(2)]
             c = w
         self.features = nn.Sequential(*layers)
+        self.image_size = cfg.image_size
         flat = c * (cfg.image_size // 2 ** len(cfg.widths)) ** 2
         self.dropout = nn.Dropout(cfg.dropout)
         self.fc1 = nn.Linear(flat, cfg.fc1, bias=False)
@@ -82,8 +83,12 @@ class DANModel(nn.Module):
 
     def _image(self, frames: Tensor) -> Tensor:
         image = self.normalise(frames.float())
-        w = self.stages[0].features[3].weight                  # the 64x64 conv: its layout is unambiguous
-        if w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous():
+        first = self.stages[0]
+        channels_last = getattr(first, "channels_last", None)   # fused stages say so (see .fused)
+        if channels_last is None:
+            w = first.features[3].weight                       # the 64x64 conv: its layout is unambiguous
+            channels_last = w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
+        if channels_last:
             image = image.contiguous(memory_format=torch.channels_last)
         return image
 

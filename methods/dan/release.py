@@ -210,6 +210,7 @@ def release(train_dir: str | Path, data_root: str | Path | None, dest: str | Pat
     dest.mkdir(parents=True, exist_ok=True)
     for line in quantize_report(*quantize_measured(src, dest / "dan.safetensors", data_root)):
         print(line)
+    print(release_calibration(dest / "dan.safetensors", data_root))
     curve = merged_curve(train_dir)
     if curve is not None:
         (dest / "curve.csv").write_text(curve)
@@ -234,6 +235,22 @@ def release(train_dir: str | Path, data_root: str | Path | None, dest: str | Pat
         with atomic_write(readme) as fh:
             fh.write(text)
     return info
+
+
+def release_calibration(weights: Path, data_root: str | Path | None) -> str:
+    """The int8 activation scales of the released ``weights`` (``dan.int8.json`` beside them), calibrated on
+    training faces of ``data_root``; without a data root, an older calibration there (other weights') is
+    removed, so ``-O precision=int8`` asks for a new one instead of failing on a stale one."""
+    from .calibration import calibrate, calibration_path, record_hash, write_calibration
+
+    if data_root:
+        record = calibrate(weights, data_root)
+        return f"wrote {write_calibration(weights, record)} (int8 scales {record_hash(record)})"
+    stale = calibration_path(weights)
+    if stale.is_file():
+        stale.unlink()
+        return f"removed {stale} (calibrated for the weights replaced; give --data-root to calibrate these)"
+    return "no int8 calibration (give --data-root to calibrate)"
 
 
 TEST_SUBSETS = ("common", "challenging", "full")
