@@ -10,7 +10,7 @@ from faceeval.datasets import load_dataset
 from faceeval.io import read_pts_tree, write_pts
 from faceeval.metrics import NORMALISATIONS, MetricInputError, evaluate
 from faceeval.stats import STATISTICS, summary_intervals
-from conftest import extra_installed, face_shapes, loop_errors, write_pack_files
+from conftest import extra_installed, face_shapes, loop_errors, needs_extra, write_pack_files
 
 
 @pytest.fixture(autouse=True)
@@ -399,6 +399,7 @@ def test_library_errors_become_one_line_in_every_command_plugins_included(monkey
         assert result.exit_code == 1 and result.output.count("\n") == 1
 
 
+@needs_extra("dan")
 def test_run_prints_the_papers_value_beside_each_number_that_has_one(fake_300w, tmp_path):
     """DAN (shipped 2-stage weights) on 300W full: Tables 2-3 of the paper beside our cells; with
     -O stages=1 on the private set, Table 6's 1-stage row; the median has no published value."""

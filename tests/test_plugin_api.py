@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 import faceeval.plugin as plugin
+from conftest import needs_extra
 
 METHODS = Path(__file__).resolve().parents[1] / "methods"
 
@@ -43,6 +44,7 @@ def test_every_name_the_plugins_import_is_in_the_public_api():
                     assert alias.name in plugin.__all__, f"{path}: {alias.name} is not in faceeval.plugin.__all__"
 
 
+@needs_extra("dan")
 def test_the_public_api_never_imports_the_cli_or_the_report():
     code = ("import sys, faceeval.plugin, faceeval_methods.dan, faceeval_methods.sdm, faceeval_methods.ert, "
             "faceeval_methods.meanshape; bad = sorted(m for m in sys.modules if m.startswith(('faceeval.cli', "
@@ -51,6 +53,7 @@ def test_the_public_api_never_imports_the_cli_or_the_report():
     assert out == "[]"
 
 
+@needs_extra("dan")
 def test_dan_weights_do_not_import_the_quantize_command():
     """weights -> int8 <- quantize -> weights: loading weights never imports the quantize command."""
     code = ("import sys, faceeval_methods.dan.weights as w; print('faceeval_methods.dan.quantize' in sys.modules, "
