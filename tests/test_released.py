@@ -474,3 +474,25 @@ def test_spiga_private_import_fills_table4_indoor_outdoor_and_all(tmp_path):
     notes = " ".join(t4.notes)
     assert "Could not be run for lack of the private set's images: dan, sdm." in notes
     assert "NME 2.0306%, AUC_0.07 71.01; measured here with that normaliser: NME 2.0306%" in notes
+
+
+def test_the_readme_block_gives_released_rows_with_their_import_command_and_one_footnote_a_caveat(imported):
+    from faceeval.metrics import point_to_point_error
+    from faceeval.report.readme import result_rows, results_markdown
+    from faceeval.runs import find_runs
+
+    tree, results, expected, path, source = imported
+    rows = {(r["model"], r["subset"]): r for r in result_rows(find_runs(results))}
+    label = f"mine (released predictions) [{'ab' * 4}]"
+    assert {k[1] for k in rows if k[0] == label} == {"common", "challenging", "full"}
+    full = rows[(label, "full")]
+    assert full["command"] == f"`faceeval import-run {path.name} --data-root DATA/300w` (released predictions)"
+    assert full["inter-ocular"].value == pytest.approx(np.mean(list(expected.values())) * 100, rel=1e-9)
+    (run,) = find_runs(results)
+    ibug = np.array([i.startswith("ibug/") for i in run.ids])
+    challenging = point_to_point_error(run.predictions[ibug], run.ground_truth[ibug]).mean() * 100
+    assert rows[(label, "challenging")]["inter-ocular"].value == pytest.approx(challenging, rel=1e-9)
+    text = results_markdown(find_runs(results), "make readme-results", commit="abc", today="2026-12-02")
+    notes = [line for line in text.splitlines() if line.startswith(("¹", "²"))]
+    assert notes == [f"¹ {label}: cropped its own way."]      # one footnote for one caveat, however many rows
+    assert sum(line.startswith(f"| {label} ¹ |") for line in text.splitlines()) == 3

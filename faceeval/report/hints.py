@@ -86,7 +86,16 @@ def rerun_flags(model: Model | None) -> str:
     """``--weights W -O k=v`` that make ``faceeval run`` reproduce this model's runs."""
     if model is None:
         return ""
-    return weights_flag(model) + "".join(f" -O {k}={v}" for k, v in sorted(model.options.items()))
+    options = model.options
+    try:        # only what `-O` takes: a run key may also hold derived values (DAN int8's calibration digest)
+        from ..methods import method_class
+
+        accepted = method_class(model.method).cli_options
+    except Exception:  # noqa: BLE001 - a method that cannot be loaded here: show every option stored
+        accepted = None
+    if accepted is not None:
+        options = {k: v for k, v in options.items() if k in accepted}
+    return weights_flag(model) + "".join(f" -O {k}={v}" for k, v in sorted(options.items()))
 
 
 def why_300w(ctx: Context, method: str, subset: str, model: Model | None = None) -> str:

@@ -36,6 +36,15 @@ NORMS = ("inter-ocular", "inter-pupil", "bbox-diagonal")
 assert set(NORMS) == set(TABLE2_NORMS)
 
 
+def _superscript(n: int) -> str:
+    """``n`` in superscript digits (footnote marks).
+
+    >>> _superscript(1), _superscript(12)
+    ('¹', '¹²')
+    """
+    return str(n).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
+
+
 def git_commit(cwd: str | Path = ".") -> str:
     """``abc1234`` (``abc1234-dirty`` with uncommitted changes), or ``unknown`` outside git."""
     try:
@@ -53,6 +62,9 @@ def _run_command(model, subset: str, run: Run | None, note: str = "") -> str:
     machines), or how the row was put together from other runs."""
     if run is None:
         return note.removeprefix(f"{subset} = ").removeprefix(f"{subset}: ") or "common + challenging runs combined"
+    if model.released:
+        file = Path(str((model.meta.get("released") or {}).get("file") or "FILE")).name
+        return f"`faceeval import-run {file} --data-root {DATA_ROOT_PLACEHOLDER}` (released predictions)"
     return f"`faceeval run {model.method}{rerun_flags(model)} --subset {subset} --data-root {DATA_ROOT_PLACEHOLDER}`"
 
 
@@ -62,13 +74,13 @@ def result_rows(runs: Iterable[Run], subsets: Sequence[str] = W300_TEST_SUBSETS)
     ev = Evaluator()
     for model in group_models(runs):
         for subset in subsets:
-            got = {norm: ev.errors(model, "300w", subset, norm) for norm in NORMS}
+            got = {norm: ev.errors(model, "300w", subset, norm, model.init) for norm in NORMS}
             if not all(isinstance(g, Measured) for g in got.values()):
                 continue
             io = got["inter-ocular"]
             cells = {norm: summary_cells(got[norm], ALPHA, norm)["mean"] for norm in NORMS}
             io_cells = summary_cells(io, ALPHA, "inter-ocular")
-            run = model.run("300w", subset)
+            run = model.run("300w", subset, model.init)
             speed = (run.meta.get("images_per_second") if run is not None else None)
             rows.append({"model": model.label, "subset": subset, "n": io.n_text, **cells,
                          "auc": io_cells["auc"], "failure": io_cells["failure"],
@@ -94,15 +106,20 @@ def results_markdown(runs: Iterable[Run], regenerate: str, commit: str | None = 
         head = (["model", "subset", "n"] + [f"{NORM_SHORT[n]} mean %" for n in NORMS]
                 + ["AUC_0.08 (IO) %", "failure (IO > 0.08) %", "images/s", "made by"])
         lines += ["| " + " | ".join(head) + " |", "|" + "|".join("---" for _ in head) + "|"]
+        # one footnote per distinct caveat, numbered in order of first appearance
+        marks = {c: _superscript(k + 1) for k, c in enumerate(dict.fromkeys(r["caveat"] for r in rows if r["caveat"]))}
         for r in rows:
-            caveat = " ¹" if r["caveat"] else ""
+            caveat = f" {marks[r['caveat']]}" if r["caveat"] else ""
             ips = r["images_per_second"]
             speed = "–" if not ips else f"{ips:.1f}" if ips < 100 else f"{ips:,.0f}"
             values = ([r["model"] + caveat, r["subset"], r["n"]] + [r[n].text() for n in NORMS]
                       + [r["auc"].text(), r["failure"].text(), speed, r["command"]])
             lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in values) + " |")
-        caveats = sorted({f"{r['model']}: {r['caveat']}" for r in rows if r["caveat"]})
-        lines += [""] + [f"¹ {c}." for c in caveats] if caveats else []
+        if marks:
+            lines.append("")
+            for text, mark in marks.items():
+                who = "; ".join(dict.fromkeys(r["model"] for r in rows if r["caveat"] == text))
+                lines.append(f"{mark} {who}: {text}.")
         lines += ["", "IO = inter-ocular (outer eye corners), IP = inter-pupil, BD = ground-truth box diagonal; "
                   "full is scored over the concatenated per-image errors of common and challenging; images/s is "
                   "the method's predict time only, as stored with the run; protocol: docs/protocol.md."]
