@@ -96,7 +96,8 @@ def _product_rate(device: torch.device, dtype: torch.dtype, size: int, repeat: i
             torch.cuda.synchronize(device)
 
     rate = _rate(lambda: a @ b, macs, repeat, sync)
-    if device.type == "cpu" and dtype == torch.bfloat16:
+    # oneDNN's packed bf16 path, where this CPU runs it (AVX512-BW/VL/DQ, AVX-NE-CONVERT or AMX; not AVX2 only)
+    if device.type == "cpu" and dtype == torch.bfloat16 and torch.ops.mkldnn._is_mkldnn_bf16_supported():
         packed = torch.ops.mkldnn._reorder_linear_weight(b.t().contiguous(), None)
         rate = max(rate, _rate(lambda: torch.ops.mkldnn._linear_pointwise(a, packed, None, "none", [], ""),
                                macs, repeat))

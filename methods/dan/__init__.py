@@ -22,7 +22,7 @@ from faceeval.plugin import LandmarkMethod, MethodOption, MethodWarning, Missing
 from .augment import box_initialisation, frame_transforms, warp_to_frames
 from .caveat import weights_caveat
 from .config import DANConfig
-from .device import INT8_FLAGS, cpu_has_int8, resolve_device, use_bf16
+from .device import INT8_FLAGS, cpu_has_fused_bf16, cpu_has_int8, resolve_device, use_bf16
 from .model import DANModel, fold_batchnorm
 from . import weights as _weights
 from .weights import default_weights_dir, load_weights, save_weights, weights_paths
@@ -113,6 +113,11 @@ class DAN(LandmarkMethod):
             self.calibration = calibration or self._stored_calibration(model.cfg.stages)
         # bf16 and int8 on the CPU: the stages on fused oneDNN kernels (batch norm folded first)
         self.fused = self.device.type == "cpu" and (self.precision == "int8" or (self.bf16 and fused and not compile))
+        if self.fused and self.bf16 and not cpu_has_fused_bf16():
+            warnings.warn("dan: -O precision=bf16 runs without the fused kernels: this CPU has no AVX512-BW/VL/DQ, "
+                          "AVX-NE-CONVERT or AMX for oneDNN's bf16 convolutions, so bf16 is emulated and slower "
+                          "than fp32 (precision=auto picks fp32 here)", MethodWarning, stacklevel=2)
+            self.fused = False
         self.model = (fold_batchnorm(model) if fold_bn or self.fused else model).to(self.device).eval()
         if self.fused:
             from .fused import fuse_stages

@@ -26,6 +26,19 @@ def cpu_has_bf16() -> bool:
     return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
+def cpu_has_fused_bf16() -> bool:
+    """True when oneDNN's bf16 convolutions run on this CPU (AVX512-BW/VL/DQ, AVX-NE-CONVERT or AMX), as
+    the fused bf16 kernels (:mod:`faceeval_methods.dan.fused`) need; an AVX2-only CPU has none of them."""
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    if check is not None:
+        try:
+            return bool(check())
+        except RuntimeError:  # pragma: no cover - a build without oneDNN
+            return False
+    flags = cpu_flags()  # pragma: no cover - older torch: the instruction sets oneDNN asks for
+    return {"avx512bw", "avx512vl", "avx512dq"} <= flags or bool(flags & {"avx_ne_convert", "amx_bf16"})
+
+
 #: Instruction sets with int8 dot products (uint8 x int8 -> int32), which oneDNN's int8 kernels need
 #: to beat bf16: AVX512-VNNI (Cascade Lake+, AMD Zen 4+), AVX-VNNI (Alder Lake+), AMX-INT8.
 INT8_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
