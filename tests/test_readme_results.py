@@ -95,3 +95,32 @@ def test_the_project_readme_has_one_generated_block():
     assert text.count(BEGIN) == 1 and text.count(END) == 1
     block = text.split(BEGIN)[1].split(END)[0]
     assert "Regenerate with `make readme-results" in block
+
+
+def test_the_stamped_commit_is_dirty_for_other_changes_but_not_for_the_readme_being_regenerated(tmp_path):
+    import shutil
+    import subprocess
+
+    from faceeval.report.readme import git_commit
+
+    if shutil.which("git") is None:
+        pytest.skip("no git")
+
+    def git(*args):
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
+                              check=True, capture_output=True, text=True).stdout.strip()
+
+    git("init", "-q")
+    (tmp_path / "README.md").write_text("a\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "code.py").write_text("x = 1\n")
+    git("add", ".")
+    git("commit", "-qm", "one")
+    head = git("rev-parse", "--short", "HEAD")
+    assert git_commit(tmp_path) == head
+    (tmp_path / "README.md").write_text("b\n")
+    assert git_commit(tmp_path) == f"{head}-dirty"
+    assert git_commit(tmp_path / "sub", ignore=[tmp_path / "README.md"]) == head      # from any folder
+    (tmp_path / "sub" / "code.py").write_text("x = 2\n")
+    assert git_commit(tmp_path, ignore=[tmp_path / "README.md"]) == f"{head}-dirty"
+    assert git_commit(tmp_path.parent / "not-a-repo-here") == "unknown"

@@ -45,15 +45,20 @@ def _superscript(n: int) -> str:
     return str(n).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
-def git_commit(cwd: str | Path = ".") -> str:
-    """``abc1234`` (``abc1234-dirty`` with uncommitted changes), or ``unknown`` outside git."""
+def git_commit(cwd: str | Path = ".", ignore: Sequence[str | Path] = ()) -> str:
+    """``abc1234`` (``abc1234-dirty`` with uncommitted changes other than to the files in ``ignore``,
+    e.g. the README whose block is being regenerated), or ``unknown`` outside git."""
     try:
         head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=cwd, capture_output=True, text=True,
                               check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        top = Path(subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=cwd, capture_output=True, text=True,
+                                  check=True).stdout.strip())
+        changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                                 capture_output=True, text=True, check=True).stdout.splitlines()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
+    skip = {Path(p).resolve() for p in ignore}
+    dirty = [line for line in changed if (top / line[3:].split(" -> ")[-1]).resolve() not in skip]
     return head + ("-dirty" if dirty else "")
 
 
@@ -142,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                         help="the command printed as the way to regenerate the block")
     args = parser.parse_args(argv)
     path = Path(args.readme)
-    commit = git_commit(path.parent)
+    commit = git_commit(path.parent, ignore=[path])      # its own block is what changes
     block = results_markdown(find_runs(args.results), args.command, commit=commit)
     text = replace_block(path.read_text(), block)
     with atomic_write(path) as fh:
