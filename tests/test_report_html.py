@@ -237,3 +237,37 @@ def test_measured_rows_come_first_and_notes_are_numbered_footnotes(report):
     missing = text[text.index('<h2 id="missing">'):text.index('<h2 id="ced">')]
     assert "<code>faceeval run" in missing or "<code>faceeval train" in missing
     assert "`faceeval" not in text and "<td class=\"why\"><code>" not in text
+
+
+def test_the_longest_real_labels_and_notes_fit_a_phone_and_a_desktop(tmp_path):
+    """Table 2 as the real 300W runs draw it (the longest model label, three footnote marks, an interval
+    under every number, a note that is one long path): at 390 px its rows overflowed to four lines and a
+    note pushed the page 16 px past the screen, which the store of the fixture above never shows."""
+    from faceeval.report.html import render_report
+    from faceeval.report.table_format import MEASURED, RELEASED, Cell, Row, Table
+
+    cols = [f"{norm} {subset}" for norm in ("IP", "IO", "BD") for subset in ("common", "challenging", "full")]
+    labels = ["dan + flip test, 2 stages, precision=fp32 [5a225619]", "dan, 1 stage, precision=fp32 [5a225619]",
+              "spiga (released predictions) [656f90a7]"]
+    notes = "; ".join(["challenging: its faces of the full run", "common: its faces of the full run",
+                       "DAN weights trained by faceeval on 2,012 of 3,148 300W training faces"])
+    path = ("andresprados/SPIGA@656f90a: spiga/eval/results/300w_public_test.json/"
+            + "x" * 60 + "/results_of_the_released_model.json")
+    rows = [Row(label, RELEASED if "released" in label else MEASURED, "554/135/689",
+                {c: Cell(12.34 + k, ci=(10.86 + k, 14.03 + k)) for k, c in enumerate(cols)},
+                notes + (f"; {path}" if "released" in label else ""))
+            for label in labels]
+    table = Table("table2", "Table 2: mean error (%) on the 300W public test set", "caption", cols, rows)
+    page = tmp_path / "report.html"
+    page.write_text(render_report([table], [], []))
+    for width in (390, 1280):
+        browser = WebDriver(width, 900)
+        try:
+            browser.open(page.as_uri())
+            got = browser.run(LAYOUT_PROBE)
+        finally:
+            browser.close()
+        assert got["viewport"] == width and got["page"] <= width and got["wide"] == [], (width, got["wide"])
+        assert len(got["rows"]) >= 3 * (1 + len(rows))            # three group tables, each measured
+        tall = [(round(lines, 2), text) for lines, text in got["rows"] if lines > 3.05]
+        assert tall == [], (width, tall)

@@ -26,7 +26,7 @@ table{border-collapse:collapse;margin:.5em 0 1em;font-size:.85em;line-height:1.3
 th,td{border:1px solid #ccc;padding:.2em .45em;vertical-align:top}
 th{background:#f3f3f3}td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 td.why{color:#8a5a00;font-size:.9em;text-align:center}
-td.method{min-width:6em;max-width:16em}.tgroup td.method{max-width:10em}
+td.method{min-width:6em;max-width:16em}.tgroup td.method{max-width:13em}
 tr.measured td.method{border-left:3px solid #0072B2}td.method small{color:#555;font-size:.85em}
 tr.group th{background:#fafafa;font-weight:normal;font-style:italic;text-align:left;color:#555}
 sup{font-size:.72em;line-height:0;vertical-align:baseline;position:relative;top:-.45em}
@@ -35,7 +35,7 @@ sup.flag a{color:#b00020}
 .tgroup{display:flex;flex-wrap:wrap;column-gap:.8em;align-items:flex-start}
 .tgroup table{margin-bottom:.3em;font-size:.8em}
 .caption{color:#555;font-size:.85em;max-width:60em}
-ol.notes{color:#555;font-size:.8em;margin:.2em 0 1em;padding-left:1.8em;max-width:60em}
+ol.notes{color:#555;font-size:.8em;margin:.2em 0 1em;padding-left:1.8em;max-width:60em;overflow-wrap:anywhere}
 ol.missing{font-size:.9em}ol.missing li{margin:.3em 0}
 figure{margin:1em 0;max-width:100%}figure img{max-width:100%;height:auto;border:1px solid #ddd}
 figcaption{font-size:.85em;color:#555}
@@ -50,7 +50,7 @@ code{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.95em;backgroun
 .analysis{display:flex;flex-wrap:wrap;column-gap:1.5em;align-items:flex-start}
 .analysis>div{max-width:100%}
 @media (max-width:600px){body{padding:0 .5em}table{font-size:.75em}th,td{padding:.15em .3em}
- td.method{min-width:5.5em}.tgroup{display:block}}
+ td.method{min-width:9em}.tgroup{display:block}.tgroup table{font-size:.72em}span.ci{white-space:normal}}
 """
 
 SORT_JS = """
