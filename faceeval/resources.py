@@ -14,8 +14,14 @@ def data_path(name: str):
 
 
 @lru_cache(maxsize=None)
+def data_text(name: str) -> str:
+    """The text of a file in ``faceeval/data``, read once per process."""
+    return data_path(name).read_text()
+
+
+@lru_cache(maxsize=None)
 def _json(name: str) -> dict:
-    return json.loads(data_path(name).read_text())
+    return json.loads(data_text(name))
 
 
 def dan_mean_shape() -> np.ndarray:

@@ -19,7 +19,6 @@ import io
 import os
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Sequence
 
@@ -70,13 +69,6 @@ LAYOUTS = {
 BENCHMARKS = tuple(LAYOUTS)
 
 
-@lru_cache(maxsize=None)
-def _published_csv() -> str:
-    from ..resources import data_path
-
-    return data_path("published_benchmarks.csv").read_text()
-
-
 def published_benchmarks() -> pd.DataFrame:
     """Every published number of the survey: benchmark, subset, method, metric, value, normalisation, source.
 
@@ -84,7 +76,9 @@ def published_benchmarks() -> pd.DataFrame:
     >>> float(df.query("benchmark == 'WFLW' and method == 'HRNetV2-W18' and subset == 'full(2500)'").value.iloc[0])
     4.6
     """
-    return pd.read_csv(io.StringIO(_published_csv()))
+    from ..resources import data_text
+
+    return pd.read_csv(io.StringIO(data_text("published_benchmarks.csv")))
 
 
 def classify_norm(text: str) -> str | None:

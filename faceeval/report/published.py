@@ -14,23 +14,17 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..metrics import ALPHA, MetricInputError, auc_of_curve
-from ..resources import challenge_ced, data_path
+from ..resources import challenge_ced, data_text
 from .ced import Curve
 
 #: Reference curve sets that ``faceeval ced --reference`` accepts.
 REFERENCES = ("300w-challenge",)
-
-
-@lru_cache(maxsize=None)
-def _published_csv() -> str:
-    return data_path("published_results.csv").read_text()
 
 
 def published_results() -> pd.DataFrame:
@@ -40,7 +34,7 @@ def published_results() -> pd.DataFrame:
     >>> float(df.query("table == 4 and method == 'DAN' and metric == 'auc'").value.iloc[0])
     47.0
     """
-    return pd.read_csv(io.StringIO(_published_csv()), comment="#")
+    return pd.read_csv(io.StringIO(data_text("published_results.csv")), comment="#")
 
 
 #: Published subsets by the (dataset, subset) faceeval scores: the paper's 300W subsets are faceeval's.
