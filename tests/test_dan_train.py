@@ -3,6 +3,7 @@
 Narrow conv widths keep every run to seconds on 2 CPU cores; the architecture and the
 training loop are the real ones.
 """
+import dataclasses
 import json
 import os
 import subprocess
@@ -330,3 +331,13 @@ def test_the_photo_split_validates_on_whole_photos_and_records_them(tmp_path):
     val = meta["training"]["validation_ids"]
     assert {v.split("/")[0] for v in val} == {"afw", "lfpw", "helen"} and len(val) >= 3
     assert meta["training"]["options"]["val_split"] == "photos"
+
+
+def test_options_read_back_from_a_checkpoint_keep_integer_widths():
+    from faceeval_methods.dan.train import _resumed_options
+
+    saved = json.loads(json.dumps(dataclasses.asdict(TrainOptions(widths=(4, 8, 8, 16)))))   # as checkpoint.json
+    assert saved["widths"] == [4, 8, 8, 16]
+    back = _resumed_options(TrainOptions(), saved)
+    assert back.widths == (4, 8, 8, 16) and all(type(w) is int for w in back.widths)
+    assert TrainOptions(widths=["4", 8.0, 8, 16]).widths == (4, 8, 8, 16)

@@ -108,6 +108,7 @@ class TrainOptions:
             raise OptionError(f"--lr-decay must be in (0, 1] and --lr-patience >= 1, got {self.lr_decay:g} "
                               f"and {self.lr_patience}")
         self.photometric_spec()       # checks the ranges
+        self.widths = tuple(int(w) for w in self.widths)    # a checkpoint's JSON gives a list
 
     def photometric_spec(self) -> Photometric:
         """The photometric and occlusion augmentation these options ask for."""
@@ -120,7 +121,6 @@ class TrainOptions:
     def frozen_outputs_fixed(self) -> bool:
         """Whether the frozen stages see the same frames every epoch (then they can be cached)."""
         return self.augment == "fixed" and not self.photometric_spec().active
-        self.widths = tuple(int(w) for w in self.widths)
 
 
 def _seed(*parts: int) -> int:
