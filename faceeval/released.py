@@ -21,7 +21,6 @@ SPIGA's results format (``spiga-json``) is a JSON list of ``{"imgpath", "landmar
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -154,11 +153,10 @@ def load_source(spec: str | os.PathLike) -> Source:
 
 
 def sha256_of(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """The file's whole SHA-256 (hex): what a source description lists its released files by."""
+    from .methods import file_hash
+
+    return file_hash(path, 64)
 
 
 def identify(path: str | os.PathLike, source: Source | None = None) -> tuple[Source, ReleasedFile] | None:
@@ -260,12 +258,13 @@ def import_released(path: str | os.PathLike, data_root: str | os.PathLike | None
     """
     from .datasets import load_dataset
     from .pairing import ground_truth_of
-    from .predictions import detect_format, load_scored
+    from .predictions import load_scored
     from .runs import RELEASED_INIT, RunKey, load_run, results_root, store_run
 
     path = Path(path).expanduser()
-    described = identify(path, load_source(source) if source is not None else None) if path.is_file() else None
-    src, entry = described if described else (load_source(source) if source is not None else None, None)
+    given = load_source(source) if source is not None else None
+    described = identify(path, given) if path.is_file() else None
+    src, entry = described if described else (given, None)
     dataset = dataset or (entry.dataset if entry else None)
     subset = subset or (entry.subset if entry else None)
     method = method or (src.method if src else None)
@@ -292,7 +291,7 @@ def import_released(path: str | os.PathLike, data_root: str | os.PathLike | None
             return old, scored
     released = dict(scored.source.released or {"file": path.name, "sha256": digest, "conventions": {
         "frame": scored.source.frame, "one_based": scored.source.one_based, "yx": scored.source.yx}})
-    released["format"] = detect_format(path)
+    released["format"] = scored.source.format          # as load_scored detected it
     who = f"{src.title}: " if src else ""
     where = f" ({src.repository}@{src.commit[:7]}, {path.name})" if src else f" ({path.name})"
     n, expected = len(ids), ds.expected

@@ -23,17 +23,6 @@ ALPHA = click.option("--alpha", type=FRACTION, default=None,
                           "0.03 for bbox-diagonal on Menpo).")
 
 
-def protocol_norm_alpha(norm: str | None, alpha: float | None, dataset: str | None) -> tuple[str, float]:
-    """``--norm`` and ``--alpha`` as given, else the dataset's own protocol, else inter-ocular at 0.08
-    (:func:`faceeval.protocol.resolve_protocol`, for callers that want the two values only).
-
-    >>> protocol_norm_alpha(None, None, "cofw68"), protocol_norm_alpha("inter-ocular", None, "300w")
-    (('inter-pupil', 0.1), ('inter-ocular', 0.08))
-    """
-    from ..datasets import dataset_names
-
-    protocol = resolve_protocol(dataset if dataset in dataset_names() else None, norm=norm, alpha=alpha)
-    return protocol.norm, protocol.alpha
 INCLUSIVE = click.option("--inclusive-failure", is_flag=True,
                          help="Count error >= alpha as failure (the paper's text) instead of > alpha (its code).")
 
