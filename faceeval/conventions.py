@@ -27,10 +27,9 @@ from typing import Sequence
 
 import numpy as np
 
-from scipy.integrate import simpson
-
 from .errors import MetricInputError
-from .metrics import ALPHA, auc, auc_histogram, failure_rate, point_errors, point_to_point_error, resolve_scheme
+from .metrics import (ALPHA, _area_over_alpha, auc, auc_histogram, ced as ced_curve, failure_rate, point_errors,
+                      point_to_point_error, resolve_scheme)
 
 #: A one-pixel shift: the typical offset (median over faces of each face's median point offset)
 #: averaged over x and y is within this of ±1 px...
@@ -228,9 +227,9 @@ def explain(predictions: np.ndarray, ground_truth: np.ndarray, ids: Sequence[str
               ConventionLine(f"failure, SPIGA's rule (1 - the histogram's share below {alpha:g})", "failure rate",
                              spiga_failure, fail, "the share up to the end of the last bin starting below alpha")]
     grid = overshoot_grid(alpha)
-    ced = (e[None, :] <= grid[:, None]).mean(axis=1)
+    ced = ced_curve(e, grid)
     lines += [ConventionLine(f"AUC_{alpha:g} on PIPNet/STAR's grid np.arange(0, {alpha:g}+1e-4, 1e-4)", "AUC",
-                             float(simpson(ced, x=grid) / alpha), area,
+                             _area_over_alpha(ced, grid, alpha), area,
                              f"the grid ends at {grid[-1]:.10g}, integrated past alpha but divided by alpha"),
               ConventionLine(f"failure at PIPNet/STAR's last grid point {grid[-1]:.6g}", "failure rate",
                              float(1.0 - ced[-1]), fail, "1 - CED at the grid's last point")]
