@@ -8,14 +8,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..datasets.w300 import SPEC as W300_SPEC
 from ..metrics import evaluate
 from ..stats import Bootstrap, SummaryIntervals, summary_intervals
 from .run_groups import Model
 from .table_format import Cell
 
 
-#: 300W subsets a table may read off a run of the set that holds them.
-W300_PART_OF = {"common": "full", "challenging": "full", "private_indoor": "private", "private_outdoor": "private"}
+#: 300W subsets a table may read off a run of the set that holds them (the 300W spec's ``parents``).
+W300_PART_OF = dict(W300_SPEC.parents)
 
 
 @dataclass
@@ -88,12 +89,13 @@ class Evaluator:
             from ..datasets import W300_SUBSETS
 
             whole = model.run(dataset, W300_PART_OF[subset], init)
-            if whole is not None and any(i.rpartition("/")[0] in W300_SUBSETS[subset] for i in whole.ids):
+            keep = (np.array([i.rpartition("/")[0] in W300_SUBSETS[subset] for i in whole.ids], dtype=bool)
+                    if whole is not None else np.zeros(0, dtype=bool))
+            if keep.any():
                 if whole.ground_truth is None:
                     return "no ground truth stored in the run"
                 from ..datasets import W300_EXPECTED
 
-                keep = np.array([i.rpartition("/")[0] in W300_SUBSETS[subset] for i in whole.ids])
                 ids = [i for i, k in zip(whole.ids, keep) if k]
                 _, errors = evaluate(whole.predictions[keep], whole.ground_truth[keep], norm, ids=ids)
                 return Measured(errors, ids, f"{subset}: its faces of the {W300_PART_OF[subset]} run",
