@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..metrics import NORMALISATIONS
+from ..protocol import normaliser
 from .figures import FigureResult
 from .table_format import FROM_CED, MEASURED, NOT_PRINTED, PUBLISHED, PUBLISHED_OWN, RELEASED, Table
 
@@ -220,7 +221,7 @@ def per_image_html(records: Sequence[dict]) -> str:
     for rec in records:
         runs.setdefault((rec["method"], rec["set"]), f"R{len(runs) + 1}")
     legend = "".join(f"<li><b>{key}</b>: {_e(method)} on {_e(set_name)}</li>" for (method, set_name), key in runs.items())
-    head = "".join(f"<th>{_e(c)}</th>" for c in ["run", "face", *(f"{SHORT.get(n, n)} %" for n in NORMALISATIONS)])
+    head = "".join(f"<th>{_e(c)}</th>" for c in ["run", "face", *(f"{normaliser(n).short} %" for n in NORMALISATIONS)])
     rows = []
     for rec in records:
         key = runs[(rec["method"], rec["set"])]
@@ -230,10 +231,6 @@ def per_image_html(records: Sequence[dict]) -> str:
     return (f'<ul class="caption">{legend}</ul><p class="caption">IO = inter-ocular, IP = inter-pupil, BD = box '
             f'diagonal, BS = box size; errors in % of the normalising distance.</p><div class="scroll"><table class="sortable" '
             f'id="per-image"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>')
-
-
-#: Short column names of the normalisations.
-SHORT = {"inter-ocular": "IO", "inter-pupil": "IP", "bbox-diagonal": "BD", "bbox-size": "BS"}
 
 
 def analysis_html(item) -> str:

@@ -22,6 +22,7 @@ import os
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
+from ..protocol import normaliser
 from ..metrics import ALPHA, ALPHA_BBOX_DIAGONAL
 from ..runs import Run
 from ..stats import Bootstrap
@@ -43,7 +44,7 @@ NO_DATA_SEE_NOTE = "no data (see note)"
 #: Row order of every table: measured rows, then the paper's, then those read off published curves.
 SOURCE_ORDER = {MEASURED: 0, RELEASED: 1, PUBLISHED: 2, PUBLISHED_OWN: 3, FROM_CED: 4}
 TABLE2_NORMS = ("inter-pupil", "inter-ocular", "bbox-diagonal")
-NORM_SHORT = {"inter-pupil": "IP", "inter-ocular": "IO", "bbox-diagonal": "BD"}
+NORM_SHORT = {n: normaliser(n).short for n in TABLE2_NORMS}     # IP, IO, BD
 
 
 def _published_rows(table: int, columns: dict[str, tuple[str, str | None, str | None]]) -> list[Row]:
