@@ -39,7 +39,7 @@ from .augment import (TRANSLATION_MODES, Canvases, Photometric, box_initialisati
 from .config import DANConfig
 from .device import cpu_has_bf16, resolve_device, use_bf16  # noqa: F401 - cpu_has_bf16: importable from here too
 from .model import DANModel, alignment_loss
-from .validation import VAL_SPLITS, validation_split
+from .validation import PHOTOS_VAL_COUNT, VAL_COUNT, VAL_SPLITS, default_val_count, validation_split
 from .weights import default_weights_dir, model_tensors, save_tensors, save_weights
 
 
@@ -822,8 +822,8 @@ Examples:
               help="Validation faces: photos = whole photos from every training folder (AFW, LFPW and HELEN "
                    "train; the first LFPW ones included); first = the first --val-count training faces.")
 @click.option("--val-count", type=click.IntRange(min=0), default=None,
-              help="How many faces validate [default: 300 with photos, 100 with first]; 0 validates on the "
-                   "training images (demo).")
+              help=f"How many faces validate [default: {PHOTOS_VAL_COUNT} with photos, {VAL_COUNT} with first]; 0 "
+                   "validates on the training images (demo).")
 @click.option("--brightness", type=float, default=0.0, show_default=True,
               help="Photometric augmentation: add U(-b, b) x 255 grey levels (0: off; e.g. 0.15).")
 @click.option("--contrast", type=float, default=0.0, show_default=True,
@@ -885,7 +885,7 @@ def train_command(dataset, data_root, subset, out, stages, batch_size, lr, max_e
     opts = TrainOptions(stages=stages, batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience,
                         finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, perturbations=perturbations,
                         mirror=mirror, augment=augment, val_split=val_split,
-                        val_count=(300 if val_split == "photos" else 100) if val_count is None else val_count,
+                        val_count=default_val_count(val_split) if val_count is None else val_count,
                         brightness=brightness, contrast=contrast, gamma=gamma, blur=blur, noise=noise, erase=erase,
                         lr_decay=lr_decay, lr_patience=lr_patience, seed=seed,
                         checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes,

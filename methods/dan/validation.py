@@ -79,13 +79,18 @@ class ValidationFaces:
     indices: np.ndarray | None = None     # positions among the training faces, in training order
 
 
+def default_val_count(split: str) -> int:
+    """How many faces ``--val-split SPLIT`` holds out unless ``--val-count`` says otherwise."""
+    return PHOTOS_VAL_COUNT if split == "photos" else VAL_COUNT
+
+
 def validation_faces(data_root: str | os.PathLike, val_count: int | None = None,
                      split: str = "first") -> ValidationFaces:
     """The faces ``faceeval train dan --data-root ROOT --val-split SPLIT`` holds out."""
     from faceeval.plugin import load_dataset
 
     if val_count is None:
-        val_count = PHOTOS_VAL_COUNT if split == "photos" else VAL_COUNT
+        val_count = default_val_count(split)
     ds = load_dataset("300w", "train", data_root)
     idx = validation_split(ds.ids, val_count, split)
     return ValidationFaces([ds.samples[i].load_image() for i in idx], ds.boxes[idx], ds.ground_truth[idx],
