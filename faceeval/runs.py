@@ -317,13 +317,16 @@ def reusable_faces(key: "RunKey", dataset: Dataset, boxes: np.ndarray | None, re
     for meta_file in sorted(folder.parent.glob("*/meta.json")):
         if not index:
             break
+        try:    # the key from meta.json alone; the predictions are read only for runs of the same computation
+            other = RunKey.from_meta(read_json_object(meta_file, "a run's provenance"))
+        except DataError:
+            continue
+        if (other.model, other.dataset, other.init, other.init_options) != (key.model, key.dataset, key.init,
+                                                                             key.init_options):
+            continue
         try:
             run = load_run(meta_file.parent)
         except DataError:
-            continue
-        other = RunKey.from_meta(run.meta)
-        if (other.model, other.dataset, other.init, other.init_options) != (key.model, key.dataset, key.init,
-                                                                             key.init_options):
             continue
         here = [(j, index[sid]) for j, sid in enumerate(run.ids) if sid in index]
         if not here:
