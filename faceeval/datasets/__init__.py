@@ -57,19 +57,7 @@ def load_dataset(name: str, subset: str | None = None, root: str | Path | None =
     return get_spec(name).load(root, subset, **options)
 
 
-def default_subset(name: str) -> str:
-    return get_spec(name).default_subset
-
-
-def dataset_protocol(name: str | None) -> dict:
-    """``{"norm": ..., "alpha": ...}``: the protocol a registered dataset is scored by ({} when unknown)."""
-    if name is None or name not in dataset_names():
-        return {}
-    spec = get_spec(name)
-    return {"norm": spec.norm, "alpha": spec.default_alpha}
-
-
 __all__ = ["Dataset", "DataWarning", "IncompleteDataWarning", "SkippedFilesWarning", "Sample", "partial_label",
            "DataError", "find_image", "load_dataset", "load_300w", "load_menpo", "load_folder", "load_builtin",
            "load_cofw68", "check_300w", "menpo_heldout", "W300_SUBSETS", "W300_EXPECTED", "DATASETS",
-           "BUILTIN_DATASETS", "dataset_names", "get_spec", "default_subset", "dataset_protocol"]
+           "BUILTIN_DATASETS", "dataset_names", "get_spec"]

@@ -29,7 +29,6 @@ class Registry(Generic[T]):
         self._values: dict[str, T] = {}
         self._lazy: dict[str, str] = {}
         self._order: list[str] = []          # registration order of the names above
-        self._failed: dict[str, str] = {}
 
     def register(self, value: T, replace: bool = False) -> T:
         """Add ``value`` under its ``name``; a second value of the same name is refused unless ``replace``."""
@@ -98,8 +97,7 @@ class Registry(Generic[T]):
         for name in self.names():
             try:
                 value = self.get(name)
-            except (ImportError, TypeError, AttributeError) as exc:   # a broken third-party package
-                self._failed[name] = str(exc)
+            except (ImportError, TypeError, AttributeError):   # a broken third-party package
                 continue
             if predicate(value):
                 out.append(value)

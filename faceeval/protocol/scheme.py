@@ -12,7 +12,6 @@ from typing import Mapping
 
 import numpy as np
 
-from ..errors import MetricInputError
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,12 +81,6 @@ class Scheme:
         out = shapes[..., self._perm, :].copy()
         out[..., 0] = (width - 1.0) - out[..., 0]
         return out
-
-    def check(self, shapes: np.ndarray, what: str = "shapes") -> None:
-        """A :class:`~faceeval.errors.MetricInputError` unless ``shapes`` are ``(N, n_points, 2)``."""
-        shape = np.shape(shapes)
-        if len(shape) != 3 or shape[1:] != (self.n_points, 2):
-            raise MetricInputError(f"{what}: scheme {self.name} has {self.n_points} points, got an array {shape}")
 
     def as_dict(self) -> dict:
         return {"name": self.name, "n_points": self.n_points, "description": self.description,
