@@ -77,9 +77,9 @@ def resolve_protocol(dataset=None, scheme=None, norm: str | None = None, alpha: 
     spec = dataset_spec(dataset) if dataset is not None else (default_dataset_for(scheme) if scheme else None)
     chosen = norm or (spec.norm if spec is not None else "inter-ocular")
     if alpha is None:
-        alpha = spec.default_alpha if spec is not None else (ALPHA if norm is None else normaliser(chosen).alpha)
-        if spec is None and chosen in ("inter-ocular", "inter-pupil", "bbox-diagonal"):
-            alpha = ALPHA                       # faceeval's default for a folder: as before, 0.08 for every norm
+        # without a dataset: faceeval's 0.08 for the three classic normalisers (as before), else the normaliser's own
+        alpha = (spec.default_alpha if spec is not None
+                 else ALPHA if chosen in ("inter-ocular", "inter-pupil", "bbox-diagonal") else normaliser(chosen).alpha)
     return Protocol(chosen, float(alpha), bool(inclusive_failure), auc_rule)
 
 
