@@ -154,9 +154,11 @@ def _models(runs: Sequence[Run], dataset: str) -> dict[tuple, dict[str, Run]]:
     return out
 
 
-def _subset_errors(runs: dict[str, Run], subset: str, spec, protocol, data_root) -> tuple[np.ndarray, Run] | str:
+def _subset_errors(runs: dict[str, Run], subset: str, spec, protocol, data_root,
+                   subset_ids: dict[str, frozenset[str]]) -> tuple[np.ndarray, Run] | str:
     """Per-image errors of a model on ``subset``: from its run on it, else from its run on the larger
-    subset that holds it (restricted to the subset's faces; needs the data root to know them)."""
+    subset that holds it (restricted to the subset's faces; needs the data root to know them, read once
+    per table build into ``subset_ids``)."""
     from ..datasets import load_dataset
     from ..metrics import point_to_point_error
 
@@ -169,12 +171,13 @@ def _subset_errors(runs: dict[str, Run], subset: str, spec, protocol, data_root)
             return f"no run (`faceeval run METHOD --dataset {spec.name} --subset {subset}`)"
         if data_root is None:
             return f"from its {parent} run with --data-root"
-        import warnings
+        if subset not in subset_ids:
+            import warnings
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            wanted = set(load_dataset(spec.name, subset, data_root).ids)
-        keep = np.array([i in wanted for i in run.ids])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                subset_ids[subset] = frozenset(load_dataset(spec.name, subset, data_root).ids)
+        keep = np.array([i in subset_ids[subset] for i in run.ids])
     sizes = _stored_box_sizes(run)
     errors = point_to_point_error(run.predictions, run.ground_truth, protocol.norm, run.ids,
                                   scheme=spec.scheme, box_size=sizes)
@@ -200,11 +203,12 @@ def benchmark_tables(benchmark: str, runs: Sequence[Run], data_root: str | os.Pa
     protocol = protocol or resolve_protocol(spec.name)
     measured: dict[str, list[tuple[str, np.ndarray]]] = {s: [] for s, _, _ in layout.subsets}
     model_rows: list[tuple[str, dict[str, Cell | str], str]] = []
+    subset_ids: dict[str, frozenset[str]] = {}        # a subset's ids, read once for all models
     for model, by_subset in _models(runs, spec.name).items():
         label = f"{model[0]} [{model[2][:8]}]"
         cells: dict[str, object] = {}
         for subset, title, _ in layout.subsets:
-            got = _subset_errors(by_subset, subset, spec, protocol, data_root)
+            got = _subset_errors(by_subset, subset, spec, protocol, data_root, subset_ids)
             if isinstance(got, str):
                 cells[title] = got
                 continue
