@@ -183,7 +183,8 @@ def test_max_minutes_stops_resumably_and_validation_curve_is_logged(builtin, tmp
     opts = dict(stages=1, batch_size=16, perturbations=8, max_epochs=2, patience=5, val_count=0,
                 widths=(4, 8, 8, 16), progress=False, seed=11, validate_every=2)
     quiet = dict(log=lambda m: None)
-    train(images, gt, boxes, tmp_path / "a", TrainOptions(**opts), **quiet)     # 4 steps per epoch
+    a_logs = []
+    train(images, gt, boxes, tmp_path / "a", TrainOptions(**opts), log=a_logs.append)     # 4 steps per epoch
     logs = []
     train(images, gt, boxes, tmp_path / "b", TrainOptions(**opts, max_minutes=1e-9), log=logs.append)
     assert any("--max-minutes" in m and "continue with --resume" in m for m in logs)
@@ -199,6 +200,13 @@ def test_max_minutes_stops_resumably_and_validation_curve_is_logged(builtin, tmp
     samples = [int(r.split(",")[3]) for r in rows[1:]]
     assert steps == [2, 4, 6, 8]            # mid-epoch at step 2 of each epoch, then each epoch's end
     assert samples == [16 * s for s in steps]
+    # without a progress bar, each mid-epoch validation is one log line with the curve's figures
+    io = {int(r.split(",")[2]): float(r.split(",")[6]) for r in rows[1:]}
+    mid = [m for m in a_logs if m.startswith("stage1 step ")]
+    assert [int(m.split()[2]) for m in mid] == [2, 6]
+    for m in mid:
+        step = int(m.split()[2])
+        assert f"({16 * step:,} samples" in m and f"validation {io[step]:.3%} inter-ocular" in m
     best = json.loads((tmp_path / "a" / "best.json").read_text())
     curve_best = min(float(r.split(",")[5]) for r in rows[1:])
     assert best["val_inter_pupil"] == pytest.approx(curve_best, abs=1e-6)

@@ -277,10 +277,10 @@ def record_test_results(dest: str | Path, data_root: str | Path, precision: str 
     challenging = np.array([i.startswith("ibug/") for i in ds.ids])
     for subset in TEST_SUBSETS:
         keep = {"common": ~challenging, "challenging": challenging, "full": np.ones(len(ds), bool)}[subset]
-        row = {}
-        for norm in ("inter-ocular", "inter-pupil", "bbox-diagonal"):
-            row[norm] = round(float(point_to_point_error(pred[keep], ds.ground_truth[keep], norm).mean()) * 100, 4)
-        io = point_to_point_error(pred[keep], ds.ground_truth[keep], "inter-ocular")
+        errors = {norm: point_to_point_error(pred[keep], ds.ground_truth[keep], norm)
+                  for norm in ("inter-ocular", "inter-pupil", "bbox-diagonal")}
+        row = {norm: round(float(e.mean()) * 100, 4) for norm, e in errors.items()}
+        io = errors["inter-ocular"]
         row["auc_0.08"] = round(float(auc(io, ALPHA)) * 100, 2)
         row["failure_0.08"] = round(float(failure_rate(io, ALPHA)) * 100, 2)
         row["n"] = int(keep.sum())

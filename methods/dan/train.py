@@ -672,7 +672,12 @@ class _TrainingLoop:
         (then a checkpoint was just written)."""
         opts, state = self.opts, self.state
         if opts.validate_every and state["step"] % opts.validate_every == 0:
-            self.validate_and_keep_best(phase.spec)
+            val_ip, val_io, improved = self.validate_and_keep_best(phase.spec)
+            if not opts.progress and self.rank == 0:   # a background run's log: one line per validation
+                self.log(f"{phase.spec['name']} step {state['global_step']} "
+                         f"({state['global_step'] * opts.batch_size:,} samples, {self.elapsed() / 60:.1f} min): "
+                         f"validation {val_io:.3%} inter-ocular, {val_ip:.3%} inter-pupil"
+                         + (" (best so far)" if improved else ""))
             _set_modes(self.model, phase.spec)    # validate() leaves every stage in training mode
         out_of_time = self.out_of_time()
         due = (opts.checkpoint_every and state["step"] % opts.checkpoint_every == 0) or \
