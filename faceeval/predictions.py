@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import csv
 import io
+import functools
 import json
 import os
 from dataclasses import dataclass, field
@@ -374,15 +375,14 @@ class Scored:
         dataset), or None (a folder)."""
         if self.truth is not None:
             return self.truth.spec_name
-        meta = self._meta()
-        return meta.get("dataset") if meta else None
+        return self.run_meta.get("dataset")
 
     @property
     def scheme(self):
         """The landmark scheme of the scored shapes: the ground truth's, else found from the point count."""
         from .metrics import resolve_scheme
 
-        name = self.truth.scheme if self.truth is not None else (self._meta() or {}).get("scheme")
+        name = self.truth.scheme if self.truth is not None else self.run_meta.get("scheme")
         return resolve_scheme(self.ground_truth, name)
 
     @property
@@ -393,15 +393,16 @@ class Scored:
             return np.array([sizes[i] for i in self.ids], dtype=np.float64) if sizes else None
         return self.source.box_sizes
 
-    def _meta(self) -> dict | None:
-        meta = self.source.path.parent / "meta.json"          # a run folder's predictions.npz or pts/
-        if meta.is_file():
-            try:
-                value = json.loads(meta.read_text())
-                return value if isinstance(value, dict) else None
-            except (OSError, ValueError):
-                return None
-        return None
+    @functools.cached_property
+    def run_meta(self) -> dict:
+        """The ``meta.json`` of the run folder the predictions were read from (its ``predictions.npz``
+        or ``pts/``), read once; empty when there is none or it cannot be read."""
+        meta = self.source.path.parent / "meta.json"
+        try:
+            value = json.loads(meta.read_text()) if meta.is_file() else {}
+        except (OSError, ValueError):
+            return {}
+        return value if isinstance(value, dict) else {}
 
     @property
     def unpaired_note(self) -> str | None:
@@ -416,13 +417,9 @@ class Scored:
         subset, or the ground-truth folder's name."""
         if self.truth is not None and self.truth.dataset is not None:
             return self.truth.dataset
-        meta = self.source.path.parent / "meta.json"          # a run folder's predictions.npz or pts/
-        if meta.is_file():
-            try:
-                m = json.loads(meta.read_text())
-                return f"{m['dataset']}/{m['subset']}"
-            except (OSError, ValueError, KeyError, TypeError):
-                pass
+        m = self.run_meta
+        if isinstance(m.get("dataset"), str) and isinstance(m.get("subset"), str):
+            return f"{m['dataset']}/{m['subset']}"
         return self.truth.name if self.truth is not None else self.source.path.name
 
 
