@@ -40,8 +40,8 @@ Predictions in the original photos' pixels are mapped into a re-cut pack's crops
 from __future__ import annotations
 
 import csv
-import io
 import functools
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -418,7 +418,7 @@ class Scored:
         if self.truth is not None and self.truth.dataset is not None:
             return self.truth.dataset
         m = self.run_meta
-        if isinstance(m.get("dataset"), str) and isinstance(m.get("subset"), str):
+        if "dataset" in m and "subset" in m:
             return f"{m['dataset']}/{m['subset']}"
         return self.truth.name if self.truth is not None else self.source.path.name
 

@@ -672,12 +672,12 @@ class _TrainingLoop:
         (then a checkpoint was just written)."""
         opts, state = self.opts, self.state
         if opts.validate_every and state["step"] % opts.validate_every == 0:
-            val_ip, val_io, improved = self.validate_and_keep_best(phase.spec)
-            if not opts.progress and self.rank == 0:   # a background run's log: one line per validation
-                self.log(f"{phase.spec['name']} step {state['global_step']} "
-                         f"({state['global_step'] * opts.batch_size:,} samples, {self.elapsed() / 60:.1f} min): "
-                         f"validation {val_io:.3%} inter-ocular, {val_ip:.3%} inter-pupil"
-                         + (" (best so far)" if improved else ""))
+            *_, improved = self.validate_and_keep_best(phase.spec)
+            if not opts.progress and self.rank == 0:   # a background run's log: its curve point as one line
+                point = state["curve"][-1]
+                self.log(f"{point['phase']} step {point['global_step']} ({point['samples_seen']:,} samples, "
+                         f"{point['minutes']:.1f} min): validation {point['val_inter_ocular']:.3%} inter-ocular, "
+                         f"{point['val_inter_pupil']:.3%} inter-pupil" + (" (best so far)" if improved else ""))
             _set_modes(self.model, phase.spec)    # validate() leaves every stage in training mode
         out_of_time = self.out_of_time()
         due = (opts.checkpoint_every and state["step"] % opts.checkpoint_every == 0) or \
