@@ -91,3 +91,24 @@ def test_training_batches_apply_the_drawn_perturbation(faces, mode):
         assert np.ptp(per_px) > 0.1                     # the faces differ in size: the modes differ
     scale = per_px[index.numpy()][:, None]
     np.testing.assert_allclose(applied[:, :2] / scale, p[:, :2], atol=2e-3 * np.abs(p[:, :2]).max())
+
+
+def test_training_options_widen_or_narrow_the_rotation_and_scale_draws():
+    """``--rotation`` and ``--scale`` set the spreads of the epoch's draws (the translation's stays
+    the protocol's); out-of-range values are refused before any work."""
+    from faceeval.errors import OptionError
+    from faceeval_methods.dan.train import TrainOptions, sample_set
+
+    frame = frame_mean_shape(112, 0.25)
+    size = _frame_size_by_hand()
+    opts = TrainOptions(augment="fresh", rotation=40.0, scale=0.1)
+    _, _, p = sample_set(opts, 2000, 0, 0, frame)
+    p = p.double().numpy()
+    n = len(p)
+    assert n == 2000 * 20
+    for column, sd in ((0, 0.2 * size[0]), (2, math.radians(40)), (3, 0.1)):
+        assert abs(p[:, column].std() - sd) < 4 * sd / math.sqrt(2 * n), column
+    assert abs(p[:, 3].mean() - 1) < 4 * 0.1 / math.sqrt(n)
+    for bad in ({"rotation": -1.0}, {"rotation": 200.0}, {"scale": 1.5}, {"scale": float("nan")}):
+        with pytest.raises(OptionError, match="--rotation"):
+            TrainOptions(**bad)

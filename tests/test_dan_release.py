@@ -146,3 +146,31 @@ def test_weights_grown_from_earlier_weights_carry_their_whole_history(tmp_path):
     chained = release(third, None, tmp_path / "shipped-again")
     assert chained["initial_weights"]["contributed_samples"] == info["samples_seen_in_all"]
     assert chained["samples_seen_in_all"] == chained["samples_seen_at_checkpoint"] + info["samples_seen_in_all"]
+
+
+def test_the_recipe_row_names_every_departure_from_the_released_recipe(tmp_path):
+    """The weights' description is written from their training options: the released recipe in
+    brief, and each change to it (augmentation, ranges, schedule, validation split) with its value."""
+    from dataclasses import asdict
+
+    from faceeval_methods.dan.release import readme_block, recipe_text
+    from faceeval_methods.dan.train import TrainOptions
+
+    cfg = {"stages": 2, "input_bn": True}
+    released = recipe_text(asdict(TrainOptions()), cfg)
+    assert released == ("2 stages, stage by stage; Adam 0.001, batch 64; 10 fixed perturbations per face + mirrors "
+                        "(translation released, rotation σ 20°, scale σ 0.25); input batch norm of stage 2: True")
+    changed = asdict(TrainOptions(lr=5e-4, lr_decay=0.5, lr_patience=1, augment="fresh", rotation=30, scale=0.3,
+                                  contrast=0.2, erase=0.1, init_weights="w", start_stage=2, finetune_epochs=3,
+                                  finetune_lr=5e-5, mirror=False))
+    text = recipe_text(changed, cfg)
+    for part in ("stage by stage from stage 2", "Adam 0.0005 (×0.5 after 1 epoch(s) without improvement)",
+                 "10 fresh perturbations per face (translation released, rotation σ 30°, scale σ 0.3)",
+                 "photometric: contrast 0.2, erase 0.1", "end-to-end fine-tuning up to 3 epochs at 5e-05"):
+        assert part in text, part
+    assert "mirrors" not in text and "brightness" not in text
+    photos = asdict(TrainOptions(val_split="photos", val_count=300))
+    weights = tmp_path / "dan.safetensors"
+    weights.write_bytes(b"0")
+    block = readme_block({"provenance": {"options": photos}, "config": cfg}, weights)
+    assert "300 faces of whole photos held out for validation" in block

@@ -13,13 +13,18 @@ import datetime as _dt
 import io
 import json
 import subprocess
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
 from faceeval.plugin import DataError, write_json
 
+from .augment import ROTATION_SIGMA_DEG, SCALE_SIGMA, Photometric
 from .weights import PRETRAINED_DIR
+
+#: The photometric and occlusion options, in the order the recipe names them.
+PHOTOMETRIC_FIELDS = tuple(f.name for f in fields(Photometric))
 
 
 def _commit() -> str | None:
@@ -158,11 +163,8 @@ def readme_block(meta: dict, weights_file: Path, shown_as: str | Path | None = N
         ("which weights", f"{info.get('weights', '?')}; best validation in {best.get('phase', '?')} after "
                           f"{best.get('samples_seen', 0):,} samples"),
         ("data", f"{data.get('dataset', '?')}: {data.get('faces', '?')} of {data.get('expected', '?')} faces "
-                 f"(the pack at hand), the first {opts.get('val_count', '?')} held out for validation; never a test face"),
-        ("recipe", f"{cfg.get('stages', '?')} stages, stage by stage; Adam {opts.get('lr', '?')}, batch "
-                   f"{opts.get('batch_size', '?')}; {opts.get('perturbations', '?')} {opts.get('augment', '?')} "
-                   f"perturbations per face + mirrors; translation {opts.get('translation', '?')}; "
-                   f"input batch norm of stage 2: {cfg.get('input_bn', False)}"),
+                 f"(the pack at hand), {_held_out(opts)} held out for validation; never a test face"),
+        ("recipe", recipe_text(opts, cfg)),
         ("training so far", f"{info.get('samples_seen_at_checkpoint', 0):,} samples, "
                             f"{info.get('training_minutes_at_checkpoint', '?')} min ({epochs}) on "
                             f"{info.get('hardware', '?')}"),
@@ -176,6 +178,35 @@ def readme_block(meta: dict, weights_file: Path, shown_as: str | Path | None = N
     ]
     lines = ["| shipped DAN weights | |", "|---|---|"] + [f"| {k} | {v} |" for k, v in rows]
     return "\n".join(lines) + "\n\nWritten by `make dan-release` from `methods/dan/pretrained/dan.json`."
+
+
+def _held_out(opts: dict) -> str:
+    if opts.get("val_split") == "photos":
+        return f"{opts.get('val_count', '?')} faces of whole photos"
+    return f"the first {opts.get('val_count', '?')}"
+
+
+def recipe_text(opts: dict, cfg: dict) -> str:
+    """How weights were trained, from their training options: what the released code did is named
+    briefly, every departure from it (fresh perturbations, wider ranges, photometric augmentation,
+    learning-rate decay, end-to-end fine-tuning) with its setting."""
+    start = opts.get("start_stage", 1)
+    stages = f"{cfg.get('stages', '?')} stages, stage by stage" + (f" from stage {start}" if start > 1 else "")
+    lr = f"Adam {opts.get('lr', '?')}"
+    if opts.get("lr_decay", 1.0) < 1:
+        lr += f" (×{opts['lr_decay']:g} after {opts.get('lr_patience', '?')} epoch(s) without improvement)"
+    perturb = (f"{opts.get('perturbations', '?')} {opts.get('augment', '?')} perturbations per face"
+               f"{' + mirrors' if opts.get('mirror', True) else ''} (translation {opts.get('translation', '?')}, "
+               f"rotation σ {opts.get('rotation', ROTATION_SIGMA_DEG):g}°, scale σ "
+               f"{opts.get('scale', SCALE_SIGMA):g})")
+    parts = [stages, f"{lr}, batch {opts.get('batch_size', '?')}", perturb]
+    photometric = [f"{k} {opts[k]:g}" for k in PHOTOMETRIC_FIELDS if opts.get(k)]
+    if photometric:
+        parts.append("photometric: " + ", ".join(photometric))
+    if opts.get("finetune_epochs"):
+        parts.append(f"end-to-end fine-tuning up to {opts['finetune_epochs']} epochs at {opts.get('finetune_lr', '?')}")
+    parts.append(f"input batch norm of stage 2: {cfg.get('input_bn', False)}")
+    return "; ".join(parts)
 
 
 def _started_from_rows(info: dict) -> list[tuple[str, str]]:

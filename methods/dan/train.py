@@ -34,8 +34,8 @@ from faceeval.plugin import OptionError
 from faceeval.plugin import DataError, atomic_write, write_json
 from faceeval.plugin import point_to_point_error
 
-from .augment import (TRANSLATION_MODES, Canvases, Photometric, box_initialisation, frame_transforms, photometric,
-                      sample_perturbations, warp_to_frames)
+from .augment import (ROTATION_SIGMA_DEG, SCALE_SIGMA, TRANSLATION_MODES, Canvases, Photometric, box_initialisation,
+                      frame_transforms, photometric, sample_perturbations, warp_to_frames)
 from .config import DANConfig
 from .device import cpu_has_bf16, resolve_device, use_bf16  # noqa: F401 - cpu_has_bf16: importable from here too
 from .model import DANModel, alignment_loss
@@ -72,6 +72,8 @@ class TrainOptions:
     init_weights: str | None = None   # start from these weights (e.g. the shipped ones) instead of at random
     start_stage: int = 1              # first stage to train (earlier ones come from init_weights)
     translation: str = "released"     # translation perturbation: original-photo pixels (released) or face size
+    rotation: float = ROTATION_SIGMA_DEG  # sigma of the rotation perturbation, degrees (released code: 20)
+    scale: float = SCALE_SIGMA        # sigma of the scale perturbation about 1 (released code: 0.25)
     device: str = "auto"
     precision: str = "auto"           # auto | fp32 | bf16
     channels_last: bool = True
@@ -100,6 +102,9 @@ class TrainOptions:
         if not 1 <= self.start_stage <= self.stages or (self.start_stage > 1 and not self.init_weights):
             raise OptionError(f"start stage {self.start_stage} needs 1..{self.stages}, and initial weights "
                               "for the stages before it")
+        if not (0 <= self.rotation <= 180 and 0 <= self.scale <= 1):
+            raise OptionError(f"--rotation must be in [0, 180] degrees and --scale in [0, 1], got {self.rotation:g} "
+                              f"and {self.scale:g}")
         if self.batch_size < 2 or self.perturbations < 1:
             raise ValueError("batch_size must be >= 2 and perturbations >= 1")
         if self.val_split not in VAL_SPLITS:
@@ -217,7 +222,8 @@ def sample_set(opts: TrainOptions, n_faces: int, phase: int, epoch: int,
     mirror = (torch.arange(reps) >= opts.perturbations).repeat(n_faces) if opts.mirror \
         else torch.zeros(len(face), dtype=torch.bool)
     pert_gen = _generator(opts.seed, 0) if opts.augment == "fixed" else _generator(opts.seed, 1, phase, epoch)
-    return face, mirror, sample_perturbations(len(face), pert_gen, frame_shape)
+    return face, mirror, sample_perturbations(len(face), pert_gen, frame_shape, rotation_deg=opts.rotation,
+                                              scale=opts.scale)
 
 
 def epoch_plan(opts: TrainOptions, n_faces: int, phase: int, epoch: int,
@@ -863,6 +869,10 @@ Examples:
 @click.option("--translation", type=click.Choice(TRANSLATION_MODES), default="released", show_default=True,
               help="Translation perturbation: released = sigma 0.2 x the frame-scaled mean shape in "
                    "original-photo pixels (the released code); face = 0.2 x the face's size (the paper's text).")
+@click.option("--rotation", type=float, default=ROTATION_SIGMA_DEG, show_default=True,
+              help="Sigma of the rotation perturbation in degrees (the released code's 20; wider for large poses).")
+@click.option("--scale", type=float, default=SCALE_SIGMA, show_default=True,
+              help="Sigma of the scale perturbation about 1 (the released code's 0.25; clipped at 0.2).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True)
 @click.option("--channels-last/--no-channels-last", default=True, show_default=True)
@@ -883,8 +893,8 @@ Examples:
 def train_command(dataset, data_root, subset, out, stages, batch_size, lr, max_epochs, patience, finetune_epochs,
                   finetune_lr, perturbations, mirror, augment, val_split, val_count, brightness, contrast, gamma,
                   blur, noise, erase, lr_decay, lr_patience, heatmap, seed, checkpoint_every,
-                  checkpoint_minutes, stage_minutes, max_minutes, validate_every, translation, device,
-                  precision, channels_last, widths, cache_frozen, init_weights, start_stage, compile_stages, resume,
+                  checkpoint_minutes, stage_minutes, max_minutes, validate_every, translation, rotation,
+                  scale, device, precision, channels_last, widths, cache_frozen, init_weights, start_stage, compile_stages, resume,
                   progress):
     dataset = dataset or ("300w" if data_root else "builtin")
     opts = TrainOptions(stages=stages, batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience,
@@ -895,7 +905,7 @@ def train_command(dataset, data_root, subset, out, stages, batch_size, lr, max_e
                         lr_decay=lr_decay, lr_patience=lr_patience, seed=seed,
                         checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes,
                         max_minutes=max_minutes, stage_minutes=stage_minutes, validate_every=validate_every,
-                        translation=translation,
+                        translation=translation, rotation=rotation, scale=scale,
                         device=device, precision=precision,
                         channels_last=channels_last, heatmap=heatmap,
                         widths=tuple(int(w) for w in widths.split(",")), cache_frozen=cache_frozen,
