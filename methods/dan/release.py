@@ -181,6 +181,7 @@ def readme_block(meta: dict, weights_file: Path, shown_as: str | Path | None = N
 
 
 def _held_out(opts: dict) -> str:
+    """Which training faces validated, in words."""
     if opts.get("val_split") == "photos":
         return f"{opts.get('val_count', '?')} faces of whole photos"
     return f"the first {opts.get('val_count', '?')}"

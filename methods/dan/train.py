@@ -893,9 +893,9 @@ Examples:
 def train_command(dataset, data_root, subset, out, stages, batch_size, lr, max_epochs, patience, finetune_epochs,
                   finetune_lr, perturbations, mirror, augment, val_split, val_count, brightness, contrast, gamma,
                   blur, noise, erase, lr_decay, lr_patience, heatmap, seed, checkpoint_every,
-                  checkpoint_minutes, stage_minutes, max_minutes, validate_every, translation, rotation,
-                  scale, device, precision, channels_last, widths, cache_frozen, init_weights, start_stage, compile_stages, resume,
-                  progress):
+                  checkpoint_minutes, stage_minutes, max_minutes, validate_every, translation, rotation, scale,
+                  device, precision, channels_last, widths, cache_frozen, init_weights, start_stage, compile_stages,
+                  resume, progress):
     dataset = dataset or ("300w" if data_root else "builtin")
     opts = TrainOptions(stages=stages, batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience,
                         finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, perturbations=perturbations,
