@@ -45,14 +45,17 @@ bench:
 PACK ?= .gpu/dan-pack.npz
 GPU_OUT ?= $(if $(OUT),$(OUT),gpu-out)
 GPU_MINUTES ?= 8.5
+# The recipe options of `faceeval train dan` (see `python -m faceeval_methods.dan.gpu_train --help`); a GPU
+# machine sees each face hundreds of times, so new perturbations every epoch and a decaying learning rate.
+GPU_RECIPE ?= --augment fresh --lr-decay 0.5 --lr-patience 1
 
-gpu-pack:  ## the training faces as one compact file in the git-ignored .gpu/ (run here, with the data)
+gpu-pack:  ## the training faces as one compact file in the git-ignored .gpu/ (run here, with the data; 300 photo-split validation faces)
 	$(PYTHON) -m faceeval_methods.dan.pack --data-root $(or $(DATA_ROOT),../shared/data/300w) --out $(PACK)
 
 # Without an install, the plugins' folder is made importable under its installed name by a link in .gpu/.
 gpu-train:  ## on the GPU machine: train both stages within GPU_MINUTES, weights + figures into $OUT
 	mkdir -p .gpu/import && ln -sfn ../../methods .gpu/import/faceeval_methods
-	PYTHONPATH=.gpu/import:. PYTHONUNBUFFERED=1 python3 -m faceeval_methods.dan.gpu_train --pack $(PACK) --out $(GPU_OUT) --minutes $(GPU_MINUTES)
+	PYTHONPATH=.gpu/import:. PYTHONUNBUFFERED=1 python3 -m faceeval_methods.dan.gpu_train --pack $(PACK) --out $(GPU_OUT) --minutes $(GPU_MINUTES) $(GPU_RECIPE)
 
 dan-release:  ## ship a DAN training folder's weights (int8, with provenance) as the default: make dan-release TRAIN_DIR=DIR
 	$(PYTHON) -m faceeval_methods.dan.release $(TRAIN_DIR) $(DATA_ROOT_OPT) --readme docs/training-dan.md

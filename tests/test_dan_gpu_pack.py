@@ -3,6 +3,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from conftest import needs_extra_module
 
@@ -74,3 +75,62 @@ def test_pack_made_for_another_frame_or_split_is_refused(pack):
         check_pack_matches(data, TrainOptions(val_count=0), DANModel(DANConfig(**narrow, frame_fraction=0.3)))
     with pytest.raises(DataError, match=r"val_count 0 \(options: 100\)"):
         check_pack_matches(data, TrainOptions(val_count=100), DANModel(DANConfig(**narrow)))
+
+
+PHOTO_IDS = ["f1/p_1", "f1/p_2", "f1/q_1", "f2/r_1"]      # photo f1/p has two faces
+
+
+@pytest.fixture(scope="module")
+def photo_pack(pack, tmp_path_factory):
+    _, images, ds = pack
+    path = tmp_path_factory.mktemp("photo-pack") / "pack.npz"
+    write_pack(path, images, ds.ground_truth, ds.boxes, PHOTO_IDS, np.full(4, 0.5), val_count=1, val_split="photos")
+    return path
+
+
+def test_a_photo_split_pack_holds_out_whole_photos_as_the_cpu_trainer_does(pack, photo_pack):
+    from faceeval_methods.dan.config import DANConfig
+    from faceeval_methods.dan.model import DANModel
+    from faceeval_methods.dan.pack import check_pack_matches
+    from faceeval_methods.dan.train import TrainOptions, prepare_data
+
+    _, images, ds = pack
+    data = read_pack(photo_pack)
+    # one face asked for, but photo f1/p has two: both validate, neither trains
+    assert list(data["val_ids"]) == ["f1/p_1", "f1/p_2"] and list(data["ids"]) == ["f1/q_1", "f2/r_1"]
+    assert data["meta"]["val_split"] == "photos" and data["meta"]["n_val"] == 2 and data["meta"]["n_train"] == 2
+    opts = TrainOptions(val_count=1, val_split="photos")
+    model = DANModel(DANConfig(stages=1, widths=(4, 8, 8, 16)))
+    cpu = prepare_data(images, ds.ground_truth, ds.boxes, opts, model, torch.device("cpu"), np.full(4, 0.5),
+                       PHOTO_IDS)
+    np.testing.assert_allclose(data["val_gt"], cpu.val_gt.numpy(), atol=1e-5)
+    np.testing.assert_allclose(data["shapes"], cpu.canvases.shapes.numpy(), atol=1e-5)
+    np.testing.assert_array_equal(data["val_frames"], cpu.val_frames[:, 0].round().clamp(0, 255).to(torch.uint8))
+    check_pack_matches(data, opts, model)
+    with pytest.raises(DataError, match=r"val_split 'photos' \(options: 'first'\)"):
+        check_pack_matches(data, TrainOptions(val_count=1, val_split="first"), model)
+
+
+def test_gpu_script_trains_with_the_recipe_options_and_records_the_split(photo_pack, tmp_path):
+    out, work = tmp_path / "out", tmp_path / "work"
+    with pytest.raises(SystemExit) as done:
+        gpu_main(["--pack", str(photo_pack), "--out", str(out), "--work", str(work), "--minutes", "5",
+                  "--max-epochs", "1", "--stages", "1", "--widths", "4,8,8,16", "--device", "cpu",
+                  "--export-every", "0", "--augment", "fresh", "--brightness", "0.1", "--lr-decay", "0.5",
+                  "--lr-patience", "1", "--rotation", "30", "--perturbations", "2"])
+    assert done.value.code == 0
+    training = json.loads((out / "dan.json").read_text())["training"]
+    options = training["options"]
+    assert (options["augment"], options["brightness"], options["lr_decay"], options["lr_patience"],
+            options["rotation"], options["perturbations"]) == ("fresh", 0.1, 0.5, 1, 30.0, 2)
+    assert (options["val_split"], options["val_count"]) == ("photos", 1)
+    assert training["validation_ids"] == ["f1/p_1", "f1/p_2"]
+    # 2 training faces x 2 perturbations x 2 (mirrors) = 8 samples, batch 64: one step per epoch
+    assert training["samples_seen"] == 64
+
+
+def test_gpu_script_refuses_a_bad_recipe_in_one_line(photo_pack, tmp_path, capsys):
+    with pytest.raises(SystemExit) as done:
+        gpu_main(["--pack", str(photo_pack), "--out", str(tmp_path / "out"), "--rotation", "-3"])
+    assert str(done.value) == "Error: --rotation must be in [0, 180] degrees and --scale in [0, 1], got -3 and 0.25"
+    assert not (tmp_path / "out").exists()                      # refused before any work

@@ -5,8 +5,10 @@ written here by ``make gpu-pack``; see :mod:`faceeval_methods.dan.pack`), has to
 numpy 2 but no menpo, and returns at most a few files under 16 MiB each. So this script:
 
 1. decodes the pack on the machine's CPU cores and puts the canvases on the GPU;
-2. trains both stages with the protocol's recipe (Adam 1e-3, batch 64, fixed perturbations,
-   stage by stage) under a wall-time budget per stage, bf16 autocast and channels_last;
+2. trains both stages stage by stage (Adam 1e-3, batch 64) under a wall-time budget per stage,
+   bf16 autocast and channels_last, with the recipe options of ``faceeval train dan``
+   (``--augment fresh``, photometric ranges, ``--rotation``/``--scale``, ``--lr-decay``; the
+   released recipe by default) and the pack's validation split, recorded with the weights;
 3. exports the best weights so far whenever they improve (at most every ``--export-every``
    seconds) into ``OUT`` as float16 parts under 16 MiB, so a run cut off still returns
    weights; ``python -m faceeval_methods.dan.gpu_train join OUT DEST`` rejoins them afterwards;
@@ -22,9 +24,12 @@ import json
 import shutil
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
+
+from .train import recipe_options
 
 PART_BYTES = 15 * 2**20            # each returned file stays under the 16 MiB limit
 SMALL_TENSOR = 1 << 16             # tensors up to this many elements stay float32 in the export
@@ -138,10 +143,17 @@ Example (on the GPU machine, after `make gpu-pack` here):
                   help="torch.compile each stage (compiling costs about a minute).")
     @click.option("--widths", default="64,128,256,512", hidden=True, help="Conv widths (CPU smoke tests).")
     @click.option("--seed", type=int, default=0, show_default=True)
+    @recipe_options
     def command(pack, out, work, minutes, stage1_share, stages, batch_size, lr, max_epochs, patience, validate_every,
-                export_every, device, precision, compile_model, widths, seed):
+                export_every, device, precision, compile_model, widths, seed, **recipe):
         from .pack import check_pack_matches, pack_training_data, read_pack
         from .train import TrainOptions, train_with
+
+        opts = TrainOptions(stages=stages, batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience,
+                            seed=seed, device=device, precision=precision, progress=False, checkpoint_minutes=1.0,
+                            max_minutes=minutes, validate_every=validate_every,
+                            stage_minutes=minutes * stage1_share if stages > 1 else minutes,
+                            compile=compile_model, widths=tuple(int(w) for w in widths.split(",")), **recipe)
 
         out, work = Path(out), Path(work)
         out.mkdir(parents=True, exist_ok=True)
@@ -158,12 +170,10 @@ Example (on the GPU machine, after `make gpu-pack` here):
         log(f"pack {pack}: {meta['n_train']} canvases, {meta['n_val']} validation frames, decoded in "
             f"{time.perf_counter() - t_all:.1f} s; torch {torch.__version__}, "
             f"cuda {torch.cuda.get_device_name() if torch.cuda.is_available() else 'none'}")
-        stage_minutes = minutes * stage1_share if stages > 1 else minutes
-        opts = TrainOptions(stages=stages, batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience,
-                            val_count=meta["val_count"], translation=meta["translation"], seed=seed,
-                            device=device, precision=precision, progress=False, checkpoint_minutes=1.0,
-                            max_minutes=minutes, validate_every=validate_every, stage_minutes=stage_minutes,
-                            compile=compile_model, widths=tuple(int(w) for w in widths.split(",")))
+        opts = replace(opts, val_count=meta["val_count"], val_split=meta.get("val_split", "first"),
+                       translation=meta["translation"])
+        log("recipe: " + ", ".join(f"{k}={v}" for k, v in recipe.items())
+            + f"; validation: {meta['n_val']} faces ({opts.val_split} split)")
         if work.exists():
             shutil.rmtree(work)
         last = {"t": -1e9}
@@ -206,7 +216,12 @@ Example (on the GPU machine, after `make gpu-pack` here):
         for k, v in figures.items():
             log(f"{k}={v}")
 
-    command.main(args=argv, prog_name="python -m faceeval_methods.dan.gpu_train")
+    from faceeval.plugin import FaceevalError
+
+    try:
+        command.main(args=argv, prog_name="python -m faceeval_methods.dan.gpu_train")
+    except FaceevalError as e:          # a bad option or a pack for another split: one line, no traceback
+        raise SystemExit(f"Error: {e}") from None
 
 
 def main(argv=None) -> None:

@@ -9,7 +9,8 @@ trainer builds, grey, at frame resolution) and stores:
 * ``shapes``: ground truth in canvas pixels; ``translation_scale``: each face's factor for
   the released code's translation perturbation (original-photo pixels);
 * ``val_frames`` / ``val_gt``: the detector-box-initialised validation frames (uint8) and
-  their ground truth in frame pixels;
+  their ground truth in frame pixels (the faces of ``--val-split`` / ``--val-count``, as
+  ``faceeval train dan`` holds them out);
 * ``frame_shape``, ``ids``, ``val_ids`` and a JSON ``meta`` (data root, counts, options).
 
 Reading a pack needs numpy, Pillow and torch only: no menpo, nothing that needs numpy < 2.
@@ -29,6 +30,7 @@ import torch
 from faceeval.plugin import DataError, save_npz
 
 from .augment import Canvases, TRANSLATION_MODES
+from .validation import PHOTOS_VAL_COUNT, VAL_COUNT, VAL_SPLITS, default_val_count
 
 PACK_FORMAT = "faceeval-dan-pack-1"
 
@@ -51,11 +53,12 @@ def _decode(data: bytes) -> np.ndarray:
 def write_pack(path: str | os.PathLike, images, ground_truth: np.ndarray, boxes: np.ndarray, ids: list[str],
                photo_scales: np.ndarray | None = None, val_count: int = 100, translation: str = "released",
                image_size: int = 112, frame_fraction: float = 0.25, quality: int = 92,
-               meta: dict | None = None) -> dict:
+               meta: dict | None = None, val_split: str = "first") -> dict:
     """Write the pack of ``images`` (sliceable, e.g. lazily loaded) to ``path``; returns its meta.
 
-    The first ``val_count`` faces are the validation set (box-initialised frames), the
-    rest become canvases, exactly as :func:`faceeval_methods.dan.train.prepare_data` splits them.
+    ``val_count`` faces chosen by ``val_split`` (:func:`~faceeval_methods.dan.validation.validation_split`)
+    are the validation set (box-initialised frames), the rest become canvases, exactly as
+    :func:`faceeval_methods.dan.train.prepare_data` splits them.
     """
     from .train import TrainOptions, prepare_data
     from .model import DANModel
@@ -63,23 +66,24 @@ def write_pack(path: str | os.PathLike, images, ground_truth: np.ndarray, boxes:
 
     if translation not in TRANSLATION_MODES:
         raise DataError(f"translation must be one of {TRANSLATION_MODES}, got {translation!r}")
-    opts = TrainOptions(val_count=val_count, translation=translation, progress=False)
+    opts = TrainOptions(val_count=val_count, val_split=val_split, translation=translation, progress=False)
     model = DANModel(DANConfig(stages=1, image_size=image_size, feature_size=image_size // 2,
                                frame_fraction=frame_fraction))
-    data = prepare_data(images, ground_truth, boxes, opts, model, torch.device("cpu"), photo_scales)
+    data = prepare_data(images, ground_truth, boxes, opts, model, torch.device("cpu"), photo_scales, ids)
     canv = data.canvases
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         blobs = list(pool.map(lambda im: _encode(im, quality), canv.images[:, 0].numpy()))
     offsets = np.concatenate([[0], np.cumsum([len(b) for b in blobs])]).astype(np.int64)
     n_val = data.val_frames.shape[0]          # val_count 0: validation on the training faces (demos, tests)
-    info = {"format": PACK_FORMAT, "n_train": len(canv), "n_val": n_val, "val_count": val_count,
+    held_out = set(data.val_ids) if val_count > 0 else set()
+    info = {"format": PACK_FORMAT, "n_train": len(canv), "n_val": n_val, "val_count": val_count, "val_split": val_split,
             "translation": translation, "image_size": image_size, "frame_fraction": frame_fraction,
             "canvas_size": canv.size, "jpeg_quality": quality, **(meta or {})}
     save_npz(path, canvas_jpeg=np.frombuffer(b"".join(blobs), dtype=np.uint8), canvas_offsets=offsets,
              shapes=canv.shapes.numpy(), translation_scale=canv.translation_scale.numpy(),
              val_frames=data.val_frames[:, 0].round().clamp(0, 255).to(torch.uint8).numpy(),
              val_gt=data.val_gt.numpy(), frame_shape=canv.frame_shape,
-             ids=np.array(ids[val_count:]), val_ids=np.array(ids[:val_count] if val_count > 0 else ids),
+             ids=np.array([i for i in ids if i not in held_out]), val_ids=np.array(data.val_ids),
              meta=np.array(json.dumps(info)))
     return info
 
@@ -116,7 +120,7 @@ def pack_training_data(pack: dict, device: torch.device):
                                 pack["frame_shape"], size, device)
     val_frames = torch.as_tensor(pack["val_frames"][:, None], dtype=torch.float32, device=device)
     val_gt = torch.as_tensor(pack["val_gt"], dtype=torch.float32, device=device)
-    return TrainData(canv, val_frames, val_gt, len(canv))
+    return TrainData(canv, val_frames, val_gt, len(canv), [str(i) for i in pack["val_ids"]])
 
 
 def check_pack_matches(pack: dict, opts, model) -> None:
@@ -125,6 +129,8 @@ def check_pack_matches(pack: dict, opts, model) -> None:
     problems = []
     if meta["val_count"] != opts.val_count:
         problems.append(f"val_count {meta['val_count']} (options: {opts.val_count})")
+    if opts.val_count and meta.get("val_split", "first") != opts.val_split:    # packs before the photo split: first
+        problems.append(f"val_split {meta.get('val_split', 'first')!r} (options: {opts.val_split!r})")
     if meta["translation"] != opts.translation:
         problems.append(f"translation {meta['translation']!r} (options: {opts.translation!r})")
     if not np.allclose(pack["frame_shape"], model.mean_shape.double().cpu().numpy(), atol=1e-4):
@@ -148,23 +154,33 @@ Example:
     @data_root_option("300W root (as distributed, or the crop pack; env FACEEVAL_DATA_ROOT).", exists=True,
                       required=True)
     @click.option("--out", required=True, type=click.Path(dir_okay=False), help="The .npz pack to write.")
-    @click.option("--val-count", type=int, default=100, show_default=True)
+    @click.option("--val-split", type=click.Choice(VAL_SPLITS), default="photos", show_default=True,
+                  help="Validation faces, as `faceeval train dan --val-split` holds them out.")
+    @click.option("--val-count", type=click.IntRange(min=0), default=None,
+                  help=f"[default: {PHOTOS_VAL_COUNT} with photos, {VAL_COUNT} with first]")
     @click.option("--translation", type=click.Choice(TRANSLATION_MODES), default="released", show_default=True)
     @click.option("--quality", type=click.IntRange(50, 100), default=92, show_default=True, help="JPEG quality.")
-    def command(data_root, out, val_count, translation, quality):
+    def command(data_root, out, val_split, val_count, translation, quality):
         from faceeval.plugin import load_dataset
 
         from .train import _LazyImages
 
         ds = load_dataset("300w", "train", data_root)
         info = write_pack(out, _LazyImages(ds.samples), ds.ground_truth, ds.boxes, ds.ids,
-                          np.array([s.photo_scale for s in ds.samples]), val_count, translation, quality=quality,
+                          np.array([s.photo_scale for s in ds.samples]),
+                          default_val_count(val_split) if val_count is None else val_count, translation,
+                          quality=quality, val_split=val_split,
                           meta={"data_root": str(data_root), "dataset": "300w/train", "faces": len(ds),
                                 "dataset_notes": ds.notes})
         click.echo(f"wrote {out}: {info['n_train']} training canvases, {info['n_val']} validation frames, "
                    f"{Path(out).stat().st_size / 2**20:.1f} MiB")
 
-    command.main(args=argv, prog_name="python -m faceeval_methods.dan.pack")
+    from faceeval.plugin import FaceevalError
+
+    try:
+        command.main(args=argv, prog_name="python -m faceeval_methods.dan.pack")
+    except FaceevalError as e:          # missing or damaged data: one line, no traceback
+        raise SystemExit(f"Error: {e}") from None
 
 
 if __name__ == "__main__":

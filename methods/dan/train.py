@@ -789,6 +789,43 @@ class _TrainingLoop:
 
 # --- command line ---------------------------------------------------------------------------
 
+# The training recipe's options, shared by `faceeval train dan` and the GPU route (gpu_train): each is a
+# TrainOptions field of the same name, so a command passes them on as **recipe.
+RECIPE_OPTIONS = (
+    click.option("--perturbations", type=int, default=10, show_default=True, help="Perturbed samples per image."),
+    click.option("--mirror/--no-mirror", default=True, show_default=True),
+    click.option("--augment", type=click.Choice(["fixed", "fresh"]), default="fixed", show_default=True,
+                 help="fixed: samples drawn once (released code); fresh: new perturbations each epoch."),
+    click.option("--brightness", type=float, default=0.0, show_default=True,
+                 help="Photometric augmentation: add U(-b, b) x 255 grey levels (0: off; e.g. 0.15)."),
+    click.option("--contrast", type=float, default=0.0, show_default=True,
+                 help="Scale about the frame's mean by U(1-c, 1+c) (0: off; e.g. 0.3)."),
+    click.option("--gamma", type=float, default=0.0, show_default=True,
+                 help="Gamma exp(U(-g, g)) (0: off; e.g. 0.3)."),
+    click.option("--blur", type=float, default=0.0, show_default=True,
+                 help="With probability 1/3, a Gaussian blur of sigma U(0, blur) px (0: off; e.g. 1.5)."),
+    click.option("--noise", type=float, default=0.0, show_default=True,
+                 help="Gaussian noise of sigma U(0, noise) grey levels (0: off; e.g. 6)."),
+    click.option("--erase", type=float, default=0.0, show_default=True,
+                 help="Occlusion: with this probability, a random rectangle (2-20%% of the frame) of one random "
+                      "grey level (0: off; e.g. 0.3)."),
+    click.option("--lr-decay", type=float, default=1.0, show_default=True,
+                 help="Multiply the learning rate by this after --lr-patience epochs without improvement (1: constant)."),
+    click.option("--lr-patience", type=click.IntRange(min=1), default=2, show_default=True),
+    click.option("--rotation", type=float, default=ROTATION_SIGMA_DEG, show_default=True,
+                 help="Sigma of the rotation perturbation in degrees (the released code's 20; wider for large poses)."),
+    click.option("--scale", type=float, default=SCALE_SIGMA, show_default=True,
+                 help="Sigma of the scale perturbation about 1 (the released code's 0.25; clipped at 0.2)."),
+)
+
+
+def recipe_options(fn):
+    """Decorate a click command with :data:`RECIPE_OPTIONS` (augmentation, schedule, perturbation spreads)."""
+    for option in reversed(RECIPE_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
 def _load_training_set(dataset: str, data_root: str | None, subset: str | None):
     from faceeval.plugin import load_dataset
 
@@ -825,32 +862,13 @@ Examples:
 @click.option("--finetune-epochs", type=click.IntRange(min=0), default=0, show_default=True,
               help="End-to-end fine-tuning of all stages afterwards (0: off).")
 @click.option("--finetune-lr", type=float, default=1e-4, show_default=True)
-@click.option("--perturbations", type=int, default=10, show_default=True, help="Perturbed samples per image.")
-@click.option("--mirror/--no-mirror", default=True, show_default=True)
-@click.option("--augment", type=click.Choice(["fixed", "fresh"]), default="fixed", show_default=True,
-              help="fixed: samples drawn once (released code); fresh: new perturbations each epoch.")
+@recipe_options
 @click.option("--val-split", type=click.Choice(VAL_SPLITS), default="photos", show_default=True,
               help="Validation faces: photos = whole photos from every training folder (AFW, LFPW and HELEN "
                    "train; the first LFPW ones included); first = the first --val-count training faces.")
 @click.option("--val-count", type=click.IntRange(min=0), default=None,
               help=f"How many faces validate [default: {PHOTOS_VAL_COUNT} with photos, {VAL_COUNT} with first]; 0 "
                    "validates on the training images (demo).")
-@click.option("--brightness", type=float, default=0.0, show_default=True,
-              help="Photometric augmentation: add U(-b, b) x 255 grey levels (0: off; e.g. 0.15).")
-@click.option("--contrast", type=float, default=0.0, show_default=True,
-              help="Scale about the frame's mean by U(1-c, 1+c) (0: off; e.g. 0.3).")
-@click.option("--gamma", type=float, default=0.0, show_default=True,
-              help="Gamma exp(U(-g, g)) (0: off; e.g. 0.3).")
-@click.option("--blur", type=float, default=0.0, show_default=True,
-              help="With probability 1/3, a Gaussian blur of sigma U(0, blur) px (0: off; e.g. 1.5).")
-@click.option("--noise", type=float, default=0.0, show_default=True,
-              help="Gaussian noise of sigma U(0, noise) grey levels (0: off; e.g. 6).")
-@click.option("--erase", type=float, default=0.0, show_default=True,
-              help="Occlusion: with this probability, a random rectangle (2-20%% of the frame) of one random "
-                   "grey level (0: off; e.g. 0.3).")
-@click.option("--lr-decay", type=float, default=1.0, show_default=True,
-              help="Multiply the learning rate by this after --lr-patience epochs without improvement (1: constant).")
-@click.option("--lr-patience", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option("--heatmap", type=click.Choice(["square", "circle"]), default="square", show_default=True,
               help="square: released implementation (17x17); circle: paper text (radius 16).")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -869,10 +887,6 @@ Examples:
 @click.option("--translation", type=click.Choice(TRANSLATION_MODES), default="released", show_default=True,
               help="Translation perturbation: released = sigma 0.2 x the frame-scaled mean shape in "
                    "original-photo pixels (the released code); face = 0.2 x the face's size (the paper's text).")
-@click.option("--rotation", type=float, default=ROTATION_SIGMA_DEG, show_default=True,
-              help="Sigma of the rotation perturbation in degrees (the released code's 20; wider for large poses).")
-@click.option("--scale", type=float, default=SCALE_SIGMA, show_default=True,
-              help="Sigma of the scale perturbation about 1 (the released code's 0.25; clipped at 0.2).")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:1, ...")
 @click.option("--precision", type=click.Choice(["auto", "fp32", "bf16"]), default="auto", show_default=True)
 @click.option("--channels-last/--no-channels-last", default=True, show_default=True)
@@ -891,26 +905,20 @@ Examples:
               help="Continue the checkpoint in --output from its step, with the options it was started with.")
 @click.option("--progress/--no-progress", default=True)
 def train_command(dataset, data_root, subset, out, stages, batch_size, lr, max_epochs, patience, finetune_epochs,
-                  finetune_lr, perturbations, mirror, augment, val_split, val_count, brightness, contrast, gamma,
-                  blur, noise, erase, lr_decay, lr_patience, heatmap, seed, checkpoint_every,
-                  checkpoint_minutes, stage_minutes, max_minutes, validate_every, translation, rotation, scale,
-                  device, precision, channels_last, widths, cache_frozen, init_weights, start_stage, compile_stages,
-                  resume, progress):
+                  finetune_lr, val_split, val_count, heatmap, seed, checkpoint_every, checkpoint_minutes,
+                  stage_minutes, max_minutes, validate_every, translation, device, precision, channels_last, widths,
+                  cache_frozen, init_weights, start_stage, compile_stages, resume, progress, **recipe):
     dataset = dataset or ("300w" if data_root else "builtin")
     opts = TrainOptions(stages=stages, batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience,
-                        finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, perturbations=perturbations,
-                        mirror=mirror, augment=augment, val_split=val_split,
-                        val_count=default_val_count(val_split) if val_count is None else val_count,
-                        brightness=brightness, contrast=contrast, gamma=gamma, blur=blur, noise=noise, erase=erase,
-                        lr_decay=lr_decay, lr_patience=lr_patience, seed=seed,
+                        finetune_epochs=finetune_epochs, finetune_lr=finetune_lr, val_split=val_split,
+                        val_count=default_val_count(val_split) if val_count is None else val_count, seed=seed,
                         checkpoint_every=checkpoint_every, checkpoint_minutes=checkpoint_minutes,
                         max_minutes=max_minutes, stage_minutes=stage_minutes, validate_every=validate_every,
-                        translation=translation, rotation=rotation, scale=scale,
-                        device=device, precision=precision,
+                        translation=translation, device=device, precision=precision,
                         channels_last=channels_last, heatmap=heatmap,
                         widths=tuple(int(w) for w in widths.split(",")), cache_frozen=cache_frozen,
                         compile=compile_stages, init_weights=init_weights, start_stage=start_stage,
-                        progress=progress)
+                        progress=progress, **recipe)
     distributed = init_distributed(device)
     try:
         ds = _load_training_set(dataset, data_root, subset)
