@@ -71,6 +71,7 @@ def test_help_everywhere_has_an_example():
     for cmd in paths:
         out = invoke(*cmd, "--help").output
         assert "Example" in out and "faceeval " in out, (cmd, out)
+        assert "%%" not in out, (cmd, out)        # click prints help text as written (no %-formatting)
     assert "faceeval run meanshape --dataset builtin" in invoke("--help").output
 
 

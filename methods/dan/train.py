@@ -789,6 +789,17 @@ class _TrainingLoop:
 
 # --- command line ---------------------------------------------------------------------------
 
+# The photometric and occlusion options (augment.Photometric's fields, each off at 0).
+PHOTOMETRIC_HELP = {
+    "brightness": "Photometric augmentation: add U(-b, b) x 255 grey levels (0: off; e.g. 0.15).",
+    "contrast": "Scale about the frame's mean by U(1-c, 1+c) (0: off; e.g. 0.3).",
+    "gamma": "Gamma exp(U(-g, g)) (0: off; e.g. 0.3).",
+    "blur": "With probability 1/3, a Gaussian blur of sigma U(0, blur) px (0: off; e.g. 1.5).",
+    "noise": "Gaussian noise of sigma U(0, noise) grey levels (0: off; e.g. 6).",
+    "erase": "Occlusion: with this probability, a random rectangle (2-20% of the frame) of one random grey level "
+             "(0: off; e.g. 0.3).",
+}
+
 # The training recipe's options, shared by `faceeval train dan` and the GPU route (gpu_train): each is a
 # TrainOptions field of the same name, so a command passes them on as **recipe.
 RECIPE_OPTIONS = (
@@ -796,19 +807,8 @@ RECIPE_OPTIONS = (
     click.option("--mirror/--no-mirror", default=True, show_default=True),
     click.option("--augment", type=click.Choice(["fixed", "fresh"]), default="fixed", show_default=True,
                  help="fixed: samples drawn once (released code); fresh: new perturbations each epoch."),
-    click.option("--brightness", type=float, default=0.0, show_default=True,
-                 help="Photometric augmentation: add U(-b, b) x 255 grey levels (0: off; e.g. 0.15)."),
-    click.option("--contrast", type=float, default=0.0, show_default=True,
-                 help="Scale about the frame's mean by U(1-c, 1+c) (0: off; e.g. 0.3)."),
-    click.option("--gamma", type=float, default=0.0, show_default=True,
-                 help="Gamma exp(U(-g, g)) (0: off; e.g. 0.3)."),
-    click.option("--blur", type=float, default=0.0, show_default=True,
-                 help="With probability 1/3, a Gaussian blur of sigma U(0, blur) px (0: off; e.g. 1.5)."),
-    click.option("--noise", type=float, default=0.0, show_default=True,
-                 help="Gaussian noise of sigma U(0, noise) grey levels (0: off; e.g. 6)."),
-    click.option("--erase", type=float, default=0.0, show_default=True,
-                 help="Occlusion: with this probability, a random rectangle (2-20%% of the frame) of one random "
-                      "grey level (0: off; e.g. 0.3)."),
+    *(click.option(f"--{name}", type=float, default=0.0, show_default=True, help=text)
+      for name, text in PHOTOMETRIC_HELP.items()),
     click.option("--lr-decay", type=float, default=1.0, show_default=True,
                  help="Multiply the learning rate by this after --lr-patience epochs without improvement (1: constant)."),
     click.option("--lr-patience", type=click.IntRange(min=1), default=2, show_default=True),
