@@ -11,8 +11,8 @@ from faceeval.datasets import load_dataset
 from faceeval.metrics import point_to_point_error
 from faceeval_methods.dan import DAN
 from faceeval_methods.dan.model import DANConfig, DANModel
-from faceeval_methods.dan.validation import (compare_report, main, photo_id, validation_errors, validation_faces,
-                                             validation_split)
+from faceeval_methods.dan.validation import (compare_report, held_out, main, photo_id, training_records,
+                                             validation_errors, validation_faces, validation_split)
 from faceeval_methods.dan.weights import save_weights
 
 
@@ -105,13 +105,14 @@ def test_cli_compares_weights_and_names_a_file_that_is_not_weights(pack, tmp_pat
     assert done.value.code == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "4 validation faces (--val-split first), inter-ocular:"
-    assert len(out) == 4 and out[3].startswith(f"{tmp_path / 'a'} - {tmp_path / 'b'}:")
-    # photos: the comparison again on the faces that --val-split first holds out too
+    assert len(out) == 6 and out[5].startswith(f"{tmp_path / 'a'} - {tmp_path / 'b'}:")   # 2 notes: no records
+    # weights without a training record: compared on every face, with a note
     with pytest.raises(SystemExit) as done:
         main([str(tmp_path / "a"), str(tmp_path / "b"), "--data-root", str(pack.root), "--val-count", "6"])
     out = capsys.readouterr().out.splitlines()
     assert done.value.code == 0 and out[0] == "6 validation faces (--val-split photos), inter-ocular:"
-    assert out[4].startswith("on the 6 of them that --val-split first also holds out") and len(out) == 8  # all 7 faces are < 100
+    assert out[1] == f"note: {tmp_path / 'a'} has no training record; whether it trained on any of them is unknown"
+    assert len(out) == 6 and out[5].startswith(f"{tmp_path / 'a'} - {tmp_path / 'b'}:")
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "dan.safetensors").write_bytes(b"not weights at all")
     (tmp_path / "c" / "dan.json").write_text("{}")
@@ -135,3 +136,58 @@ def test_a_training_checkpoint_given_as_weights_is_named_with_what_to_give_inste
     assert done.value.code == 1
     assert f"{tmp_path / 'run' / 'checkpoint.json'}: not a faceeval DAN config" in err
     assert "training checkpoint: give its folder's best.safetensors" in err
+
+
+def _run_folder(path, model, options, validation_ids=None):
+    """A training folder as `faceeval train dan` leaves it: best weights beside checkpoint.json."""
+    import json
+
+    path.mkdir()
+    save_weights(model, path / "best.safetensors")
+    (path / "checkpoint.json").write_text(json.dumps({"options": options, "validation_ids": validation_ids}))
+    return path / "best.safetensors"
+
+
+def test_weights_are_compared_only_on_faces_that_none_of_them_trained_on(pack, tmp_path, capsys):
+    train_ids = load_dataset("300w", "train", pack.root).ids
+    photos = [train_ids[i] for i in validation_split(train_ids, 6, "photos")]
+    first2 = _run_folder(tmp_path / "first2", _model(1), {"val_split": "first", "val_count": 2})
+    photo_run = _run_folder(tmp_path / "photos", _model(2), {"val_split": "photos", "val_count": 6}, photos)
+    # a run started from first2's weights holds out only what both runs held out
+    later = _run_folder(tmp_path / "later", _model(3), {"val_split": "photos", "val_count": 6,
+                                                         "init_weights": str(first2)}, photos)
+    assert held_out(first2, train_ids) == set(train_ids[:2])
+    assert held_out(photo_run, train_ids) == set(photos)
+    assert held_out(later, train_ids) == set(train_ids[:2]) & set(photos)
+    assert set(train_ids[:2]) <= set(photos) and len(photos) == 6
+    with pytest.raises(SystemExit) as done:
+        main([str(first2), str(photo_run), "--data-root", str(pack.root), "--val-count", "6"])
+    out = capsys.readouterr().out.splitlines()
+    assert done.value.code == 0
+    assert out[1] == f"{first2} trained on 4 of them" and out[2] == "compared on the 2 of them that no weights trained on:"
+    faces = validation_faces(pack.root, 6, "photos")
+    keep = np.isin(faces.ids, train_ids[:2])
+    e = [validation_errors(w, faces)[keep] for w in (first2, photo_run)]
+    assert out[3:] == compare_report([str(first2), str(photo_run)], e)
+    assert out[3].endswith("(n = 2)")
+    # a run that validated on its training faces held out none: nothing fair to compare on
+    demo = _run_folder(tmp_path / "demo", _model(4), {"val_count": 0}, train_ids)
+    with pytest.raises(SystemExit) as done:
+        main([str(photo_run), str(demo), "--data-root", str(pack.root), "--val-count", "6"])
+    assert done.value.code == 1 and "share 0 held-out validation faces" in capsys.readouterr().err
+
+
+def test_a_release_names_its_held_out_faces_through_the_runs_it_started_from(tmp_path):
+    import json
+
+    ids = [f"lfpw/trainset/image_{i:04d}" for i in range(1, 9)]
+    save_weights(_model(1), tmp_path / "rel")
+    meta = json.loads((tmp_path / "rel" / "dan.json").read_text())
+    stage1 = {"options": {"val_count": 3, "val_split": None}}
+    stage2 = {"options": {"val_count": 4, "val_split": "first", "init_weights": "/gone/best.safetensors"},
+              "initial_weights": {"path": "/gone/best.safetensors", "training": stage1}}
+    (tmp_path / "rel" / "dan.json").write_text(json.dumps({**meta, "provenance": stage2}))
+    assert held_out(tmp_path / "rel", ids) == set(ids[:3])
+    del stage2["initial_weights"]["training"]                 # the earlier run's record was lost
+    (tmp_path / "rel" / "dan.json").write_text(json.dumps({**meta, "provenance": stage2}))
+    assert training_records(tmp_path / "rel") is None and held_out(tmp_path / "rel", ids) is None

@@ -3,7 +3,8 @@
 Stage 1 trains until the validation error stops improving (``patience`` epochs), then
 the connection layers + stage 2 are added and trained with stage 1 frozen, and so on;
 optionally all stages are fine-tuned end to end afterwards. Adam, lr 1e-3, batch 64.
-Validation = the first ``val_count`` (100) training images, box-initialised.
+Validation = held-out training faces, box-initialised: the first ``val_count`` (100, the
+released code) or whole photos from every training folder (``val_split="photos"``).
 
 Reproducibility and resuming: every random draw comes from a generator seeded by
 ``(seed, phase, epoch[, step])``, so a run resumed from a checkpoint (written atomically
@@ -835,7 +836,7 @@ def _load_training_set(dataset: str, data_root: str | None, subset: str | None):
 
 @click.command("dan", help="""Train the Deep Alignment Network stage by stage (add --resume to continue a run).
 
-Stage 1 trains until the validation error (the first --val-count training images) stops
+Stage 1 trains until its error on the validation faces that --val-split holds out stops
 improving for --patience epochs; then the connection layers and stage 2 are added, and
 so on. Checkpoints are written atomically every epoch. Launch with
 `torchrun --nproc-per-node K -m faceeval_methods.dan ...` for several processes or machines.

@@ -7,6 +7,7 @@ difference is larger than that noise before one replaces the other.
 """
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -77,6 +78,7 @@ class ValidationFaces:
     ground_truth: np.ndarray
     ids: list | None = None
     indices: np.ndarray | None = None     # positions among the training faces, in training order
+    training_ids: list | None = None      # every training face's id, in training order
 
 
 def default_val_count(split: str) -> int:
@@ -94,7 +96,77 @@ def validation_faces(data_root: str | os.PathLike, val_count: int | None = None,
     ds = load_dataset("300w", "train", data_root)
     idx = validation_split(ds.ids, val_count, split)
     return ValidationFaces([ds.samples[i].load_image() for i in idx], ds.boxes[idx], ds.ground_truth[idx],
-                           [ds.ids[i] for i in idx], idx)
+                           [ds.ids[i] for i in idx], idx, list(ds.ids))
+
+
+def training_records(weights: str | os.PathLike) -> list[dict] | None:
+    """The training options (and validation ids where recorded) of every run behind ``weights``:
+    its own run's, then, through ``--init-weights``, the earlier runs' it started from.
+
+    Read from a training folder's ``checkpoint.json`` (for its ``best``/``dan`` weights), or from a
+    weights folder's ``dan.json`` (a release's ``provenance``, or the ``training`` record that
+    ``faceeval train dan`` and ``gpu_train`` write). None where a run's record is missing, so
+    which faces the weights trained on is unknown.
+    """
+    from pathlib import Path
+
+    path = Path(weights)
+    folder = path if path.is_dir() else path.parent
+    if (folder / "checkpoint.json").is_file():
+        try:
+            state = json.loads((folder / "checkpoint.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return _chain({"options": state.get("options"), "validation_ids": state.get("validation_ids")})
+    config = path.with_suffix(".json") if path.is_file() else folder / "dan.json"
+    try:
+        meta = json.loads(config.read_text())
+    except (OSError, ValueError):
+        return None
+    if isinstance(meta.get("provenance"), dict):             # a release: its provenance nests the earlier runs
+        records, prov = [], meta["provenance"]
+        while isinstance(prov, dict) and isinstance(prov.get("options"), dict):
+            records.append({"options": prov["options"], "validation_ids": prov.get("validation_ids")})
+            if not prov["options"].get("init_weights"):
+                return records
+            prov = (prov.get("initial_weights") or {}).get("training")
+        return None
+    if isinstance(meta.get("training"), dict):
+        return _chain(meta["training"])
+    return None
+
+
+def _chain(record: dict) -> list[dict] | None:
+    """``record`` and the records of the weights its run started from (None: one is missing)."""
+    options = record.get("options")
+    if not isinstance(options, dict):
+        return None
+    if not options.get("init_weights"):
+        return [record]
+    earlier = training_records(options["init_weights"])
+    return None if earlier is None else [record, *earlier]
+
+
+def held_out(weights: str | os.PathLike, training_ids: list[str]) -> set | None:
+    """Ids of the training faces that no run behind ``weights`` trained on (None: unknown).
+
+    A run holds out its recorded validation ids, or those its ``val_split``/``val_count``
+    options choose from ``training_ids`` (runs from before the photo split: the first
+    ``val_count``); ``val_count`` 0 trained on every face."""
+    records = training_records(weights)
+    if records is None:
+        return None
+    faces = set(training_ids)
+    for rec in records:
+        opts = rec["options"]
+        count = int(opts.get("val_count", VAL_COUNT))
+        if count <= 0:
+            return set()
+        ids = rec.get("validation_ids")
+        if not ids:
+            ids = [training_ids[i] for i in validation_split(training_ids, count, opts.get("val_split") or "first")]
+        faces &= set(ids)
+    return faces
 
 
 def validation_errors(weights: str | os.PathLike, faces: ValidationFaces, normalisation: str = "inter-ocular",
@@ -134,8 +206,10 @@ validation faces is not taken for progress.
 
 --val-split photos (the default) holds out about 300 whole photos' faces from AFW, LFPW
 train and HELEN train, as `faceeval train dan --val-split photos` does; it includes the
-first 100 LFPW faces, the shipped weights' own validation faces, and the comparison is
-repeated on those (the shipped weights trained on the other 200).
+first 100 LFPW faces, the shipped weights' own validation faces. Each weights' training
+record (its checkpoint.json or dan.json, and those of the weights it started from) says
+which faces it held out; the comparison uses only the faces that none of the weights
+trained on (for the shipped weights and a photo-split run: those 100).
 
 \b
 Example:
@@ -158,16 +232,28 @@ Example:
             errors = [validation_errors(w, faces, normalisation) for w in weights]
         except FaceevalError as e:   # damaged or foreign weights, missing data: one line, no traceback
             raise click.ClickException(str(e)) from None
-        click.echo(f"{len(faces.images)} validation faces (--val-split {val_split}), {normalisation}:")
-        for line in compare_report(list(weights), errors):
+        n = len(faces.images)
+        click.echo(f"{n} validation faces (--val-split {val_split}), {normalisation}:")
+        keep = np.ones(n, dtype=bool)
+        for w in weights:
+            held = held_out(w, faces.training_ids)
+            if held is None:
+                click.echo(f"note: {w} has no training record; whether it trained on any of them is unknown")
+                continue
+            trained = np.array([i not in held for i in faces.ids])
+            if trained.any():
+                click.echo(f"{w} trained on {int(trained.sum())} of them")
+                keep &= ~trained
+        if keep.all():
+            for line in compare_report(list(weights), errors):
+                click.echo(line)
+            return
+        if keep.sum() < 2:
+            raise click.ClickException(f"the weights share {int(keep.sum())} held-out validation faces: nothing "
+                                       "to compare on (try --val-split first)")
+        click.echo(f"compared on the {int(keep.sum())} of them that no weights trained on:")
+        for line in compare_report(list(weights), [e[keep] for e in errors]):
             click.echo(line)
-        if val_split == "photos":
-            keep = faces.indices < VAL_COUNT          # --val-split first: the first VAL_COUNT faces
-            if keep.any():
-                click.echo(f"on the {int(keep.sum())} of them that --val-split first also holds out "
-                           "(the shipped weights never trained on these):")
-                for line in compare_report(list(weights), [e[keep] for e in errors]):
-                    click.echo(line)
 
     command.main(args=argv, prog_name="python -m faceeval_methods.dan.validation")
 
