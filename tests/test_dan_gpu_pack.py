@@ -14,8 +14,9 @@ from faceeval.io import DataError
 from faceeval_methods.dan import DAN
 from faceeval_methods.dan.augment import Canvases
 from faceeval_methods.dan.config import frame_mean_shape
-from faceeval_methods.dan.gpu_train import PART_BYTES, join_weights, main as gpu_main
+from faceeval_methods.dan.gpu_train import PART_BYTES, export_weights, join_weights, main as gpu_main
 from faceeval_methods.dan.pack import read_pack, write_pack
+from faceeval_methods.dan.validation import held_out
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +128,11 @@ def test_gpu_script_trains_with_the_recipe_options_and_records_the_split(photo_p
     assert training["validation_ids"] == ["f1/p_1", "f1/p_2"]
     # 2 training faces x 2 perturbations x 2 (mirrors) = 8 samples, batch 64: one step per epoch
     assert training["samples_seen"] == 64
+    # a run cut off by its time budget returns its best weights: they carry the run's record too
+    assert "training" not in json.loads((work / "best.json").read_text())
+    export_weights(work / "best.safetensors", tmp_path / "cut", {"partial": True})
+    joined = join_weights(tmp_path / "cut", tmp_path / "joined")
+    assert held_out(joined, PHOTO_IDS) == {"f1/p_1", "f1/p_2"}
 
 
 def test_gpu_script_refuses_a_bad_recipe_in_one_line(photo_pack, tmp_path, capsys):

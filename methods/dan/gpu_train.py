@@ -40,6 +40,8 @@ def export_weights(weights: Path, out: Path, extra: dict | None = None) -> list[
 
     Large float tensors become float16 (weights travel at half size); the rest stays exact.
     ``dan.json`` lists the parts with their sha256 so :func:`join_weights` can check them.
+    Weights saved mid-run (``best``) carry no training record; the run's ``checkpoint.json``
+    beside them gives it (options, validation ids), so the returned weights can be judged.
     """
     from safetensors.torch import load_file, save
 
@@ -58,6 +60,11 @@ def export_weights(weights: Path, out: Path, extra: dict | None = None) -> list[
             fh.write(blob[i:i + PART_BYTES])
         parts.append(path)
     meta = json.loads(weights.with_suffix(".json").read_text())
+    state_path = weights.parent / "checkpoint.json"
+    if "training" not in meta and state_path.is_file():
+        state = json.loads(state_path.read_text())
+        meta["training"] = {"options": state.get("options"), "validation_ids": state.get("validation_ids"),
+                            "history": state.get("history", [])}
     meta["parts"] = [{"file": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in parts]
     meta["export"] = {"dtype": "float16 for tensors over %d elements" % SMALL_TENSOR, **(extra or {})}
     write_json(out / "dan.json", meta)
