@@ -13,6 +13,7 @@ from faceeval.io import DataError
 from faceeval_methods.dan import DAN
 from faceeval_methods.dan.release import release
 from faceeval_methods.dan.train import TrainOptions, train
+from faceeval_methods.dan.validation import held_out
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +45,9 @@ def test_release_ships_int8_weights_with_provenance_and_curve(stopped_run, tmp_p
     assert info["weights"] == "final" and info["data"]["dataset"] == "builtin"
     state = json.loads((out / "checkpoint.json").read_text())
     assert info["samples_seen_at_checkpoint"] == state["global_step"] * 16
+    # the judge reads which faces the shipped weights held out (val_count 0: none, they validated on all 4)
+    ids = ["0", "1", "2", "3"]                              # train() without ids names the faces by position
+    assert info["validation_ids"] == state["validation_ids"] == ids and held_out(tmp_path / "shipped", ids) == set()
     text = readme.read_text()
     assert text.startswith("# x\n<!-- dan-weights:begin -->\n| shipped DAN weights |") and text.endswith(
         "<!-- dan-weights:end -->\ntail\n") and "old" not in text

@@ -57,7 +57,8 @@ def provenance(train_dir: Path) -> dict:
             "training_minutes_at_checkpoint": round(state.get("seconds", 0.0) / 60, 1),
             "epochs": [{k: h[k] for k in ("phase", "epoch", "val_inter_ocular", "img_per_s") if k in h}
                        for h in state.get("history", [])],
-            "options": opts, "hardware": machine(), "world_size": state.get("world_size", 1),
+            "options": opts, "validation_ids": state.get("validation_ids"),     # the faces it held out
+            "hardware": machine(), "world_size": state.get("world_size", 1),
             "released": _dt.date.today().isoformat(), "commit": _commit()}
     if opts.get("init_weights"):
         start = initial_weights_provenance(Path(opts["init_weights"]))

@@ -71,7 +71,7 @@ def validation_split(ids: list[str], count: int, split: str = "first") -> np.nda
 
 @dataclass
 class ValidationFaces:
-    """The first ``val_count`` training faces in training order, with their detector boxes."""
+    """The validation faces of a split, in training order, with their detector boxes."""
 
     images: list
     boxes: np.ndarray
