@@ -246,6 +246,29 @@ def test_stage_budget_ends_each_stage_at_its_first_epoch_end_after_the_budget(bu
     assert (tmp_path / "dan.safetensors").exists()
 
 
+def test_a_resumed_run_keeps_its_stage_budget_unless_a_new_one_is_given(builtin, tmp_path):
+    """--stage-minutes may change on --resume (e.g. to give stage 1 longer); not given, the run's own stays."""
+    import shutil
+
+    images, gt, boxes = builtin
+    opts = TrainOptions(stages=2, batch_size=16, perturbations=8, max_epochs=3, patience=100, val_count=0,
+                        widths=(4, 8, 8, 16), checkpoint_every=1, progress=False, seed=3, stage_minutes=1e-9)
+    with pytest.raises(TrainingInterrupted):                    # killed within stage 1's first epoch (4 steps)
+        train(images, gt, boxes, tmp_path / "kept", opts, interrupt_after=2, log=lambda m: None)
+    assert json.loads((tmp_path / "kept" / "checkpoint.json").read_text())["global_step"] >= 1
+    shutil.copytree(tmp_path / "kept", tmp_path / "longer")
+    for name, budget in (("kept", None), ("longer", 0.0)):     # 0: no budget, only --max-epochs/--patience
+        train(images, gt, boxes, tmp_path / name, TrainOptions(stage_minutes=budget, progress=False), resume=True, log=lambda m: None)
+    phases = {name: [(h["phase"], h["epoch"]) for h in
+                     json.loads((tmp_path / name / "checkpoint.json").read_text())["history"]]
+              for name in ("kept", "longer")}
+    assert phases["kept"] == [("stage1", 1), ("stage2", 1)]
+    assert phases["longer"] == [("stage1", 1), ("stage1", 2), ("stage1", 3), ("stage2", 1), ("stage2", 2),
+                                ("stage2", 3)]
+    saved = json.loads((tmp_path / "longer" / "checkpoint.json").read_text())["options"]
+    assert saved["stage_minutes"] == 0.0 and saved["seed"] == 3          # the rest is the run's own
+
+
 def test_given_weights_can_be_fine_tuned_end_to_end_without_training_a_stage_first(builtin, trained, tmp_path):
     """``--max-epochs 0 --finetune-epochs N`` with initial weights: the stages' own phases are
     skipped (they used to loop for ever) and only the end-to-end phase trains, every stage at once,

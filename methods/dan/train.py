@@ -67,7 +67,7 @@ class TrainOptions:
     checkpoint_minutes: float = 10.0  # also checkpoint when this much wall time passed since the last one
     max_minutes: float = 0.0          # stop (checkpointed, resumable) after this much wall time; 0: no limit
     validate_every: int = 0           # steps between validations within an epoch (learning curve); 0: epoch ends
-    stage_minutes: float = 0.0        # a phase also ends at the first epoch end after this much wall time in it
+    stage_minutes: float | None = None  # a phase also ends at the first epoch end after this much wall time in it
                                       # (its frozen-stage cache, steps, validations and checkpoints); 0: off
     compile: bool = False             # torch.compile each stage (pays on GPUs; compiling takes ~a minute)
     init_weights: str | None = None   # start from these weights (e.g. the shipped ones) instead of at random
@@ -443,6 +443,8 @@ def train_with(make_data, out: str | os.PathLike, opts: TrainOptions | None = No
     phases = _phases(opts)
     state, opt_sd = (_resumed_state(out, model, opts, phases, world, log) if resuming
                      else _fresh_state(model, data, opts, world, device, log))
+    if resuming:                  # a new stage budget holds from here on, and for later resumes
+        state["options"]["stage_minutes"] = opts.stage_minutes
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
     loop = _TrainingLoop(opts, out, model, data, state, rank, world, device, bf16, log, on_best, interrupt_after)
@@ -452,9 +454,10 @@ def train_with(make_data, out: str | os.PathLike, opts: TrainOptions | None = No
 
 
 def _resumed_options(opts: TrainOptions, saved: dict) -> TrainOptions:
-    """A resumed run keeps the options it was started with; only where and how it runs may change."""
+    """A resumed run keeps the options it was started with; only where and how it runs may change,
+    and the per-stage time budget where one is given (None: the run's own)."""
     keep = ("device", "precision", "progress", "checkpoint_every", "checkpoint_minutes", "max_minutes",
-            "validate_every", "compile")
+            "validate_every", "compile") + (("stage_minutes",) if opts.stage_minutes is not None else ())
     return TrainOptions(**{**saved, **{k: getattr(opts, k) for k in keep}})
 
 
@@ -738,7 +741,7 @@ class _TrainingLoop:
         state["history"].append(row)
         state.update(epoch=state["epoch"] + 1, step=0, loss_sum=0.0, loss_count=0)
         stop = state["bad_epochs"] >= opts.patience or \
-            (opts.stage_minutes > 0 and self.elapsed() - state["phase_started"] >= opts.stage_minutes * 60)
+            ((opts.stage_minutes or 0) > 0 and self.elapsed() - state["phase_started"] >= opts.stage_minutes * 60)
         if not stop and opts.lr_decay < 1 and state["bad_epochs"] and state["bad_epochs"] % opts.lr_patience == 0:
             for group in phase.opt.param_groups:       # decay on plateau; the optimizer state keeps it
                 group["lr"] *= opts.lr_decay
@@ -877,9 +880,10 @@ Examples:
               help="Also checkpoint every N steps within an epoch.")
 @click.option("--checkpoint-minutes", type=float, default=10.0, show_default=True,
               help="Also checkpoint whenever this many minutes passed since the last checkpoint (0: off).")
-@click.option("--stage-minutes", type=click.FloatRange(min=0), default=0.0, show_default=True,
+@click.option("--stage-minutes", type=click.FloatRange(min=0), default=None,
               help="A stage (and the fine-tuning) also ends at the first epoch end after this many minutes in it "
-                   "(0: only --patience ends it).")
+                   "[default: 0: only --patience ends it]; with --resume it replaces the run's own budget, which "
+                   "is kept if not given.")
 @click.option("--max-minutes", type=float, default=0.0, show_default=True,
               help="Stop after this many minutes of training in all (checkpointed; --resume continues). 0: no limit.")
 @click.option("--validate-every", type=int, default=0, show_default=True,
