@@ -3,11 +3,12 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from conftest import needs_extra_module
 
 needs_extra_module("dan")
+
+import torch
 
 from faceeval.datasets import load_dataset
 from faceeval.io import DataError
