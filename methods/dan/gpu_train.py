@@ -29,7 +29,7 @@ from pathlib import Path
 
 import torch
 
-from .train import recipe_options
+from .train import recipe_options, training_record
 
 PART_BYTES = 15 * 2**20            # each returned file stays under the 16 MiB limit
 SMALL_TENSOR = 1 << 16             # tensors up to this many elements stay float32 in the export
@@ -62,9 +62,7 @@ def export_weights(weights: Path, out: Path, extra: dict | None = None) -> list[
     meta = json.loads(weights.with_suffix(".json").read_text())
     state_path = weights.parent / "checkpoint.json"
     if "training" not in meta and state_path.is_file():
-        state = json.loads(state_path.read_text())
-        meta["training"] = {"options": state.get("options"), "validation_ids": state.get("validation_ids"),
-                            "history": state.get("history", [])}
+        meta["training"] = training_record(json.loads(state_path.read_text()))
     meta["parts"] = [{"file": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in parts]
     meta["export"] = {"dtype": "float16 for tensors over %d elements" % SMALL_TENSOR, **(extra or {})}
     write_json(out / "dan.json", meta)

@@ -329,6 +329,15 @@ LOG_FIELDS = ("phase", "epoch", "global_step", "train_loss", "val_inter_pupil", 
 CURVE_FIELDS = ("phase", "epoch", "global_step", "samples_seen", "minutes", "val_inter_pupil", "val_inter_ocular")
 
 
+def training_record(state: dict) -> dict:
+    """What a weights file's JSON says of the run that made it, from the run's training state
+    (``checkpoint.json``): options, held-out validation ids, history, minutes, samples."""
+    return {"history": state.get("history", []), "options": state.get("options"),
+            "validation_ids": state.get("validation_ids"), "world_size": state.get("world_size", 1),
+            "minutes": round(state.get("seconds", 0.0) / 60, 1),
+            "samples_seen": state.get("global_step", 0) * (state.get("options") or {}).get("batch_size", 64)}
+
+
 def _write_csv(path: Path, fields: Sequence[str], rows: list[dict]) -> None:
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=fields)
@@ -778,13 +787,9 @@ class _TrainingLoop:
     def finish(self) -> None:
         """Save the final weights (with the training's history) and mark the checkpoint done."""
         state = self.state
-        state["done"] = True
+        state.update(done=True, seconds=self.elapsed(), world_size=self.world)
         if self.rank == 0:
-            final = save_weights(self.model, self.out,
-                                 {"training": {"history": state["history"], "options": state["options"],
-                                               "validation_ids": state.get("validation_ids"),
-                                               "world_size": self.world, "minutes": round(self.elapsed() / 60, 1),
-                                               "samples_seen": state["global_step"] * self.opts.batch_size}})
+            final = save_weights(self.model, self.out, {"training": training_record(state)})
             _save_checkpoint(self.out, self.model, None, state)
             self.log(f"weights: {final[0]}")
         if self.world > 1:

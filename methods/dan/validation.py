@@ -11,6 +11,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -108,8 +109,6 @@ def training_records(weights: str | os.PathLike) -> list[dict] | None:
     ``faceeval train dan`` and ``gpu_train`` write). None where a run's record is missing, so
     which faces the weights trained on is unknown.
     """
-    from pathlib import Path
-
     path = Path(weights)
     folder = path if path.is_dir() else path.parent
     if (folder / "checkpoint.json").is_file():
@@ -244,14 +243,11 @@ Example:
             if trained.any():
                 click.echo(f"{w} trained on {int(trained.sum())} of them")
                 keep &= ~trained
-        if keep.all():
-            for line in compare_report(list(weights), errors):
-                click.echo(line)
-            return
-        if keep.sum() < 2:
-            raise click.ClickException(f"the weights share {int(keep.sum())} held-out validation faces: nothing "
-                                       "to compare on (try --val-split first)")
-        click.echo(f"compared on the {int(keep.sum())} of them that no weights trained on:")
+        if not keep.all():
+            if keep.sum() < 2:
+                raise click.ClickException(f"the weights share {int(keep.sum())} held-out validation faces: "
+                                           "nothing to compare on (try --val-split first)")
+            click.echo(f"compared on the {int(keep.sum())} of them that no weights trained on:")
         for line in compare_report(list(weights), [e[keep] for e in errors]):
             click.echo(line)
 
