@@ -43,13 +43,24 @@ def test_pack_holds_the_canvases_the_cpu_trainer_builds(pack):
     assert list(data["val_ids"]) == ds.ids
 
 
-def test_gpu_script_returns_parts_that_rejoin_into_loadable_weights(pack, tmp_path):
+SMALL_GPU_RUN = ["--minutes", "5", "--max-epochs", "1", "--widths", "4,8,8,16", "--device", "cpu",
+                 "--validate-every", "2", "--export-every", "0"]
+
+
+@pytest.fixture(scope="module")
+def gpu_run(pack, tmp_path_factory):
+    """One 2-stage run of the GPU script on the CPU: its returned folder and its work folder."""
     path, images, ds = pack
-    out, work = tmp_path / "out", tmp_path / "work"
+    out, work = tmp_path_factory.mktemp("gpu") / "out", tmp_path_factory.mktemp("gpu") / "work"
     with pytest.raises(SystemExit) as done:
-        gpu_main(["--pack", str(path), "--out", str(out), "--work", str(work), "--minutes", "5", "--max-epochs", "1",
-                  "--widths", "4,8,8,16", "--device", "cpu", "--validate-every", "2", "--export-every", "0"])
+        gpu_main(["--pack", str(path), "--out", str(out), "--work", str(work)] + SMALL_GPU_RUN)
     assert done.value.code == 0
+    return out, work
+
+
+def test_gpu_script_returns_parts_that_rejoin_into_loadable_weights(pack, gpu_run, tmp_path):
+    path, images, ds = pack
+    out, work = gpu_run
     figures = json.loads((out / "figures.json").read_text())
     for key in ("train_img_s", "infer_batch256_img_s", "latency_batch1_ms", "stage1_epochs", "stage2_epochs"):
         assert figures[key] > 0, key
@@ -141,3 +152,30 @@ def test_gpu_script_refuses_a_bad_recipe_in_one_line(photo_pack, tmp_path, capsy
         gpu_main(["--pack", str(photo_pack), "--out", str(tmp_path / "out"), "--rotation", "-3"])
     assert str(done.value) == "Error: --rotation must be in [0, 180] degrees and --scale in [0, 1], got -3 and 0.25"
     assert not (tmp_path / "out").exists()                      # refused before any work
+
+
+def test_gpu_script_starts_from_given_weights_and_keeps_their_first_stage(pack, gpu_run, tmp_path):
+    from safetensors.torch import load_file
+
+    path, images, ds = pack
+    init = gpu_run[1] / "dan.safetensors"
+    given = ["--pack", str(path), "--init-weights", str(init), "--start-stage", "2"]
+    with pytest.raises(SystemExit) as done:
+        gpu_main(given + ["--out", str(tmp_path / "out"), "--work", str(tmp_path / "work"), "--augment", "fresh"]
+                 + SMALL_GPU_RUN)
+    assert done.value.code == 0
+    training = json.loads((tmp_path / "out" / "dan.json").read_text())["training"]
+    assert (training["options"]["init_weights"], training["options"]["start_stage"]) == (str(init), 2)
+    figures = json.loads((tmp_path / "out" / "figures.json").read_text())
+    assert "stage1_epochs" not in figures and figures["stage2_epochs"] == 1
+    # with only stage 2 to train, it gets the whole budget, not --stage1-share of it
+    assert training["options"]["stage_minutes"] == 5
+    before, after = load_file(str(init)), load_file(str(tmp_path / "work" / "dan.safetensors"))
+    first = [k for k in before if k.startswith("stages.0.")]
+    assert first and all(torch.equal(before[k], after[k]) for k in first)
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.startswith("stages.1."))
+    # weights of another architecture are refused in one line, before any training
+    with pytest.raises(SystemExit) as done:
+        gpu_main(given + ["--out", str(tmp_path / "out3"), "--work", str(tmp_path / "work3"), "--stages", "3"]
+                 + SMALL_GPU_RUN)
+    assert str(done.value).startswith(f"Error: {init}: its model differs from the one to train")

@@ -8,7 +8,9 @@ numpy 2 but no menpo, and returns at most a few files under 16 MiB each. So this
 2. trains both stages stage by stage (Adam 1e-3, batch 64) under a wall-time budget per stage,
    bf16 autocast and channels_last, with the recipe options of ``faceeval train dan``
    (``--augment fresh``, photometric ranges, ``--rotation``/``--scale``, ``--lr-decay``; the
-   released recipe by default) and the pack's validation split, recorded with the weights;
+   released recipe by default) and the pack's validation split, recorded with the weights; or,
+   with ``--init-weights W --start-stage 2``, continues from given weights (the shipped ones
+   travel with the repository) and trains only the stages from the one named;
 3. exports the best weights so far whenever they improve (at most every ``--export-every``
    seconds) into ``OUT`` as float16 parts under 16 MiB, so a run cut off still returns
    weights; ``python -m faceeval_methods.dan.gpu_train join OUT DEST`` rejoins them afterwards;
@@ -29,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from .train import recipe_options, training_record
+from .train import init_options, recipe_options, training_record
 
 PART_BYTES = 15 * 2**20            # each returned file stays under the 16 MiB limit
 SMALL_TENSOR = 1 << 16             # tensors up to this many elements stay float32 in the export
@@ -123,6 +125,8 @@ def train_main(argv=None) -> None:
 \b
 Example (on the GPU machine, after `make gpu-pack` here):
   python3 -m faceeval_methods.dan.gpu_train --pack .gpu/dan-pack.npz --out "$OUT" --minutes 8.5
+  python3 -m faceeval_methods.dan.gpu_train --pack .gpu/dan-pack.npz --out "$OUT" --minutes 8.5 \\
+      --init-weights methods/dan/pretrained --start-stage 2 --augment fresh --lr 2e-4
 """, context_settings={"help_option_names": ["-h", "--help"]})
     @click.option("--pack", required=True, type=click.Path(exists=True, dir_okay=False))
     @click.option("--out", required=True, type=click.Path(file_okay=False),
@@ -131,7 +135,8 @@ Example (on the GPU machine, after `make gpu-pack` here):
                   help="Local folder for checkpoints (not returned).")
     @click.option("--minutes", type=float, default=8.5, show_default=True, help="Training wall time in all.")
     @click.option("--stage1-share", type=float, default=0.5, show_default=True,
-                  help="Share of --minutes for stage 1; stage 2 gets the rest.")
+                  help="Share of --minutes for the first stage trained; the next gets the rest (a run of "
+                       "one stage, e.g. --start-stage 2 of 2, gets all of --minutes).")
     @click.option("--stages", type=click.IntRange(1, 3), default=2, show_default=True)
     @click.option("--batch-size", type=int, default=64, show_default=True)
     @click.option("--lr", type=float, default=1e-3, show_default=True)
@@ -148,17 +153,19 @@ Example (on the GPU machine, after `make gpu-pack` here):
                   help="torch.compile each stage (compiling costs about a minute).")
     @click.option("--widths", default="64,128,256,512", hidden=True, help="Conv widths (CPU smoke tests).")
     @click.option("--seed", type=int, default=0, show_default=True)
+    @init_options
     @recipe_options
     def command(pack, out, work, minutes, stage1_share, stages, batch_size, lr, max_epochs, patience, validate_every,
-                export_every, device, precision, compile_model, widths, seed, **recipe):
+                export_every, device, precision, compile_model, widths, seed, init_weights, start_stage, **recipe):
         from .pack import check_pack_matches, pack_training_data, read_pack
         from .train import TrainOptions, train_with
 
         opts = TrainOptions(stages=stages, batch_size=batch_size, lr=lr, max_epochs=max_epochs, patience=patience,
                             seed=seed, device=device, precision=precision, progress=False, checkpoint_minutes=1.0,
                             max_minutes=minutes, validate_every=validate_every,
-                            stage_minutes=minutes * stage1_share if stages > 1 else minutes,
-                            compile=compile_model, widths=tuple(int(w) for w in widths.split(",")), **recipe)
+                            stage_minutes=minutes * stage1_share if stages > start_stage else minutes,
+                            compile=compile_model, widths=tuple(int(w) for w in widths.split(",")),
+                            init_weights=init_weights, start_stage=start_stage, **recipe)
 
         out, work = Path(out), Path(work)
         out.mkdir(parents=True, exist_ok=True)

@@ -835,6 +835,23 @@ def recipe_options(fn):
     return fn
 
 
+# Where a run starts, shared by `faceeval train dan` and gpu_train: TrainOptions fields of the same name.
+INIT_OPTIONS = (
+    click.option("--init-weights", type=click.Path(exists=True), default=None,
+                 help="Start from these weights (e.g. methods/dan/pretrained, or a checkpoint that is gone: its "
+                      "best.safetensors) instead of at random; a new Adam state, same architecture."),
+    click.option("--start-stage", type=click.IntRange(1, 3), default=1, show_default=True,
+                 help="With --init-weights: the first stage to train (the ones before it are kept as given)."),
+)
+
+
+def init_options(fn):
+    """Decorate a click command with :data:`INIT_OPTIONS` (--init-weights, --start-stage)."""
+    for option in reversed(INIT_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
 def _load_training_set(dataset: str, data_root: str | None, subset: str | None):
     from faceeval.plugin import load_dataset
 
@@ -903,11 +920,7 @@ Examples:
 @click.option("--widths", default="64,128,256,512", hidden=True, help="Conv widths (tests use narrower).")
 @click.option("--cache-frozen/--no-cache-frozen", default=True, show_default=True,
               help="With --augment fixed, compute the frozen stages once per stage, not every step.")
-@click.option("--init-weights", type=click.Path(exists=True), default=None,
-              help="Start from these weights (e.g. methods/dan/pretrained, or a checkpoint that is gone: its "
-                   "best.safetensors) instead of at random; a new Adam state, same architecture.")
-@click.option("--start-stage", type=click.IntRange(1, 3), default=1, show_default=True,
-              help="With --init-weights: the first stage to train (the ones before it are kept as given).")
+@init_options
 @click.option("--compile/--no-compile", "compile_stages", default=False, show_default=True,
               help="torch.compile each stage for training (about 20% faster on this CPU after 1-2 minutes of "
                    "compiling; may be switched on or off when resuming).")
