@@ -31,7 +31,7 @@ from pathlib import Path
 
 import torch
 
-from .train import init_options, recipe_options, training_record
+from .train import recipe_options, start_options, training_record
 
 PART_BYTES = 15 * 2**20            # each returned file stays under the 16 MiB limit
 SMALL_TENSOR = 1 << 16             # tensors up to this many elements stay float32 in the export
@@ -153,7 +153,7 @@ Example (on the GPU machine, after `make gpu-pack` here):
                   help="torch.compile each stage (compiling costs about a minute).")
     @click.option("--widths", default="64,128,256,512", hidden=True, help="Conv widths (CPU smoke tests).")
     @click.option("--seed", type=int, default=0, show_default=True)
-    @init_options
+    @start_options
     @recipe_options
     def command(pack, out, work, minutes, stage1_share, stages, batch_size, lr, max_epochs, patience, validate_every,
                 export_every, device, precision, compile_model, widths, seed, init_weights, start_stage, **recipe):

@@ -828,15 +828,20 @@ RECIPE_OPTIONS = (
 )
 
 
-def recipe_options(fn):
-    """Decorate a click command with :data:`RECIPE_OPTIONS` (augmentation, schedule, perturbation spreads)."""
-    for option in reversed(RECIPE_OPTIONS):
-        fn = option(fn)
-    return fn
+def option_group(options: tuple):
+    """A decorator that adds ``options`` (click options) to a command, in their order in ``--help``."""
+    def decorate(fn):
+        for option in reversed(options):
+            fn = option(fn)
+        return fn
+    return decorate
 
+
+#: Decorates a command with :data:`RECIPE_OPTIONS` (augmentation, schedule, perturbation spreads).
+recipe_options = option_group(RECIPE_OPTIONS)
 
 # Where a run starts, shared by `faceeval train dan` and gpu_train: TrainOptions fields of the same name.
-INIT_OPTIONS = (
+START_OPTIONS = (
     click.option("--init-weights", type=click.Path(exists=True), default=None,
                  help="Start from these weights (e.g. methods/dan/pretrained, or a checkpoint that is gone: its "
                       "best.safetensors) instead of at random; a new Adam state, same architecture."),
@@ -844,12 +849,8 @@ INIT_OPTIONS = (
                  help="With --init-weights: the first stage to train (the ones before it are kept as given)."),
 )
 
-
-def init_options(fn):
-    """Decorate a click command with :data:`INIT_OPTIONS` (--init-weights, --start-stage)."""
-    for option in reversed(INIT_OPTIONS):
-        fn = option(fn)
-    return fn
+#: Decorates a command with :data:`START_OPTIONS` (--init-weights, --start-stage).
+start_options = option_group(START_OPTIONS)
 
 
 def _load_training_set(dataset: str, data_root: str | None, subset: str | None):
@@ -920,7 +921,7 @@ Examples:
 @click.option("--widths", default="64,128,256,512", hidden=True, help="Conv widths (tests use narrower).")
 @click.option("--cache-frozen/--no-cache-frozen", default=True, show_default=True,
               help="With --augment fixed, compute the frozen stages once per stage, not every step.")
-@init_options
+@start_options
 @click.option("--compile/--no-compile", "compile_stages", default=False, show_default=True,
               help="torch.compile each stage for training (about 20% faster on this CPU after 1-2 minutes of "
                    "compiling; may be switched on or off when resuming).")
