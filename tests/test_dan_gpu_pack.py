@@ -51,7 +51,8 @@ SMALL_GPU_RUN = ["--minutes", "5", "--max-epochs", "1", "--widths", "4,8,8,16", 
 def gpu_run(pack, tmp_path_factory):
     """One 2-stage run of the GPU script on the CPU: its returned folder and its work folder."""
     path, images, ds = pack
-    out, work = tmp_path_factory.mktemp("gpu") / "out", tmp_path_factory.mktemp("gpu") / "work"
+    base = tmp_path_factory.mktemp("gpu")
+    out, work = base / "out", base / "work"
     with pytest.raises(SystemExit) as done:
         gpu_main(["--pack", str(path), "--out", str(out), "--work", str(work)] + SMALL_GPU_RUN)
     assert done.value.code == 0
@@ -179,3 +180,4 @@ def test_gpu_script_starts_from_given_weights_and_keeps_their_first_stage(pack, 
         gpu_main(given + ["--out", str(tmp_path / "out3"), "--work", str(tmp_path / "work3"), "--stages", "3"]
                  + SMALL_GPU_RUN)
     assert str(done.value).startswith(f"Error: {init}: its model differs from the one to train")
+    assert not (tmp_path / "work3" / "checkpoint.json").exists()
