@@ -372,3 +372,74 @@ def test_options_read_back_from_a_checkpoint_keep_integer_widths():
     back = _resumed_options(TrainOptions(), saved)
     assert back.widths == (4, 8, 8, 16) and all(type(w) is int for w in back.widths)
     assert TrainOptions(widths=["4", 8.0, 8, 16]).widths == (4, 8, 8, 16)
+
+
+def _floating(tensors: dict, prefix: str = "") -> dict:
+    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix) and v.is_floating_point()}
+
+
+def test_weight_average_follows_the_trained_weights_step_by_step_and_resumes_exactly(builtin, tmp_path):
+    """--ema: each checkpoint's average is the previous one moved towards the new live weights by the
+    documented rate (recomputed here from two consecutive checkpoints), a killed run resumes to the
+    same weights, and the best file holds the average, not the weights as trained."""
+    import shutil
+
+    images, gt, boxes = builtin
+    opts = TrainOptions(stages=1, batch_size=16, perturbations=8, max_epochs=2, patience=5, val_count=0,
+                        widths=(4, 8, 8, 16), checkpoint_every=1, progress=False, precision="fp32", seed=5,
+                        lr=3e-3, ema=0.6)
+    quiet = dict(log=lambda m: None)
+    train(images, gt, boxes, tmp_path / "whole", opts, **quiet)           # 4 steps/epoch, 8 in all
+    snaps = []
+    for n in (3, 2, 2):      # killed with the last checkpoints at global steps 2, 3 and 4 (epoch 1's end)
+        with pytest.raises(TrainingInterrupted):
+            train(images, gt, boxes, tmp_path / "cut", opts, resume=True, interrupt_after=n, **quiet)
+        snap = tmp_path / f"snap{len(snaps)}"
+        shutil.copytree(tmp_path / "cut", snap)
+        snaps.append(snap)
+    states = [json.loads((s / "checkpoint.json").read_text()) for s in snaps]
+    assert [s["global_step"] for s in states] == [2, 3, 4]
+    assert [s["average_updates"] for s in states] == [2, 3, 4]
+    for before, after, state in zip(snaps[:2], snaps[1:3], states[:2]):
+        avg = _floating(load_file(str(before / "checkpoint.safetensors")), "average.")
+        new = load_file(str(after / "checkpoint.safetensors"))
+        n = state["average_updates"]
+        rate = min(0.6, (1 + n) / (10 + n))
+        live, got = _floating(new, "model."), _floating(new, "average.")
+        assert got.keys() == live.keys() == avg.keys() and any("running_mean" in k for k in got)
+        for k in got:
+            assert torch.allclose(got[k], rate * avg[k] + (1 - rate) * live[k], rtol=1e-5, atol=1e-6), k
+        assert any(not torch.equal(got[k], live[k]) for k in got)          # the average lags the weights
+    # epoch 1's end validated (and kept, the first validation) the average: best = the average then
+    best = _floating(load_file(str(snaps[2] / "best.safetensors")))
+    end1 = _floating(load_file(str(snaps[2] / "checkpoint.safetensors")), "average.")
+    assert all(torch.equal(best[k], end1[k]) for k in end1)
+    train(images, gt, boxes, tmp_path / "cut", opts, resume=True, **quiet)
+    wa, wb = _weights(tmp_path / "whole"), _weights(tmp_path / "cut")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa), "the resumed average diverged from the uninterrupted one"
+    meta = json.loads((tmp_path / "whole" / "dan.json").read_text())["training"]
+    assert meta["options"]["ema"] == 0.6
+    assert meta["average_starts"] == [{"phase": "stage1", "global_step": 0, "decay": 0.6}]
+
+
+def test_a_run_resumed_with_ema_averages_from_there_and_records_where(builtin, tmp_path):
+    """--ema given on --resume starts the average at the checkpoint's step; not given, the run keeps its own."""
+    images, gt, boxes = builtin
+    opts = TrainOptions(stages=1, batch_size=16, perturbations=8, max_epochs=2, patience=5, val_count=0,
+                        widths=(4, 8, 8, 16), checkpoint_every=1, progress=False, precision="fp32", seed=5)
+    with pytest.raises(TrainingInterrupted):         # the last checkpoint: global step 2
+        train(images, gt, boxes, tmp_path, opts, interrupt_after=3, log=lambda m: None)
+    assert "average.stages.0.fc1.weight" not in load_file(str(tmp_path / "checkpoint.safetensors"))
+    with pytest.raises(TrainingInterrupted):
+        train(images, gt, boxes, tmp_path, TrainOptions(ema=0.9, checkpoint_every=1, progress=False), resume=True, interrupt_after=2,
+              log=lambda m: None)
+    state = json.loads((tmp_path / "checkpoint.json").read_text())
+    assert state["options"]["ema"] == 0.9 and state["options"]["seed"] == 5
+    assert state["average_starts"] == [{"phase": "stage1", "global_step": 2, "decay": 0.9}]
+    assert state["global_step"] == 3 and state["average_updates"] == 1 and "average.stages.0.fc1.weight" in load_file(
+        str(tmp_path / "checkpoint.safetensors"))
+    train(images, gt, boxes, tmp_path, TrainOptions(progress=False), resume=True, log=lambda m: None)  # no --ema
+    meta = json.loads((tmp_path / "dan.json").read_text())["training"]
+    assert meta["options"]["ema"] == 0.9 and meta["average_starts"] == state["average_starts"]
+    with pytest.raises(OptionError, match="--ema"):
+        TrainOptions(ema=1.0)

@@ -37,6 +37,7 @@ from faceeval.plugin import point_to_point_error
 
 from .augment import (ROTATION_SIGMA_DEG, SCALE_SIGMA, TRANSLATION_MODES, Canvases, Photometric, box_initialisation,
                       frame_transforms, photometric, sample_perturbations, warp_to_frames)
+from .average import WeightAverage
 from .config import DANConfig
 from .device import cpu_has_bf16, resolve_device, use_bf16  # noqa: F401 - cpu_has_bf16: importable from here too
 from .model import DANModel, alignment_loss
@@ -90,6 +91,8 @@ class TrainOptions:
     erase: float = 0.0
     lr_decay: float = 1.0             # multiply the learning rate by this after lr_patience epochs without
     lr_patience: int = 2              # improvement (1.0: a constant learning rate, the released code)
+    ema: float | None = None          # validate and keep a moving average of the weights with this decay per
+                                      # step (average.WeightAverage); None or 0: off (the released code)
     cache_frozen: bool = True         # with fixed samples: run the frozen stages once per phase, not every step
     progress: bool = True
 
@@ -113,6 +116,8 @@ class TrainOptions:
         if not 0 < self.lr_decay <= 1 or self.lr_patience < 1:
             raise OptionError(f"--lr-decay must be in (0, 1] and --lr-patience >= 1, got {self.lr_decay:g} "
                               f"and {self.lr_patience}")
+        if self.ema is not None and not 0 <= self.ema < 1:
+            raise OptionError(f"--ema must be in [0, 1) (0: off), got {self.ema:g}")
         self.photometric_spec()       # checks the ranges
         self.widths = tuple(int(w) for w in self.widths)    # a checkpoint's JSON gives a list
 
@@ -294,11 +299,16 @@ def init_distributed(device: str) -> bool:
 
 CHECKPOINT = "checkpoint"
 BEST = "best"
+AVERAGE = "average"          # the weight average's tensors in the checkpoint: average.<state-dict name>
 
 
-def _save_checkpoint(out: Path, model: DANModel, opt: torch.optim.Optimizer | None, state: dict) -> None:
-    """Model + optimizer tensors as safetensors, counters as JSON (``opt=None``: a phase boundary)."""
+def _save_checkpoint(out: Path, model: DANModel, opt: torch.optim.Optimizer | None, state: dict,
+                     average: WeightAverage | None = None) -> None:
+    """Model, optimizer and weight-average tensors as safetensors, counters as JSON (``opt=None``: a
+    phase boundary, where neither the optimizer nor the average carries over)."""
     tensors = {f"model.{k}": v for k, v in model_tensors(model).items()}
+    if opt is not None and average is not None:
+        tensors.update({f"{AVERAGE}.{k}": v for k, v in average.tensors().items()})
     groups = None
     if opt is not None:
         osd = opt.state_dict()
@@ -310,18 +320,22 @@ def _save_checkpoint(out: Path, model: DANModel, opt: torch.optim.Optimizer | No
     write_json(out / f"{CHECKPOINT}.json", state | {"param_groups": groups})
 
 
-def _load_checkpoint(out: Path, model: DANModel) -> tuple[dict, dict]:
+def _load_checkpoint(out: Path, model: DANModel) -> tuple[dict, dict | None, dict | None]:
+    """The counters, the optimizer's state and the weight average's tensors (None where there is
+    none) of the checkpoint in ``out``; its weights are loaded into ``model``."""
     with open(out / f"{CHECKPOINT}.json") as fh:
         state = json.load(fh)
     tensors = load_file(str(out / f"{CHECKPOINT}.safetensors"))
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
+    prefix = f"{AVERAGE}."
+    average = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)} or None
     opt_state: dict = {}
     for k, v in tensors.items():
         if k.startswith("opt."):
             _, i, name = k.split(".", 2)
             opt_state.setdefault(int(i), {})[name] = v
     groups = state.pop("param_groups", None)
-    return state, (None if groups is None else {"state": opt_state, "param_groups": groups})
+    return state, (None if groups is None else {"state": opt_state, "param_groups": groups}), average
 
 
 LOG_FIELDS = ("phase", "epoch", "global_step", "train_loss", "val_inter_pupil", "val_inter_ocular", "best_val",
@@ -332,10 +346,13 @@ CURVE_FIELDS = ("phase", "epoch", "global_step", "samples_seen", "minutes", "val
 def training_record(state: dict) -> dict:
     """What a weights file's JSON says of the run that made it, from the run's training state
     (``checkpoint.json``): options, held-out validation ids, history, minutes, samples."""
-    return {"history": state.get("history", []), "options": state.get("options"),
-            "validation_ids": state.get("validation_ids"), "world_size": state.get("world_size", 1),
-            "minutes": round(state.get("seconds", 0.0) / 60, 1),
-            "samples_seen": state.get("global_step", 0) * (state.get("options") or {}).get("batch_size", 64)}
+    record = {"history": state.get("history", []), "options": state.get("options"),
+              "validation_ids": state.get("validation_ids"), "world_size": state.get("world_size", 1),
+              "minutes": round(state.get("seconds", 0.0) / 60, 1),
+              "samples_seen": state.get("global_step", 0) * (state.get("options") or {}).get("batch_size", 64)}
+    if state.get("average_starts"):     # --ema: where each phase's weight average began
+        record["average_starts"] = state["average_starts"]
+    return record
 
 
 def _write_csv(path: Path, fields: Sequence[str], rows: list[dict]) -> None:
@@ -450,13 +467,14 @@ def train_with(make_data, out: str | os.PathLike, opts: TrainOptions | None = No
     model = _new_model(opts, device)
     data = make_data(opts, model, device)
     phases = _phases(opts)
-    state, opt_sd = (_resumed_state(out, model, opts, phases, world, log) if resuming
-                     else _fresh_state(model, data, opts, world, device, log))
-    if resuming:                  # a new stage budget holds from here on, and for later resumes
-        state["options"]["stage_minutes"] = opts.stage_minutes
+    state, opt_sd, average = (_resumed_state(out, model, opts, phases, world, log) if resuming
+                              else _fresh_state(model, data, opts, world, device, log))
+    if resuming:                  # a new stage budget or average holds from here on, and for later resumes
+        state["options"].update(stage_minutes=opts.stage_minutes, ema=opts.ema)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
-    loop = _TrainingLoop(opts, out, model, data, state, rank, world, device, bf16, log, on_best, interrupt_after)
+    loop = _TrainingLoop(opts, out, model, data, state, rank, world, device, bf16, log, on_best, interrupt_after,
+                         average)
     if loop.run(phases, opt_sd):
         loop.finish()
     return out
@@ -464,9 +482,9 @@ def train_with(make_data, out: str | os.PathLike, opts: TrainOptions | None = No
 
 def _resumed_options(opts: TrainOptions, saved: dict) -> TrainOptions:
     """A resumed run keeps the options it was started with; only where and how it runs may change,
-    and the per-stage time budget where one is given (None: the run's own)."""
+    and the per-stage time budget and the weight average's decay where one is given (None: the run's own)."""
     keep = ("device", "precision", "progress", "checkpoint_every", "checkpoint_minutes", "max_minutes",
-            "validate_every", "compile") + (("stage_minutes",) if opts.stage_minutes is not None else ())
+            "validate_every", "compile") + tuple(k for k in ("stage_minutes", "ema") if getattr(opts, k) is not None)
     return TrainOptions(**{**saved, **{k: getattr(opts, k) for k in keep}})
 
 
@@ -496,19 +514,19 @@ def _new_model(opts: TrainOptions, device: torch.device) -> DANModel:
 
 
 def _resumed_state(out: Path, model: DANModel, opts: TrainOptions, phases: list[dict], world: int,
-                   log) -> tuple[dict, dict | None]:
-    """The checkpoint's counters and optimizer state; its weights are loaded into ``model``."""
-    state, opt_sd = _load_checkpoint(out, model)
+                   log) -> tuple[dict, dict | None, dict | None]:
+    """The checkpoint's counters, optimizer state and weight average; its weights are loaded into ``model``."""
+    state, opt_sd, average = _load_checkpoint(out, model)
     if state.get("options", {}).get("seed") != opts.seed or state.get("world_size") != world:
         log(f"note: resuming with seed/world size {opts.seed}/{world}; checkpoint has "
             f"{state.get('options', {}).get('seed')}/{state.get('world_size')}")
     log(f"resuming {phases[state['phase']]['name']} epoch {state['epoch'] + 1} step {state['step']} "
         f"(global step {state['global_step']})")
-    return state, opt_sd
+    return state, opt_sd, average
 
 
 def _fresh_state(model: DANModel, data: TrainData, opts: TrainOptions, world: int, device: torch.device,
-                 log) -> tuple[dict, None]:
+                 log) -> tuple[dict, None, None]:
     """Counters of a new run; ``model`` gets the initial weights, or the training frames' statistics."""
     if opts.init_weights:
         _load_initial_weights(model, opts.init_weights)
@@ -521,7 +539,7 @@ def _fresh_state(model: DANModel, data: TrainData, opts: TrainOptions, world: in
              "loss_sum": 0.0, "loss_count": 0, "history": [], "done": False,
              "options": asdict(opts) | {"widths": list(opts.widths)}, "world_size": world,
              "validation_ids": data.val_ids}
-    return state, None
+    return state, None, None
 
 
 @dataclass
@@ -547,8 +565,12 @@ class _TrainingLoop:
     """
 
     def __init__(self, opts: TrainOptions, out: Path, model: DANModel, data: TrainData, state: dict, rank: int,
-                 world: int, device: torch.device, bf16: bool, log, on_best, interrupt_after: int | None):
+                 world: int, device: torch.device, bf16: bool, log, on_best, interrupt_after: int | None,
+                 saved_average: dict | None = None):
         self.opts, self.out, self.model, self.data, self.state = opts, out, model, data, state
+        self.saved_average = saved_average      # a resumed checkpoint's weight average (start_average takes it)
+        self.average: WeightAverage | None = None
+        self.averaged_model: DANModel | None = None
         self.rank, self.world, self.device, self.bf16 = rank, world, device, bf16
         self.log, self.on_best, self.interrupt_after = log, on_best, interrupt_after
         self.local_batch = opts.batch_size // world
@@ -573,7 +595,7 @@ class _TrainingLoop:
         self.state["seconds"] = self.elapsed()
         self.clock["checkpoint"] = time.perf_counter()
         if self.rank == 0:
-            _save_checkpoint(self.out, self.model, opt, self.state)
+            _save_checkpoint(self.out, self.model, opt, self.state, self.average)
             _write_log(self.out, self.state)
 
     def run(self, phases: list[dict], opt_sd: dict | None) -> bool:
@@ -606,6 +628,7 @@ class _TrainingLoop:
                 self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
         if self.state.get("phase_started") is None:
             self.state["phase_started"] = self.elapsed()
+        self.average = self.start_average(spec)
         cache = None
         if self.opts.cache_frozen and self.opts.frozen_outputs_fixed and spec["stage"] > 1:
             t0 = time.perf_counter()
@@ -614,6 +637,33 @@ class _TrainingLoop:
                 self.log(f"{spec['name']}: cached the frozen stages' outputs for {len(cache[0])} samples "
                          f"in {time.perf_counter() - t0:.0f} s")
         return _Phase(spec, opt, net, cache)
+
+    def start_average(self, spec: dict) -> WeightAverage | None:
+        """The phase's weight average (--ema; None: off): the checkpoint's when resuming within the
+        phase it was kept for, else a new one from the weights as they are now (recorded)."""
+        opts, state = self.opts, self.state
+        saved, self.saved_average = self.saved_average, None
+        if not opts.ema:
+            return None
+        if saved is not None and state.get("average_phase") == state["phase"]:
+            return WeightAverage(self.model, opts.ema, saved, state.get("average_updates", 0))
+        state.update(average_phase=state["phase"], average_updates=0)
+        state.setdefault("average_starts", []).append({"phase": spec["name"], "global_step": state["global_step"],
+                                                       "decay": opts.ema})
+        return WeightAverage(self.model, opts.ema)
+
+    def validated_model(self) -> DANModel:
+        """The weights that validation judges and the best file keeps: the model, or with --ema its
+        weight average loaded into a second (uncompiled) model."""
+        if self.average is None:
+            return self.model
+        if self.averaged_model is None:
+            with torch.random.fork_rng(devices=[]):        # the training's random streams stay as they were
+                model = DANModel(self.model.cfg)
+            model.load_state_dict(model_tensors(self.model))
+            model = model.to(self.device)
+            self.averaged_model = model.to(memory_format=torch.channels_last) if self.opts.channels_last else model
+        return self.average.copy_to(self.averaged_model)
 
     def run_epoch(self, phase: _Phase) -> str:
         """The rest of the state's epoch: its steps, then the epoch-end bookkeeping. Returns how it ended."""
@@ -674,6 +724,9 @@ class _TrainingLoop:
         phase.opt.zero_grad(set_to_none=True)
         loss.backward()
         phase.opt.step()
+        if self.average is not None:
+            self.average.update()
+            state["average_updates"] = self.average.updates
         lv = float(loss.detach())
         if self.world > 1:
             t = torch.tensor([lv], device=self.device)
@@ -709,7 +762,8 @@ class _TrainingLoop:
     def validate_and_keep_best(self, spec: dict) -> tuple[float, float, bool]:
         """Validate, keep the best weights of this phase, and add a learning-curve point."""
         state = self.state
-        val_ip, val_io = validate(self.model, self.data.val_frames, self.data.val_gt, spec["n_stages"], self.bf16)
+        model = self.validated_model()
+        val_ip, val_io = validate(model, self.data.val_frames, self.data.val_gt, spec["n_stages"], self.bf16)
         if self.world > 1:                 # decide on rank 0's numbers everywhere
             t = torch.tensor([val_ip, val_io], dtype=torch.float64, device=self.device)
             dist.broadcast(t, 0)
@@ -719,7 +773,7 @@ class _TrainingLoop:
             state["best"] = val_ip
             state["improved_in_epoch"] = True
             if self.rank == 0:
-                save_weights(self.model, self.best_path,
+                save_weights(model, self.best_path,
                              {"phase": spec["name"], "val_inter_pupil": val_ip, "val_inter_ocular": val_io,
                               "global_step": state["global_step"],
                               "samples_seen": state["global_step"] * self.opts.batch_size})
@@ -779,6 +833,7 @@ class _TrainingLoop:
         """Move the state to the next phase, which starts from this phase's best weights (the model
         as it is after a phase that was given no epochs)."""
         self.state.update(phase=self.state["phase"] + 1, epoch=0, best=None, bad_epochs=0, phase_started=None)
+        self.average = None
         if self.world > 1:
             dist.barrier()
         if trained:
@@ -821,6 +876,10 @@ RECIPE_OPTIONS = (
     click.option("--lr-decay", type=float, default=1.0, show_default=True,
                  help="Multiply the learning rate by this after --lr-patience epochs without improvement (1: constant)."),
     click.option("--lr-patience", type=click.IntRange(min=1), default=2, show_default=True),
+    click.option("--ema", type=float, default=None,
+                 help="Keep a moving average of the weights (decay per step, e.g. 0.998: a window of about 500 "
+                      "steps; each stage's starts at its initial weights) and validate and keep it instead of the "
+                      "weights as trained [default: 0: off]. Given with --resume, it starts there."),
     click.option("--rotation", type=float, default=ROTATION_SIGMA_DEG, show_default=True,
                  help="Sigma of the rotation perturbation in degrees (the released code's 20; wider for large poses)."),
     click.option("--scale", type=float, default=SCALE_SIGMA, show_default=True,
