@@ -166,13 +166,14 @@ def test_the_recipe_row_names_every_departure_from_the_released_recipe(tmp_path)
                         "(translation released, rotation σ 20°, scale σ 0.25); input batch norm of stage 2: True")
     changed = asdict(TrainOptions(lr=5e-4, lr_decay=0.5, lr_patience=1, augment="fresh", rotation=30, scale=0.3,
                                   contrast=0.2, erase=0.1, init_weights="w", start_stage=2, finetune_epochs=3,
-                                  finetune_lr=5e-5, mirror=False))
-    text = recipe_text(changed, cfg)
+                                  finetune_lr=5e-5, mirror=False, ema=0.998))
+    text = recipe_text(changed, cfg, [{"phase": "stage2", "global_step": 6054, "decay": 0.998}])
     for part in ("stage by stage from stage 2", "Adam 0.0005 (×0.5 after 1 epoch(s) without improvement)",
+                 "moving average of the weights, decay 0.998 per step (from stage2 step 6054)",
                  "10 fresh perturbations per face (translation released, rotation σ 30°, scale σ 0.3)",
                  "photometric: contrast 0.2, erase 0.1", "end-to-end fine-tuning up to 3 epochs at 5e-05"):
         assert part in text, part
-    assert "mirrors" not in text and "brightness" not in text
+    assert "mirrors" not in text and "brightness" not in text and "average" not in released
     photos = asdict(TrainOptions(val_split="photos", val_count=300))
     weights = tmp_path / "dan.safetensors"
     weights.write_bytes(b"0")

@@ -60,6 +60,8 @@ def provenance(train_dir: Path) -> dict:
             "options": opts, "validation_ids": state.get("validation_ids"),     # the faces it held out
             "hardware": machine(), "world_size": state.get("world_size", 1),
             "released": _dt.date.today().isoformat(), "commit": _commit()}
+    if state.get("average_starts"):          # --ema: where each stage's weight average began
+        info["average_starts"] = state["average_starts"]
     if opts.get("init_weights"):
         start = initial_weights_provenance(Path(opts["init_weights"]))
         info["initial_weights"] = start
@@ -165,7 +167,7 @@ def readme_block(meta: dict, weights_file: Path, shown_as: str | Path | None = N
                           f"{best.get('samples_seen', 0):,} samples"),
         ("data", f"{data.get('dataset', '?')}: {data.get('faces', '?')} of {data.get('expected', '?')} faces "
                  f"(the pack at hand), {_held_out(opts)} held out for validation; never a test face"),
-        ("recipe", recipe_text(opts, cfg)),
+        ("recipe", recipe_text(opts, cfg, info.get("average_starts"))),
         ("training so far", f"{info.get('samples_seen_at_checkpoint', 0):,} samples, "
                             f"{info.get('training_minutes_at_checkpoint', '?')} min ({epochs}) on "
                             f"{info.get('hardware', '?')}"),
@@ -188,10 +190,10 @@ def _held_out(opts: dict) -> str:
     return f"the first {opts.get('val_count', '?')}"
 
 
-def recipe_text(opts: dict, cfg: dict) -> str:
+def recipe_text(opts: dict, cfg: dict, average_starts: list[dict] | None = None) -> str:
     """How weights were trained, from their training options: what the released code did is named
     briefly, every departure from it (fresh perturbations, wider ranges, photometric augmentation,
-    learning-rate decay, end-to-end fine-tuning) with its setting."""
+    learning-rate decay, a weight average and where it began, end-to-end fine-tuning) with its setting."""
     start = opts.get("start_stage", 1)
     stages = f"{cfg.get('stages', '?')} stages, stage by stage" + (f" from stage {start}" if start > 1 else "")
     lr = f"Adam {opts.get('lr', '?')}"
@@ -205,6 +207,10 @@ def recipe_text(opts: dict, cfg: dict) -> str:
     photometric = [f"{k} {opts[k]:g}" for k in PHOTOMETRIC_FIELDS if opts.get(k)]
     if photometric:
         parts.append("photometric: " + ", ".join(photometric))
+    if opts.get("ema"):
+        began = ", ".join(f"{a['phase']} step {a['global_step']}" for a in average_starts or [])
+        parts.append(f"moving average of the weights, decay {opts['ema']:g} per step"
+                     + (f" (from {began})" if began else ""))
     if opts.get("finetune_epochs"):
         parts.append(f"end-to-end fine-tuning up to {opts['finetune_epochs']} epochs at {opts.get('finetune_lr', '?')}")
     parts.append(f"input batch norm of stage 2: {cfg.get('input_bn', False)}")
