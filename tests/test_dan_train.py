@@ -438,8 +438,19 @@ def test_a_run_resumed_with_ema_averages_from_there_and_records_where(builtin, t
     assert state["average_starts"] == [{"phase": "stage1", "global_step": 2, "decay": 0.9}]
     assert state["global_step"] == 3 and state["average_updates"] == 1 and "average.stages.0.fc1.weight" in load_file(
         str(tmp_path / "checkpoint.safetensors"))
+    with pytest.raises(TrainingInterrupted):         # the same decay again: the saved average goes on
+        train(images, gt, boxes, tmp_path, TrainOptions(ema=0.9, checkpoint_every=1, progress=False), resume=True,
+              interrupt_after=2, log=lambda m: None)
+    state = json.loads((tmp_path / "checkpoint.json").read_text())
+    assert state["global_step"] == 4 and state["average_updates"] == 2 and len(state["average_starts"]) == 1
+    with pytest.raises(TrainingInterrupted):         # another decay: a new average from there, recorded
+        train(images, gt, boxes, tmp_path, TrainOptions(ema=0.5, checkpoint_every=1, progress=False), resume=True,
+              interrupt_after=2, log=lambda m: None)
+    state = json.loads((tmp_path / "checkpoint.json").read_text())
+    assert state["average_updates"] == 1 and state["average_starts"][-1] == {"phase": "stage1", "global_step": 4,
+                                                                              "decay": 0.5}
     train(images, gt, boxes, tmp_path, TrainOptions(progress=False), resume=True, log=lambda m: None)  # no --ema
     meta = json.loads((tmp_path / "dan.json").read_text())["training"]
-    assert meta["options"]["ema"] == 0.9 and meta["average_starts"] == state["average_starts"]
+    assert meta["options"]["ema"] == 0.5 and meta["average_starts"] == state["average_starts"]
     with pytest.raises(OptionError, match="--ema"):
         TrainOptions(ema=1.0)

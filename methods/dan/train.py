@@ -640,12 +640,14 @@ class _TrainingLoop:
 
     def start_average(self, spec: dict) -> WeightAverage | None:
         """The phase's weight average (--ema; None: off): the checkpoint's when resuming within the
-        phase it was kept for, else a new one from the weights as they are now (recorded)."""
+        phase it was kept for with the same decay, else a new one from the weights as they are now
+        (recorded)."""
         opts, state = self.opts, self.state
         saved, self.saved_average = self.saved_average, None
         if not opts.ema:
             return None
-        if saved is not None and state.get("average_phase") == state["phase"]:
+        starts = state.get("average_starts") or [{}]
+        if saved is not None and state.get("average_phase") == state["phase"] and starts[-1].get("decay") == opts.ema:
             return WeightAverage(self.model, opts.ema, saved, state.get("average_updates", 0))
         state.update(average_phase=state["phase"], average_updates=0)
         state.setdefault("average_starts", []).append({"phase": spec["name"], "global_step": state["global_step"],
@@ -879,7 +881,8 @@ RECIPE_OPTIONS = (
     click.option("--ema", type=float, default=None,
                  help="Keep a moving average of the weights (decay per step, e.g. 0.998: a window of about 500 "
                       "steps; each stage's starts at its initial weights) and validate and keep it instead of the "
-                      "weights as trained [default: 0: off]. Given with --resume, it starts there."),
+                      "weights as trained [default: 0: off]. With --resume: the run's average goes on (same decay), or a new "
+                      "one starts there (a run without one, or another decay)."),
     click.option("--rotation", type=float, default=ROTATION_SIGMA_DEG, show_default=True,
                  help="Sigma of the rotation perturbation in degrees (the released code's 20; wider for large poses)."),
     click.option("--scale", type=float, default=SCALE_SIGMA, show_default=True,
