@@ -594,6 +594,8 @@ class _TrainingLoop:
         """Write the checkpoint and the logs (``opt=None``: at a phase boundary)."""
         self.state["seconds"] = self.elapsed()
         self.clock["checkpoint"] = time.perf_counter()
+        if self.average is not None:
+            self.state["average_updates"] = self.average.updates
         if self.rank == 0:
             _save_checkpoint(self.out, self.model, opt, self.state, self.average)
             _write_log(self.out, self.state)
@@ -646,24 +648,22 @@ class _TrainingLoop:
         saved, self.saved_average = self.saved_average, None
         if not opts.ema:
             return None
-        starts = state.get("average_starts") or [{}]
-        if saved is not None and state.get("average_phase") == state["phase"] and starts[-1].get("decay") == opts.ema:
+        last = (state.get("average_starts") or [{}])[-1]
+        if saved is not None and (last.get("phase"), last.get("decay")) == (spec["name"], opts.ema):
             return WeightAverage(self.model, opts.ema, saved, state.get("average_updates", 0))
-        state.update(average_phase=state["phase"], average_updates=0)
         state.setdefault("average_starts", []).append({"phase": spec["name"], "global_step": state["global_step"],
                                                        "decay": opts.ema})
         return WeightAverage(self.model, opts.ema)
 
     def validated_model(self) -> DANModel:
         """The weights that validation judges and the best file keeps: the model, or with --ema its
-        weight average loaded into a second (uncompiled) model."""
+        weight average loaded into a second (uncompiled) model (every tensor of it: floating ones averaged,
+        counters live)."""
         if self.average is None:
             return self.model
         if self.averaged_model is None:
             with torch.random.fork_rng(devices=[]):        # the training's random streams stay as they were
-                model = DANModel(self.model.cfg)
-            model.load_state_dict(model_tensors(self.model))
-            model = model.to(self.device)
+                model = DANModel(self.model.cfg).to(self.device)
             self.averaged_model = model.to(memory_format=torch.channels_last) if self.opts.channels_last else model
         return self.average.copy_to(self.averaged_model)
 
@@ -728,7 +728,6 @@ class _TrainingLoop:
         phase.opt.step()
         if self.average is not None:
             self.average.update()
-            state["average_updates"] = self.average.updates
         lv = float(loss.detach())
         if self.world > 1:
             t = torch.tensor([lv], device=self.device)
