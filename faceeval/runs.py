@@ -181,6 +181,8 @@ class Run:
     reused: bool = field(default=False, compare=False)
     #: ``(N, 68)`` booleans, False where the ground truth marks a point occluded (COFW-68); else None.
     visible: np.ndarray | None = None
+    #: ``(N,)`` the dataset's own box size per face where it ships one (AFLW's box-size protocol); else None.
+    box_sizes: np.ndarray | None = None
 
     @property
     def label(self) -> str:
@@ -225,8 +227,10 @@ def load_run(path: str | os.PathLike) -> Run:
     with open_npz(path / "predictions.npz", "a run's predictions") as z:
         gt = z["ground_truth"]
         visible = z["visible"].astype(bool) if "visible" in z.files and z["visible"].size else None
+        sizes = np.asarray(z["box_size"], dtype=np.float64) if "box_size" in z.files else None
         return Run(path, meta, [str(i) for i in z["ids"]], z["predictions"],
-                   gt if gt.size else None, z["boxes"] if "boxes" in z.files else None, visible=visible)
+                   gt if gt.size else None, z["boxes"] if "boxes" in z.files else None, visible=visible,
+                   box_sizes=sizes)
 
 
 def find_runs(root: str | os.PathLike | None = None) -> list[Run]:
@@ -513,7 +517,8 @@ def store_run(out: Path, partial: Path, meta: dict, ids: Sequence[str], predicti
     write_json(out / "meta.json", meta)      # last: its presence marks the run finished
     shutil.rmtree(partial, ignore_errors=True)
     return Run(out, meta, ids, predictions, gt if gt.size else None, boxes,
-               visible=None if visible is None else np.asarray(visible, dtype=bool))
+               visible=None if visible is None else np.asarray(visible, dtype=bool),
+               box_sizes=extra.get("box_size"))
 
 
 def _partial_folder(out: Path, key: RunKey, inputs: str, fresh: bool = False) -> Path:

@@ -160,6 +160,12 @@ def test_aflw_runs_store_the_box_sizes_so_the_run_scores_alone(aflw, tmp_path):
     got = eval_json(run.path)
     e = loop_nme(run.predictions, gt, lambda g: 1.0) / sizes
     assert got["norm"] == "dataset-box" and got["mean_error"] == pytest.approx(e.mean(), rel=1e-10)
+    # The AFLW benchmark table scores the stored run by the same stored sizes, without the CSV.
+    from faceeval.report.benchmarks import benchmark_tables
+
+    _, measured = benchmark_tables("aflw", [load_run(run.path)])
+    [(_, errors)] = measured["full"]
+    np.testing.assert_allclose(errors, e, rtol=1e-12)
 
 
 @pytest.mark.parametrize("damage, fragment", [

@@ -178,17 +178,9 @@ def _subset_errors(runs: dict[str, Run], subset: str, spec, protocol, data_root,
                 warnings.simplefilter("ignore")
                 subset_ids[subset] = frozenset(load_dataset(spec.name, subset, data_root).ids)
         keep = np.array([i in subset_ids[subset] for i in run.ids])
-    sizes = _stored_box_sizes(run)
     errors = point_to_point_error(run.predictions, run.ground_truth, protocol.norm, run.ids,
-                                  scheme=spec.scheme, box_size=sizes)
+                                  scheme=spec.scheme, box_size=run.box_sizes)
     return (errors if keep is None else errors[keep]), run
-
-
-def _stored_box_sizes(run: Run) -> np.ndarray | None:
-    from ..io import open_npz
-
-    with open_npz(run.path / "predictions.npz", "a run's predictions") as z:
-        return np.asarray(z["box_size"], dtype=np.float64) if "box_size" in z.files else None
 
 
 def benchmark_tables(benchmark: str, runs: Sequence[Run], data_root: str | os.PathLike | None = None,
