@@ -50,7 +50,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .io import DataError, atomic_write, is_number, open_npz, read_pts, read_text, save_npz, write_pts
+from .io import DataError, atomic_write, is_number, open_npz, read_pts_tree, read_text, save_npz, write_pts
 from .landmarks import N_POINTS
 from .pairing import GroundTruth
 
@@ -209,23 +209,18 @@ def _stored_box_sizes(path: Path, n: int) -> np.ndarray | None:
 
 
 def _read_pts_folder(root: Path, n_points: int | None) -> dict[str, np.ndarray]:
-    """Every ``.pts`` under ``root`` (keyed as :func:`~faceeval.io.read_pts_tree` keys them), each with
+    """Every ``.pts`` under ``root`` (read by :func:`~faceeval.io.read_pts_tree`), each with
     ``n_points`` points, else as many as most files have (a registered scheme's count first)."""
     from collections import Counter
 
-    if not root.is_dir():
-        raise DataError(f"{root}: not a folder of .pts files")
-    files = sorted(root.rglob("*.pts"))
-    if not files:
-        raise DataError(f"{root}: no .pts files found")
-    shapes = {p.relative_to(root).with_suffix("").as_posix(): read_pts(p, None) for p in files}
+    shapes = read_pts_tree(root, None)
     counts = Counter(len(v) for v in shapes.values())
     if n_points is None:
         ranked = sorted(counts, key=lambda c: (-(_scheme_count(c, None) == c), -counts[c], c))
         n_points = _scheme_count(ranked[0], None)
-    for p, (key, shape) in zip(files, shapes.items()):
+    for key, shape in shapes.items():
         if len(shape) != n_points:
-            raise DataError(f"{p}: expected {n_points} points, found {len(shape)}")
+            raise DataError(f"{root / key}.pts: expected {n_points} points, found {len(shape)}")
     return shapes
 
 
