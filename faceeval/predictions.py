@@ -50,7 +50,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .io import DataError, atomic_write, is_number, open_npz, read_pts_tree, read_text, save_npz, write_pts
+from .io import DataError, atomic_write, is_number, open_npz, read_json, read_pts_tree, read_text, save_npz, write_pts
 from .landmarks import N_POINTS
 from .pairing import GroundTruth
 
@@ -135,10 +135,7 @@ def _text_format(path: Path) -> str:
 
 
 def _load_json(path: Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: cannot read JSON ({exc})") from exc
+    return read_json(path, "predictions")
 
 
 def read_predictions(path: str | os.PathLike, one_based: bool | None = None, yx: bool = False,

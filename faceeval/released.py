@@ -30,6 +30,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from .errors import DataError
+from .io import read_json
 from .landmarks import N_POINTS
 
 #: Frames predictions may be given in: the ground truth's own, or the original photos' (a re-cut pack maps them).
@@ -145,11 +146,7 @@ def load_source(spec: str | os.PathLike) -> Source:
     path = Path(spec).expanduser()
     if not path.is_file():
         raise DataError(f"--source {spec}: not a shipped source ({', '.join(shipped_sources())}) and no such file")
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: cannot read the source description ({exc})") from None
-    return _parse_source(data, str(path))
+    return _parse_source(read_json(path, "the source description"), str(path))
 
 
 def sha256_of(path: str | os.PathLike) -> str:
@@ -191,10 +188,7 @@ def read_spiga_json(path: str | os.PathLike, data=None) -> tuple[list[str], np.n
     """``imgpath`` values and landmarks ``(N, 68, 2)`` as written, from SPIGA's results format."""
     path = Path(path)
     if data is None:
-        try:
-            data = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise DataError(f"{path}: cannot read JSON ({exc})") from None
+        data = read_json(path, "SPIGA predictions")
     if not is_spiga_json(data):
         raise DataError(f'{path}: expected a JSON list of {{"imgpath": ..., "landmarks": [[x, y] x {N_POINTS}]}} '
                         f"(SPIGA's results format)")

@@ -13,7 +13,10 @@ from click.testing import CliRunner
 
 from faceeval.cli import main
 from faceeval.geometry import fit_shape_to_boxes
+from faceeval.errors import DataError
 from faceeval.io import read_pts, read_pts_tree, write_pts
+from faceeval.predictions import read_predictions
+from faceeval.released import load_source, read_spiga_json
 from faceeval.resources import dan_mean_shape
 from conftest import face_shapes, loop_errors, needs_extra, write_face
 
@@ -618,3 +621,19 @@ def test_run_resume_keeps_an_unfinished_chunk_image_by_image(tmp_path, builtin):
     run = run_method(method, builtin, tmp_path, batch_size=1, chunk_size=4, progress=False, report=lines.append)
     assert method.seen == [1] and lines == [f"resuming: 3 of 4 faces done (saved in {run.path / '.partial'})"]
     np.testing.assert_array_equal(run.predictions, fit_shape_to_boxes(dan_mean_shape(), builtin.boxes))
+
+
+@pytest.mark.parametrize("read, what", [
+    (read_predictions, "predictions"), (read_spiga_json, "SPIGA predictions"), (load_source, "the source description"),
+])
+@pytest.mark.parametrize("content, problem", [
+    (b'{"ibug/image_003_1": [[1, 2]', "invalid JSON (Expecting"),
+    (b'{"a": "\xff\xfe"}', "not UTF-8 text (byte 0xff at offset 7)"),
+])
+def test_damaged_json_inputs_are_one_line_naming_the_file_and_what_it_is(tmp_path, read, what, content, problem):
+    path = tmp_path / "given.json"
+    path.write_bytes(content)
+    with pytest.raises(DataError) as err:
+        read(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: cannot read {what}") and problem in message and "\n" not in message

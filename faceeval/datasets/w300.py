@@ -20,14 +20,13 @@ dataset is then marked :attr:`~faceeval.datasets.base.Dataset.partial`.
 """
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..io import DataError, read_pts
+from ..io import DataError, read_json, read_pts
 from ..protocol import DatasetSpec
 from ..resources import detector_boxes
 from .base import Dataset, IncompleteDataWarning, Sample, find_image
@@ -76,10 +75,7 @@ def _read_pack_file(root: Path, name: str) -> dict | None:
     path = root / name
     if not path.is_file():
         return None
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: cannot read ({exc})") from exc
+    data = read_json(path, "the pack's " + name)
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a JSON object keyed by 'folder/file'")
     return data
