@@ -111,3 +111,7 @@ def test_analyse_command_on_a_stored_run(tmp_path, builtin):
     table = runner.invoke(main, ["analyse", str(run_dir), "--no-ci", "-o", str(tmp_path / "mine")])
     assert table.exit_code == 0, table.output
     assert "region" in table.output and "P90" in table.output and (tmp_path / "mine-landmarks.pdf").is_file()
+    (run_dir / "meta.json").write_text('{"method": "meanshape", ')          # damaged after the run
+    broken = runner.invoke(main, ["analyse", str(run_dir), "--no-ci"])
+    assert broken.exit_code == 1 and isinstance(broken.exception, SystemExit), repr(broken.exception)
+    assert f"{run_dir / 'meta.json'}: cannot read the run's record: invalid JSON" in broken.output

@@ -17,9 +17,9 @@ def default_stem(predictions: Path) -> tuple[Path, str]:
     run_dir = predictions if predictions.is_dir() else predictions.parent
     meta = run_dir / "meta.json"
     if meta.is_file() and len(run_dir.parents) >= 4:
-        from ..io import safe_name
+        from ..io import read_json_object, safe_name
 
-        m = json.loads(meta.read_text())
+        m = read_json_object(meta, "the run's record")
         weights = str(m.get("weights_hash", "none"))[:8]
         name = "-".join(safe_name(str(m.get(k, "?"))) for k in ("dataset", "subset", "method"))
         label = f"{m.get('method', '?')} [{weights}] on {m.get('dataset', '?')}/{m.get('subset', '?')}"
