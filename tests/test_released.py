@@ -196,8 +196,13 @@ def test_cofw68_reads_as_distributed(tmp_path):
     from faceeval.datasets import load_dataset
 
     shapes, visible = write_cofw68(tmp_path)
-    ds = load_dataset("cofw68", None, tmp_path)
+    from faceeval.datasets import IncompleteDataWarning
+
+    with pytest.warns(IncompleteDataWarning, match=f"COFW-68 test in {tmp_path} holds 5 of 507 faces; its scores "
+                                                   "are partial and not comparable with published ones"):
+        ds = load_dataset("cofw68", None, tmp_path)
     assert ds.ids == ["1", "2", "3", "4", "5"] and ds.subset == "test" and ds.partial
+    assert ds.notes.endswith("; partial: 5 of 507 faces")
     np.testing.assert_allclose(ds.ground_truth, shapes, atol=1e-12)
     np.testing.assert_array_equal(ds.visible, visible)
     np.testing.assert_array_equal(ds.samples[1].box, [10, 19, 110, 129])     # [x, y, w, h] 1-based -> x0 y0 x1 y1

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +30,7 @@ import numpy as np
 from ..io import DataError
 from ..landmarks import N_POINTS
 from ..protocol import DatasetSpec
-from .base import Dataset, IncompleteDataWarning, Sample
+from .base import Dataset, Sample, warn_if_partial
 
 #: Faces in the COFW-68 test set.
 EXPECTED = 507
@@ -123,10 +122,7 @@ def load_cofw68(root: str | Path, subset: str = "test") -> Dataset:
                               box=None if boxes is None else boxes[i - 1], visible=visible))
     notes = ("ground truth only (the images are COFW's COFW_test.mat, not read); boxes: "
              + (f"{boxes_path}" if boxes is not None else "none (no cofw68_test_bboxes.mat)"))
-    if len(samples) < EXPECTED:
-        warnings.warn(f"COFW-68 under {root} is incomplete: n = {len(samples)} of {EXPECTED}; its scores are partial "
-                      f"and not comparable with published ones", IncompleteDataWarning, stacklevel=2)
-        notes += f"; partial: {len(samples)} of {EXPECTED} faces"
+    notes += warn_if_partial("COFW-68", subset, root, len(samples), EXPECTED)
     return Dataset("cofw68", subset, samples, root, notes, expected=EXPECTED)
 
 
