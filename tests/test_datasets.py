@@ -292,7 +292,7 @@ def test_pack_errors_name_the_file_and_the_face(fake_300w):
     with pytest.raises(DataError, match=r"boxes\.json: expected a JSON object keyed by 'folder/file'"):
         load_300w(tree.root, "challenging")
     (tree.root / "boxes.json").write_text("{not json")
-    with pytest.raises(DataError, match=r"boxes\.json: cannot read"):
+    with pytest.raises(DataError, match=r"boxes\.json: cannot read the pack's boxes: invalid JSON \(Expecting"):
         load_300w(tree.root, "challenging")
     write_pack_files(tree)
     (tree.root / "transforms.json").write_text(json.dumps({"ibug/image_003_1.jpg": {"scale": 1.0}}))

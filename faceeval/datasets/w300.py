@@ -75,7 +75,7 @@ def _read_pack_file(root: Path, name: str) -> dict | None:
     path = root / name
     if not path.is_file():
         return None
-    data = read_json(path, "the pack's " + name)
+    data = read_json(path, f"the pack's {Path(name).stem}")
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a JSON object keyed by 'folder/file'")
     return data
