@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from faceeval.cli import main
-from faceeval.geometry import fit_shape_to_boxes
 from faceeval.errors import DataError
+from faceeval.geometry import fit_shape_to_boxes
 from faceeval.io import read_pts, read_pts_tree, write_pts
 from faceeval.predictions import read_predictions
 from faceeval.released import load_source, read_spiga_json

@@ -289,7 +289,7 @@ def test_pack_errors_name_the_file_and_the_face(fake_300w):
     with pytest.raises(DataError, match=r"boxes\.json: bad box for ibug/image_003_1\.jpg: \[10\.0, 10\.0, 5\.0, 20\.0\]"):
         load_300w(tree.root, "challenging")
     (tree.root / "boxes.json").write_text("[1, 2]")
-    with pytest.raises(DataError, match=r"boxes\.json: expected a JSON object keyed by 'folder/file'"):
+    with pytest.raises(DataError, match=r"boxes\.json: cannot read the pack's boxes: expected a JSON object keyed by 'folder/file', got a list$"):
         load_300w(tree.root, "challenging")
     (tree.root / "boxes.json").write_text("{not json")
     with pytest.raises(DataError, match=r"boxes\.json: cannot read the pack's boxes: invalid JSON \(Expecting"):

@@ -194,11 +194,9 @@ def benchmark_txt(path: Path, ids, shapes_1based: np.ndarray) -> Path:
 
 
 def test_cofw68_reads_as_distributed(tmp_path):
-    from faceeval.datasets import load_dataset
+    from faceeval.datasets import IncompleteDataWarning, load_dataset
 
     shapes, visible = write_cofw68(tmp_path)
-    from faceeval.datasets import IncompleteDataWarning
-
     with pytest.warns(IncompleteDataWarning, match=re.escape(f"COFW-68 test in {tmp_path} holds 5 of 507 faces; its "
                                                              "scores are partial and not comparable with published ones")):
         ds = load_dataset("cofw68", None, tmp_path)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import DataError, read_json, read_pts
+from ..io import DataError, read_json_object, read_pts
 from ..protocol import DatasetSpec
 from ..resources import detector_boxes
 from .base import Dataset, IncompleteDataWarning, Sample, find_image
@@ -75,10 +75,7 @@ def _read_pack_file(root: Path, name: str) -> dict | None:
     path = root / name
     if not path.is_file():
         return None
-    data = read_json(path, f"the pack's {Path(name).stem}")
-    if not isinstance(data, dict):
-        raise DataError(f"{path}: expected a JSON object keyed by 'folder/file'")
-    return data
+    return read_json_object(path, f"the pack's {Path(name).stem}", "keyed by 'folder/file'")
 
 
 def _pack_box(pack_boxes: dict, key: str, path: Path) -> np.ndarray:
