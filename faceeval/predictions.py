@@ -388,13 +388,12 @@ class Scored:
     @functools.cached_property
     def run_meta(self) -> dict:
         """The ``meta.json`` of the run folder the predictions were read from (its ``predictions.npz``
-        or ``pts/``), read once; empty when there is none or it cannot be read."""
+        or ``pts/``), read once; empty when there is none. A damaged one is a :class:`DataError`: the
+        dataset it names chooses the scoring protocol, which must not fall back silently."""
+        from .io import read_json_object
+
         meta = self.source.path.parent / "meta.json"
-        try:
-            value = json.loads(meta.read_text()) if meta.is_file() else {}
-        except (OSError, ValueError):
-            return {}
-        return value if isinstance(value, dict) else {}
+        return read_json_object(meta, "a run's provenance") if meta.is_file() else {}
 
     @property
     def unpaired_note(self) -> str | None:

@@ -114,4 +114,7 @@ def test_analyse_command_on_a_stored_run(tmp_path, builtin):
     (run_dir / "meta.json").write_text('{"method": "meanshape", ')          # damaged after the run
     broken = runner.invoke(main, ["analyse", str(run_dir), "--no-ci"])
     assert broken.exit_code == 1 and isinstance(broken.exception, SystemExit), repr(broken.exception)
-    assert f"{run_dir / 'meta.json'}: cannot read the run's record: invalid JSON" in broken.output
+    assert f"{run_dir / 'meta.json'}: cannot read a run's provenance: invalid JSON" in broken.output
+    scored = runner.invoke(main, ["eval", str(run_dir)])      # its dataset picks the protocol: no silent default
+    assert scored.exit_code == 1 and isinstance(scored.exception, SystemExit), repr(scored.exception)
+    assert f"{run_dir / 'meta.json'}: cannot read a run's provenance: invalid JSON" in scored.output

@@ -11,18 +11,16 @@ from .evaluate import SCORING, scoring_protocol
 from .uncertainty import bootstrap_from
 
 
-def default_stem(predictions: Path) -> tuple[Path, str]:
+def default_stem(predictions: Path, meta: dict) -> tuple[Path, str]:
     """Where the figure and JSON go, and a short label: ``RESULTS/analyse/DATASET-SUBSET-METHOD-HASH``
-    for a stored run, else ``<predictions>-analysis`` beside the predictions."""
+    for a stored run (``meta``: its record), else ``<predictions>-analysis`` beside the predictions."""
     run_dir = predictions if predictions.is_dir() else predictions.parent
-    meta = run_dir / "meta.json"
-    if meta.is_file() and len(run_dir.parents) >= 4:
-        from ..io import read_json_object, safe_name
+    if meta and len(run_dir.parents) >= 4:
+        from ..io import safe_name
 
-        m = read_json_object(meta, "the run's record")
-        weights = str(m.get("weights_hash", "none"))[:8]
-        name = "-".join(safe_name(str(m.get(k, "?"))) for k in ("dataset", "subset", "method"))
-        label = f"{m.get('method', '?')} [{weights}] on {m.get('dataset', '?')}/{m.get('subset', '?')}"
+        weights = str(meta.get("weights_hash", "none"))[:8]
+        name = "-".join(safe_name(str(meta.get(k, "?"))) for k in ("dataset", "subset", "method"))
+        label = f"{meta.get('method', '?')} [{weights}] on {meta.get('dataset', '?')}/{meta.get('subset', '?')}"
         return run_dir.parents[3] / "analyse" / f"{name}-{weights}", label
     return predictions.with_name(predictions.stem + "-analysis"), predictions.name
 
@@ -65,7 +63,7 @@ def analyse_command(run, gt_dir, data_root, norm, alpha, inclusive_failure, one_
     norm, alpha = protocol.norm, protocol.alpha
     result = analyse(scored.predictions, scored.ground_truth, scored.ids, bootstrap=bootstrap, scheme=scheme,
                      box_size=box_size, protocol=protocol)
-    stem, label = default_stem(Path(run))
+    stem, label = default_stem(Path(run), scored.run_meta)
     stem = Path(output) if output else stem
     d = result.summary.as_dict()
     record = {**{k: d[k] for k in ("n", "mean_error", "median_error", "auc", "failure_rate", "norm", "alpha")},
