@@ -1,5 +1,8 @@
 """The GPU route of DAN training, exercised on the CPU: pack -> gpu_train -> parts -> join -> load."""
 import json
+import re
+import shlex
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,18 +128,24 @@ def test_a_photo_split_pack_holds_out_whole_photos_as_the_cpu_trainer_does(pack,
         check_pack_matches(data, TrainOptions(val_count=1, val_split="first"), model)
 
 
+def make_gpu_recipe() -> list[str]:
+    """The recipe ``make gpu-train`` passes by default (``GPU_RECIPE`` in the Makefile)."""
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    return shlex.split(re.search(r"^GPU_RECIPE \?= (.*)$", makefile, re.M).group(1))
+
+
 def test_gpu_script_trains_with_the_recipe_options_and_records_the_split(photo_pack, tmp_path):
     out, work = tmp_path / "out", tmp_path / "work"
     with pytest.raises(SystemExit) as done:
         gpu_main(["--pack", str(photo_pack), "--out", str(out), "--work", str(work), "--minutes", "5",
                   "--max-epochs", "1", "--stages", "1", "--widths", "4,8,8,16", "--device", "cpu",
-                  "--export-every", "0", "--augment", "fresh", "--brightness", "0.1", "--lr-decay", "0.5",
-                  "--lr-patience", "1", "--rotation", "30", "--perturbations", "2"])
+                  "--export-every", "0", "--brightness", "0.1", "--rotation", "30", "--perturbations", "2"]
+                 + make_gpu_recipe())
     assert done.value.code == 0
     training = json.loads((out / "dan.json").read_text())["training"]
     options = training["options"]
     assert (options["augment"], options["brightness"], options["lr_decay"], options["lr_patience"],
-            options["rotation"], options["perturbations"]) == ("fresh", 0.1, 0.5, 1, 30.0, 2)
+            options["rotation"], options["perturbations"], options["ema"]) == ("fresh", 0.1, 0.5, 1, 30.0, 2, 0.998)
     assert (options["val_split"], options["val_count"]) == ("photos", 1)
     assert training["validation_ids"] == ["f1/p_1", "f1/p_2"]
     # 2 training faces x 2 perturbations x 2 (mirrors) = 8 samples, batch 64: one step per epoch
