@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .common import format_summary_table, reporting_data_warnings
+from .common import echo_reading_notes, format_summary_table, reporting_data_warnings
 from .evaluate import SCORING, scoring_protocol
 from .uncertainty import bootstrap_from
 
@@ -54,10 +54,7 @@ def analyse_command(run, gt_dir, data_root, norm, alpha, inclusive_failure, one_
 
     with reporting_data_warnings():
         scored = load_scored(run, gt_dir, one_based, yx, data_root, frame, source)
-    for note in scored.notes:
-        click.echo(note, err=True)
-    if scored.unpaired_note:
-        click.echo(scored.unpaired_note, err=True)
+    echo_reading_notes(scored)
     bootstrap = bootstrap_from(ci, ci_resamples, ci_seed, ci_level)
     protocol, scheme, box_size = scoring_protocol(scored, norm, alpha, inclusive_failure)
     norm, alpha = protocol.norm, protocol.alpha

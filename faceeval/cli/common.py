@@ -121,6 +121,13 @@ SUMMARY_COLUMNS = (("mean_error", "mean error %"), ("median_error", "median erro
                    ("failure_rate", "failure %"))
 
 
+def echo_reading_notes(scored) -> None:
+    """The ``note: ...`` lines of scored predictions (how they were read, which ground-truth files
+    went unscored) to stderr."""
+    for note in [*scored.notes, *([scored.unpaired_note] if scored.unpaired_note else [])]:
+        click.echo(note, err=True)
+
+
 def summary_caption(summaries: Sequence[Summary], intervals: Sequence | None = None, paper: str = "") -> str:
     """The line above a summary table: units, what alpha is, the failure convention, the intervals
     and where the paper's numbers come from."""

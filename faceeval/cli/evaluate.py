@@ -9,7 +9,8 @@ import click
 from ..metrics import evaluate, score
 from ..protocol import normaliser_names, resolve_protocol
 from ..stats import summary_intervals
-from .common import DATA_ROOT, FRACTION, RegisteredChoice, format_summary_table, reporting_data_warnings
+from .common import (DATA_ROOT, FRACTION, RegisteredChoice, echo_reading_notes, format_summary_table,
+                     reporting_data_warnings)
 from .uncertainty import bootstrap_from, ci_options
 
 NORM = click.option("--norm", type=RegisteredChoice(normaliser_names, "normaliser"), default=None,
@@ -120,10 +121,7 @@ def eval_command(predictions, gt_dir, data_root, norm, alpha, inclusive_failure,
 
     with reporting_data_warnings():
         scored = load_scored(predictions, gt_dir, one_based, yx, data_root, frame, source)
-    for note in scored.notes:
-        click.echo(note, err=True)
-    if scored.unpaired_note:
-        click.echo(scored.unpaired_note, err=True)
+    echo_reading_notes(scored)
     ids, pred, gt = scored.ids, scored.predictions, scored.ground_truth
     protocol, scheme, box_size = scoring_protocol(scored, norm, alpha, inclusive_failure)
     norm, alpha = protocol.norm, protocol.alpha

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from ..datasets import DATASETS
-from .common import DATA_ROOT, RESULTS, reporting_data_warnings
+from .common import DATA_ROOT, RESULTS, echo_reading_notes, reporting_data_warnings
 from .evaluate import FRAME, ONE_BASED, SOURCE, YX
 
 
@@ -47,10 +47,7 @@ def import_run_command(file, method, dataset, subset, data_root, source, frame, 
     with reporting_data_warnings():
         run, scored = import_released(file, data_root, dataset, subset, method, source, frame, one_based, yx, results,
                                       force)
-    for note in scored.notes:
-        click.echo(note, err=True)
-    if scored.unpaired_note:
-        click.echo(scored.unpaired_note, err=True)
+    echo_reading_notes(scored)
     for w in check_conventions(scored.predictions, scored.ground_truth, scored.ids, "inter-ocular",
                                scored.source.one_based, scored.source.yx, scored.as_original):
         click.echo(f"warning: {w.message}", err=True)
