@@ -108,6 +108,11 @@ def test_analyse_command_on_a_stored_run(tmp_path, builtin):
 
     with Image.open(stem.with_name(stem.name + "-landmarks.png")) as im:
         assert im.size == LANDMARK_PX
+    stem.with_name(stem.name + ".json").unlink()
+    by_pts = runner.invoke(main, ["analyse", str(run_dir / "pts"), "--gt", "builtin", "--no-ci", "--format", "json"])
+    assert by_pts.exit_code == 0, by_pts.output              # the run's own .pts: the same run, the same place
+    np.testing.assert_allclose(json.loads(stem.with_name(stem.name + ".json").read_text())["per_landmark"],
+                               got["per_landmark"], rtol=1e-6)        # .pts text: rounded coordinates
     table = runner.invoke(main, ["analyse", str(run_dir), "--no-ci", "-o", str(tmp_path / "mine")])
     assert table.exit_code == 0, table.output
     assert "region" in table.output and "P90" in table.output and (tmp_path / "mine-landmarks.pdf").is_file()

@@ -11,10 +11,10 @@ from .evaluate import SCORING, scoring_protocol
 from .uncertainty import bootstrap_from
 
 
-def default_stem(predictions: Path, meta: dict) -> tuple[Path, str]:
+def default_stem(predictions: Path, scored) -> tuple[Path, str]:
     """Where the figure and JSON go, and a short label: ``RESULTS/analyse/DATASET-SUBSET-METHOD-HASH``
-    for a stored run (``meta``: its record), else ``<predictions>-analysis`` beside the predictions."""
-    run_dir = predictions if predictions.is_dir() else predictions.parent
+    for a stored run (named by its ``meta.json``), else ``<predictions>-analysis`` beside the predictions."""
+    meta, run_dir = scored.run_meta, scored.source.path.parent       # the run's folder (pts/ or .npz inside)
     if meta and len(run_dir.parents) >= 4:
         from ..io import safe_name
 
@@ -60,7 +60,7 @@ def analyse_command(run, gt_dir, data_root, norm, alpha, inclusive_failure, one_
     norm, alpha = protocol.norm, protocol.alpha
     result = analyse(scored.predictions, scored.ground_truth, scored.ids, bootstrap=bootstrap, scheme=scheme,
                      box_size=box_size, protocol=protocol)
-    stem, label = default_stem(Path(run), scored.run_meta)
+    stem, label = default_stem(Path(run), scored)
     stem = Path(output) if output else stem
     d = result.summary.as_dict()
     record = {**{k: d[k] for k in ("n", "mean_error", "median_error", "auc", "failure_rate", "norm", "alpha")},
