@@ -46,7 +46,8 @@ PACK ?= .gpu/dan-pack.npz
 GPU_OUT ?= $(if $(OUT),$(OUT),gpu-out)
 GPU_MINUTES ?= 8.5
 # The recipe options of `faceeval train dan` (see `python -m faceeval_methods.dan.gpu_train --help`); a GPU
-# machine sees each face hundreds of times, so new perturbations every epoch and a decaying learning rate.
+# machine sees each face hundreds of times, so new perturbations every epoch, a decaying learning rate and a
+# moving average of the weights.
 GPU_RECIPE ?= --augment fresh --lr-decay 0.5 --lr-patience 1 --ema 0.998
 
 gpu-pack:  ## the training faces as one compact file in the git-ignored .gpu/ (run here, with the data; 300 photo-split validation faces)
