@@ -390,10 +390,10 @@ class Scored:
         """The ``meta.json`` of the run folder the predictions were read from (its ``predictions.npz``
         or ``pts/``), read once; empty when there is none. A damaged one is a :class:`DataError`: the
         dataset it names chooses the scoring protocol, which must not fall back silently."""
-        from .io import read_json_object
+        from .runs import read_run_meta
 
-        meta = self.source.path.parent / "meta.json"
-        return read_json_object(meta, "a run's provenance") if meta.is_file() else {}
+        folder = self.source.path.parent
+        return read_run_meta(folder) if (folder / "meta.json").is_file() else {}
 
     @property
     def unpaired_note(self) -> str | None:

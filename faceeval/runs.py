@@ -220,10 +220,16 @@ def run_dir(root: str | os.PathLike, method: LandmarkMethod, dataset: Dataset, i
     return RunKey.of(method, dataset, init, init_options).folder(root)
 
 
+def read_run_meta(folder: str | os.PathLike) -> dict:
+    """A run folder's ``meta.json`` (its key, provenance and counts); a damaged one is a
+    :class:`DataError` naming it."""
+    return read_json_object(Path(folder) / "meta.json", "a run's provenance")
+
+
 def load_run(path: str | os.PathLike) -> Run:
     """Load a finished run from its folder."""
     path = Path(path)
-    meta = read_json_object(path / "meta.json", "a run's provenance")
+    meta = read_run_meta(path)
     with open_npz(path / "predictions.npz", "a run's predictions") as z:
         gt = z["ground_truth"]
         visible = z["visible"].astype(bool) if "visible" in z.files and z["visible"].size else None
@@ -322,7 +328,7 @@ def reusable_faces(key: "RunKey", dataset: Dataset, boxes: np.ndarray | None, re
         if not index:
             break
         try:    # the key from meta.json alone; the predictions are read only for runs of the same computation
-            other = RunKey.from_meta(read_json_object(meta_file, "a run's provenance"))
+            other = RunKey.from_meta(read_run_meta(meta_file.parent))
         except DataError:
             continue
         if (other.model, other.dataset, other.init, other.init_options) != (key.model, key.dataset, key.init,
