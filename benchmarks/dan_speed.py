@@ -9,7 +9,9 @@ and once end to end through ``DAN.predict`` (cropping included). Training is tim
 the last stage's phase of stage-wise training (earlier stages frozen), batch 64, sample
 generation on the device included, both running the frozen stages every step and with
 their outputs cached (``--cache-frozen``, the default with fixed samples; the cache pass
-runs once per stage and is reported separately); ``train_img_s`` is the faster. bf16 is accepted when the mean error of its predictions is within 1% (relative)
+runs once per stage and is reported separately); ``train_img_s`` is the faster. With 2+
+stages, end-to-end fine-tuning (every stage trained at once, ``--finetune-epochs``) is
+timed too (``finetune_img_s``). bf16 is accepted when the mean error of its predictions is within 1% (relative)
 of fp32's on the same inputs.
 
 bf16 inference on the CPU runs on fused oneDNN kernels (``faceeval_methods.dan.fused``); the
@@ -260,12 +262,15 @@ def main(argv=None) -> dict:
                 s.eval()
             g = torch.Generator().manual_seed(2)
 
-            def step(cached):
+            def draw():
+                """A training batch from the pool: its indices, frames and targets."""
                 i = torch.randint(pool, (tb,), generator=g)
                 with torch.no_grad():
                     f, y = canv.batch(pool_idx[i], pool_mirror[i], pool_perturb[i])
-                if cl:
-                    f = f.contiguous(memory_format=torch.channels_last)
+                return i, (f.contiguous(memory_format=torch.channels_last) if cl else f), y
+
+            def step(cached):
+                i, f, y = draw()
                 start = (cache[0][i.to(device)], cache[1][i.to(device)]) if cached else None
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf):
                     out = m(f, stages, stages - 1, start)
@@ -284,6 +289,26 @@ def main(argv=None) -> dict:
                 line += (f"   with frozen stages cached: {tb / t:9.1f} img/s "
                          f"(cache pass {res[f'{prec}_cache_img_s']:.1f} img/s, once per stage)")
             print(line, flush=True)
+            if stages > 1:                      # end-to-end fine-tuning: every stage trained at once
+                params = [q for k in range(1, stages + 1) for q in m.stage_parameters(k)]
+                for q in params:
+                    q.requires_grad_(True)
+                opt = torch.optim.Adam(params, lr=1e-3)
+                m.train()
+
+                def finetune_step():
+                    _, f, y = draw()
+                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf):
+                        out = m(f, stages, 0)
+                    loss = alignment_loss(out[-1], y)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+
+                t = timed(finetune_step, device, args.repeat)
+                res[f"{prec}_finetune_img_s"] = tb / t
+                print(f"{prec}: end-to-end fine-tuning ({stages} stages trained, batch {tb}): {tb / t:9.1f} img/s",
+                      flush=True)
 
     train_best = None if args.no_training else max(
         precisions, key=lambda p: res[f"{p}_train_img_s"] if p == "fp32" or bf16_ok else -1)
@@ -296,6 +321,8 @@ def main(argv=None) -> dict:
     rooflines.append(("inference", best, res[f"{best}_infer_batched_img_s"], macs[-1] / 1e9))
     if train_best is not None:
         rooflines.append(("training", train_best, res[f"{train_best}_train_img_s"], 3 * stage_macs[-1] / 1e9))
+        if f"{train_best}_finetune_img_s" in res:       # every stage forward + backward
+            rooflines.append(("finetune", train_best, res[f"{train_best}_finetune_img_s"], 3 * macs[-1] / 1e9))
     for kind, prec, rate, gmac in rooflines:
         if f"{prec}_matmul_peak_gmac_s" not in res:   # measured once per precision
             res[f"{prec}_matmul_peak_gmac_s"] = matmul_peak_gmac_s(device, dtypes[prec])
@@ -313,12 +340,14 @@ def main(argv=None) -> dict:
     for k in ("device", "stages", "precision", "train_precision", "fp32_infer_batched_img_s",
               "bf16_unfused_infer_batched_img_s", "bf16_infer_batched_img_s", "int8_infer_batched_img_s",
               "int8_over_bf16", "fp32_infer_batch1_ms", "bf16_infer_batch1_ms", "int8_infer_batch1_ms",
-              "fp32_train_img_s", "bf16_train_img_s", "err_fp32", "err_bf16", "bf16_rel_err_diff",
+              "fp32_train_img_s", "bf16_train_img_s", "fp32_finetune_img_s", "bf16_finetune_img_s",
+              "err_fp32", "err_bf16", "bf16_rel_err_diff",
               "bf16_within_1pct", "err_int8", "int8_rel_err_diff", "e2e_predict_img_s", "int8_e2e_predict_img_s",
               "infer_batched_img_s",
               "infer_batch1_ms", "train_img_s", "fp32_matmul_peak_gmac_s", "bf16_matmul_peak_gmac_s",
               "int8_matmul_peak_gmac_s", "bf16_inference_roofline_fraction", "int8_inference_roofline_fraction",
-              "inference_roofline_fraction", "training_roofline_fraction"):
+              "inference_roofline_fraction", "training_roofline_fraction",
+              "finetune_roofline_fraction"):
         if k in res:
             v = res[k]
             print(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}")

@@ -212,6 +212,27 @@ def test_max_minutes_stops_resumably_and_validation_curve_is_logged(builtin, tmp
     assert best["val_inter_pupil"] == pytest.approx(curve_best, abs=1e-6)
 
 
+def test_a_background_runs_log_says_where_it_is_at_each_checkpoint(builtin, tmp_path):
+    """Without a progress bar, each mid-epoch checkpoint logs the step within the epoch, the speed
+    since the previous checkpoint and when the epoch should end (the only sign of life between
+    validations in a `setsid nohup` run's log); with the bar, no such lines."""
+    images, gt, boxes = builtin
+    opts = dict(stages=1, batch_size=16, perturbations=8, max_epochs=1, patience=5, val_count=0,
+                widths=(4, 8, 8, 16), checkpoint_every=1, seed=2)
+    logs = []
+    train(images, gt, boxes, tmp_path / "a", TrainOptions(**opts, progress=False), log=logs.append)
+    lines = [m for m in logs if m.startswith("stage1 epoch 1 step ")]
+    # 4 * 8 * 2 / 16 = 4 steps: checkpoints after steps 1-3; the 4th ends the epoch (its own line)
+    assert [int(m.split()[4]) for m in lines] == [1, 2, 3]
+    for k, m in enumerate(lines, start=1):
+        assert f"step {k} of 4 (global step {k}):" in m and m.endswith("; checkpoint written")
+        rate = float(m.split("): ")[1].split(" images/s")[0])
+        assert rate > 0 and "the epoch ends in about " in m
+    quiet = []
+    train(images, gt, boxes, tmp_path / "b", TrainOptions(**opts, progress=True), log=quiet.append)
+    assert not [m for m in quiet if " of 4 (global step" in m]
+
+
 def test_training_can_start_from_given_weights_at_a_later_stage(builtin, trained, tmp_path):
     """A new session without the old checkpoint starts from shipped/best weights: stage 1 kept
     exactly as given, only stage 2 trained, normalisation statistics taken over."""

@@ -557,6 +557,16 @@ class _Phase:
 _NEXT_EPOCH, _NEXT_PHASE, _OUT_OF_TIME = "next epoch", "next phase", "out of time"
 
 
+def _duration(seconds: float) -> str:
+    """A rough duration for a log line.
+
+    >>> _duration(40), _duration(600), _duration(3 * 3600 + 35 * 60)
+    ('1 min', '10 min', '3 h 35 min')
+    """
+    minutes = max(1, round(seconds / 60))
+    return f"{minutes // 60} h {minutes % 60} min" if minutes >= 60 else f"{minutes} min"
+
+
 class _TrainingLoop:
     """Phases, epochs and steps of one training session over the checkpointed ``state``.
 
@@ -582,6 +592,7 @@ class _TrainingLoop:
         state.setdefault("curve", [])
         state.setdefault("seconds", 0.0)
         self.clock = {"start": time.perf_counter(), "base": state["seconds"], "checkpoint": time.perf_counter()}
+        self.steps_at_checkpoint = 0      # steps_taken when the last checkpoint was written (the speed since)
 
     def elapsed(self) -> float:
         """Wall seconds of training so far, over every resumed session."""
@@ -594,6 +605,7 @@ class _TrainingLoop:
         """Write the checkpoint and the logs (``opt=None``: at a phase boundary)."""
         self.state["seconds"] = self.elapsed()
         self.clock["checkpoint"] = time.perf_counter()
+        self.steps_at_checkpoint = self.steps_taken
         if self.average is not None:
             self.state["average_updates"] = self.average.updates
         if self.rank == 0:
@@ -757,8 +769,21 @@ class _TrainingLoop:
             (opts.checkpoint_minutes > 0 and time.perf_counter() - self.clock["checkpoint"]
              >= opts.checkpoint_minutes * 60)
         if out_of_time or due:
+            if due and not out_of_time and not opts.progress and self.rank == 0:
+                self.log(self.progress_line(phase.spec))    # a background run's log: where it is, how fast
             self.checkpoint(phase.opt)
         return out_of_time
+
+    def progress_line(self, spec: dict) -> str:
+        """Where the run is within its epoch, its speed since the last checkpoint, and when the epoch
+        should end at that speed (one line of a background run's log, at each mid-epoch checkpoint)."""
+        state = self.state
+        steps = self.steps_taken - self.steps_at_checkpoint
+        rate = steps * self.opts.batch_size / max(time.perf_counter() - self.clock["checkpoint"], 1e-9)
+        left = (self.steps_per_epoch - state["step"]) * self.opts.batch_size / max(rate, 1e-9)
+        return (f"{spec['name']} epoch {state['epoch'] + 1} step {state['step']} of {self.steps_per_epoch} "
+                f"(global step {state['global_step']}): {rate:.1f} images/s since the last checkpoint, "
+                f"the epoch ends in about {_duration(left)}; checkpoint written")
 
     def validate_and_keep_best(self, spec: dict) -> tuple[float, float, bool]:
         """Validate, keep the best weights of this phase, and add a learning-curve point."""
