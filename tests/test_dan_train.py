@@ -85,7 +85,7 @@ def test_resume_after_kill_continues_from_the_same_step(builtin, tmp_path):
         train(images, gt, boxes, tmp_path / "b", opts, **quiet)
     logs = []
     train(images, gt, boxes, tmp_path / "b", opts, resume=True, log=logs.append)
-    assert any("stage1 epoch 2 step 3 (global step 7)" in m for m in logs)
+    assert any("stage1 epoch 2 step 3 (global step 7) of a 2-stage run" in m for m in logs)
     wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")
     assert wa.keys() == wb.keys()
     assert all((wa[k] == wb[k]).all() for k in wa), "resumed run diverged from the uninterrupted one"
@@ -95,6 +95,50 @@ def test_resume_after_kill_continues_from_the_same_step(builtin, tmp_path):
     train(images, gt, boxes, tmp_path / "c", TrainOptions(**{**opts.__dict__, "seed": 8}), **quiet)
     wc = _weights(tmp_path / "c")
     assert any(not (wa[k] == wc[k]).all() for k in wa)
+
+
+def test_a_run_stopped_between_the_checkpoints_two_writes_resumes_from_its_tensors(builtin, tmp_path):
+    """checkpoint.safetensors is written before checkpoint.json: a kill between the two leaves the
+    counters of the checkpoint before. The counters stored in the tensors' header win, and the
+    resumed run ends with the uninterrupted run's weights."""
+    images, gt, boxes = builtin
+    opts = TrainOptions(stages=1, batch_size=16, perturbations=8, max_epochs=2, patience=5, val_count=0,
+                        widths=(4, 8, 8, 16), checkpoint_every=3, progress=False, seed=5)
+    quiet = dict(log=lambda m: None)
+    train(images, gt, boxes, tmp_path / "a", opts, **quiet)
+    for name, steps in (("early", 4), ("b", 8)):
+        with pytest.raises(TrainingInterrupted):
+            train(images, gt, boxes, tmp_path / name, opts, interrupt_after=steps, **quiet)
+    early = json.loads((tmp_path / "early" / "checkpoint.json").read_text())
+    assert early["global_step"] < json.loads((tmp_path / "b" / "checkpoint.json").read_text())["global_step"] == 7
+    (tmp_path / "b" / "checkpoint.json").write_text(json.dumps(early))   # b's tensors, the earlier counters
+    logs = []
+    train(images, gt, boxes, tmp_path / "b", opts, resume=True, log=logs.append)
+    assert any("does not match its tensors (global step 7)" in m for m in logs)
+    wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all((wa[k] == wb[k]).all() for k in wa), "resumed from the stale counters"
+
+
+@pytest.mark.parametrize("damage", ["json", "tensors", "no tensors"])
+def test_a_damaged_checkpoint_is_one_line_naming_the_file(builtin, tmp_path, damage):
+    """`faceeval train dan --resume` on a damaged checkpoint: one line naming the file, no traceback."""
+    from faceeval.errors import DataError
+
+    images, gt, boxes = builtin
+    opts = TrainOptions(stages=1, batch_size=16, perturbations=8, max_epochs=1, patience=5, val_count=0,
+                        widths=(4, 8, 8, 16), checkpoint_every=1, progress=False, seed=5)
+    with pytest.raises(TrainingInterrupted):
+        train(images, gt, boxes, tmp_path, opts, interrupt_after=2, log=lambda m: None)
+    name = "checkpoint.json" if damage == "json" else "checkpoint.safetensors"
+    path = tmp_path / name
+    if damage == "no tensors":
+        path.unlink()
+    else:
+        path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    with pytest.raises(DataError) as info:
+        train(images, gt, boxes, tmp_path, opts, resume=True, log=lambda m: None)
+    message = str(info.value)
+    assert message.startswith(f"{path}: cannot read a training checkpoint's") and "\n" not in message
 
 
 def test_cached_frozen_stages_train_like_running_them(builtin, tmp_path):
@@ -169,6 +213,7 @@ def test_cli_trains_builtin_and_plugin_loads_it(tmp_path, monkeypatch):
     assert again.exit_code == 1 and "--resume" in again.output and "Traceback" not in again.output
     done = CliRunner().invoke(train_command, ["--dataset", "builtin", "--resume", "--no-progress"])
     assert done.exit_code == 0 and "already complete" in done.output
+    assert "training DAN on builtin/all" in done.output      # a resumed run's stages are its own, not the default's
     dan = DAN.load()                        # the default location under $FACEEVAL_HOME
     ds = load_dataset("builtin")
     pred = dan.predict([s.load_image() for s in ds.samples], ds.boxes)

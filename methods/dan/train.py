@@ -27,12 +27,13 @@ import click
 import numpy as np
 import torch
 import torch.distributed as dist
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
 from faceeval.plugin import geometry as G
 from faceeval.plugin import data_root_option
 from faceeval.plugin import OptionError
-from faceeval.plugin import DataError, atomic_write, write_json
+from faceeval.plugin import DataError, atomic_write, read_json_object, write_json
 from faceeval.plugin import point_to_point_error
 
 from .augment import (ROTATION_SIGMA_DEG, SCALE_SIGMA, TRANSLATION_MODES, Canvases, Photometric, box_initialisation,
@@ -300,6 +301,7 @@ def init_distributed(device: str) -> bool:
 CHECKPOINT = "checkpoint"
 BEST = "best"
 AVERAGE = "average"          # the weight average's tensors in the checkpoint: average.<state-dict name>
+STATE_KEY = "faceeval_training_state"    # the checkpoint's counters (JSON) in its safetensors header
 
 
 def _save_checkpoint(out: Path, model: DANModel, opt: torch.optim.Optimizer | None, state: dict,
@@ -316,16 +318,40 @@ def _save_checkpoint(out: Path, model: DANModel, opt: torch.optim.Optimizer | No
             for k, v in st.items():
                 tensors[f"opt.{i}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
         groups = osd["param_groups"]
-    save_tensors(out / f"{CHECKPOINT}.safetensors", tensors)
-    write_json(out / f"{CHECKPOINT}.json", state | {"param_groups": groups})
+    record = state | {"param_groups": groups}
+    # the counters ride in the tensors' header too: the two files are written one after the other,
+    # and a run stopped between the writes must resume from the counters of the tensors it has
+    save_tensors(out / f"{CHECKPOINT}.safetensors", tensors, metadata={STATE_KEY: json.dumps(record)})
+    write_json(out / f"{CHECKPOINT}.json", record)
 
 
-def _load_checkpoint(out: Path, model: DANModel) -> tuple[dict, dict | None, dict | None]:
+def _read_checkpoint(out: Path, log) -> tuple[dict, dict]:
+    """The counters and the tensors of the checkpoint in ``out``. A damaged or missing file is a
+    :class:`DataError` naming it; where ``checkpoint.json`` is older than the tensors (the run was
+    stopped between the two writes) the counters stored with the tensors win, and ``log`` says so."""
+    state = read_json_object(out / f"{CHECKPOINT}.json", "a training checkpoint's counters")
+    path = out / f"{CHECKPOINT}.safetensors"
+    try:
+        with safe_open(str(path), "pt") as fh:
+            header = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except (OSError, SafetensorError) as exc:
+        raise DataError(f"{path}: cannot read a training checkpoint's tensors ({exc}); the run cannot resume "
+                        f"from it: start again with another --out (or --init-weights {out / BEST}.safetensors)") from None
+    if STATE_KEY in header:                 # checkpoints written before 2026-12-03 have only the JSON
+        stored = json.loads(header[STATE_KEY])
+        if stored.get("global_step") != state.get("global_step"):
+            log(f"note: {out / CHECKPOINT}.json (global step {state.get('global_step')}) does not match its "
+                f"tensors (global step {stored.get('global_step')}): the run was stopped between the two writes; "
+                "resuming from the tensors' step")
+            state = stored
+    return state, tensors
+
+
+def _load_checkpoint(out: Path, model: DANModel, log) -> tuple[dict, dict | None, dict | None]:
     """The counters, the optimizer's state and the weight average's tensors (None where there is
     none) of the checkpoint in ``out``; its weights are loaded into ``model``."""
-    with open(out / f"{CHECKPOINT}.json") as fh:
-        state = json.load(fh)
-    tensors = load_file(str(out / f"{CHECKPOINT}.safetensors"))
+    state, tensors = _read_checkpoint(out, log)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, strict=True)
     prefix = f"{AVERAGE}."
     average = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)} or None
@@ -458,7 +484,7 @@ def train_with(make_data, out: str | os.PathLike, opts: TrainOptions | None = No
                           "or choose another --out")
     resuming = resume and ckpt.exists()
     if resuming:
-        saved_state = json.loads(ckpt.read_text())
+        saved_state = read_json_object(ckpt, "a training checkpoint's counters")
         if saved_state.get("done"):
             log(f"training in {out} is already complete")
             return out
@@ -516,12 +542,12 @@ def _new_model(opts: TrainOptions, device: torch.device) -> DANModel:
 def _resumed_state(out: Path, model: DANModel, opts: TrainOptions, phases: list[dict], world: int,
                    log) -> tuple[dict, dict | None, dict | None]:
     """The checkpoint's counters, optimizer state and weight average; its weights are loaded into ``model``."""
-    state, opt_sd, average = _load_checkpoint(out, model)
+    state, opt_sd, average = _load_checkpoint(out, model, log)
     if state.get("options", {}).get("seed") != opts.seed or state.get("world_size") != world:
         log(f"note: resuming with seed/world size {opts.seed}/{world}; checkpoint has "
             f"{state.get('options', {}).get('seed')}/{state.get('world_size')}")
     log(f"resuming {phases[state['phase']]['name']} epoch {state['epoch'] + 1} step {state['step']} "
-        f"(global step {state['global_step']})")
+        f"(global step {state['global_step']}) of a {opts.stages}-stage run")
     return state, opt_sd, average
 
 
@@ -1038,7 +1064,9 @@ def train_command(dataset, data_root, subset, out, stages, batch_size, lr, max_e
         except DataError:        # no detector boxes (Menpo, folders): validate from the ground-truth boxes
             boxes = G.shape_boxes(gt)
             click.echo("note: no initial boxes in this dataset; validation uses tight ground-truth boxes", err=True)
-        click.echo(f"training DAN ({stages} stages) on {ds.name}/{ds.subset}: {len(ds)} images", err=True)
+        # a resumed run keeps its own options: train() says how many stages it has
+        click.echo(f"training DAN{'' if resume else f' ({stages} stages)'} on {ds.name}/{ds.subset}: "
+                   f"{len(ds)} images", err=True)
         train(_LazyImages(ds.samples), gt, boxes, out or default_weights_dir(), opts, resume=resume,
               log=lambda m: click.echo(m, err=True), photo_scales=np.array([s.photo_scale for s in ds.samples]),
               ids=ds.ids)

@@ -47,9 +47,10 @@ def weights_paths(path: str | os.PathLike | None = None) -> tuple[Path, Path]:
     return p / f"{WEIGHTS_NAME}.safetensors", p / f"{WEIGHTS_NAME}.json"
 
 
-def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor]) -> None:
-    """Atomic safetensors write (contiguous CPU copies)."""
-    data = save({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()})
+def save_tensors(path: str | os.PathLike, tensors: dict[str, torch.Tensor],
+                 metadata: dict[str, str] | None = None) -> None:
+    """Atomic safetensors write (contiguous CPU copies), with string ``metadata`` in its header."""
+    data = save({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, metadata=metadata)
     with atomic_write(path, "wb") as fh:
         fh.write(data)
 
