@@ -119,6 +119,24 @@ def test_a_run_stopped_between_the_checkpoints_two_writes_resumes_from_its_tenso
     assert all((wa[k] == wb[k]).all() for k in wa), "resumed from the stale counters"
 
 
+def test_a_checkpoint_without_counters_in_its_header_still_resumes_exactly(builtin, tmp_path):
+    """Checkpoints written before the counters rode in the tensors' header resume from checkpoint.json."""
+    from safetensors.torch import save_file
+
+    images, gt, boxes = builtin
+    opts = TrainOptions(stages=1, batch_size=16, perturbations=8, max_epochs=2, patience=5, val_count=0,
+                        widths=(4, 8, 8, 16), checkpoint_every=3, progress=False, seed=6)
+    quiet = dict(log=lambda m: None)
+    train(images, gt, boxes, tmp_path / "a", opts, **quiet)
+    with pytest.raises(TrainingInterrupted):
+        train(images, gt, boxes, tmp_path / "b", opts, interrupt_after=6, **quiet)
+    ckpt = tmp_path / "b" / "checkpoint.safetensors"
+    save_file(load_file(str(ckpt)), str(ckpt))            # the same tensors, no header metadata
+    train(images, gt, boxes, tmp_path / "b", opts, resume=True, **quiet)
+    wa, wb = _weights(tmp_path / "a"), _weights(tmp_path / "b")
+    assert all((wa[k] == wb[k]).all() for k in wa)
+
+
 @pytest.mark.parametrize("damage", ["json", "tensors", "no tensors"])
 def test_a_damaged_checkpoint_is_one_line_naming_the_file(builtin, tmp_path, damage):
     """`faceeval train dan --resume` on a damaged checkpoint: one line naming the file, no traceback."""
