@@ -43,7 +43,7 @@ from .options import (DATA_ROOT, RegisteredChoice, data_root_option, load_datase
 from .protocol import (DatasetSpec, Normaliser, Protocol, Scheme, dataset_spec, normaliser, resolve_protocol,
                        scheme)
 from .resources import dan_mean_shape
-from .runs import find_runs, load_run
+from .runs import find_runs, is_finished_run, load_run
 from .stats import Bootstrap, paired_comparison
 from .twostep import two_step_predict
 
@@ -58,7 +58,7 @@ def faceeval_main(args: list[str]) -> None:
 
 __all__ = ["geometry", "TRAIN_ROTATION_SIGMA_DEG", "TRAIN_SCALE_SIGMA", "TRAIN_TRANSLATION_SIGMA", "apply_affine",
            "crop_window", "estimate_similarity", "fit_shape_to_boxes", "invert_affine", "shape_boxes",
-           "similarity_matrix", "warp_image", "find_runs", "load_run", "EYE_A", "EYE_B", "faceeval_main", "DATASETS", "Dataset", "Sample", "dataset_names", "load_dataset", "DATA_ROOT_PLACEHOLDER", "DataError", "FaceevalError",
+           "similarity_matrix", "warp_image", "find_runs", "is_finished_run", "load_run", "EYE_A", "EYE_B", "faceeval_main", "DATASETS", "Dataset", "Sample", "dataset_names", "load_dataset", "DATA_ROOT_PLACEHOLDER", "DataError", "FaceevalError",
            "MetricInputError", "MissingDependencyError", "MissingExtraError", "MissingWeightsError", "OptionError",
            "require_extra", "BoxMapping", "dlib_detections", "find_model_file", "matching_detection", "atomic_write",
            "image_from_menpo", "load_image", "open_npz", "read_json", "read_json_object", "read_pts",

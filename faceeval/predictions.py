@@ -390,10 +390,10 @@ class Scored:
         """The ``meta.json`` of the run folder the predictions were read from (its ``predictions.npz``
         or ``pts/``), read once; empty when there is none. A damaged one is a :class:`DataError`: the
         dataset it names chooses the scoring protocol, which must not fall back silently."""
-        from .runs import read_run_meta
+        from .runs import is_finished_run, read_run_meta
 
         folder = self.source.path.parent
-        return read_run_meta(folder) if (folder / "meta.json").is_file() else {}
+        return read_run_meta(folder) if is_finished_run(folder) else {}
 
     @property
     def unpaired_note(self) -> str | None:

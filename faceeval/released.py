@@ -253,7 +253,7 @@ def import_released(path: str | os.PathLike, data_root: str | os.PathLike | None
     from .datasets import load_dataset
     from .pairing import ground_truth_of
     from .predictions import load_scored
-    from .runs import RELEASED_INIT, RunKey, load_run, results_root, store_run
+    from .runs import RELEASED_INIT, RunKey, is_finished_run, load_run, results_root, store_run
 
     path = Path(path).expanduser()
     given = load_source(source) if source is not None else None
@@ -275,7 +275,7 @@ def import_released(path: str | os.PathLike, data_root: str | os.PathLike | None
     digest = scored.source.released["sha256"] if scored.source.released else sha256_of(path)
     key = RunKey(method, "released", src.commit[:12] if src else digest[:12], (), ds.name, ds.subset, RELEASED_INIT, ())
     out = key.folder(results_root(results))
-    if (out / "meta.json").is_file() and not force:
+    if is_finished_run(out) and not force:
         try:
             old = load_run(out)
         except DataError:

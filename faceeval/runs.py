@@ -220,10 +220,18 @@ def run_dir(root: str | os.PathLike, method: LandmarkMethod, dataset: Dataset, i
     return RunKey.of(method, dataset, init, init_options).folder(root)
 
 
+RUN_META = "meta.json"      # a run folder's key, provenance and counts; written last, so it marks the run finished
+
+
+def is_finished_run(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` holds a finished run (its ``meta.json``, written last)."""
+    return (Path(folder) / RUN_META).is_file()
+
+
 def read_run_meta(folder: str | os.PathLike) -> dict:
     """A run folder's ``meta.json`` (its key, provenance and counts); a damaged one is a
     :class:`DataError` naming it."""
-    return read_json_object(Path(folder) / "meta.json", "a run's provenance")
+    return read_json_object(Path(folder) / RUN_META, "a run's provenance")
 
 
 def load_run(path: str | os.PathLike) -> Run:
@@ -242,7 +250,7 @@ def load_run(path: str | os.PathLike) -> Run:
 def find_runs(root: str | os.PathLike | None = None) -> list[Run]:
     """Every finished run under the results root, oldest first."""
     root = results_root(root)
-    runs = [load_run(p.parent) for p in sorted(root.glob("*/*/*/*/meta.json"))]
+    runs = [load_run(p.parent) for p in sorted(root.glob(f"*/*/*/*/{RUN_META}"))]
     return sorted(runs, key=lambda r: r.meta.get("created", ""))
 
 
@@ -324,7 +332,7 @@ def reusable_faces(key: "RunKey", dataset: Dataset, boxes: np.ndarray | None, re
     gt_known = all(s.ground_truth is not None for s in dataset.samples)
     gt = dataset.ground_truth if gt_known else None
     found: dict[int, tuple[np.ndarray, float, Path]] = {}
-    for meta_file in sorted(folder.parent.glob("*/meta.json")):
+    for meta_file in sorted(folder.parent.glob(f"*/{RUN_META}")):
         if not index:
             break
         try:    # the key from meta.json alone; the predictions are read only for runs of the same computation
@@ -388,7 +396,7 @@ def run_method(method: LandmarkMethod, dataset: Dataset, results: str | os.PathL
     out = key.folder(results_root(results))
     boxes = initial_boxes(dataset, init)
     inputs = inputs_digest(dataset, boxes)
-    if (out / "meta.json").is_file() and not force:
+    if is_finished_run(out) and not force:
         try:
             run = load_run(out)
         except DataError:                    # a damaged stored run is computed again, not trusted
@@ -511,7 +519,7 @@ def store_run(out: Path, partial: Path, meta: dict, ids: Sequence[str], predicti
         for sid, shape in zip(ids, predictions):
             write_pts(new_pts / f"{sid}.pts", shape)
     # From here the old run (if any) is replaced: unmark it, swap in the new files, mark the new one.
-    (out / "meta.json").unlink(missing_ok=True)
+    (out / RUN_META).unlink(missing_ok=True)
     extra = {"visible": np.asarray(visible, dtype=bool)} if visible is not None else {}
     if box_sizes is not None:
         extra["box_size"] = np.asarray(box_sizes, dtype=np.float64)
@@ -520,7 +528,7 @@ def store_run(out: Path, partial: Path, meta: dict, ids: Sequence[str], predicti
     shutil.rmtree(out / "pts", ignore_errors=True)         # a redone run holds its own faces only
     if write_pts_files:
         new_pts.rename(out / "pts")
-    write_json(out / "meta.json", meta)      # last: its presence marks the run finished
+    write_json(out / RUN_META, meta)      # last: its presence marks the run finished
     shutil.rmtree(partial, ignore_errors=True)
     return Run(out, meta, ids, predictions, gt if gt.size else None, boxes,
                visible=None if visible is None else np.asarray(visible, dtype=bool),

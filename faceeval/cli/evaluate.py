@@ -8,6 +8,7 @@ import click
 
 from ..metrics import evaluate, score
 from ..protocol import normaliser_names, resolve_protocol
+from ..runs import is_finished_run
 from ..stats import summary_intervals
 from .common import (DATA_ROOT, FRACTION, RegisteredChoice, echo_reading_notes, format_summary_table,
                      reporting_data_warnings)
@@ -270,7 +271,7 @@ def _default_label(pred_dir: str) -> str:
         return parts[-5]
     if len(parts) >= 5 and parts[-1] == "predictions.npz":
         return parts[-5]
-    if len(parts) >= 4 and (Path(pred_dir) / "meta.json").is_file():
+    if len(parts) >= 4 and is_finished_run(pred_dir):
         released = "(released predictions)" if "@released" in parts[-1] else ""
         return f"{parts[-4]} {released}".strip()
     return Path(pred_dir).name

@@ -127,12 +127,12 @@ def predict(model, run_dir, data_root, output, no_progress):
     """
     require_extra("estimator", "faceeval estimator")
     from faceeval.plugin import point_to_point_error
-    from faceeval.plugin import load_run
+    from faceeval.plugin import is_finished_run, load_run
 
     from .model import ErrorEstimator, quality
 
     est = ErrorEstimator.load(model)
-    if not (Path(run_dir) / "meta.json").is_file():
+    if not is_finished_run(run_dir):
         raise DataError(f"{run_dir}: not a finished run (no meta.json)")
     run = load_run(run_dir)
     ds = load_dataset(run.meta["dataset"], run.meta["subset"], data_root or run.meta.get("data_root"))
