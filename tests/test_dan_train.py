@@ -157,6 +157,12 @@ def test_a_damaged_checkpoint_is_one_line_naming_the_file(builtin, tmp_path, dam
         train(images, gt, boxes, tmp_path, opts, resume=True, log=lambda m: None)
     message = str(info.value)
     assert message.startswith(f"{path}: cannot read a training checkpoint's") and "\n" not in message
+    if damage != "json":        # the run's best weights, once there are some, are named as a place to start again
+        best = tmp_path / "best.safetensors"
+        assert not best.exists() and "--init-weights" not in message
+        best.write_bytes(b"weights")
+        with pytest.raises(DataError, match=f"with --init-weights {best} to keep its best weights"):
+            train(images, gt, boxes, tmp_path, opts, resume=True, log=lambda m: None)
 
 
 def test_cached_frozen_stages_train_like_running_them(builtin, tmp_path):

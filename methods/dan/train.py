@@ -336,8 +336,10 @@ def _read_checkpoint(out: Path, log) -> tuple[dict, dict]:
             header = fh.metadata() or {}
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}
     except (OSError, SafetensorError) as exc:
+        best = out / f"{BEST}.safetensors"
+        hint = f" (with --init-weights {best} to keep its best weights)" if best.is_file() else ""
         raise DataError(f"{path}: cannot read a training checkpoint's tensors ({exc}); the run cannot resume "
-                        f"from it: start again with another --out (or --init-weights {out / BEST}.safetensors)") from None
+                        f"from it: start again with another --out{hint}") from None
     if STATE_KEY in header:                 # checkpoints written before 2026-12-03 have only the JSON
         stored = json.loads(header[STATE_KEY])
         if stored.get("global_step") != state.get("global_step"):
