@@ -77,6 +77,16 @@ def test_gpu_script_returns_parts_that_rejoin_into_loadable_weights(pack, gpu_ru
     parts[0].write_bytes(parts[0].read_bytes()[:-1] + b"x")
     with pytest.raises(DataError, match=r"part0: checksum mismatch"):
         join_weights(out, tmp_path / "again")
+    # a part not copied back, or a damaged record: `join` says so in one line naming the file
+    parts[-1].unlink()
+    with pytest.raises(SystemExit) as done:
+        gpu_main(["join", str(out), str(tmp_path / "again")])
+    assert str(done.value).startswith(f"Error: {parts[-1]}: cannot read a weight part") and "\n" not in str(done.value)
+    (out / "dan.json").write_text('{"parts": [')
+    with pytest.raises(SystemExit) as done:
+        gpu_main(["join", str(out), str(tmp_path / "again")])
+    assert str(done.value).startswith(f"Error: {out / 'dan.json'}: cannot read the parts' record: invalid JSON")
+    assert not (tmp_path / "again").exists()                    # nothing half-written
 
 
 def test_pack_made_for_another_frame_or_split_is_refused(pack):

@@ -78,6 +78,21 @@ def test_release_of_a_folder_without_weights_names_it(tmp_path):
         release(tmp_path, None, tmp_path / "out")
 
 
+def test_release_of_a_damaged_training_record_is_one_line_naming_it(tmp_path):
+    from faceeval_methods.dan.release import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "best.safetensors").write_bytes(b"")          # weights to release, so the records are read
+    (run / "checkpoint.json").write_text('{"global_step": 3}')
+    for name, what in (("best.json", "the best weights' record"), ("checkpoint.json", "the training state")):
+        (run / name).write_text('{"global_step": 3,')
+        with pytest.raises(SystemExit) as done:
+            main([str(run), "--dest", str(tmp_path / "shipped")])
+        assert str(done.value).startswith(f"Error: {run / name}: cannot read {what}: invalid JSON"), done.value
+    assert not (tmp_path / "shipped").exists()          # refused before anything was written
+
+
 @pytest.mark.parametrize("module, args", [("faceeval_methods.dan.pack", ["--out", "{tmp}/pack.npz"]),
                                           ("faceeval_methods.dan.quantize", ["{tmp}", "{tmp}/int8"]),
                                           ("faceeval_methods.dan.release", ["{tmp}"])])

@@ -47,7 +47,7 @@ def export_weights(weights: Path, out: Path, extra: dict | None = None) -> list[
     """
     from safetensors.torch import load_file, save
 
-    from faceeval.plugin import atomic_write, write_json
+    from faceeval.plugin import atomic_write, read_json_object, write_json
 
     tensors = load_file(str(weights))
     half = {k: (v.half() if v.is_floating_point() and v.numel() > SMALL_TENSOR else v) for k, v in tensors.items()}
@@ -61,10 +61,10 @@ def export_weights(weights: Path, out: Path, extra: dict | None = None) -> list[
         with atomic_write(path, "wb") as fh:
             fh.write(blob[i:i + PART_BYTES])
         parts.append(path)
-    meta = json.loads(weights.with_suffix(".json").read_text())
+    meta = read_json_object(weights.with_suffix(".json"), "the weights' record")
     state_path = weights.parent / "checkpoint.json"
     if "training" not in meta and state_path.is_file():
-        meta["training"] = training_record(json.loads(state_path.read_text()))
+        meta["training"] = training_record(read_json_object(state_path, "the training state"))
     meta["parts"] = [{"file": p.name, "sha256": hashlib.sha256(p.read_bytes()).hexdigest()} for p in parts]
     meta["export"] = {"dtype": "float16 for tensors over %d elements" % SMALL_TENSOR, **(extra or {})}
     write_json(out / "dan.json", meta)
@@ -73,12 +73,16 @@ def export_weights(weights: Path, out: Path, extra: dict | None = None) -> list[
 
 def join_weights(folder: Path, dest: Path) -> Path:
     """Rejoin the parts written by :func:`export_weights` into ``dest/dan.safetensors`` + ``dan.json``."""
-    from faceeval.plugin import DataError, atomic_write, write_json
+    from faceeval.plugin import DataError, atomic_write, read_json_object, write_json
 
-    meta = json.loads((folder / "dan.json").read_text())
+    meta = read_json_object(folder / "dan.json", "the parts' record")
     blob = b""
     for part in meta.get("parts", []):
-        data = (folder / part["file"]).read_bytes()
+        try:
+            data = (folder / part["file"]).read_bytes()
+        except OSError as exc:
+            raise DataError(f"{folder / part['file']}: cannot read a weight part ({exc.strerror or exc}); "
+                            f"copy every dan.safetensors.part* that {folder / 'dan.json'} lists") from None
         if hashlib.sha256(data).hexdigest() != part["sha256"]:
             raise DataError(f"{folder / part['file']}: checksum mismatch (a part is missing or damaged)")
         blob += data
@@ -157,6 +161,8 @@ Example (on the GPU machine, after `make gpu-pack` here):
     @recipe_options
     def command(pack, out, work, minutes, stage1_share, stages, batch_size, lr, max_epochs, patience, validate_every,
                 export_every, device, precision, compile_model, widths, seed, init_weights, start_stage, **recipe):
+        from faceeval.plugin import read_json_object
+
         from .pack import check_pack_matches, pack_training_data, read_pack
         from .train import TrainOptions, train_with
 
@@ -208,7 +214,7 @@ Example (on the GPU machine, after `make gpu-pack` here):
         if not final.exists():
             log(f"no weights: --minutes {minutes:g} ended training before its first validation")
             raise SystemExit(1)
-        state = json.loads((work / "checkpoint.json").read_text())
+        state = read_json_object(work / "checkpoint.json", "the training state")
         history = state["history"]
         figures = {"train_minutes": round(train_seconds / 60, 2), "samples_seen": state["global_step"] * batch_size,
                    "train_img_s": round(state["global_step"] * batch_size / max(state.get("seconds", 0) or
@@ -241,7 +247,12 @@ def main(argv=None) -> None:
     if argv[:1] == ["join"]:
         if len(argv) != 3:
             sys.exit("usage: python -m faceeval_methods.dan.gpu_train join FOLDER DEST")
-        print(f"wrote {join_weights(Path(argv[1]), Path(argv[2]))}")
+        from faceeval.plugin import FaceevalError
+
+        try:
+            print(f"wrote {join_weights(Path(argv[1]), Path(argv[2]))}")
+        except FaceevalError as e:      # a part missing or damaged: one line, no traceback
+            raise SystemExit(f"Error: {e}") from None
         return
     train_main(argv)
 

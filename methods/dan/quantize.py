@@ -19,18 +19,15 @@ from .weights import save_tensors, weights_paths
 
 def quantize_file(src: str | os.PathLike, dest: str | os.PathLike, extra: dict | None = None) -> Path:
     """Write the int8 version of weights ``src`` (file or folder) as ``dest`` (``.safetensors`` + ``.json``)."""
-    import json
-
     from safetensors.torch import load_file
 
-    from faceeval.plugin import write_json
-
+    from faceeval.plugin import read_json_object, write_json
 
     src_t, src_c = weights_paths(src)
     dst_t, dst_c = weights_paths(dest)
     tensors = load_file(str(src_t))
     save_tensors(dst_t, quantize_tensors(tensors))
-    meta = json.loads(Path(src_c).read_text())
+    meta = read_json_object(src_c, "the weights' record")
     meta["tensors"] = dst_t.name
     meta["quantization"] = {"scheme": "int8, symmetric, one float32 scale per output channel, for conv and "
                                       "linear weights over 4096 elements; all else float32",

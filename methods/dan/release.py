@@ -11,14 +11,13 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import io
-import json
 import subprocess
 from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
 
-from faceeval.plugin import DataError, write_json
+from faceeval.plugin import DataError, read_json_object, write_json
 
 from .augment import ROTATION_SIGMA_DEG, SCALE_SIGMA, Photometric
 from .weights import PRETRAINED_DIR
@@ -40,14 +39,11 @@ def provenance(train_dir: Path) -> dict:
     """What made the weights of ``train_dir``: from its checkpoint and best-weights records."""
     from faceeval.plugin import machine
 
-    try:
-        state = json.loads((train_dir / "checkpoint.json").read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"{train_dir / 'checkpoint.json'}: cannot read the training state ({exc})") from exc
+    state = read_json_object(train_dir / "checkpoint.json", "the training state")
     done = bool(state.get("done")) and (train_dir / "dan.safetensors").is_file()
     best = {}
     if (train_dir / "best.json").is_file():
-        best = {k: v for k, v in json.loads((train_dir / "best.json").read_text()).items()
+        best = {k: v for k, v in read_json_object(train_dir / "best.json", "the best weights' record").items()
                 if k in ("phase", "val_inter_pupil", "val_inter_ocular", "global_step", "samples_seen")}
     opts = state.get("options", {})
     info = {"weights": "final" if done else "best so far (training not finished)",
@@ -96,7 +92,7 @@ def initial_weights_provenance(path: Path) -> dict:
             out["contributed_minutes"] = info.get("training_minutes_in_all", info["training_minutes_at_checkpoint"])
         return out
     if (folder / "dan.json").is_file():
-        shipped = json.loads((folder / "dan.json").read_text()).get("provenance", {})
+        shipped = read_json_object(folder / "dan.json", "the weights' record").get("provenance", {})
         best = shipped.get("best_validation", {})
         return {"path": str(path), "training": shipped,
                 "contributed_samples": shipped.get("samples_seen_in_all", best.get("samples_seen", 0)),
@@ -109,7 +105,7 @@ def _history_rows(train_dir: Path, upto_step: int | None = None) -> list[dict]:
     """A training folder's curve points (up to ``upto_step``), after those of the weights it began
     from, its own shifted by the steps, samples and minutes that came before."""
     rows = [r for r in _curve_rows(train_dir) if upto_step is None or int(r["global_step"]) <= upto_step]
-    state = json.loads((train_dir / "checkpoint.json").read_text())
+    state = read_json_object(train_dir / "checkpoint.json", "the training state")
     init = state.get("options", {}).get("init_weights")
     before = _handed_on_rows(Path(init)) if init else []
     if before:
@@ -129,7 +125,7 @@ def _handed_on_rows(path: Path) -> list[dict]:
     if (folder / "checkpoint.json").is_file():
         step = None
         if path.name == "best.safetensors" and (folder / "best.json").is_file():
-            step = json.loads((folder / "best.json").read_text()).get("global_step")
+            step = read_json_object(folder / "best.json", "the best weights' record").get("global_step")
         return _history_rows(folder, step)
     return _curve_rows(folder)
 
@@ -253,7 +249,7 @@ def release(train_dir: str | Path, data_root: str | Path | None, dest: str | Pat
     curve = merged_curve(train_dir)
     if curve is not None:
         (dest / "curve.csv").write_text(curve)
-    meta = json.loads((dest / "dan.json").read_text())
+    meta = read_json_object(dest / "dan.json", "the weights' record")
     meta["provenance"] = info
     meta.pop("training", None)          # the long per-step records live in the training folder
     write_json(dest / "dan.json", meta)
@@ -326,7 +322,7 @@ def record_test_results(dest: str | Path, data_root: str | Path, precision: str 
         results[f"300w/{subset}"] = row
     results["measured"] = {"precision": dan.options()["precision"], "date": _dt.date.today().isoformat(),
                            "commit": _commit(), "note": "measured after release; never used to choose weights"}
-    meta = json.loads((dest / "dan.json").read_text())
+    meta = read_json_object(dest / "dan.json", "the weights' record")
     meta["test_results"] = results
     write_json(dest / "dan.json", meta)
     return results
@@ -380,7 +376,12 @@ Example:
                    f"{info['samples_seen_at_checkpoint']} samples seen and {info['training_minutes_at_checkpoint']} min "
                    f"at its last checkpoint; best validation {info['best_validation']}")
 
-    command.main(args=argv, prog_name="python -m faceeval_methods.dan.release")
+    from faceeval.plugin import FaceevalError
+
+    try:
+        command.main(args=argv, prog_name="python -m faceeval_methods.dan.release")
+    except FaceevalError as e:          # a damaged training record or weights: one line, no traceback
+        raise SystemExit(f"Error: {e}") from None
 
 
 if __name__ == "__main__":
