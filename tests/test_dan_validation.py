@@ -11,8 +11,8 @@ from faceeval.datasets import load_dataset
 from faceeval.metrics import point_to_point_error
 from faceeval_methods.dan import DAN
 from faceeval_methods.dan.model import DANConfig, DANModel
-from faceeval_methods.dan.validation import (compare_report, held_out, main, photo_id, training_records,
-                                             validation_errors, validation_faces, validation_split)
+from faceeval_methods.dan.validation import (compare_report, held_out, jittered_boxes, main, photo_id,
+                                             training_records, validation_errors, validation_faces, validation_split)
 from faceeval_methods.dan.weights import save_weights
 
 
@@ -80,6 +80,37 @@ def test_validation_errors_are_the_weights_per_face_errors(pack, tmp_path):
     pred = DAN.load(tmp_path / "w", precision="fp32").predict(faces.images, faces.boxes)
     np.testing.assert_allclose(errors, point_to_point_error(pred, faces.ground_truth, "inter-ocular"))
     assert errors.shape == (5,) and np.all(errors > 0)
+
+
+def test_jittered_boxes_move_and_resize_about_the_centre_by_the_seeded_draws():
+    boxes = np.array([[10.0, 20.0, 110.0, 70.0], [0.0, 0.0, 40.0, 90.0]])
+    rng = np.random.default_rng(4)                  # the draws, made independently
+    d, f = rng.normal(0, 0.1, (2, 2)), np.clip(rng.normal(1, 0.3, (2, 1)), 0.5, 1.5)
+    size = np.sqrt([[100 * 50], [40 * 90]])
+    centre = np.array([[60.0, 45.0], [20.0, 45.0]]) + d * size
+    half = np.array([[50.0, 25.0], [20.0, 45.0]]) * f
+    np.testing.assert_allclose(jittered_boxes(boxes, 0.1, 0.3, seed=4), np.hstack([centre - half, centre + half]))
+    np.testing.assert_array_equal(jittered_boxes(boxes, 0.1, 0.3, 4), jittered_boxes(boxes, 0.1, 0.3, 4))
+    assert not np.allclose(jittered_boxes(boxes, 0.1, 0.3, 4), jittered_boxes(boxes, 0.1, 0.3, 5))
+
+
+def test_robustness_judgement_averages_each_face_over_the_same_jittered_boxes(pack, tmp_path, capsys):
+    save_weights(_model(1), tmp_path / "w")
+    faces = validation_faces(pack.root, val_count=5)
+    errors = validation_errors(tmp_path / "w", faces, shift=0.1, scale=0.1, draws=2)
+    dan = DAN.load(tmp_path / "w", precision="fp32")
+    each = [point_to_point_error(dan.predict(faces.images, jittered_boxes(faces.boxes, 0.1, 0.1, seed)),
+                                 faces.ground_truth, "inter-ocular") for seed in (0, 1)]
+    np.testing.assert_allclose(errors, (each[0] + each[1]) / 2)
+    assert not np.allclose(errors, validation_errors(tmp_path / "w", faces))       # the boxes did move
+    save_weights(_model(2), tmp_path / "v")
+    with pytest.raises(SystemExit) as done:
+        main([str(tmp_path / "w"), str(tmp_path / "v"), "--data-root", str(pack.root), "--val-count", "5",
+              "--val-split", "first", "--box-shift", "0.1", "--box-scale", "0.1", "--draws", "2"])
+    out = capsys.readouterr().out.splitlines()
+    assert done.value.code == 0 and out[0] == ("5 validation faces (--val-split first), inter-ocular, from boxes "
+                                               "moved by N(0, 0.1) box sizes and resized by N(1, 0.1), 2 draws a face:")
+    assert any(line.startswith(f"{tmp_path / 'w'}: mean {errors.mean() * 100:.3f}%") for line in out), out
 
 
 def test_compare_report_tells_a_real_difference_from_noise():

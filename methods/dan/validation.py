@@ -168,15 +168,44 @@ def held_out(weights: str | os.PathLike, training_ids: list[str]) -> set | None:
     return faces
 
 
+def jittered_boxes(boxes: np.ndarray, shift: float, scale: float, seed: int = 0) -> np.ndarray:
+    """``boxes`` ``(N, 4)`` (x0, y0, x1, y1) moved by N(0, ``shift``) box sizes along each axis and
+    resized about their centres by a factor N(1, ``scale``) (clipped to [0.5, 1.5]); the box size is
+    the geometric mean of width and height. Seeded, so every weights judged see the same boxes.
+
+    >>> b = np.array([[10., 20., 110., 120.]])
+    >>> jittered_boxes(b, 0, 0).tolist()
+    [[10.0, 20.0, 110.0, 120.0]]
+    >>> j = jittered_boxes(np.repeat(b, 20000, 0), 0.1, 0.2)
+    >>> centre, size = (j[:, :2] + j[:, 2:]) / 2, j[:, 2] - j[:, 0]
+    >>> np.round(centre.std(0) / 100, 2).tolist(), round(float(size.std() / 100), 2), bool(np.allclose(size, j[:, 3] - j[:, 1]))
+    ([0.1, 0.1], 0.2, True)
+    """
+    boxes = np.asarray(boxes, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    size = np.sqrt((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]))[:, None]
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2 + rng.normal(0.0, shift, (len(boxes), 2)) * size
+    factor = np.clip(rng.normal(1.0, scale, (len(boxes), 1)), 0.5, 1.5)
+    half = (boxes[:, 2:] - boxes[:, :2]) / 2 * factor
+    return np.concatenate([centre - half, centre + half], axis=1)
+
+
 def validation_errors(weights: str | os.PathLike, faces: ValidationFaces, normalisation: str = "inter-ocular",
-                      precision: str = "fp32") -> np.ndarray:
-    """Per-face point-to-point errors of the weights on the validation faces, box-initialised."""
+                      precision: str = "fp32", shift: float = 0.0, scale: float = 0.0, draws: int = 1) -> np.ndarray:
+    """Per-face point-to-point errors of the weights on the validation faces, box-initialised; with
+    ``shift``/``scale``, each face's mean error over ``draws`` :func:`jittered_boxes` (seeds 0, 1, ...):
+    how far the weights stay accurate when the initial box is off."""
     from faceeval.plugin import point_to_point_error
 
     from . import DAN
 
-    pred = DAN.load(weights, precision=precision).predict(faces.images, faces.boxes)
-    return point_to_point_error(pred, faces.ground_truth, normalisation)
+    dan = DAN.load(weights, precision=precision)
+    if not (shift or scale):
+        draws, boxes = 1, [faces.boxes]
+    else:
+        boxes = [jittered_boxes(faces.boxes, shift, scale, seed) for seed in range(draws)]
+    return np.mean([point_to_point_error(dan.predict(faces.images, b), faces.ground_truth, normalisation)
+                    for b in boxes], axis=0)
 
 
 def compare_report(names: list[str], errors: list[np.ndarray], resamples: int = 10000) -> list[str]:
@@ -210,10 +239,16 @@ record (its checkpoint.json or dan.json, and those of the weights it started fro
 which faces it held out; the comparison uses only the faces that none of the weights
 trained on (for the shipped weights and a photo-split run: those 100).
 
+--box-shift and --box-scale judge robustness instead: each face starts from boxes
+jittered the same way for every weights (the validation faces' detector boxes are
+close to their faces; hard test faces leave stage 1 further off).
+
 \b
 Example:
   python -m faceeval_methods.dan.validation methods/dan/pretrained TRAIN_DIR/best.safetensors \\
       --data-root DATA/300w
+  python -m faceeval_methods.dan.validation methods/dan/pretrained TRAIN_DIR/best.safetensors \\
+      --data-root DATA/300w --val-split first --box-shift 0.1 --box-scale 0.1
 """, context_settings={"help_option_names": ["-h", "--help"]})
     @click.argument("weights", nargs=-1, required=True, type=click.Path(exists=True))
     @data_root_option("300W root the weights were trained on (env FACEEVAL_DATA_ROOT).", exists=True,
@@ -223,16 +258,26 @@ Example:
                   help=f"Validation faces [default: {PHOTOS_VAL_COUNT} with photos, {VAL_COUNT} with first].")
     @click.option("--normalisation", type=click.Choice(["inter-ocular", "inter-pupil", "bbox-diagonal"]),
                   default="inter-ocular", show_default=True)
-    def command(weights, data_root, val_split, val_count, normalisation):
+    @click.option("--box-shift", type=click.FloatRange(0, 0.5), default=0.0, show_default=True,
+                  help="Robustness to the initial box: move each box by N(0, this) box sizes along each axis.")
+    @click.option("--box-scale", type=click.FloatRange(0, 0.5), default=0.0, show_default=True,
+                  help="... and resize it by a factor N(1, this) (clipped to [0.5, 1.5]).")
+    @click.option("--draws", type=click.IntRange(1, 50), default=3, show_default=True,
+                  help="With --box-shift/--box-scale: jittered boxes per face (seeded, the same for every "
+                       "weights); a face's error is its mean over them.")
+    def command(weights, data_root, val_split, val_count, normalisation, box_shift, box_scale, draws):
         from faceeval.plugin import FaceevalError
 
         try:
             faces = validation_faces(data_root, val_count, val_split)
-            errors = [validation_errors(w, faces, normalisation) for w in weights]
+            errors = [validation_errors(w, faces, normalisation, shift=box_shift, scale=box_scale, draws=draws)
+                      for w in weights]
         except FaceevalError as e:   # damaged or foreign weights, missing data: one line, no traceback
             raise click.ClickException(str(e)) from None
         n = len(faces.images)
-        click.echo(f"{n} validation faces (--val-split {val_split}), {normalisation}:")
+        jitter = (f", from boxes moved by N(0, {box_shift:g}) box sizes and resized by N(1, {box_scale:g}), "
+                  f"{draws} draws a face" if box_shift or box_scale else "")
+        click.echo(f"{n} validation faces (--val-split {val_split}), {normalisation}{jitter}:")
         keep = np.ones(n, dtype=bool)
         for w in weights:
             held = held_out(w, faces.training_ids)
