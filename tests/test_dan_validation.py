@@ -103,13 +103,16 @@ def test_robustness_judgement_averages_each_face_over_the_same_jittered_boxes(pa
                                  faces.ground_truth, "inter-ocular") for seed in (0, 1)]
     np.testing.assert_allclose(errors, (each[0] + each[1]) / 2)
     assert not np.allclose(errors, validation_errors(tmp_path / "w", faces))       # the boxes did move
+    later = validation_errors(tmp_path / "w", faces, shift=0.1, scale=0.1, draws=1, seed=1)
+    np.testing.assert_allclose(later, each[1])                                     # --seed: where the draws start
     save_weights(_model(2), tmp_path / "v")
     with pytest.raises(SystemExit) as done:
         main([str(tmp_path / "w"), str(tmp_path / "v"), "--data-root", str(pack.root), "--val-count", "5",
               "--val-split", "first", "--box-shift", "0.1", "--box-scale", "0.1", "--draws", "2"])
     out = capsys.readouterr().out.splitlines()
     assert done.value.code == 0 and out[0] == ("5 validation faces (--val-split first), inter-ocular, from boxes "
-                                               "moved by N(0, 0.1) box sizes and resized by N(1, 0.1), 2 draws a face:")
+                                               "moved by N(0, 0.1) box sizes and resized by N(1, 0.1), 2 draws a face "
+                                               "(seeds 0-1):")
     assert any(line.startswith(f"{tmp_path / 'w'}: mean {errors.mean() * 100:.3f}%") for line in out), out
 
 

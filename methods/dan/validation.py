@@ -191,10 +191,11 @@ def jittered_boxes(boxes: np.ndarray, shift: float, scale: float, seed: int = 0)
 
 
 def validation_errors(weights: str | os.PathLike, faces: ValidationFaces, normalisation: str = "inter-ocular",
-                      precision: str = "fp32", shift: float = 0.0, scale: float = 0.0, draws: int = 1) -> np.ndarray:
+                      precision: str = "fp32", shift: float = 0.0, scale: float = 0.0, draws: int = 1,
+                      seed: int = 0) -> np.ndarray:
     """Per-face point-to-point errors of the weights on the validation faces, box-initialised; with
-    ``shift``/``scale``, each face's mean error over ``draws`` :func:`jittered_boxes` (seeds 0, 1, ...):
-    how far the weights stay accurate when the initial box is off."""
+    ``shift``/``scale``, each face's mean error over ``draws`` :func:`jittered_boxes` (seeds ``seed``,
+    ``seed + 1``, ...): how far the weights stay accurate when the initial box is off."""
     from faceeval.plugin import point_to_point_error
 
     from . import DAN
@@ -203,7 +204,7 @@ def validation_errors(weights: str | os.PathLike, faces: ValidationFaces, normal
     if not (shift or scale):
         draws, boxes = 1, [faces.boxes]
     else:
-        boxes = [jittered_boxes(faces.boxes, shift, scale, seed) for seed in range(draws)]
+        boxes = [jittered_boxes(faces.boxes, shift, scale, s) for s in range(seed, seed + draws)]
     return np.mean([point_to_point_error(dan.predict(faces.images, b), faces.ground_truth, normalisation)
                     for b in boxes], axis=0)
 
@@ -265,18 +266,20 @@ Example:
     @click.option("--draws", type=click.IntRange(1, 50), default=3, show_default=True,
                   help="With --box-shift/--box-scale: jittered boxes per face (seeded, the same for every "
                        "weights); a face's error is its mean over them.")
-    def command(weights, data_root, val_split, val_count, normalisation, box_shift, box_scale, draws):
+    @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+                  help="The first draw's seed (another seed: another set of jittered boxes, to confirm a result).")
+    def command(weights, data_root, val_split, val_count, normalisation, box_shift, box_scale, draws, seed):
         from faceeval.plugin import FaceevalError
 
         try:
             faces = validation_faces(data_root, val_count, val_split)
-            errors = [validation_errors(w, faces, normalisation, shift=box_shift, scale=box_scale, draws=draws)
-                      for w in weights]
+            errors = [validation_errors(w, faces, normalisation, shift=box_shift, scale=box_scale, draws=draws,
+                                        seed=seed) for w in weights]
         except FaceevalError as e:   # damaged or foreign weights, missing data: one line, no traceback
             raise click.ClickException(str(e)) from None
         n = len(faces.images)
         jitter = (f", from boxes moved by N(0, {box_shift:g}) box sizes and resized by N(1, {box_scale:g}), "
-                  f"{draws} draws a face" if box_shift or box_scale else "")
+                  f"{draws} draws a face (seeds {seed}-{seed + draws - 1})" if box_shift or box_scale else "")
         click.echo(f"{n} validation faces (--val-split {val_split}), {normalisation}{jitter}:")
         keep = np.ones(n, dtype=bool)
         for w in weights:
