@@ -63,6 +63,34 @@ def test_saved_model_predicts_like_the_trained_one(trained, held_out):
     assert len(loaded.weights_hash) == 12 and loaded.weights_hash == SDM(weights=folder / "sdm.npz").weights_hash
 
 
+def test_weights_hash_keys_what_predicts_not_when_it_was_trained(trained, tmp_path):
+    """Trained again on the same faces, the same model keeps its hash (so its runs stay reusable):
+    not the training's record (time, machine) nor the archive's bytes count, every setting and
+    regressor value does."""
+    from faceeval_methods.sdm.model import model_hash
+
+    folder = trained[0]
+    meta = json.loads((folder / "sdm.json").read_text())
+    with np.load(folder / "sdm.npz", allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+
+    def copy(name, meta, arrays):
+        out = tmp_path / name
+        out.mkdir()
+        (out / "sdm.json").write_text(json.dumps(meta))
+        np.savez(out / "sdm.npz", **dict(reversed(list(arrays.items()))))     # other archive bytes
+        return model_hash(out)
+
+    again = copy("again", {**meta, "info": {**meta["info"], "trained": "2031-01-01T00:00:00+00:00",
+                                            "machine": "elsewhere"}}, arrays)
+    assert (tmp_path / "again" / "sdm.npz").read_bytes() != (folder / "sdm.npz").read_bytes()
+    assert again == model_hash(folder) == SDM(weights=folder).weights_hash
+    nudged = {**arrays, "W_0_1": arrays["W_0_1"] + np.where(np.arange(arrays["W_0_1"].size) == 7, 1e-9, 0.0)
+              .reshape(arrays["W_0_1"].shape)}
+    assert copy("nudged", meta, nudged) != again
+    assert copy("alpha", {**meta, "config": {**meta["config"], "alpha": 2.0}}, arrays) != again
+
+
 @pytest.mark.parametrize("change, message", [
     ({"steps_per_scale": [4]}, "sdm.npz: cannot read the SDM regressors: incomplete, W_0_3 is not a file"),                      # one regressor more than stored
     ({"feature_version": 0}, "version 0 of the 'hog' feature"),             # feature computed differently now

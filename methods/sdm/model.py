@@ -10,6 +10,7 @@ model file from anywhere is safe to open.
 from __future__ import annotations
 
 import hashlib
+import json
 import warnings
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -112,10 +113,18 @@ def save_model(model: SDMModel, folder: str | Path) -> Path:
 
 
 def model_hash(folder: str | Path, length: int = 12) -> str:
-    """SHA-256 over both model files: the method's weights hash."""
-    h = hashlib.sha256()
-    for name in (JSON_NAME, NPZ_NAME):
-        h.update((Path(folder) / name).read_bytes())
+    """The method's weights hash: SHA-256 over what makes the predictions, the settings in
+    ``sdm.json`` (not its ``info``: when, where and from which faces it was trained) and the arrays
+    in ``sdm.npz`` (names, dtypes, shapes, values; not the archive's bytes, which hold the time they
+    were written). The same model trained again on the same faces keeps its runs' key."""
+    folder = Path(folder)
+    meta = read_json_object(folder / JSON_NAME, "the SDM settings")
+    h = hashlib.sha256(json.dumps({k: v for k, v in meta.items() if k != "info"}, sort_keys=True).encode())
+    with open_npz(folder / NPZ_NAME, "the SDM regressors") as z:
+        for name in sorted(z.files):
+            array = np.ascontiguousarray(z[name])
+            h.update(f"{name} {array.dtype.str} {array.shape}".encode())
+            h.update(array.tobytes())
     return h.hexdigest()[:length]
 
 
