@@ -116,7 +116,9 @@ def model_hash(folder: str | Path, length: int = 12) -> str:
     """The method's weights hash: SHA-256 over what makes the predictions, the settings in
     ``sdm.json`` (not its ``info``: when, where and from which faces it was trained) and the arrays
     in ``sdm.npz`` (names, dtypes, shapes, values; not the archive's bytes, which hold the time they
-    were written). The same model trained again on the same faces keeps its runs' key."""
+    were written). The same model trained again on the same faces with the same number of BLAS threads
+is bit-identical and keeps its runs' key; another thread count changes the regressors in about
+the 11th digit, and so the key."""
     folder = Path(folder)
     meta = read_json_object(folder / JSON_NAME, "the SDM settings")
     h = hashlib.sha256(json.dumps({k: v for k, v in meta.items() if k != "info"}, sort_keys=True).encode())
