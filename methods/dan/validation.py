@@ -201,10 +201,8 @@ def validation_errors(weights: str | os.PathLike, faces: ValidationFaces, normal
     from . import DAN
 
     dan = DAN.load(weights, precision=precision)
-    if not (shift or scale):
-        draws, boxes = 1, [faces.boxes]
-    else:
-        boxes = [jittered_boxes(faces.boxes, shift, scale, s) for s in range(seed, seed + draws)]
+    boxes = ([jittered_boxes(faces.boxes, shift, scale, s) for s in range(seed, seed + draws)] if shift or scale
+             else [faces.boxes])
     return np.mean([point_to_point_error(dan.predict(faces.images, b), faces.ground_truth, normalisation)
                     for b in boxes], axis=0)
 
