@@ -22,7 +22,6 @@ Nothing here imports menpo or needs numpy < 2.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import sys
 import time
@@ -161,7 +160,7 @@ Example (on the GPU machine, after `make gpu-pack` here):
     @recipe_options
     def command(pack, out, work, minutes, stage1_share, stages, batch_size, lr, max_epochs, patience, validate_every,
                 export_every, device, precision, compile_model, widths, seed, init_weights, start_stage, **recipe):
-        from faceeval.plugin import read_json_object
+        from faceeval.plugin import atomic_write, read_json_object, write_json
 
         from .pack import check_pack_matches, pack_training_data, read_pack
         from .train import TrainOptions, train_with
@@ -227,10 +226,11 @@ Example (on the GPU machine, after `make gpu-pack` here):
         figures.update(_time_inference(final, device, compile_model))
         figures["total_minutes"] = round((time.perf_counter() - t_all) / 60, 2)
         export_weights(final, out, {"partial": not (work / "dan.safetensors").exists(), "figures": figures})
-        for name in ("curve.csv", "log.csv"):
+        for name in ("curve.csv", "log.csv"):        # what comes back is never half written
             if (work / name).exists():
-                shutil.copy(work / name, out / name)
-        (out / "figures.json").write_text(json.dumps(figures, indent=2))
+                with atomic_write(out / name, "wb") as fh:
+                    fh.write((work / name).read_bytes())
+        write_json(out / "figures.json", figures)
         for k, v in figures.items():
             log(f"{k}={v}")
 
