@@ -544,3 +544,15 @@ def test_a_run_resumed_with_ema_averages_from_there_and_records_where(builtin, t
     assert meta["options"]["ema"] == 0.5 and meta["average_starts"] == state["average_starts"]
     with pytest.raises(OptionError, match="--ema"):
         TrainOptions(ema=1.0)
+
+
+@pytest.mark.parametrize("args, bad", [(["--batch-size", "1"], "--batch-size"), (["--perturbations", "0"],
+                                                                                    "--perturbations")])
+def test_a_batch_or_perturbation_count_out_of_range_is_a_usage_line_before_any_work(tmp_path, args, bad):
+    res = CliRunner().invoke(main, ["train", "dan", "--dataset", "builtin", "-o", str(tmp_path / "w"), *args])
+    assert res.exit_code == 2 and bad in res.output and "Traceback" not in res.output, res.output
+    assert not (tmp_path / "w").exists()                       # nothing was started
+    with pytest.raises(OptionError, match="--batch-size must be >= 2"):    # the library says it in its terms too
+        TrainOptions(batch_size=1)
+    with pytest.raises(OptionError, match="--perturbations >= 1, got 64 and 0"):
+        TrainOptions(perturbations=0)

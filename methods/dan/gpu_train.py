@@ -141,7 +141,7 @@ Example (on the GPU machine, after `make gpu-pack` here):
                   help="Share of --minutes for the first stage trained; the next gets the rest (a run of "
                        "one stage, e.g. --start-stage 2 of 2, gets all of --minutes).")
     @click.option("--stages", type=click.IntRange(1, 3), default=2, show_default=True)
-    @click.option("--batch-size", type=int, default=64, show_default=True)
+    @click.option("--batch-size", type=click.IntRange(min=2), default=64, show_default=True)
     @click.option("--lr", type=float, default=1e-3, show_default=True)
     @click.option("--max-epochs", type=int, default=100000, show_default=True,
                   help="Per stage; the time budget usually ends a stage first.")

@@ -99,11 +99,11 @@ class TrainOptions:
 
     def __post_init__(self):
         if self.augment not in ("fixed", "fresh"):
-            raise ValueError(f"augment must be 'fixed' or 'fresh', got {self.augment!r}")
+            raise OptionError(f"augment must be 'fixed' or 'fresh', got {self.augment!r}")
         if self.precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
+            raise OptionError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
         if self.translation not in TRANSLATION_MODES:
-            raise ValueError(f"translation must be one of {TRANSLATION_MODES}, got {self.translation!r}")
+            raise OptionError(f"translation must be one of {TRANSLATION_MODES}, got {self.translation!r}")
         if not 1 <= self.start_stage <= self.stages or (self.start_stage > 1 and not self.init_weights):
             raise OptionError(f"start stage {self.start_stage} needs 1..{self.stages}, and initial weights "
                               "for the stages before it")
@@ -111,9 +111,10 @@ class TrainOptions:
             raise OptionError(f"--rotation must be in [0, 180] degrees and --scale in [0, 1], got {self.rotation:g} "
                               f"and {self.scale:g}")
         if self.batch_size < 2 or self.perturbations < 1:
-            raise ValueError("batch_size must be >= 2 and perturbations >= 1")
+            raise OptionError(f"--batch-size must be >= 2 (batch norm) and --perturbations >= 1, got "
+                              f"{self.batch_size} and {self.perturbations}")
         if self.val_split not in VAL_SPLITS:
-            raise ValueError(f"val_split must be one of {VAL_SPLITS}, got {self.val_split!r}")
+            raise OptionError(f"val_split must be one of {VAL_SPLITS}, got {self.val_split!r}")
         if not 0 < self.lr_decay <= 1 or self.lr_patience < 1:
             raise OptionError(f"--lr-decay must be in (0, 1] and --lr-patience >= 1, got {self.lr_decay:g} "
                               f"and {self.lr_patience}")
@@ -921,7 +922,7 @@ PHOTOMETRIC_HELP = {
 # The training recipe's options, shared by `faceeval train dan` and the GPU route (gpu_train): each is a
 # TrainOptions field of the same name, so a command passes them on as **recipe.
 RECIPE_OPTIONS = (
-    click.option("--perturbations", type=int, default=10, show_default=True, help="Perturbed samples per image."),
+    click.option("--perturbations", type=click.IntRange(min=1), default=10, show_default=True, help="Perturbed samples per image."),
     click.option("--mirror/--no-mirror", default=True, show_default=True),
     click.option("--augment", type=click.Choice(["fixed", "fresh"]), default="fixed", show_default=True,
                  help="fixed: samples drawn once (released code); fresh: new perturbations each epoch."),
@@ -994,7 +995,7 @@ Examples:
 @click.option("-o", "--output", "--out", "out", type=click.Path(file_okay=False), default=None,
               help="Output folder (default: $FACEEVAL_HOME/weights/dan); --out is the older spelling.")
 @click.option("--stages", type=click.IntRange(1, 3), default=2, show_default=True)
-@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=2), default=64, show_default=True)
 @click.option("--lr", type=float, default=1e-3, show_default=True)
 @click.option("--max-epochs", type=click.IntRange(min=0), default=100, show_default=True,
               help="Per stage; 0 with --init-weights and --finetune-epochs: only the end-to-end fine-tuning.")
