@@ -151,9 +151,15 @@ def test_weights_grown_from_earlier_weights_carry_their_whole_history(tmp_path):
     start = info["initial_weights"]
     assert start["contributed_samples"] == best["samples_seen"]
     assert start["contributed_minutes"] == float(upto[-1]["minutes"])
-    assert info["samples_seen_in_all"] == info["samples_seen_at_checkpoint"] + best["samples_seen"]
+    # the released weights are the second run's best: what it trained after them is not behind them
+    second_best = json.loads((second / "best.json").read_text())
+    second_upto = [r for r in second_curve if int(r["global_step"]) <= second_best["global_step"]]
+    assert info["samples_seen_in_all"] == second_best["samples_seen"] + best["samples_seen"]
+    assert info["training_minutes_in_all"] == round(float(second_upto[-1]["minutes"]) + float(upto[-1]["minutes"]), 2)
+    assert info["best_validation"]["minutes"] == float(second_upto[-1]["minutes"])
     shipped_curve = list(csv.DictReader((tmp_path / "shipped" / "curve.csv").open()))
-    assert shipped_curve[:len(upto)] == upto and len(shipped_curve) == len(upto) + len(second_curve)
+    assert shipped_curve[:len(upto)] == upto and len(shipped_curve) == len(upto) + len(second_upto)
+    assert int(shipped_curve[-1]["samples_seen"]) == info["samples_seen_in_all"]     # the curve ends at the weights
     after = shipped_curve[len(upto)]
     assert int(after["samples_seen"]) == int(second_curve[0]["samples_seen"]) + best["samples_seen"]
     assert after["phase"] == "stage2" and after["val_inter_ocular"] == second_curve[0]["val_inter_ocular"]
@@ -164,7 +170,34 @@ def test_weights_grown_from_earlier_weights_carry_their_whole_history(tmp_path):
           TrainOptions(**small, init_weights=str(tmp_path / "shipped"), start_stage=2), log=lambda m: None)
     chained = release(third, None, tmp_path / "shipped-again")
     assert chained["initial_weights"]["contributed_samples"] == info["samples_seen_in_all"]
-    assert chained["samples_seen_in_all"] == chained["samples_seen_at_checkpoint"] + info["samples_seen_in_all"]
+    third_best = json.loads((third / "best.json").read_text())
+    assert chained["samples_seen_in_all"] == third_best["samples_seen"] + info["samples_seen_in_all"]
+    again_curve = list(csv.DictReader((tmp_path / "shipped-again" / "curve.csv").open()))
+    assert again_curve[:len(shipped_curve)] == shipped_curve
+    assert int(again_curve[-1]["samples_seen"]) == chained["samples_seen_in_all"]
+
+
+def test_a_run_that_went_on_past_its_best_counts_only_the_training_up_to_it(tmp_path):
+    """From scratch, no earlier weights: the release's 'in all' (what the caveat and README say)
+    is the samples and minutes up to the best validation, not the whole run's."""
+    import csv
+
+    ds = load_dataset("builtin")
+    images = [s.load_image() for s in ds.samples]
+    # a learning rate far too high: the validation error climbs after the first step, so the run's best
+    # comes early and it trains on past it (seeds 0-4, 1 or 2 threads: best at step 1 of 12)
+    opts = TrainOptions(stages=1, batch_size=16, perturbations=8, max_epochs=3, val_count=0, validate_every=1,
+                        widths=(4, 8, 8, 16), progress=False, seed=4, lr=0.05)
+    train(images, ds.ground_truth, ds.boxes, tmp_path / "run", opts, log=lambda m: None)
+    best = json.loads((tmp_path / "run" / "best.json").read_text())
+    curve = list(csv.DictReader((tmp_path / "run" / "curve.csv").open()))
+    assert int(curve[-1]["global_step"]) > best["global_step"]          # it went on past its best
+    at_best = next(r for r in curve if int(r["global_step"]) == best["global_step"])
+    info = release(tmp_path / "run", None, tmp_path / "shipped")
+    assert info["samples_seen_in_all"] == best["samples_seen"] < info["samples_seen_at_checkpoint"]
+    assert info["training_minutes_in_all"] == float(at_best["minutes"])
+    shipped = list(csv.DictReader((tmp_path / "shipped" / "curve.csv").open()))
+    assert shipped == curve[:curve.index(at_best) + 1]
 
 
 def test_the_recipe_row_names_every_departure_from_the_released_recipe(tmp_path):

@@ -30,7 +30,7 @@ def weights_caveat(meta: dict) -> str:
     how = []
     minutes = prov.get("training_minutes_in_all", prov.get("training_minutes_at_checkpoint"))
     if minutes:
-        how.append(f"{float(minutes):g} min")
+        how.append(f"{float(minutes):.0f} min")
     hardware = str(prov.get("hardware") or "")
     if hardware:
         cores = hardware.rsplit(",", 1)[-1].strip().split(" ")[0] if "cores" in hardware else ""

@@ -36,7 +36,12 @@ def _commit() -> str | None:
 
 
 def provenance(train_dir: Path) -> dict:
-    """What made the weights of ``train_dir``: from its checkpoint and best-weights records."""
+    """What made the weights of ``train_dir``: from its checkpoint and best-weights records.
+
+    The weights released are the run's best (a finished run's final weights are its last phase's
+    best), so ``samples_seen_in_all`` and ``training_minutes_in_all`` count the training up to that
+    validation, with what the weights it began from took; what the run trained afterwards
+    (``*_at_checkpoint``) never reached them."""
     from faceeval.plugin import machine
 
     state = read_json_object(train_dir / "checkpoint.json", "the training state")
@@ -45,6 +50,10 @@ def provenance(train_dir: Path) -> dict:
     if (train_dir / "best.json").is_file():
         best = {k: v for k, v in read_json_object(train_dir / "best.json", "the best weights' record").items()
                 if k in ("phase", "val_inter_pupil", "val_inter_ocular", "global_step", "samples_seen")}
+        minutes = [float(r["minutes"]) for r in _curve_rows(train_dir)
+                   if int(r["global_step"]) == best.get("global_step")]
+        if minutes:
+            best["minutes"] = minutes[-1]
     opts = state.get("options", {})
     info = {"weights": "final" if done else "best so far (training not finished)",
             "best_validation": best,
@@ -58,12 +67,14 @@ def provenance(train_dir: Path) -> dict:
             "released": _dt.date.today().isoformat(), "commit": _commit()}
     if state.get("average_starts"):          # --ema: where each stage's weight average began
         info["average_starts"] = state["average_starts"]
+    start = {}
     if opts.get("init_weights"):
         start = initial_weights_provenance(Path(opts["init_weights"]))
         info["initial_weights"] = start
-        info["samples_seen_in_all"] = info["samples_seen_at_checkpoint"] + start.get("contributed_samples", 0)
-        info["training_minutes_in_all"] = round(info["training_minutes_at_checkpoint"]
-                                                + start.get("contributed_minutes", 0.0), 1)
+    info["samples_seen_in_all"] = (best.get("samples_seen", info["samples_seen_at_checkpoint"])
+                                   + start.get("contributed_samples", 0))
+    info["training_minutes_in_all"] = round(best.get("minutes", state.get("seconds", 0.0) / 60)
+                                            + start.get("contributed_minutes", 0.0), 2)
     return info
 
 
@@ -72,24 +83,31 @@ def _curve_rows(train_dir: Path) -> list[dict]:
     return list(csv.DictReader(path.open())) if path.is_file() else []
 
 
+def _best_step(folder: Path) -> int | None:
+    if not (folder / "best.json").is_file():
+        return None
+    return read_json_object(folder / "best.json", "the best weights' record").get("global_step")
+
+
 def initial_weights_provenance(path: Path) -> dict:
     """Where a run that began from ``--init-weights`` got its earlier stages.
 
-    A training folder's ``best.safetensors`` contributed the samples and minutes up to its
-    best validation (what it trained afterwards never reached these weights); its final
-    ``dan.safetensors``, or a released folder (its ``dan.json``), all of theirs."""
+    A training folder's ``best.safetensors`` or final ``dan.safetensors`` (its last phase's best)
+    contributed the samples and minutes up to its best validation (what it trained afterwards
+    never reached these weights); its ``checkpoint.safetensors``, all of its own up to that
+    checkpoint; a released folder (its ``dan.json``), what its record says were behind it."""
     folder = path if path.is_dir() else path.parent
     if (folder / "checkpoint.json").is_file():
         info = provenance(folder)
         out = {"path": str(path), "training": info}
-        if path.name == "best.safetensors" and info["best_validation"]:
-            step = info["best_validation"].get("global_step")
-            minutes = [float(r["minutes"]) for r in _curve_rows(folder) if int(r["global_step"]) == step]
-            out["contributed_samples"] = info["best_validation"].get("samples_seen", 0)
-            out["contributed_minutes"] = minutes[-1] if minutes else info["training_minutes_at_checkpoint"]
+        if path.name == "checkpoint.safetensors":
+            before = info.get("initial_weights", {})
+            out["contributed_samples"] = info["samples_seen_at_checkpoint"] + before.get("contributed_samples", 0)
+            out["contributed_minutes"] = round(info["training_minutes_at_checkpoint"]
+                                               + before.get("contributed_minutes", 0.0), 2)
         else:
-            out["contributed_samples"] = info.get("samples_seen_in_all", info["samples_seen_at_checkpoint"])
-            out["contributed_minutes"] = info.get("training_minutes_in_all", info["training_minutes_at_checkpoint"])
+            out["contributed_samples"] = info["samples_seen_in_all"]
+            out["contributed_minutes"] = info["training_minutes_in_all"]
         return out
     if (folder / "dan.json").is_file():
         shipped = read_json_object(folder / "dan.json", "the weights' record").get("provenance", {})
@@ -119,21 +137,20 @@ def _history_rows(train_dir: Path, upto_step: int | None = None) -> list[dict]:
 
 
 def _handed_on_rows(path: Path) -> list[dict]:
-    """The curve behind initial weights: a training folder's up to its best (for its
-    ``best.safetensors``) or whole, else a released folder's shipped curve (already merged)."""
+    """The curve behind initial weights: a training folder's up to its best (for its best or
+    final weights; whole for its checkpoint), else a released folder's shipped curve (already
+    merged, and ending at the weights it shipped)."""
     folder = path if path.is_dir() else path.parent
     if (folder / "checkpoint.json").is_file():
-        step = None
-        if path.name == "best.safetensors" and (folder / "best.json").is_file():
-            step = read_json_object(folder / "best.json", "the best weights' record").get("global_step")
-        return _history_rows(folder, step)
+        return _history_rows(folder, None if path.name == "checkpoint.safetensors" else _best_step(folder))
     return _curve_rows(folder)
 
 
 def merged_curve(train_dir: Path) -> str | None:
     """The learning curve of the weights' whole history, CSV text: the earlier runs' points up to
-    the weights each handed on, then this run's points shifted by the samples and minutes before."""
-    rows = _history_rows(train_dir)
+    the weights each handed on, then this run's points up to its best validation (the weights
+    released), shifted by the samples and minutes before."""
+    rows = _history_rows(train_dir, _best_step(train_dir))
     if not rows:
         return None
     text = io.StringIO()
@@ -160,7 +177,8 @@ def readme_block(meta: dict, weights_file: Path, shown_as: str | Path | None = N
         ("file", f"`{shown_as or weights_file}` (int8 weights with per-channel scales, {weights_file.stat().st_size / 1e6:.1f} MB; "
                  f"float32 {q.get('source_bytes', 0) / 1e6:.1f} MB)"),
         ("which weights", f"{info.get('weights', '?')}; best validation in {best.get('phase', '?')} after "
-                          f"{best.get('samples_seen', 0):,} samples"),
+                          f"{best.get('samples_seen', 0):,} samples"
+                          + (f", {best['minutes']:.1f} min" if "minutes" in best else "")),
         ("data", f"{data.get('dataset', '?')}: {data.get('faces', '?')} of {data.get('expected', '?')} faces "
                  f"(the pack at hand), {_held_out(opts)} held out for validation; never a test face"),
         ("recipe", recipe_text(opts, cfg, info.get("average_starts"))),
@@ -222,8 +240,8 @@ def _started_from_rows(info: dict) -> list[tuple[str, str]]:
     phases = sorted({e["phase"] for e in earlier.get("epochs", [])}) or ["?"]
     return [("started from", f"`{Path(start['path']).name}` of an earlier run ({', '.join(phases)}): best validation "
                              f"{best.get('val_inter_ocular', float('nan')) * 100:.2f}% inter-ocular after "
-                             f"{start.get('contributed_samples', 0):,} samples, {start.get('contributed_minutes', 0):g} min"),
-            ("in all", f"{info.get('samples_seen_in_all', 0):,} samples, {info.get('training_minutes_in_all', 0):g} min "
+                             f"{start.get('contributed_samples', 0):,} samples, {start.get('contributed_minutes', 0):.1f} min"),
+            ("in all", f"{info.get('samples_seen_in_all', 0):,} samples, {info.get('training_minutes_in_all', 0):.1f} min "
                        f"of training behind these weights")]
 
 
