@@ -92,23 +92,15 @@ def _best_step(folder: Path) -> int | None:
 def initial_weights_provenance(path: Path) -> dict:
     """Where a run that began from ``--init-weights`` got its earlier stages.
 
-    A training folder's ``best.safetensors`` or final ``dan.safetensors`` (its last phase's best)
-    contributed the samples and minutes up to its best validation (what it trained afterwards
-    never reached these weights); its ``checkpoint.safetensors``, all of its own up to that
-    checkpoint; a released folder (its ``dan.json``), what its record says were behind it."""
+    A training folder's ``best.safetensors`` or final ``dan.safetensors`` (its last phase's best;
+    its ``checkpoint.safetensors`` is no weights file) contributed the samples and minutes up to
+    its best validation (what it trained afterwards never reached these weights); a released
+    folder (its ``dan.json``), what its record says were behind it."""
     folder = path if path.is_dir() else path.parent
     if (folder / "checkpoint.json").is_file():
         info = provenance(folder)
-        out = {"path": str(path), "training": info}
-        if path.name == "checkpoint.safetensors":
-            before = info.get("initial_weights", {})
-            out["contributed_samples"] = info["samples_seen_at_checkpoint"] + before.get("contributed_samples", 0)
-            out["contributed_minutes"] = round(info["training_minutes_at_checkpoint"]
-                                               + before.get("contributed_minutes", 0.0), 2)
-        else:
-            out["contributed_samples"] = info["samples_seen_in_all"]
-            out["contributed_minutes"] = info["training_minutes_in_all"]
-        return out
+        return {"path": str(path), "training": info, "contributed_samples": info["samples_seen_in_all"],
+                "contributed_minutes": info["training_minutes_in_all"]}
     if (folder / "dan.json").is_file():
         shipped = read_json_object(folder / "dan.json", "the weights' record").get("provenance", {})
         best = shipped.get("best_validation", {})
@@ -137,12 +129,12 @@ def _history_rows(train_dir: Path, upto_step: int | None = None) -> list[dict]:
 
 
 def _handed_on_rows(path: Path) -> list[dict]:
-    """The curve behind initial weights: a training folder's up to its best (for its best or
-    final weights; whole for its checkpoint), else a released folder's shipped curve (already
-    merged, and ending at the weights it shipped)."""
+    """The curve behind initial weights: a training folder's up to its best (its best or final
+    weights), else a released folder's shipped curve (already merged, and ending at the weights
+    it shipped)."""
     folder = path if path.is_dir() else path.parent
     if (folder / "checkpoint.json").is_file():
-        return _history_rows(folder, None if path.name == "checkpoint.safetensors" else _best_step(folder))
+        return _history_rows(folder, _best_step(folder))
     return _curve_rows(folder)
 
 
